@@ -1,0 +1,321 @@
+//! AWS clients for both regions, built once per run, and the shared poller.
+//!
+//! Every client honours `--endpoint-url` / `AWS_ENDPOINT_URL`, so the whole
+//! tool can be pointed at an emulator. WAFv2 (scope CLOUDFRONT), the CloudFront
+//! certificate and CloudFront itself live in us-east-1 whatever the stack's
+//! region is, so a second set of clients is bound there.
+//!
+//! An interceptor counts read and mutating API calls (and retries) for the run
+//! summary and the benchmark. It also carries a test hook: with
+//! `MOODLECTL_CRASH_AFTER_MUTATIONS=N` the process SIGKILLs itself right after
+//! the N-th successful mutating call returns — before the step can record the
+//! result — which is the worst moment for crash consistency and what the
+//! crash-resume tests exercise.
+
+use crate::engine::StepCx;
+use crate::error::StepError;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Is this API operation read-only? (Used for counting and for the no-op test.)
+pub fn is_read_only(op: &str) -> bool {
+    ["Describe", "List", "Get", "Head", "Lookup", "Search"]
+        .iter()
+        .any(|p| op.starts_with(p))
+}
+
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub read: AtomicU64,
+    pub mutating: AtomicU64,
+    pub attempts: AtomicU64,
+    pub by_op: Mutex<BTreeMap<String, u64>>,
+    crash_after: Option<u64>,
+}
+
+impl CallStats {
+    pub fn summary(&self) -> BTreeMap<String, u64> {
+        let read = self.read.load(Ordering::Relaxed);
+        let mutating = self.mutating.load(Ordering::Relaxed);
+        let attempts = self.attempts.load(Ordering::Relaxed);
+        BTreeMap::from([
+            ("read".to_string(), read),
+            ("mutating".to_string(), mutating),
+            ("retries".to_string(), attempts.saturating_sub(read + mutating)),
+        ])
+    }
+
+    pub fn mutating_ops(&self) -> Vec<String> {
+        self.by_op
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| !is_read_only(k.split(':').nth(1).unwrap_or(k)))
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Counter(Arc<CallStats>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "moodlectl-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, op) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_string(), m.name().to_string()))
+            .unwrap_or_default();
+        let read = is_read_only(&op);
+        let n = if read {
+            self.0.read.fetch_add(1, Ordering::Relaxed)
+        } else {
+            self.0.mutating.fetch_add(1, Ordering::Relaxed) + 1
+        };
+        *self
+            .0
+            .by_op
+            .lock()
+            .unwrap()
+            .entry(format!("{service}:{op}"))
+            .or_default() += 1;
+        let succeeded = matches!(ctx.output_or_error(), Some(Ok(_)));
+        if !read && succeeded && self.0.crash_after == Some(n) {
+            tracing::warn!("test hook: SIGKILL after mutating call #{n} ({op})");
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connection settings from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Conn {
+    pub region: String,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// All service clients a run may use.
+#[derive(Clone)]
+pub struct Aws {
+    pub region: String,
+    pub stats: Arc<CallStats>,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    /// us-east-1: WAFv2 with scope CLOUDFRONT.
+    pub wafv2_global: aws_sdk_wafv2::Client,
+    /// us-east-1: the CloudFront certificate.
+    pub acm_global: aws_sdk_acm::Client,
+    /// CloudFront is global; its API is served from us-east-1.
+    pub cloudfront: aws_sdk_cloudfront::Client,
+}
+
+async fn sdk_config(conn: &Conn, region: &str) -> SdkConfig {
+    let attempts: u32 = std::env::var("MOODLECTL_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        // Throttling and 5xx are normal under load: retry with jittered
+        // exponential backoff well past the SDK's default of 3 attempts.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(p) = &conn.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(u) = &conn.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
+}
+
+macro_rules! client {
+    ($krate:ident, $conf:expr, $hook:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from($conf)
+                .interceptor($hook.clone())
+                .build(),
+        )
+    };
+}
+
+impl Aws {
+    /// Build every client. No request is sent until a client is used.
+    pub async fn connect(conn: &Conn) -> Aws {
+        let stats = Arc::new(CallStats {
+            crash_after: std::env::var("MOODLECTL_CRASH_AFTER_MUTATIONS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            ..Default::default()
+        });
+        let hook = Counter(stats.clone());
+        let main = sdk_config(conn, &conn.region).await;
+        let global = sdk_config(conn, "us-east-1").await;
+        let custom_endpoint = main.endpoint_url().is_some();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&main)
+                // Emulators serve buckets by path, not by virtual host.
+                .force_path_style(custom_endpoint)
+                .interceptor(hook.clone())
+                .build(),
+        );
+        Aws {
+            region: conn.region.clone(),
+            ec2: client!(aws_sdk_ec2, &main, hook),
+            iam: client!(aws_sdk_iam, &main, hook),
+            logs: client!(aws_sdk_cloudwatchlogs, &main, hook),
+            sts: client!(aws_sdk_sts, &main, hook),
+            rds: client!(aws_sdk_rds, &main, hook),
+            elasticache: client!(aws_sdk_elasticache, &main, hook),
+            efs: client!(aws_sdk_efs, &main, hook),
+            secrets: client!(aws_sdk_secretsmanager, &main, hook),
+            sns: client!(aws_sdk_sns, &main, hook),
+            s3,
+            ecs: client!(aws_sdk_ecs, &main, hook),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2, &main, hook),
+            cloudtrail: client!(aws_sdk_cloudtrail, &main, hook),
+            acm: client!(aws_sdk_acm, &main, hook),
+            ecr: client!(aws_sdk_ecr, &main, hook),
+            autoscaling: client!(aws_sdk_applicationautoscaling, &main, hook),
+            wafv2_global: client!(aws_sdk_wafv2, &global, hook),
+            acm_global: client!(aws_sdk_acm, &global, hook),
+            cloudfront: client!(aws_sdk_cloudfront, &global, hook),
+            stats,
+        }
+    }
+}
+
+/// One answer of a poll.
+pub enum Poll<T> {
+    Ready(T),
+    /// Not there yet; the string is the current state, shown as progress.
+    Pending(String),
+}
+
+fn env_ms(name: &str, default: u64) -> Duration {
+    Duration::from_millis(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// The one bounded poller every wait goes through.
+///
+/// The SDK's generated waiters fix a 15–30 s minimum delay from the service
+/// models and the Rust SDK offers no way to lower it; that floor alone would
+/// add minutes to a run whose resources become ready in seconds (and swamp the
+/// latency benchmark). This poller starts at `MOODLECTL_POLL_MIN_MS` (250 ms),
+/// backs off ×1.5 to `MOODLECTL_POLL_MAX_MS` (10 s), reports the current state
+/// with elapsed time, and gives up after the step's timeout.
+pub async fn wait_for<T, F, Fut>(
+    cx: &StepCx,
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, StepError>>,
+{
+    let start = Instant::now();
+    let mut delay = env_ms("MOODLECTL_POLL_MIN_MS", 250);
+    let max = env_ms("MOODLECTL_POLL_MAX_MS", 10_000);
+    let mut last = String::new();
+    loop {
+        match check().await? {
+            Poll::Ready(v) => return Ok(v),
+            Poll::Pending(state) => {
+                let elapsed = start.elapsed();
+                if elapsed >= timeout {
+                    return Err(StepError::Timeout {
+                        what: format!("{what} (last state `{state}`)"),
+                        elapsed,
+                    });
+                }
+                if state != last || elapsed.as_secs() % 10 == 0 {
+                    cx.progress(format!("{what}: {state} ({}s)", elapsed.as_secs()));
+                    last = state;
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay.mul_f64(1.5)).min(max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_classification() {
+        for op in ["DescribeVpcs", "ListTagsForResource", "GetRole", "HeadObject"] {
+            assert!(is_read_only(op), "{op}");
+        }
+        for op in ["CreateVpc", "ModifyVpcAttribute", "PutRetentionPolicy", "DeleteVpc", "TagResource"] {
+            assert!(!is_read_only(op), "{op}");
+        }
+    }
+}

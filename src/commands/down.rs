@@ -1,0 +1,37 @@
+//! `moodlectl down`: delete the stack in reverse dependency order.
+
+use super::{confirm, context, inputs, reporter, CmdError, CmdResult};
+use crate::cli::Cli;
+use crate::engine::{run as run_graph, Direction, Options};
+use crate::error::exit;
+use crate::report::Event;
+use crate::state::{StateLock, StateStore};
+
+pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
+    let inp = inputs(cli)?;
+    let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, true)?;
+    let stack = inp.cfg.stack.name.clone();
+    confirm(cli, &format!("DELETE every resource of stack `{stack}` in {}", inp.cfg.stack.region), Some(&stack))?;
+    let lock = StateLock::acquire(&inp.state_path, &stack, "down")?;
+    let rep = reporter(cli);
+    let region = inp.cfg.stack.region.clone();
+    let ctx = context(inp, state, rep.clone(), false, opts).await;
+    let steps = crate::resources::steps();
+    rep.emit(&Event::RunStarted { command: "down".into(), stack, region, steps: steps.len() });
+    let report = tokio::select! {
+        r = run_graph(&steps, ctx.clone(), Direction::Down, cli.parallelism as usize) => r,
+        _ = tokio::signal::ctrl_c() => {
+            drop(lock);
+            return Err(CmdError { code: 130, error: anyhow::anyhow!("interrupted; state is saved, rerun `moodlectl down` to resume"), already_reported: false });
+        }
+    };
+    super::up::finish(&*rep, &report, ctx.aws.stats.summary());
+    if !report.ok() {
+        drop(lock);
+        return Err(super::up::failure("down", &report, &ctx.state.path().display().to_string()));
+    }
+    // Everything is gone: the state has nothing left to say.
+    ctx.state.remove_file()?;
+    drop(lock);
+    Ok(exit::OK)
+}

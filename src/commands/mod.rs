@@ -1,0 +1,205 @@
+//! One module per command; shared set-up lives here.
+//!
+//! Set-up runs in a fixed order so that every kind of bad input is caught
+//! before the first AWS request: config (exit 2), state file (exit 2),
+//! confirmation (exit 2 without a TTY and `--yes`), lock (exit 1, naming the
+//! holder), and only then are AWS clients built.
+
+pub mod down;
+pub mod outputs;
+pub mod plan;
+pub mod status;
+pub mod up;
+
+use crate::aws::{Aws, Conn};
+use crate::cli::{Cli, Command, OutputFormat};
+use crate::config::{Config, REGIONS};
+use crate::engine::{Ctx, Options};
+use crate::error::exit;
+use crate::report::{Reporter, Verbosity};
+use crate::state::{StateError, StateStore};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An error at the command edge, with its exit code.
+#[derive(Debug)]
+pub struct CmdError {
+    pub code: u8,
+    pub error: anyhow::Error,
+    /// The reporter already showed it (e.g. a failed step).
+    pub already_reported: bool,
+}
+
+impl CmdError {
+    pub fn usage(e: impl Into<anyhow::Error>) -> Self {
+        CmdError { code: exit::USAGE, error: e.into(), already_reported: false }
+    }
+    pub fn runtime(e: impl Into<anyhow::Error>) -> Self {
+        CmdError { code: exit::RUNTIME, error: e.into(), already_reported: false }
+    }
+}
+
+impl From<StateError> for CmdError {
+    fn from(e: StateError) -> Self {
+        CmdError {
+            code: if e.is_usage() { exit::USAGE } else { exit::RUNTIME },
+            error: e.into(),
+            already_reported: false,
+        }
+    }
+}
+
+pub type CmdResult = Result<u8, CmdError>;
+
+pub async fn dispatch(cli: &Cli) -> CmdResult {
+    match &cli.command {
+        Command::Up => up::run(cli).await,
+        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets } => {
+            down::run(
+                cli,
+                Options {
+                    skip_final_snapshot: *skip_final_snapshot,
+                    delete_audit_logs: *delete_audit_logs,
+                    force_delete_secrets: *force_delete_secrets,
+                },
+            )
+            .await
+        }
+        Command::Status => status::run(cli).await,
+        Command::Plan => plan::run(cli).await,
+        Command::Outputs => outputs::run(cli).await,
+    }
+}
+
+/// The validated inputs of a command.
+pub struct Inputs {
+    pub cfg: Config,
+    pub state_path: PathBuf,
+    pub conn: Conn,
+}
+
+/// Load and validate config and flags. Errors are usage errors (exit 2).
+pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
+    let mut cfg = Config::load(&cli.config).map_err(CmdError::usage)?;
+    if let Some(r) = &cli.region {
+        if !REGIONS.contains(&r.as_str()) {
+            return Err(CmdError::usage(anyhow::anyhow!("--region: unknown AWS region `{r}`")));
+        }
+        cfg.stack.region = r.clone();
+        // The ALB certificate must follow the region.
+        let issues = cfg.validate();
+        if let Some(i) = issues.first() {
+            return Err(CmdError::usage(anyhow::anyhow!("--region {r}: `{}`: {}", i.key, i.message)));
+        }
+    }
+    if let Some(u) = &cli.endpoint_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 10 {
+            return Err(CmdError::usage(anyhow::anyhow!(
+                "--endpoint-url / AWS_ENDPOINT_URL: `{u}` is not an http(s) URL"
+            )));
+        }
+    }
+    let state_path = match &cli.state {
+        Some(p) => p.clone(),
+        None => default_state_path(&cli.config, &cfg.stack.name),
+    };
+    let conn = Conn {
+        region: cfg.stack.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    Ok(Inputs { cfg, state_path, conn })
+}
+
+pub fn default_state_path(config: &Path, stack: &str) -> PathBuf {
+    let dir = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.join(".moodlectl").join(format!("{stack}.json"))
+}
+
+pub fn verbosity(cli: &Cli) -> Verbosity {
+    if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    }
+}
+
+pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
+    Arc::from(crate::report::make(cli.output == OutputFormat::Json, verbosity(cli)))
+}
+
+/// Ask before changing anything. Without a terminal, `--yes` is required.
+pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), CmdError> {
+    if cli.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "stdin is not a terminal: refusing to {question} without --yes"
+        )));
+    }
+    let mut err = std::io::stderr();
+    match expect {
+        Some(word) => {
+            let _ = write!(err, "{question}?\nType the stack name `{word}` to confirm: ");
+        }
+        None => {
+            let _ = write!(err, "{question}? [y/N] ");
+        }
+    }
+    let _ = err.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    let answer = line.trim();
+    let ok = match expect {
+        Some(word) => answer == word,
+        None => matches!(answer, "y" | "Y" | "yes"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CmdError::usage(anyhow::anyhow!("not confirmed; nothing was changed")))
+    }
+}
+
+fn wait_timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("MOODLECTL_WAIT_TIMEOUT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600),
+    )
+}
+
+/// Build the run context (AWS clients are created here, after all checks).
+pub async fn context(inp: Inputs, state: StateStore, reporter: Arc<dyn Reporter>, dry_run: bool, opts: Options) -> Arc<Ctx> {
+    let aws = Aws::connect(&inp.conn).await;
+    Arc::new(Ctx { cfg: inp.cfg, aws, state, reporter, dry_run, opts, wait_timeout: wait_timeout() })
+}
+
+/// Print a plain text table (stdout carries data).
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line(headers.iter().map(|h| h.to_string()).collect()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.clone()));
+    }
+}

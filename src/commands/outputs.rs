@@ -1,0 +1,57 @@
+//! `moodlectl outputs`: what a user needs after `up`, read from the state file.
+
+use super::{inputs, print_table, CmdResult};
+use crate::cli::{Cli, OutputFormat};
+use crate::config::Config;
+use crate::error::exit;
+use crate::resources::network::{nat_key, private_rtb_key, subnet_key, AZS, VPC};
+use crate::state::StateData;
+use std::collections::BTreeMap;
+
+/// Outputs derivable from the state file (no AWS call).
+pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
+    let id = |k: &str| st.resources.get(k).map(|r| r.id.clone());
+    let ids = |f: &dyn Fn(&str) -> String| -> Option<String> {
+        let v: Vec<String> = AZS.iter().filter_map(|az| id(&f(az))).collect();
+        (!v.is_empty()).then(|| v.join(","))
+    };
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("vpc_id", id(VPC));
+    put("public_subnet_ids", ids(&|az| subnet_key(true, az)));
+    put("private_subnet_ids", ids(&|az| subnet_key(false, az)));
+    put("nat_gateway_ids", ids(&|az| nat_key(az)));
+    put("private_route_table_ids", ids(&|az| private_rtb_key(az)));
+    put("site_url", Some(format!("https://{}", cfg.domain.name)));
+    put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));
+    m
+}
+
+pub async fn run(cli: &Cli) -> CmdResult {
+    let inp = inputs(cli)?;
+    let st = crate::state::read(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region)?;
+    let Some(st) = st else {
+        return Err(super::CmdError::runtime(anyhow::anyhow!(
+            "no state at {}: the stack `{}` has not been created (run `moodlectl up`)",
+            inp.state_path.display(),
+            inp.cfg.stack.name
+        )));
+    };
+    let outs = collect(&inp.cfg, &st);
+    print(cli, &outs);
+    Ok(exit::OK)
+}
+
+pub fn print(cli: &Cli, outs: &BTreeMap<String, String>) {
+    match cli.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(outs).expect("outputs serialise")),
+        OutputFormat::Text => {
+            let rows: Vec<Vec<String>> = outs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+            print_table(&["OUTPUT", "VALUE"], &rows);
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The local state file: what moodlectl has made, by logical name.
+//!
+//! IDs are recorded the moment a create call returns (before any wait), and the
+//! file is replaced atomically (temp file + rename) on every change, so a
+//! SIGKILL at any instant leaves either the old or the new file — never a torn
+//! one — and the next run resumes from it. Only identifiers and non-secret
+//! attributes are stored: passwords live in Secrets Manager, never here.
+//!
+//! A lock file beside the state makes a second concurrent run on the same
+//! stack fail fast, naming the holder. A lock whose holder process is gone
+//! (same host, pid no longer alive) is stale and is taken over.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// AWS kind, e.g. `ec2:vpc`.
+    pub kind: String,
+    /// The AWS identifier (ID, ARN or name, whatever the API keys on).
+    pub id: String,
+    /// Further non-secret attributes other steps need (ARNs, endpoints, AZs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl Resource {
+    pub fn new(kind: &str, id: impl Into<String>) -> Self {
+        Resource {
+            kind: kind.to_string(),
+            id: id.into(),
+            attrs: BTreeMap::new(),
+        }
+    }
+    pub fn with(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.attrs.insert(k.to_string(), v.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StateData {
+    pub schema_version: u32,
+    pub stack: String,
+    pub region: String,
+    /// Random per-lifetime value mixed into idempotency tokens, so that a
+    /// stack recreated after `down` never replays a token of its predecessor.
+    pub generation: String,
+    pub updated_at: String,
+    pub resources: BTreeMap<String, Resource>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{}: cannot read state file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: state file is not valid JSON for schema v{SCHEMA_VERSION}: {msg}\nhint: restore it from a backup, or delete it and rerun `moodlectl up`, which adopts resources by their `moodlectl:stack` tag", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("{}: `schema_version` is {found}, this moodlectl understands {SCHEMA_VERSION}\nhint: use the moodlectl version that wrote it", path.display())]
+    Version { path: PathBuf, found: u64 },
+    #[error("{}: `{key}` is `{found}` but the config says `{expected}`: this state belongs to another stack\nhint: pass the right --config, or --state for this stack", path.display())]
+    Mismatch {
+        path: PathBuf,
+        key: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error("stack `{stack}` is locked by {holder}\nhint: wait for that run to finish; if it is dead on another host, remove {}", path.display())]
+    Locked {
+        stack: String,
+        holder: String,
+        path: PathBuf,
+    },
+    #[error("{}: cannot write state file: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StateError {
+    /// Bad input (exit 2) versus a runtime problem (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            StateError::Corrupt { .. } | StateError::Version { .. } | StateError::Mismatch { .. }
+        )
+    }
+}
+
+/// Read and check a state file without locking; `None` when it does not exist.
+pub fn read(path: &Path, stack: &str, region: &str) -> Result<Option<StateData>, StateError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    // Check the version before the full schema, so a newer file gets the
+    // version message rather than a confusing "unknown field".
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: path.into(),
+        line: e.line(),
+        msg: e.to_string(),
+    })?;
+    let found = value.get("schema_version").and_then(|v| v.as_u64());
+    match found {
+        Some(v) if v == SCHEMA_VERSION as u64 => {}
+        Some(v) => {
+            return Err(StateError::Version {
+                path: path.into(),
+                found: v,
+            })
+        }
+        None => {
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                line: 1,
+                msg: "missing `schema_version`".into(),
+            })
+        }
+    }
+    let data: StateData = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: path.into(),
+        line: e.line(),
+        msg: e.to_string(),
+    })?;
+    for (key, found, expected) in [
+        ("stack", &data.stack, stack),
+        ("region", &data.region, region),
+    ] {
+        if found != expected {
+            return Err(StateError::Mismatch {
+                path: path.into(),
+                key,
+                found: found.clone(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+    Ok(Some(data))
+}
+
+/// The state of one run: loaded (or new), shared between concurrent steps,
+/// saved atomically on every change.
+pub struct StateStore {
+    path: PathBuf,
+    data: Mutex<StateData>,
+    /// Read-only stores (plan, status) never write.
+    writable: bool,
+}
+
+impl StateStore {
+    pub fn open(path: &Path, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
+        let data = read(path, stack, region)?.unwrap_or_else(|| StateData {
+            schema_version: SCHEMA_VERSION,
+            stack: stack.into(),
+            region: region.into(),
+            generation: random_hex(8),
+            updated_at: now_rfc3339(),
+            resources: BTreeMap::new(),
+        });
+        Ok(StateStore {
+            path: path.into(),
+            data: Mutex::new(data),
+            writable,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn exists_on_disk(&self) -> bool {
+        self.path.exists()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Resource> {
+        self.data.lock().unwrap().resources.get(key).cloned()
+    }
+
+    pub fn id(&self, key: &str) -> Option<String> {
+        self.get(key).map(|r| r.id)
+    }
+
+    pub fn generation(&self) -> String {
+        self.data.lock().unwrap().generation.clone()
+    }
+
+    pub fn snapshot(&self) -> StateData {
+        self.data.lock().unwrap().clone()
+    }
+
+    /// Record (or replace) a resource and persist immediately.
+    pub fn record(&self, key: &str, res: Resource) -> Result<(), StateError> {
+        let mut d = self.data.lock().unwrap();
+        if d.resources.get(key) == Some(&res) {
+            return Ok(());
+        }
+        d.resources.insert(key.to_string(), res);
+        self.save_locked(&mut d)
+    }
+
+    /// Forget a resource (it was deleted) and persist immediately.
+    pub fn forget(&self, key: &str) -> Result<(), StateError> {
+        let mut d = self.data.lock().unwrap();
+        if d.resources.remove(key).is_none() {
+            return Ok(());
+        }
+        self.save_locked(&mut d)
+    }
+
+    /// Persist the current state (used to create the file at the start of `up`).
+    pub fn save(&self) -> Result<(), StateError> {
+        let mut d = self.data.lock().unwrap();
+        self.save_locked(&mut d)
+    }
+
+    /// Remove the state file: the stack is gone.
+    pub fn remove_file(&self) -> Result<(), StateError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Write {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn save_locked(&self, d: &mut StateData) -> Result<(), StateError> {
+        if !self.writable {
+            return Ok(());
+        }
+        d.updated_at = now_rfc3339();
+        let json = serde_json::to_vec_pretty(&*d).expect("state serialises");
+        write_atomic(&self.path, &json).map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Write via a temp file in the same directory + fsync + rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LockInfo {
+    pid: u32,
+    host: String,
+    started_at: String,
+    command: String,
+}
+
+/// An acquired advisory lock; released on drop.
+pub struct StateLock {
+    path: PathBuf,
+}
+
+impl StateLock {
+    /// Take the lock beside `state_path`, or fail naming the holder.
+    pub fn acquire(state_path: &Path, stack: &str, command: &str) -> Result<StateLock, StateError> {
+        let path = state_path.with_extension("lock");
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let me = LockInfo {
+            pid: std::process::id(),
+            host: host(),
+            started_at: now_rfc3339(),
+            command: command.into(),
+        };
+        for _ in 0..3 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let body = serde_json::to_vec(&me).unwrap();
+                    f.write_all(&body)
+                        .and_then(|_| f.sync_all())
+                        .map_err(|source| StateError::Write {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    return Ok(StateLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder: Option<LockInfo> = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok());
+                    match holder {
+                        Some(h) if h.host == me.host && !pid_alive(h.pid) => {
+                            // The holder died (e.g. SIGKILL): the lock is stale.
+                            let _ = std::fs::remove_file(&path);
+                        }
+                        Some(h) => {
+                            return Err(StateError::Locked {
+                                stack: stack.into(),
+                                holder: format!(
+                                    "pid {} on host {} since {} (`moodlectl {}`)",
+                                    h.pid, h.host, h.started_at, h.command
+                                ),
+                                path,
+                            })
+                        }
+                        None => {
+                            // Half-written by a holder that is still writing it,
+                            // or garbage: give the writer a moment, then judge.
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            let again = std::fs::read_to_string(&path).unwrap_or_default();
+                            if serde_json::from_str::<LockInfo>(&again).is_err() {
+                                return Err(StateError::Locked {
+                                    stack: stack.into(),
+                                    holder: "an unreadable lock file".into(),
+                                    path,
+                                });
+                            }
+                        }
+                    }
+                }
+                Err(source) => return Err(StateError::Write { path, source }),
+            }
+        }
+        Err(StateError::Locked {
+            stack: stack.into(),
+            holder: "another process (lock contention)".into(),
+            path,
+        })
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // kill(pid, 0) probes existence without sending a signal.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn host() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_is_persisted_atomically_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        let s = StateStore::open(&p, "moodle", "eu-west-1", true).unwrap();
+        s.record("vpc", Resource::new("ec2:vpc", "vpc-1")).unwrap();
+        let again = StateStore::open(&p, "moodle", "eu-west-1", true).unwrap();
+        assert_eq!(again.id("vpc").as_deref(), Some("vpc-1"));
+        assert_eq!(again.generation(), s.generation());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn rejects_other_stack_version_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        let s = StateStore::open(&p, "moodle", "eu-west-1", true).unwrap();
+        s.save().unwrap();
+        assert!(matches!(
+            read(&p, "other", "eu-west-1"),
+            Err(StateError::Mismatch { key: "stack", .. })
+        ));
+        assert!(matches!(
+            read(&p, "moodle", "us-east-1"),
+            Err(StateError::Mismatch { key: "region", .. })
+        ));
+        std::fs::write(&p, r#"{"schema_version": 99}"#).unwrap();
+        assert!(matches!(read(&p, "moodle", "eu-west-1"), Err(StateError::Version { found: 99, .. })));
+        std::fs::write(&p, "{\n  \"schema_version\": 1,\n  oops").unwrap();
+        match read(&p, "moodle", "eu-west-1") {
+            Err(StateError::Corrupt { line, .. }) => assert_eq!(line, 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn lock_names_holder_and_stale_lock_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        let l = StateLock::acquire(&p, "moodle", "up").unwrap();
+        let e = StateLock::acquire(&p, "moodle", "up").err().unwrap().to_string();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(l);
+        // A lock left by a dead process on this host is stale.
+        let stale = LockInfo {
+            pid: 999_999_999,
+            host: host(),
+            started_at: now_rfc3339(),
+            command: "up".into(),
+        };
+        std::fs::write(p.with_extension("lock"), serde_json::to_vec(&stale).unwrap()).unwrap();
+        assert!(StateLock::acquire(&p, "moodle", "up").is_ok());
+    }
+}
