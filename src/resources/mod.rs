@@ -73,6 +73,14 @@ pub fn ec2_stack_filter(cx: &StepCx) -> aws_sdk_ec2::types::Filter {
         .build()
 }
 
+/// Does a resource carry this stack's tags for logical `key`? Lookups check
+/// this client-side too: some endpoints (moto for NAT gateways) ignore tag
+/// filters, and adopting the wrong resource would be far worse than a
+/// redundant comparison.
+pub fn ec2_tagged(cx: &StepCx, tags: &[aws_sdk_ec2::types::Tag], key: &str) -> bool {
+    ec2_tag(tags, TAG_STACK) == Some(cx.cfg.stack.name.as_str()) && ec2_tag(tags, TAG_RESOURCE) == Some(key)
+}
+
 pub fn ec2_tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
 }

@@ -16,7 +16,7 @@
 //! recovered by finding the resource by tag.
 
 use super::{
-    deleted, ec2_filters, ec2_stack_filter, ec2_tag, ec2_tag_spec, ec2_tags, retry_while_in_use,
+    deleted, ec2_filters, ec2_stack_filter, ec2_tag, ec2_tag_spec, ec2_tagged, ec2_tags, retry_while_in_use,
     same_policy,
 };
 use crate::aws::{wait_for, Poll};
@@ -126,7 +126,7 @@ async fn find_vpc(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::Vpc>, StepEr
         .send()
         .await
         .map_err(ec2_err("DescribeVpcs", "VPC"))?;
-    Ok(o.vpcs().iter().find(|v| v.is_default() != Some(true)).cloned())
+    Ok(o.vpcs().iter().find(|v| v.is_default() != Some(true) && ec2_tagged(cx, v.tags(), VPC)).cloned())
 }
 
 async fn vpc_attr(cx: &StepCx, id: &str, attr: VpcAttributeName) -> Result<bool, StepError> {
@@ -266,7 +266,7 @@ async fn find_subnet(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types
         .send()
         .await
         .map_err(ec2_err("DescribeSubnets", key))?;
-    Ok(o.subnets().first().cloned())
+    Ok(o.subnets().iter().find(|s| ec2_tagged(cx, s.tags(), key)).cloned())
 }
 
 async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
@@ -430,7 +430,7 @@ async fn find_igw(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::InternetGate
         .send()
         .await
         .map_err(ec2_err("DescribeInternetGateways", "internet gateway"))?;
-    Ok(o.internet_gateways().first().cloned())
+    Ok(o.internet_gateways().iter().find(|g| ec2_tagged(cx, g.tags(), IGW)).cloned())
 }
 
 #[async_trait]
@@ -552,7 +552,7 @@ async fn find_eip(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::A
         .send()
         .await
         .map_err(ec2_err("DescribeAddresses", key))?;
-    Ok(o.addresses().first().cloned())
+    Ok(o.addresses().iter().find(|a| ec2_tagged(cx, a.tags(), key)).cloned())
 }
 
 #[async_trait]
@@ -653,7 +653,7 @@ async fn find_nat(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::N
         .send()
         .await
         .map_err(ec2_err("DescribeNatGateways", key))?;
-    Ok(o.nat_gateways().iter().find(|n| live(n)).cloned())
+    Ok(o.nat_gateways().iter().find(|n| live(n) && ec2_tagged(cx, n.tags(), key)).cloned())
 }
 
 async fn nat_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
@@ -790,7 +790,7 @@ async fn find_rtb(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::R
         .send()
         .await
         .map_err(ec2_err("DescribeRouteTables", key))?;
-    Ok(o.route_tables().first().cloned())
+    Ok(o.route_tables().iter().find(|t| ec2_tagged(cx, t.tags(), key)).cloned())
 }
 
 /// Find or create a route table and associate it with `subnets`.
@@ -1058,7 +1058,7 @@ pub async fn find_sg(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types
         .send()
         .await
         .map_err(ec2_err("DescribeSecurityGroups", key))?;
-    Ok(o.security_groups().first().cloned())
+    Ok(o.security_groups().iter().find(|g| ec2_tagged(cx, g.tags(), key)).cloned())
 }
 
 /// One desired ingress rule, compared by (protocol, port, source).
@@ -1268,7 +1268,7 @@ async fn find_endpoint(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::typ
         .send()
         .await
         .map_err(ec2_err("DescribeVpcEndpoints", key))?;
-    Ok(o.vpc_endpoints().iter().find(|e| live(e)).cloned())
+    Ok(o.vpc_endpoints().iter().find(|e| live(e) && ec2_tagged(cx, e.tags(), key)).cloned())
 }
 
 async fn endpoint_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
@@ -1659,6 +1659,10 @@ pub mod loggroup {
     }
 
     pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, StepError> {
+        if find(cx, name).await?.is_none() {
+            cx.forget(key)?;
+            return Ok(Outcome::AlreadyAbsent);
+        }
         let out = deleted("DeleteLogGroup", name, cx.aws.logs.delete_log_group().log_group_name(name).send().await)?;
         cx.forget(key)?;
         Ok(out)
@@ -1710,7 +1714,7 @@ async fn find_flow_log(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::FlowLog
         }
     }
     let o = cx.aws.ec2.describe_flow_logs().set_filter(Some(ec2_filters(cx, FLOW_LOG))).send().await.map_err(ec2_err("DescribeFlowLogs", "flow log"))?;
-    Ok(o.flow_logs().first().cloned())
+    Ok(o.flow_logs().iter().find(|f| ec2_tagged(cx, f.tags(), FLOW_LOG)).cloned())
 }
 
 #[async_trait]

@@ -1,0 +1,278 @@
+//! Test harness: a private moto server per test, the real `moodlectl` binary,
+//! and independent AWS SDK clients to check what it built.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "ap-southeast-1";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A moto server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+    pub recording: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = repo().join(".venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "{} missing: run scripts/setup-emulator.sh (scripts/test.sh does)",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let recording = dir.path().join("recording.jsonl");
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+                .env("MOTO_RECORDER_FILEPATH", &recording)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server");
+            let mut m = Moto {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                recording: recording.clone(),
+                _dir: tempfile::tempdir().unwrap(),
+            };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if http("GET", &format!("{}/moto-api/data.json", m.url)).is_ok() {
+                    m._dir = dir;
+                    return m;
+                }
+                if let Ok(Some(_)) = m.child.try_wait() {
+                    break; // port taken between probe and bind: try another
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        panic!("moto server did not start");
+    }
+
+    pub fn start_recording(&self) {
+        let _ = std::fs::remove_file(&self.recording);
+        http("POST", &format!("{}/moto-api/recorder/reset-recording", self.url)).unwrap();
+        http("POST", &format!("{}/moto-api/recorder/start-recording", self.url)).unwrap();
+    }
+
+    /// Stop recording; return the API operations seen, each with `is_read`.
+    pub fn stop_recording(&self) -> Vec<(String, bool)> {
+        http("POST", &format!("{}/moto-api/recorder/stop-recording", self.url)).unwrap();
+        let text = http("GET", &format!("{}/moto-api/recorder/download-recording", self.url)).unwrap();
+        text.lines().filter(|l| !l.trim().is_empty()).map(classify).collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Name a recorded request's operation and say whether it only reads.
+fn classify(line: &str) -> (String, bool) {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let headers = &v["headers"];
+    let body = v["body"].as_str().unwrap_or_default();
+    let body = if v["body_encoded"].as_bool().unwrap_or(false) {
+        String::from_utf8(b64(body)).unwrap_or_default()
+    } else {
+        body.to_string()
+    };
+    let op = if let Some(t) = headers["X-Amz-Target"].as_str() {
+        t.rsplit('.').next().unwrap().to_string()
+    } else if let Some(a) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        a.to_string()
+    } else {
+        format!("{} {}", v["method"].as_str().unwrap_or("?"), v["url"].as_str().unwrap_or("?"))
+    };
+    let read = ["Describe", "List", "Get", "Head", "Lookup", "GET ", "HEAD "]
+        .iter()
+        .any(|p| op.starts_with(p));
+    (op, read)
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = vec![];
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let Some(v) = table.iter().position(|t| *t == c) else { continue };
+        buf = (buf << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Minimal HTTP/1.1 client for moto's control API (no extra dependency).
+pub fn http(method: &str, url: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
+    let mut s = std::net::TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    if !resp.starts_with("HTTP/1.1 200") && !resp.starts_with("HTTP/1.0 200") {
+        return Err(std::io::Error::other(resp.lines().next().unwrap_or("").to_string()));
+    }
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // moto answers with chunked encoding for large downloads.
+    if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body.as_str();
+        while let Some((len, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        return Ok(out);
+    }
+    Ok(body)
+}
+
+/// A project directory with a config, pointed at an endpoint.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+pub const CONFIG: &str = include_str!("../../moodle.toml");
+
+impl Project {
+    pub fn new(endpoint: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("moodle.toml"), CONFIG).unwrap();
+        Project { dir, endpoint: endpoint.to_string() }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("moodle.toml")
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join(".moodlectl/moodle.json")
+    }
+
+    pub fn set_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Replace `from` with `to` in the config (must match).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let c = std::fs::read_to_string(self.config_path()).unwrap();
+        assert!(c.contains(from), "config has no `{from}`");
+        self.set_config(&c.replace(from, to));
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moodlectl"));
+        c.current_dir(self.dir.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run moodlectl")
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run moodlectl")
+    }
+
+    /// Run and require exit code `code`; returns (stdout, stderr).
+    pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
+        let o = self.run(args);
+        let (out, err) = (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string());
+        assert_eq!(o.status.code(), Some(code), "moodlectl {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+        (out, err)
+    }
+}
+
+pub fn creds() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("test", "test", None, None, "tests")
+}
+
+pub async fn sdk(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds())
+        .load()
+        .await
+}
+
+/// A listener that counts connections and answers nothing: proves that a
+/// command made no AWS request.
+pub struct Blackhole {
+    pub url: String,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Blackhole {
+    pub fn start() -> Blackhole {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for s in l.incoming().flatten() {
+                h.fetch_add(1, Ordering::SeqCst);
+                held.push(s); // keep open, never answer
+            }
+        });
+        Blackhole { url, hits }
+    }
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+pub fn read_state(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}

@@ -1,0 +1,366 @@
+//! The foundation end to end: the network tier built, inspected, updated,
+//! resumed after SIGKILL, adopted, locked and torn down against moto, and
+//! every claim checked with independent SDK calls.
+
+mod common;
+use common::*;
+
+use aws_sdk_ec2::types::Filter;
+use std::collections::BTreeSet;
+
+fn stack_filter() -> Filter {
+    Filter::builder().name("tag:moodlectl:stack").values("moodle").build()
+}
+
+/// Counts of live, tagged network resources, read with our own client.
+#[derive(Debug, PartialEq)]
+struct Census {
+    vpcs: usize,
+    subnets: usize,
+    igws: usize,
+    eips: usize,
+    nats: usize,
+    route_tables: usize,
+    security_groups: usize,
+    endpoints: usize,
+    flow_logs: usize,
+    log_group: bool,
+    role: bool,
+}
+
+async fn census(endpoint: &str) -> Census {
+    let conf = sdk(endpoint, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let f = stack_filter();
+    let vpcs = ec2.describe_vpcs().filters(f.clone()).send().await.unwrap();
+    let subnets = ec2.describe_subnets().filters(f.clone()).send().await.unwrap();
+    let igws = ec2.describe_internet_gateways().filters(f.clone()).send().await.unwrap();
+    let eips = ec2.describe_addresses().filters(f.clone()).send().await.unwrap();
+    let nats = ec2.describe_nat_gateways().filter(f.clone()).send().await.unwrap();
+    let rtbs = ec2.describe_route_tables().filters(f.clone()).send().await.unwrap();
+    let sgs = ec2.describe_security_groups().filters(f.clone()).send().await.unwrap();
+    let eps = ec2.describe_vpc_endpoints().filters(f.clone()).send().await.unwrap();
+    let fls = ec2.describe_flow_logs().filter(f.clone()).send().await.unwrap();
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/").send().await.unwrap();
+    let role = iam.get_role().role_name("moodle-vpc-flow-logs").send().await.is_ok();
+    Census {
+        vpcs: vpcs.vpcs().len(),
+        subnets: subnets.subnets().len(),
+        igws: igws.internet_gateways().len(),
+        eips: eips.addresses().len(),
+        nats: nats
+            .nat_gateways()
+            .iter()
+            .filter(|n| !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")))
+            .count(),
+        route_tables: rtbs.route_tables().len(),
+        security_groups: sgs.security_groups().len(),
+        endpoints: eps
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted") | Some("deleting")))
+            .count(),
+        flow_logs: fls.flow_logs().len(),
+        log_group: !lg.log_groups().is_empty(),
+        role,
+    }
+}
+
+const FULL: Census = Census {
+    vpcs: 1,
+    subnets: 4,
+    igws: 1,
+    eips: 2,
+    nats: 2,
+    route_tables: 3,
+    security_groups: 1,
+    endpoints: 5,
+    flow_logs: 1,
+    log_group: true,
+    role: true,
+};
+
+const EMPTY: Census = Census {
+    vpcs: 0,
+    subnets: 0,
+    igws: 0,
+    eips: 0,
+    nats: 0,
+    route_tables: 0,
+    security_groups: 0,
+    endpoints: 0,
+    flow_logs: 0,
+    log_group: false,
+    role: false,
+};
+
+fn mutating(ops: &[(String, bool)]) -> Vec<String> {
+    ops.iter().filter(|(_, r)| !r).map(|(o, _)| o.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_builds_the_network_as_specified() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    let (out, _) = p.expect(&["up", "--yes"], 0);
+    assert_eq!(census(&moto.url).await, FULL);
+
+    let conf = sdk(&moto.url, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let f = stack_filter();
+    let vpc = ec2.describe_vpcs().filters(f.clone()).send().await.unwrap().vpcs()[0].clone();
+    let vpc_id = vpc.vpc_id().unwrap().to_string();
+    assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
+    for attr in [aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport, aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames] {
+        let a = ec2.describe_vpc_attribute().vpc_id(&vpc_id).attribute(attr.clone()).send().await.unwrap();
+        let v = a.enable_dns_support().or(a.enable_dns_hostnames()).and_then(|b| b.value());
+        assert_eq!(v, Some(true), "{attr:?}");
+    }
+
+    // Subnets: 2 public (public IP on launch) + 2 private, over 2 AZs.
+    let subnets = ec2.describe_subnets().filters(f.clone()).send().await.unwrap().subnets().to_vec();
+    let name = |tags: &[aws_sdk_ec2::types::Tag]| tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("").to_string();
+    let public: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("public")).collect();
+    let private: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("private")).collect();
+    assert_eq!((public.len(), private.len()), (2, 2));
+    assert!(public.iter().all(|s| s.map_public_ip_on_launch() == Some(true)));
+    assert!(private.iter().all(|s| s.map_public_ip_on_launch() != Some(true)));
+    let azs: BTreeSet<_> = public.iter().map(|s| s.availability_zone().unwrap()).collect();
+    assert_eq!(azs.len(), 2);
+    assert!(subnets.iter().all(|s| s.vpc_id() == Some(vpc_id.as_str())));
+
+    // IGW attached to the VPC.
+    let igw = ec2.describe_internet_gateways().filters(f.clone()).send().await.unwrap().internet_gateways()[0].clone();
+    assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc_id.as_str()));
+
+    // One NAT per AZ, each in a public subnet with its own EIP, available.
+    let nats = ec2.describe_nat_gateways().filter(f.clone()).send().await.unwrap().nat_gateways().to_vec();
+    let public_ids: BTreeSet<_> = public.iter().map(|s| s.subnet_id().unwrap()).collect();
+    let nat_subnets: BTreeSet<_> = nats.iter().map(|n| n.subnet_id().unwrap()).collect();
+    assert_eq!(nat_subnets, public_ids);
+    let nat_eips: BTreeSet<_> = nats.iter().map(|n| n.nat_gateway_addresses()[0].allocation_id().unwrap().to_string()).collect();
+    assert_eq!(nat_eips.len(), 2);
+    assert!(nats.iter().all(|n| n.state().map(|s| s.as_str()) == Some("available")));
+
+    // Routes: public → IGW on both public subnets; each private → its AZ's NAT.
+    let rtbs = ec2.describe_route_tables().filters(f.clone()).send().await.unwrap().route_tables().to_vec();
+    let default_target = |t: &aws_sdk_ec2::types::RouteTable| {
+        t.routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).map(|r| r.gateway_id().or(r.nat_gateway_id()).unwrap().to_string())
+    };
+    let pub_rtb = rtbs.iter().find(|t| name(t.tags()).contains("public")).unwrap();
+    assert_eq!(default_target(pub_rtb).as_deref(), igw.internet_gateway_id());
+    let assoc: BTreeSet<_> = pub_rtb.associations().iter().filter_map(|a| a.subnet_id()).collect();
+    assert_eq!(assoc, public_ids);
+    for s in &private {
+        let t = rtbs.iter().find(|t| t.associations().iter().any(|a| a.subnet_id() == s.subnet_id())).expect("private subnet associated");
+        let nat = nats.iter().find(|n| default_target(t).as_deref() == n.nat_gateway_id()).expect("private default route to a NAT");
+        let nat_subnet = subnets.iter().find(|x| x.subnet_id() == nat.subnet_id()).unwrap();
+        assert_eq!(nat_subnet.availability_zone(), s.availability_zone(), "NAT in the same AZ");
+    }
+
+    // Endpoints: S3 gateway on the private tables; 4 interface endpoints with private DNS.
+    let eps = ec2.describe_vpc_endpoints().filters(f.clone()).send().await.unwrap().vpc_endpoints().to_vec();
+    let s3 = eps.iter().find(|e| e.service_name() == Some("com.amazonaws.ap-southeast-1.s3")).unwrap();
+    assert_eq!(s3.vpc_endpoint_type().map(|t| t.as_str()), Some("Gateway"));
+    let private_rtbs: BTreeSet<_> = rtbs.iter().filter(|t| name(t.tags()).contains("private")).map(|t| t.route_table_id().unwrap()).collect();
+    assert_eq!(s3.route_table_ids().iter().map(|s| s.as_str()).collect::<BTreeSet<_>>(), private_rtbs);
+    let private_ids: BTreeSet<_> = private.iter().map(|s| s.subnet_id().unwrap()).collect();
+    let sg = ec2.describe_security_groups().filters(f.clone()).send().await.unwrap().security_groups()[0].clone();
+    for svc in ["ecr.api", "ecr.dkr", "secretsmanager", "logs"] {
+        let e = eps.iter().find(|e| e.service_name() == Some(format!("com.amazonaws.ap-southeast-1.{svc}").as_str())).unwrap_or_else(|| panic!("{svc}"));
+        assert_eq!(e.vpc_endpoint_type().map(|t| t.as_str()), Some("Interface"));
+        assert_eq!(e.private_dns_enabled(), Some(true));
+        assert_eq!(e.subnet_ids().iter().map(|s| s.as_str()).collect::<BTreeSet<_>>(), private_ids);
+        assert_eq!(e.groups()[0].group_id(), sg.group_id());
+    }
+    let perms = sg.ip_permissions();
+    assert_eq!(perms.len(), 1);
+    assert_eq!((perms[0].from_port(), perms[0].to_port()), (Some(443), Some(443)));
+    assert_eq!(perms[0].ip_ranges()[0].cidr_ip(), Some("10.0.0.0/16"));
+
+    // Flow log: ALL traffic, to the log group (7 days), through the role.
+    let fl = ec2.describe_flow_logs().filter(f.clone()).send().await.unwrap().flow_logs()[0].clone();
+    assert_eq!(fl.traffic_type().map(|t| t.as_str()), Some("ALL"));
+    assert_eq!(fl.resource_id(), Some(vpc_id.as_str()));
+    assert_eq!(fl.log_group_name(), Some("/moodlectl/moodle/vpc-flow-logs"));
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs").send().await.unwrap();
+    assert_eq!(lg.log_groups()[0].retention_in_days(), Some(7));
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = iam.get_role().role_name("moodle-vpc-flow-logs").send().await.unwrap();
+    assert_eq!(fl.deliver_logs_permission_arn(), Some(role.role().unwrap().arn()));
+    let trust = role.role().unwrap().assume_role_policy_document().unwrap();
+    assert!(trust.contains("vpc-flow-logs.amazonaws.com") || trust.contains("vpc-flow-logs.amazonaws.com".replace('.', "%2E").as_str()), "{trust}");
+
+    // Every taggable resource carries the stack tag and a Name.
+    assert!(subnets.iter().all(|s| !name(s.tags()).is_empty()));
+    assert!(!name(vpc.tags()).is_empty() && !name(igw.tags()).is_empty());
+    assert!(nats.iter().all(|n| !name(n.tags()).is_empty()));
+
+    // outputs prints the VPC and subnet IDs; up printed the same.
+    let (outs, _) = p.expect(&["outputs", "-o", "json"], 0);
+    let outs: serde_json::Value = serde_json::from_str(&outs).unwrap();
+    assert_eq!(outs["vpc_id"], vpc_id.as_str());
+    let listed: BTreeSet<String> = outs["private_subnet_ids"].as_str().unwrap().split(',').map(str::to_string).collect();
+    assert_eq!(listed, private_ids.iter().map(|s| s.to_string()).collect());
+    assert!(out.contains(&vpc_id));
+
+    // status lists every resource with its live state.
+    let (st, _) = p.expect(&["status", "-o", "json"], 0);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["healthy"], true);
+    let rows = st["resources"].as_array().unwrap();
+    let ids: BTreeSet<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    for id in public_ids.iter().chain(private_ids.iter()).chain([&vpc_id.as_str()]) {
+        assert!(ids.contains(id), "status lacks {id}");
+    }
+    for e in &eps {
+        assert!(ids.contains(e.vpc_endpoint_id().unwrap()));
+    }
+    assert!(rows.iter().all(|r| r["state"].as_str().is_some_and(|s| !s.is_empty())));
+    assert_eq!(rows.len(), 22);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_up_makes_no_mutating_call_and_plan_is_empty() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    moto.start_recording();
+    let (out, _) = p.expect(&["up", "--yes", "-o", "json"], 0);
+    let ops = moto.stop_recording();
+    assert!(ops.len() > 10, "the no-op up still reads: {ops:?}");
+    assert_eq!(mutating(&ops), Vec::<String>::new(), "no-op up mutated");
+    // NDJSON: every line parses; all steps unchanged.
+    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let finished = events.iter().filter(|e| e["event"] == "step_finished").count();
+    assert_eq!(finished, 14);
+    assert!(events.iter().filter(|e| e["event"] == "step_finished").all(|e| e["outcome"] == "unchanged"));
+
+    moto.start_recording();
+    let (plan, _) = p.expect(&["plan"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty());
+    assert!(plan.contains("0 to create, 0 to update, 14 unchanged"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_place_update_shows_in_plan_and_updates_without_recreating() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let before = read_state(&p.state_path());
+    p.edit_config("flow_log_retention_days = 7", "flow_log_retention_days = 14");
+
+    moto.start_recording();
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(mutating(&moto.stop_recording()).is_empty(), "plan must be read-only");
+    let line = plan.lines().find(|l| l.contains("network.flow-log-group")).unwrap();
+    assert!(line.starts_with('~') && line.contains("retention_in_days: 7 → 14"), "{plan}");
+    assert_eq!(plan.lines().filter(|l| l.starts_with('+') || l.starts_with('~')).count(), 1);
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(mutating(&moto.stop_recording()), vec!["PutRetentionPolicy".to_string()]);
+    let conf = sdk(&moto.url, REGION).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs").send().await.unwrap();
+    assert_eq!(lg.log_groups()[0].retention_in_days(), Some(14));
+    let after = read_state(&p.state_path());
+    assert_eq!(before["resources"], after["resources"], "nothing recreated");
+    assert_eq!(census(&moto.url).await, FULL);
+    p.expect(&["plan"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_removes_everything_and_is_repeatable() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    assert!(p.state_path().exists());
+    p.expect(&["down", "--yes"], 0);
+    assert_eq!(census(&moto.url).await, EMPTY);
+    assert!(!p.state_path().exists(), "state file removed");
+    // Only the emulator's default VPC remains.
+    let conf = sdk(&moto.url, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let vpcs = ec2.describe_vpcs().send().await.unwrap();
+    assert!(vpcs.vpcs().iter().all(|v| v.is_default() == Some(true)));
+    let eips = ec2.describe_addresses().send().await.unwrap();
+    assert!(eips.addresses().is_empty());
+
+    moto.start_recording();
+    let (_, err) = p.expect(&["down", "--yes"], 0);
+    let ops = moto.stop_recording();
+    assert!(mutating(&ops).is_empty(), "second down must do nothing: {:?}", mutating(&ops));
+    assert!(err.contains("14 already absent"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_many_points_then_rerun_converges_without_duplicates() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    // Kill points are counted in successful mutating calls of that run; the
+    // process kills itself right after the call returns, before recording it.
+    for (up_kill, down_kill) in [(1, 1), (2, 3), (4, 5), (7, 8), (11, 13), (16, 2), (22, 6), (29, 10), (35, 15), (40, 20)] {
+        let o = p.run_env(&["up", "--yes"], &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &up_kill.to_string())]);
+        use std::os::unix::process::ExitStatusExt;
+        let killed = o.status.signal() == Some(9);
+        assert!(killed || o.status.success(), "up #{up_kill}: {:?}\n{}", o.status, String::from_utf8_lossy(&o.stderr));
+        p.expect(&["up", "--yes"], 0);
+        assert_eq!(census(&moto.url).await, FULL, "after kill at mutation {up_kill}");
+        p.expect(&["plan"], 0);
+
+        let o = p.run_env(&["down", "--yes"], &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &down_kill.to_string())]);
+        assert!(o.status.signal() == Some(9), "down #{down_kill} should be killed: {:?}", o.status);
+        p.expect(&["down", "--yes"], 0);
+        assert_eq!(census(&moto.url).await, EMPTY, "after down kill at mutation {down_kill}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_state_file_is_rebuilt_by_adopting_tagged_resources() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let before = read_state(&p.state_path());
+    std::fs::remove_file(p.state_path()).unwrap();
+
+    let (st, _) = p.expect(&["status", "-o", "json"], 4);
+    assert!(st.contains("not in state"), "status reports untracked resources: {st}");
+
+    moto.start_recording();
+    let (out, _) = p.expect(&["up", "--yes", "-o", "json"], 0);
+    let ops = moto.stop_recording();
+    assert!(mutating(&ops).is_empty(), "adoption must not create anything: {:?}", mutating(&ops));
+    assert!(!out.contains("\"outcome\":\"created\""));
+    assert_eq!(census(&moto.url).await, FULL);
+    let after = read_state(&p.state_path());
+    assert_eq!(before["resources"], after["resources"], "same IDs adopted");
+    p.expect(&["status"], 0);
+}
+
+#[test]
+fn concurrent_up_fails_fast_naming_the_lock_holder() {
+    // The first run talks to an endpoint that never answers, so it holds the
+    // lock while blocked in its first AWS call.
+    let hole = Blackhole::start();
+    let p = Project::new(&hole.url);
+    let mut first = p.cmd(&["up", "--yes"]).spawn().unwrap();
+    let lock = p.dir.path().join(".moodlectl/moodle.lock");
+    let t = std::time::Instant::now();
+    while !lock.exists() && t.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "first run took the lock");
+    let t = std::time::Instant::now();
+    let (_, err) = p.expect(&["up", "--yes"], 1);
+    let quick = t.elapsed();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(err.contains("is locked by pid"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(err.contains("moodlectl up"), "{err}");
+    assert!(quick.as_secs() < 10, "second run must not wait: {quick:?}");
+}
