@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: build moodlectl, start a local AWS emulator,
+# then `up` → `status` → `down` the stack from moodle.toml, listing what was
+# made with an independent client (boto3) after `up` and after `down`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/moodlectl-target}"
+scripts/setup-emulator.sh
+echo "== building moodlectl (first build of the AWS SDK takes ~8 minutes)" >&2
+cargo build --quiet
+bin="$CARGO_TARGET_DIR/debug/moodlectl"
+
+work="$(mktemp -d)"
+pidfile="$work/moto.pid"
+cleanup() { [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+eval "$(scripts/emulator.sh "$pidfile")"
+export AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-1
+unset AWS_PROFILE
+cp moodle.toml "$work/moodle.toml"
+echo "== emulator at $AWS_ENDPOINT_URL; working in $work" >&2
+
+echo "== moodlectl up" >&2
+"$bin" --config "$work/moodle.toml" up --yes
+echo "== moodlectl status" >&2
+"$bin" --config "$work/moodle.toml" status
+echo "== what exists now, seen by boto3 (independent of moodlectl)" >&2
+.venv/bin/python scripts/census.py moodle
+echo "== moodlectl down" >&2
+"$bin" --config "$work/moodle.toml" down --yes
+echo "== what is left, seen by boto3" >&2
+.venv/bin/python scripts/census.py moodle
