@@ -8,7 +8,7 @@ scripts/setup-emulator.sh
 pidfile="${1:-.moodlectl/moto.pid}"
 mkdir -p "$(dirname "$pidfile")"
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-MOTO_EC2_LOAD_DEFAULT_AMIS=false nohup .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${pidfile%.pid}.log" 2>&1 &
+MOTO_EC2_LOAD_DEFAULT_AMIS=false nohup .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p "$port" >"${pidfile%.pid}.log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 100); do
   if .venv/bin/python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then

@@ -10,7 +10,8 @@
 //! `MOODLECTL_CRASH_AFTER_MUTATIONS=N` the process SIGKILLs itself right after
 //! the N-th successful mutating call returns — before the step can record the
 //! result — which is the worst moment for crash consistency and what the
-//! crash-resume tests exercise.
+//! crash-resume tests exercise. `MOODLECTL_CRASH_AFTER_OP=CreateDBInstance`
+//! does the same after the first successful call of that operation.
 
 use crate::engine::StepCx;
 use crate::error::StepError;
@@ -45,6 +46,7 @@ pub struct CallStats {
     pub attempts: AtomicU64,
     pub by_op: Mutex<BTreeMap<String, u64>>,
     crash_after: Option<u64>,
+    crash_after_op: Option<String>,
 }
 
 impl CallStats {
@@ -112,7 +114,7 @@ impl Intercept for Counter {
             .entry(format!("{service}:{op}"))
             .or_default() += 1;
         let succeeded = matches!(ctx.output_or_error(), Some(Ok(_)));
-        if !read && succeeded && self.0.crash_after == Some(n) {
+        if !read && succeeded && (self.0.crash_after == Some(n) || self.0.crash_after_op.as_deref() == Some(op.as_str())) {
             tracing::warn!("test hook: SIGKILL after mutating call #{n} ({op})");
             unsafe {
                 libc::kill(libc::getpid(), libc::SIGKILL);
@@ -206,6 +208,7 @@ impl Aws {
             crash_after: std::env::var("MOODLECTL_CRASH_AFTER_MUTATIONS")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            crash_after_op: std::env::var("MOODLECTL_CRASH_AFTER_OP").ok(),
             ..Default::default()
         });
         let hook = Counter(stats.clone());

@@ -56,6 +56,10 @@ pub enum Event {
     Outputs {
         outputs: BTreeMap<String, String>,
     },
+    /// Things `down` deliberately left in place (final snapshot, audit logs).
+    Kept {
+        items: Vec<String>,
+    },
 }
 
 pub trait Reporter: Send + Sync {
@@ -170,6 +174,7 @@ pub fn describe(ev: &Event) -> Option<String> {
             )
         }
         Event::Outputs { .. } => return None,
+        Event::Kept { items } => format!("kept: {}", items.join("; ")),
     })
 }
 

@@ -30,6 +30,20 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
         drop(lock);
         return Err(super::up::failure("down", &report, &ctx.state.path().display().to_string()));
     }
+    let kept: Vec<String> = report
+        .results
+        .iter()
+        .flat_map(|r| r.notes.iter())
+        .filter_map(|n| n.strip_prefix("kept: ").map(str::to_string))
+        .collect();
+    if !kept.is_empty() {
+        rep.emit(&Event::Kept { items: kept.clone() });
+        if cli.output == crate::cli::OutputFormat::Text {
+            for k in &kept {
+                println!("kept: {k}");
+            }
+        }
+    }
     // Everything is gone: the state has nothing left to say.
     ctx.state.remove_file()?;
     drop(lock);

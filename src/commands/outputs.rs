@@ -5,6 +5,7 @@ use crate::cli::{Cli, OutputFormat};
 use crate::config::Config;
 use crate::error::exit;
 use crate::resources::network::{nat_key, private_rtb_key, subnet_key, AZS, VPC};
+use crate::resources::{cache, database, storage};
 use crate::state::StateData;
 use std::collections::BTreeMap;
 
@@ -26,6 +27,13 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("private_subnet_ids", ids(&|az| subnet_key(false, az)));
     put("nat_gateway_ids", ids(&|az| nat_key(az)));
     put("private_route_table_ids", ids(&|az| private_rtb_key(az)));
+    let attr = |k: &str, a: &str| st.resources.get(k).and_then(|r| r.attrs.get(a).cloned());
+    put("db_endpoint", attr(database::DB_INSTANCE, "host").map(|h| format!("{h}:{}", attr(database::DB_INSTANCE, "port").unwrap_or("3306".into()))));
+    put("db_secret_arn", id(database::DB_SECRET));
+    put("redis_primary_endpoint", attr(cache::REPLICATION_GROUP, "host").map(|h| format!("{h}:{}", attr(cache::REPLICATION_GROUP, "port").unwrap_or("6379".into()))));
+    put("efs_file_system_id", id(storage::EFS));
+    put("efs_access_point_id", id(storage::ACCESS_POINT));
+    put("rds_events_topic_arn", id(database::TOPIC));
     put("site_url", Some(format!("https://{}", cfg.domain.name)));
     put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));
     m

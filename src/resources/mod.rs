@@ -7,7 +7,11 @@
 //! possible, not-found-on-delete as success, and retrying deletes that AWS
 //! refuses while dependents are still being released.
 
+pub mod cache;
+pub mod database;
 pub mod network;
+pub mod secrets;
+pub mod storage;
 
 use crate::aws::{wait_for, Poll};
 use crate::engine::{Outcome, Step, StepCx};
@@ -24,7 +28,11 @@ pub const TAG_RESOURCE: &str = "moodlectl:resource";
 /// Every step of the stack, in an order that starts slow work first.
 pub fn steps() -> Vec<Arc<dyn Step>> {
     let mut v: Vec<Arc<dyn Step>> = Vec::new();
+    // Slowest chains first: the engine starts ready steps in this order.
+    v.extend(database::steps());
+    v.extend(cache::steps());
     v.extend(network::steps());
+    v.extend(storage::steps());
     v
 }
 

@@ -1118,8 +1118,11 @@ pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressS
     out
 }
 
-/// Ensure a security group exists with exactly `desired` ingress (egress is AWS's default allow-all).
-pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, desired: &[Ingress]) -> Result<Outcome, StepError> {
+/// Ensure a security group exists. With `Some(desired)` its ingress is made
+/// exactly `desired`; with `None` ingress is left to the step that owns the
+/// rules (the compute tier adds DB/EFS/cache rules once both groups exist).
+/// Egress stays AWS's default allow-all.
+pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, desired: Option<&[Ingress]>) -> Result<Outcome, StepError> {
     let name = cx.cfg.name(suffix);
     let (id, live, created) = match find_sg(cx, key).await? {
         Some(g) => {
@@ -1145,6 +1148,9 @@ pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, 
             cx.record_new(key, Resource::new("ec2:security-group", &id))?;
             (id, vec![], true)
         }
+    };
+    let Some(desired) = desired else {
+        return Ok(if created { Outcome::Created } else { Outcome::Unchanged });
     };
     let live_keys: Vec<(i32, IngressSource)> = live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
     let missing: Vec<&Ingress> = desired.iter().filter(|d| !live_keys.contains(&d.key())).collect();
@@ -1217,6 +1223,28 @@ pub async fn inspect_sg(cx: &StepCx, key: &str, suffix: &str, desired: &[Ingress
     })
 }
 
+/// Security groups of other tiers whose ingress is opened from another group.
+pub const SG_SERVICE: &str = "sg/service";
+pub const SG_ALB: &str = "sg/alb";
+
+/// The one list of cross-tier ingress rules, read by the step that creates
+/// them (compute) and by `status` on every group involved: DB 3306, EFS 2049
+/// and cache 6379 from the service; the service's 8080 from the ALB. A rule
+/// is expected once both of its groups exist.
+pub fn expected_ingress(cx: &StepCx, key: &str) -> Vec<Ingress> {
+    let rule = |port: i32, from: &str, what: &str| {
+        cx.state.id(from).map(|g| Ingress { port, source: IngressSource::Group(g), description: what.to_string() })
+    };
+    let r = match key {
+        "sg/db" => rule(3306, SG_SERVICE, "MySQL from the Moodle service"),
+        "sg/efs" => rule(2049, SG_SERVICE, "NFS from the Moodle service"),
+        "sg/cache" => rule(6379, SG_SERVICE, "Redis from the Moodle service"),
+        SG_SERVICE => rule(8080, SG_ALB, "HTTP from the load balancer"),
+        _ => None,
+    };
+    r.into_iter().collect()
+}
+
 fn endpoint_ingress(cx: &StepCx) -> Vec<Ingress> {
     vec![Ingress {
         port: 443,
@@ -1234,7 +1262,7 @@ impl Step for EndpointSgStep {
         &["network.vpc"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        ensure_sg(cx, SG_ENDPOINTS, "endpoints-sg", "moodlectl: VPC interface endpoints", &endpoint_ingress(cx)).await
+        ensure_sg(cx, SG_ENDPOINTS, "endpoints-sg", "moodlectl: VPC interface endpoints", Some(&endpoint_ingress(cx))).await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_sg(cx, SG_ENDPOINTS).await

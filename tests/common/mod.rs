@@ -30,7 +30,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let bin = repo().join(".venv/bin/moto_server");
+        let bin = repo().join(".venv/bin/python");
         assert!(
             bin.exists(),
             "{} missing: run scripts/setup-emulator.sh (scripts/test.sh does)",
@@ -41,6 +41,7 @@ impl Moto {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(&bin)
+                .arg(repo().join("scripts/moto_server.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
                 .env("MOTO_RECORDER_FILEPATH", &recording)
@@ -275,4 +276,95 @@ impl Blackhole {
 
 pub fn read_state(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// The state file's logical key → AWS ID map.
+pub fn state_ids(p: &Path) -> std::collections::BTreeMap<String, String> {
+    read_state(p)["resources"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v["id"].as_str().unwrap().to_string())).collect()
+}
+
+/// Live, tagged resources of stack `moodle`, by kind, read with our own SDK
+/// clients (never moodlectl's state). Deleted/deleting ones do not count;
+/// secrets pending deletion count as deleted (AWS semantics).
+pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, usize> {
+    use aws_sdk_ec2::types::Filter;
+    let conf = sdk(endpoint, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let f = Filter::builder().name("tag:moodlectl:stack").values("moodle").build();
+    let mine = |tags: &[aws_sdk_ec2::types::Tag]| tags.iter().any(|t| t.key() == Some("moodlectl:stack") && t.value() == Some("moodle"));
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("vpc", ec2.describe_vpcs().filters(f.clone()).send().await.unwrap().vpcs().len());
+    m.insert("subnet", ec2.describe_subnets().filters(f.clone()).send().await.unwrap().subnets().len());
+    m.insert("igw", ec2.describe_internet_gateways().filters(f.clone()).send().await.unwrap().internet_gateways().len());
+    m.insert("eip", ec2.describe_addresses().filters(f.clone()).send().await.unwrap().addresses().len());
+    m.insert(
+        "nat",
+        ec2.describe_nat_gateways().filter(f.clone()).send().await.unwrap().nat_gateways().iter()
+            .filter(|n| mine(n.tags()) && !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")))
+            .count(),
+    );
+    m.insert("route_table", ec2.describe_route_tables().filters(f.clone()).send().await.unwrap().route_tables().len());
+    m.insert("security_group", ec2.describe_security_groups().filters(f.clone()).send().await.unwrap().security_groups().len());
+    m.insert(
+        "vpc_endpoint",
+        ec2.describe_vpc_endpoints().filters(f.clone()).send().await.unwrap().vpc_endpoints().iter()
+            .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted") | Some("deleting")))
+            .count(),
+    );
+    m.insert("flow_log", ec2.describe_flow_logs().filter(f.clone()).send().await.unwrap().flow_logs().len());
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    m.insert("log_group", logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/").send().await.unwrap().log_groups().len());
+    let iam = aws_sdk_iam::Client::new(&conf);
+    m.insert("iam_role", iam.list_roles().send().await.unwrap().roles().iter().filter(|r| r.role_name().starts_with("moodle-")).count());
+    let rds = aws_sdk_rds::Client::new(&conf);
+    m.insert("db_instance", rds.describe_db_instances().send().await.unwrap().db_instances().len());
+    m.insert("db_subnet_group", rds.describe_db_subnet_groups().send().await.unwrap().db_subnet_groups().iter().filter(|g| g.db_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
+    m.insert("db_event_subscription", rds.describe_event_subscriptions().send().await.unwrap().event_subscriptions_list().len());
+    let sns = aws_sdk_sns::Client::new(&conf);
+    m.insert("sns_topic", sns.list_topics().send().await.unwrap().topics().iter().filter(|t| t.topic_arn().unwrap_or("").ends_with(":moodle-rds-events")).count());
+    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    m.insert("secret", sm.list_secrets().send().await.unwrap().secret_list().iter().filter(|s| s.name().unwrap_or("").starts_with("moodle-") && s.deleted_date().is_none()).count());
+    let efs = aws_sdk_efs::Client::new(&conf);
+    let fss: Vec<_> = efs.describe_file_systems().send().await.unwrap().file_systems().iter()
+        .filter(|f| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting")).cloned().collect();
+    m.insert("efs", fss.len());
+    let mut mts = 0;
+    let mut aps = 0;
+    for f in &fss {
+        mts += efs.describe_mount_targets().file_system_id(f.file_system_id()).send().await.unwrap().mount_targets().len();
+        aps += efs.describe_access_points().file_system_id(f.file_system_id()).send().await.unwrap().access_points().len();
+    }
+    m.insert("efs_mount_target", mts);
+    m.insert("efs_access_point", aps);
+    let ec = aws_sdk_elasticache::Client::new(&conf);
+    m.insert("replication_group", ec.describe_replication_groups().send().await.unwrap().replication_groups().iter().filter(|g| g.status() != Some("deleting")).count());
+    m.insert("cache_subnet_group", ec.describe_cache_subnet_groups().send().await.unwrap().cache_subnet_groups().iter().filter(|g| g.cache_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
+    m
+}
+
+/// What `census` must show for a complete stack.
+pub fn full_stack() -> std::collections::BTreeMap<&'static str, usize> {
+    std::collections::BTreeMap::from([
+        ("vpc", 1), ("subnet", 4), ("igw", 1), ("eip", 2), ("nat", 2), ("route_table", 3),
+        // endpoints, db, efs, cache
+        ("security_group", 4),
+        ("vpc_endpoint", 5), ("flow_log", 1), ("log_group", 1), ("iam_role", 1),
+        ("db_instance", 1), ("db_subnet_group", 1), ("db_event_subscription", 1), ("sns_topic", 1), ("secret", 1),
+        ("efs", 1), ("efs_mount_target", 2), ("efs_access_point", 1),
+        ("replication_group", 1), ("cache_subnet_group", 1),
+    ])
+}
+
+pub fn empty_stack() -> std::collections::BTreeMap<&'static str, usize> {
+    full_stack().into_iter().map(|(k, _)| (k, 0)).collect()
+}
+
+/// Operations that changed something, from a recording.
+pub fn mutating(ops: &[(String, bool)]) -> Vec<String> {
+    ops.iter().filter(|(_, r)| !r).map(|(o, _)| o.clone()).collect()
+}
+
+/// Parse NDJSON events; the `steps` count of `run_started`.
+pub fn events(out: &str) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""moto server with moodlectl's emulator patches, then moto's own `main()`.
+
+Patches (all on moto's Python models, in this process):
+- ElastiCache: a replication group being deleted disappears once its
+  deletion time has passed (moto keeps it in `deleting` forever; AWS removes it).
+- ElastiCache: `DeleteCacheSubnetGroup`, which moto lacks (HTTP 500), removes
+  the group or answers CacheSubnetGroupNotFoundFault, as AWS does.
+
+Timings are the latency table's (shared/spec/latency.md) times
+MOODLECTL_EMU_SCALE (default 0: immediate, the plain emulator).
+
+Usage: moto_server.py [moto_server args, e.g. -H 127.0.0.1 -p 5000]
+"""
+import os
+import sys
+import time
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.elasticache import exceptions as elasticache_exceptions
+from moto.elasticache import models as elasticache
+from moto.elasticache import responses as elasticache_responses
+from moto.server import main
+
+SCALE = float(os.environ.get("MOODLECTL_EMU_SCALE", "0"))
+REPLICATION_GROUP_DELETE_S = 300
+
+_rg_gone_at = {}
+
+
+def _patch_elasticache():
+    backend = elasticache.ElastiCacheBackend
+    orig_delete = backend.delete_replication_group
+    orig_describe = backend.describe_replication_groups
+
+    def delete_replication_group(self, replication_group_id, retain_primary_cluster):
+        rg = orig_delete(self, replication_group_id, retain_primary_cluster)
+        _rg_gone_at[(id(self), replication_group_id)] = time.monotonic() + REPLICATION_GROUP_DELETE_S * SCALE
+        return rg
+
+    def describe_replication_groups(self, replication_group_id=None):
+        now = time.monotonic()
+        for (b, rid), t in list(_rg_gone_at.items()):
+            if b == id(self) and now >= t:
+                self.replication_groups.pop(rid, None)
+                del _rg_gone_at[(b, rid)]
+        return orig_describe(self, replication_group_id)
+
+    backend.delete_replication_group = delete_replication_group
+    backend.describe_replication_groups = describe_replication_groups
+
+    def backend_delete_cache_subnet_group(self, cache_subnet_group_name):
+        if cache_subnet_group_name not in self.cache_subnet_groups:
+            raise elasticache_exceptions.CacheSubnetGroupNotFound(cache_subnet_group_name)
+        del self.cache_subnet_groups[cache_subnet_group_name]
+
+    def response_delete_cache_subnet_group(self):
+        self.elasticache_backend.delete_cache_subnet_group(self._get_param("CacheSubnetGroupName"))
+        return EmptyResult()
+
+    if not hasattr(backend, "delete_cache_subnet_group"):
+        backend.delete_cache_subnet_group = backend_delete_cache_subnet_group
+    if not hasattr(elasticache_responses.ElastiCacheResponse, "delete_cache_subnet_group"):
+        elasticache_responses.ElastiCacheResponse.delete_cache_subnet_group = response_delete_cache_subnet_group
+
+
+_patch_elasticache()
+
+if __name__ == "__main__":
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    sys.exit(main(sys.argv[1:]))
