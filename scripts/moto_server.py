@@ -6,6 +6,8 @@ Patches (all on moto's Python models, in this process):
   deletion time has passed (moto keeps it in `deleting` forever; AWS removes it).
 - ElastiCache: `DeleteCacheSubnetGroup`, which moto lacks (HTTP 500), removes
   the group or answers CacheSubnetGroupNotFoundFault, as AWS does.
+- EC2: deleting a NAT gateway releases its Elastic IP's association (moto
+  keeps it, so the EIP could never be reused by a new NAT gateway).
 
 Timings are the latency table's (shared/spec/latency.md) times
 MOODLECTL_EMU_SCALE (default 0: immediate, the plain emulator).
@@ -20,6 +22,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticache import exceptions as elasticache_exceptions
 from moto.elasticache import models as elasticache
 from moto.elasticache import responses as elasticache_responses
+from moto.ec2.models import nat_gateways as ec2_nat
 from moto.server import main
 
 SCALE = float(os.environ.get("MOODLECTL_EMU_SCALE", "0"))
@@ -64,7 +67,23 @@ def _patch_elasticache():
         elasticache_responses.ElastiCacheResponse.delete_cache_subnet_group = response_delete_cache_subnet_group
 
 
+def _patch_ec2():
+    backend = ec2_nat.NatGatewayBackend
+    orig_delete = backend.delete_nat_gateway
+
+    def delete_nat_gateway(self, nat_gateway_id):
+        nat = orig_delete(self, nat_gateway_id)
+        eni = getattr(nat, "_eni", None)
+        for eip in list(getattr(self, "addresses", [])):
+            if eni is not None and eip.eni is eni and eip.association_id:
+                self.disassociate_address(association_id=eip.association_id)
+        return nat
+
+    backend.delete_nat_gateway = delete_nat_gateway
+
+
 _patch_elasticache()
+_patch_ec2()
 
 if __name__ == "__main__":
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
