@@ -18,6 +18,9 @@ import os
 import sys
 import time
 
+# Certificates are ISSUED at once (moto otherwise waits 60 s); read at import.
+os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
+
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticache import exceptions as elasticache_exceptions
 from moto.elasticache import models as elasticache

@@ -61,7 +61,7 @@ fn bad_inputs_exit_2_naming_the_problem_without_any_request() {
     let hole = Blackhole::start();
     assert!(CASES.len() >= 15);
     for case in CASES {
-        let p = Project::new(&hole.url);
+        let p = Project::bare(&hole.url);
         match &case.config {
             Config::Edit(from, to) => p.edit_config(from, to),
             Config::Append(extra) => p.set_config(&format!("{CONFIG}{extra}")),
@@ -89,7 +89,7 @@ fn bad_inputs_exit_2_naming_the_problem_without_any_request() {
 #[test]
 fn config_errors_name_the_line() {
     let hole = Blackhole::start();
-    let p = Project::new(&hole.url);
+    let p = Project::bare(&hole.url);
     p.edit_config("max_count = 10", "max_count = 0");
     let line = CONFIG.lines().position(|l| l.starts_with("max_count")).unwrap() + 1;
     let (_, err) = p.expect(&["plan"], 2);

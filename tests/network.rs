@@ -259,7 +259,7 @@ fn concurrent_up_fails_fast_naming_the_lock_holder() {
     // The first run talks to an endpoint that never answers, so it holds the
     // lock while blocked in its first AWS call.
     let hole = Blackhole::start();
-    let p = Project::new(&hole.url);
+    let p = Project::bare(&hole.url);
     let mut first = p.cmd(&["up", "--yes"]).spawn().unwrap();
     let lock = p.dir.path().join(".moodlectl/moodle.lock");
     let t = std::time::Instant::now();

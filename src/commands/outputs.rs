@@ -5,7 +5,7 @@ use crate::cli::{Cli, OutputFormat};
 use crate::config::Config;
 use crate::error::exit;
 use crate::resources::network::{nat_key, private_rtb_key, subnet_key, AZS, VPC};
-use crate::resources::{cache, database, storage};
+use crate::resources::{audit, cache, database, edge, loadbalancer, storage};
 use crate::state::StateData;
 use std::collections::BTreeMap;
 
@@ -34,7 +34,14 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("efs_file_system_id", id(storage::EFS));
     put("efs_access_point_id", id(storage::ACCESS_POINT));
     put("rds_events_topic_arn", id(database::TOPIC));
+    put("alb_dns_name", attr(loadbalancer::ALB, "dns"));
+    put("cloudfront_domain", attr(edge::DISTRIBUTION, "domain"));
+    put("cloudfront_distribution_id", id(edge::DISTRIBUTION));
+    put("waf_web_acl_arn", id(edge::WEB_ACL));
+    put("origin_verify_secret_arn", id(loadbalancer::ORIGIN_SECRET));
+    put("cloudtrail_bucket", id(audit::BUCKET));
     put("site_url", Some(format!("https://{}", cfg.domain.name)));
+    put("dns_record", attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)));
     put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));
     m
 }

@@ -7,8 +7,11 @@
 //! possible, not-found-on-delete as success, and retrying deletes that AWS
 //! refuses while dependents are still being released.
 
+pub mod audit;
 pub mod cache;
 pub mod database;
+pub mod edge;
+pub mod loadbalancer;
 pub mod network;
 pub mod secrets;
 pub mod storage;
@@ -31,8 +34,11 @@ pub fn steps() -> Vec<Arc<dyn Step>> {
     // Slowest chains first: the engine starts ready steps in this order.
     v.extend(database::steps());
     v.extend(cache::steps());
+    v.extend(loadbalancer::steps());
+    v.extend(edge::steps());
     v.extend(network::steps());
     v.extend(storage::steps());
+    v.extend(audit::steps());
     v
 }
 

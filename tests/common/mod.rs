@@ -106,12 +106,26 @@ fn classify(line: &str) -> (String, bool) {
     } else if let Some(a) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
         a.to_string()
     } else {
-        format!("{} {}", v["method"].as_str().unwrap_or("?"), v["url"].as_str().unwrap_or("?"))
+        rest_operation(v["method"].as_str().unwrap_or("?"), v["url"].as_str().unwrap_or("?"))
     };
     let read = ["Describe", "List", "Get", "Head", "Lookup", "GET ", "HEAD "]
         .iter()
         .any(|p| op.starts_with(p));
     (op, read)
+}
+
+/// Names for the REST (non-query, non-JSON-target) calls the tests count.
+fn rest_operation(method: &str, url: &str) -> String {
+    let path = url.split_once("://").map(|(_, r)| r.split_once('/').map(|(_, p)| p).unwrap_or("")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or("");
+    let parts: Vec<&str> = path.split('/').collect();
+    match (method, parts.as_slice()) {
+        ("PUT", [_, "distribution", _, "config"]) => "UpdateDistribution".into(),
+        ("POST", [_, "distribution"]) => "CreateDistribution".into(),
+        ("DELETE", [_, "distribution", _]) => "DeleteDistribution".into(),
+        ("GET", [_, "distribution", ..]) => "GetDistribution".into(),
+        _ => format!("{method} {url}"),
+    }
 }
 
 fn b64(s: &str) -> Vec<u8> {
@@ -172,7 +186,21 @@ pub struct Project {
 pub const CONFIG: &str = include_str!("../../moodle.toml");
 
 impl Project {
+    /// A project whose config names certificates that exist on the emulator.
     pub fn new(endpoint: &str) -> Project {
+        let p = Project::bare(endpoint);
+        let o = Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("scripts/emulator_certs.py"))
+            .arg(p.config_path())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .output()
+            .expect("run emulator_certs.py");
+        assert!(o.status.success(), "emulator_certs.py: {}", String::from_utf8_lossy(&o.stderr));
+        p
+    }
+
+    /// A project with the example config as is (no emulator needed).
+    pub fn bare(endpoint: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("moodle.toml"), CONFIG).unwrap();
         Project { dir, endpoint: endpoint.to_string() }
@@ -338,6 +366,22 @@ pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, 
     m.insert("efs_access_point", aps);
     let ec = aws_sdk_elasticache::Client::new(&conf);
     m.insert("replication_group", ec.describe_replication_groups().send().await.unwrap().replication_groups().iter().filter(|g| g.status() != Some("deleting")).count());
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let lbs = elb.describe_load_balancers().send().await.unwrap().load_balancers().to_vec();
+    m.insert("load_balancer", lbs.iter().filter(|l| l.load_balancer_name().unwrap_or("").starts_with("moodle-")).count());
+    let mut listeners = 0;
+    for l in &lbs {
+        listeners += elb.describe_listeners().load_balancer_arn(l.load_balancer_arn().unwrap()).send().await.unwrap().listeners().len();
+    }
+    m.insert("listener", listeners);
+    m.insert("target_group", elb.describe_target_groups().send().await.unwrap().target_groups().iter().filter(|t| t.target_group_name().unwrap_or("").starts_with("moodle-")).count());
+    let global = sdk(endpoint, "us-east-1").await;
+    let waf = aws_sdk_wafv2::Client::new(&global);
+    m.insert("web_acl", waf.list_web_acls().scope(aws_sdk_wafv2::types::Scope::Cloudfront).send().await.unwrap().web_acls().iter().filter(|a| a.name() == Some("moodle-cf-waf")).count());
+    let cf = aws_sdk_cloudfront::Client::new(&global);
+    m.insert("distribution", cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().iter().filter(|d| d.comment() == "moodlectl stack moodle").count()).unwrap_or(0));
+    let ct = aws_sdk_cloudtrail::Client::new(&conf);
+    m.insert("trail", ct.describe_trails().send().await.unwrap().trail_list().iter().filter(|t| t.name() == Some("moodle-trail")).count());
     m.insert("cache_subnet_group", ec.describe_cache_subnet_groups().send().await.unwrap().cache_subnet_groups().iter().filter(|g| g.cache_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
     m
 }
@@ -346,12 +390,13 @@ pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, 
 pub fn full_stack() -> std::collections::BTreeMap<&'static str, usize> {
     std::collections::BTreeMap::from([
         ("vpc", 1), ("subnet", 4), ("igw", 1), ("eip", 2), ("nat", 2), ("route_table", 3),
-        // endpoints, db, efs, cache
-        ("security_group", 4),
+        // endpoints, db, efs, cache, alb
+        ("security_group", 5),
         ("vpc_endpoint", 5), ("flow_log", 1), ("log_group", 1), ("iam_role", 1),
         ("db_instance", 1), ("db_subnet_group", 1), ("db_event_subscription", 1), ("sns_topic", 1), ("secret", 1),
         ("efs", 1), ("efs_mount_target", 2), ("efs_access_point", 1),
         ("replication_group", 1), ("cache_subnet_group", 1),
+        ("load_balancer", 1), ("target_group", 1), ("listener", 2), ("web_acl", 1), ("distribution", 1), ("trail", 1),
     ])
 }
 
