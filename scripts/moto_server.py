@@ -8,6 +8,11 @@ Patches (all on moto's Python models, in this process):
   the group or answers CacheSubnetGroupNotFoundFault, as AWS does.
 - EC2: deleting a NAT gateway releases its Elastic IP's association (moto
   keeps it, so the EIP could never be reused by a new NAT gateway).
+- ECS: a service's deployment completes (tasks running = desired) once its
+  deployment time has passed since create/update; moto never starts tasks.
+- ECS: `CreateService` keeps capacityProviderStrategy, healthCheckGracePeriodSeconds,
+  enableExecuteCommand, deploymentConfiguration and enableECSManagedTags (moto
+  drops them on create; UpdateService already keeps them).
 
 Timings are the latency table's (shared/spec/latency.md) times
 MOODLECTL_EMU_SCALE (default 0: immediate, the plain emulator).
@@ -26,10 +31,13 @@ from moto.elasticache import exceptions as elasticache_exceptions
 from moto.elasticache import models as elasticache
 from moto.elasticache import responses as elasticache_responses
 from moto.ec2.models import nat_gateways as ec2_nat
+from moto.ecs import models as ecs
+from moto.ecs import responses as ecs_responses
 from moto.server import main
 
 SCALE = float(os.environ.get("MOODLECTL_EMU_SCALE", "0"))
 REPLICATION_GROUP_DELETE_S = 300
+ECS_DEPLOYMENT_S = 150
 
 _rg_gone_at = {}
 
@@ -85,8 +93,71 @@ def _patch_ec2():
     backend.delete_nat_gateway = delete_nat_gateway
 
 
+_svc_ready_at = {}
+
+
+def _patch_ecs():
+    backend = ecs.EC2ContainerServiceBackend
+    orig_create = backend.create_service
+    orig_update = backend.update_service
+    orig_describe = backend.describe_services
+
+    def create_service(self, *args, **kwargs):
+        svc = orig_create(self, *args, **kwargs)
+        _svc_ready_at[id(svc)] = time.monotonic() + ECS_DEPLOYMENT_S * SCALE
+        return svc
+
+    def update_service(self, *args, **kwargs):
+        svc = orig_update(self, *args, **kwargs)
+        _svc_ready_at[id(svc)] = time.monotonic() + ECS_DEPLOYMENT_S * SCALE
+        for d in svc.deployments:
+            if d.get("status") == "PRIMARY":
+                d.update(rolloutState="IN_PROGRESS", taskDefinition=svc.task_definition, desiredCount=svc.desired_count)
+        return svc
+
+    def describe_services(self, cluster_str, service_names_or_arns):
+        result, failures = orig_describe(self, cluster_str, service_names_or_arns)
+        now = time.monotonic()
+        for svc in result:
+            if svc.status == "ACTIVE" and now >= _svc_ready_at.get(id(svc), 0):
+                svc.running_count = svc.desired_count
+                svc.pending_count = 0
+                for d in svc.deployments:
+                    if d.get("status") == "PRIMARY":
+                        d.update(rolloutState="COMPLETED", runningCount=svc.desired_count, pendingCount=0, desiredCount=svc.desired_count)
+        return result, failures
+
+    backend.create_service = create_service
+    backend.update_service = update_service
+    backend.describe_services = describe_services
+
+    handler = ecs_responses.EC2ContainerServiceResponse
+    orig_handler = handler.create_service
+    kept = {
+        "capacityProviderStrategy": "capacity_provider_strategy",
+        "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
+        "enableExecuteCommand": "enable_execute_command",
+        "deploymentConfiguration": "deployment_configuration",
+        "enableECSManagedTags": "enable_ecs_managed_tags",
+    }
+
+    def create_service_handler(self):
+        result = orig_handler(self)
+        cluster = self._get_param("cluster", "default").split("/")[-1]
+        svc = self.ecs_backend.services.get(f"{cluster}:{self._get_param('serviceName')}")
+        if svc is not None:
+            for param, attr in kept.items():
+                value = self._get_param(param)
+                if value is not None:
+                    setattr(svc, attr, value)
+        return result
+
+    handler.create_service = create_service_handler
+
+
 _patch_elasticache()
 _patch_ec2()
+_patch_ecs()
 
 if __name__ == "__main__":
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

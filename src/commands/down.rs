@@ -26,10 +26,6 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
         }
     };
     super::up::finish(&*rep, &report, ctx.aws.stats.summary());
-    if !report.ok() {
-        drop(lock);
-        return Err(super::up::failure("down", &report, &ctx.state.path().display().to_string()));
-    }
     let kept: Vec<String> = report
         .results
         .iter()
@@ -43,6 +39,11 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
                 println!("kept: {k}");
             }
         }
+    }
+    // Said even when the run failed: a snapshot taken before the failure is kept.
+    if !report.ok() {
+        drop(lock);
+        return Err(super::up::failure("down", &report, &ctx.state.path().display().to_string()));
     }
     // Everything is gone: the state has nothing left to say.
     ctx.state.remove_file()?;

@@ -5,7 +5,7 @@ use crate::cli::{Cli, OutputFormat};
 use crate::config::Config;
 use crate::error::exit;
 use crate::resources::network::{nat_key, private_rtb_key, subnet_key, AZS, VPC};
-use crate::resources::{audit, cache, database, edge, loadbalancer, storage};
+use crate::resources::{audit, cache, compute, database, edge, loadbalancer, storage};
 use crate::state::StateData;
 use std::collections::BTreeMap;
 
@@ -40,6 +40,15 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("waf_web_acl_arn", id(edge::WEB_ACL));
     put("origin_verify_secret_arn", id(loadbalancer::ORIGIN_SECRET));
     put("cloudtrail_bucket", id(audit::BUCKET));
+    put("ecs_cluster", attr(compute::CLUSTER, "name"));
+    put("ecs_service", attr(compute::SERVICE, "name"));
+    put("ecs_task_definition", id(compute::TASK_DEF));
+    put("container_log_group", id(compute::LOG_GROUP));
+    put("moodle_admin_secret_arn", id(compute::ADMIN_SECRET));
+    put(
+        "moodle_admin_password_command",
+        id(compute::ADMIN_SECRET).map(|a| format!("aws secretsmanager get-secret-value --region {} --secret-id {a} --query SecretString --output text", cfg.stack.region)),
+    );
     put("site_url", Some(format!("https://{}", cfg.domain.name)));
     put("dns_record", attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)));
     put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod compute;
 pub mod database;
 pub mod edge;
 pub mod loadbalancer;
@@ -33,6 +34,7 @@ pub fn steps() -> Vec<Arc<dyn Step>> {
     let mut v: Vec<Arc<dyn Step>> = Vec::new();
     // Slowest chains first: the engine starts ready steps in this order.
     v.extend(database::steps());
+    v.extend(compute::steps());
     v.extend(cache::steps());
     v.extend(loadbalancer::steps());
     v.extend(edge::steps());

@@ -1098,21 +1098,22 @@ pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressS
     for p in g.ip_permissions() {
         let port = if p.ip_protocol() == Some("tcp") && p.from_port() == p.to_port() { p.from_port().unwrap_or(-1) } else { -1 };
         let base = || IpPermission::builder().set_ip_protocol(p.ip_protocol().map(str::to_string)).set_from_port(p.from_port()).set_to_port(p.to_port());
+        // Revocation must name the rule as it is stored: reuse the live entries.
         for r in p.ip_ranges() {
             let c = r.cidr_ip().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c.clone()), base().ip_ranges(IpRange::builder().cidr_ip(c).build()).build()));
+            out.push((port, IngressSource::Cidr(c), base().ip_ranges(r.clone()).build()));
         }
         for r in p.ipv6_ranges() {
             let c = r.cidr_ipv6().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c.clone()), base().ipv6_ranges(aws_sdk_ec2::types::Ipv6Range::builder().cidr_ipv6(c).build()).build()));
+            out.push((port, IngressSource::Cidr(c), base().ipv6_ranges(r.clone()).build()));
         }
         for u in p.user_id_group_pairs() {
             let gid = u.group_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Group(gid.clone()), base().user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(gid).build()).build()));
+            out.push((port, IngressSource::Group(gid), base().user_id_group_pairs(u.clone()).build()));
         }
         for l in p.prefix_list_ids() {
             let id = l.prefix_list_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::PrefixList(id.clone()), base().prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(id).build()).build()));
+            out.push((port, IngressSource::PrefixList(id), base().prefix_list_ids(l.clone()).build()));
         }
     }
     out
@@ -1152,6 +1153,28 @@ pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, 
     let Some(desired) = desired else {
         return Ok(if created { Outcome::Created } else { Outcome::Unchanged });
     };
+    let changes = apply_ingress(cx, &id, &name, &live, desired).await?;
+    Ok(if created {
+        Outcome::Created
+    } else if changes.is_empty() {
+        Outcome::Unchanged
+    } else {
+        Outcome::Updated(changes)
+    })
+}
+
+/// Make group `key`'s ingress exactly `desired` (the group must exist).
+pub async fn sync_ingress(cx: &StepCx, key: &str, suffix: &str, desired: &[Ingress]) -> Result<Outcome, StepError> {
+    let name = cx.cfg.name(suffix);
+    let Some(g) = find_sg(cx, key).await? else {
+        return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "security group", what: key.to_string() }) };
+    };
+    let changes = apply_ingress(cx, g.group_id().unwrap_or_default(), &name, &live_ingress(&g), desired).await?;
+    Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+}
+
+/// Authorize what is missing, revoke what is unexpected; returns the changes.
+async fn apply_ingress(cx: &StepCx, id: &str, name: &str, live: &[(i32, IngressSource, IpPermission)], desired: &[Ingress]) -> Result<Vec<String>, StepError> {
     let live_keys: Vec<(i32, IngressSource)> = live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
     let missing: Vec<&Ingress> = desired.iter().filter(|d| !live_keys.contains(&d.key())).collect();
     let extra: Vec<&(i32, IngressSource, IpPermission)> = live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).collect();
@@ -1167,30 +1190,24 @@ pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, 
             cx.aws
                 .ec2
                 .authorize_security_group_ingress()
-                .group_id(&id)
+                .group_id(id)
                 .set_ip_permissions(Some(missing.iter().map(|m| m.permission()).collect()))
                 .send()
                 .await
-                .map_err(ec2_err("AuthorizeSecurityGroupIngress", &id))?;
+                .map_err(ec2_err("AuthorizeSecurityGroupIngress", id))?;
         }
         if !extra.is_empty() {
             cx.aws
                 .ec2
                 .revoke_security_group_ingress()
-                .group_id(&id)
+                .group_id(id)
                 .set_ip_permissions(Some(extra.iter().map(|(_, _, p)| p.clone()).collect()))
                 .send()
                 .await
-                .map_err(ec2_err("RevokeSecurityGroupIngress", &id))?;
+                .map_err(ec2_err("RevokeSecurityGroupIngress", id))?;
         }
     }
-    Ok(if created {
-        Outcome::Created
-    } else if changes.is_empty() {
-        Outcome::Unchanged
-    } else {
-        Outcome::Updated(changes)
-    })
+    Ok(changes)
 }
 
 pub async fn destroy_sg(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {

@@ -382,6 +382,24 @@ pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, 
     m.insert("distribution", cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().iter().filter(|d| d.comment() == "moodlectl stack moodle").count()).unwrap_or(0));
     let ct = aws_sdk_cloudtrail::Client::new(&conf);
     m.insert("trail", ct.describe_trails().send().await.unwrap().trail_list().iter().filter(|t| t.name() == Some("moodle-trail")).count());
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let clusters = ecs.describe_clusters().clusters("moodle-cluster").send().await.unwrap();
+    m.insert("ecs_cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count());
+    let services = if m["ecs_cluster"] > 0 {
+        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services().iter().filter(|s| s.status() == Some("ACTIVE")).count()
+    } else {
+        0
+    };
+    m.insert("ecs_service", services);
+    m.insert(
+        "task_definition",
+        ecs.list_task_definitions().family_prefix("moodle-moodle").status(aws_sdk_ecs::types::TaskDefinitionStatus::Active).send().await.unwrap().task_definition_arns().len(),
+    );
+    let aas = aws_sdk_applicationautoscaling::Client::new(&conf);
+    m.insert(
+        "scalable_target",
+        aas.describe_scalable_targets().service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs).send().await.unwrap().scalable_targets().len(),
+    );
     m.insert("cache_subnet_group", ec.describe_cache_subnet_groups().send().await.unwrap().cache_subnet_groups().iter().filter(|g| g.cache_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
     m
 }
@@ -390,13 +408,17 @@ pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, 
 pub fn full_stack() -> std::collections::BTreeMap<&'static str, usize> {
     std::collections::BTreeMap::from([
         ("vpc", 1), ("subnet", 4), ("igw", 1), ("eip", 2), ("nat", 2), ("route_table", 3),
-        // endpoints, db, efs, cache, alb
-        ("security_group", 5),
-        ("vpc_endpoint", 5), ("flow_log", 1), ("log_group", 1), ("iam_role", 1),
-        ("db_instance", 1), ("db_subnet_group", 1), ("db_event_subscription", 1), ("sns_topic", 1), ("secret", 1),
+        // endpoints, db, efs, cache, alb, service
+        ("security_group", 6),
+        // flow logs + container; flow-log role, task execution, task
+        ("vpc_endpoint", 5), ("flow_log", 1), ("log_group", 2), ("iam_role", 3),
+        ("db_instance", 1), ("db_subnet_group", 1), ("db_event_subscription", 1), ("sns_topic", 1),
+        // DB credentials, origin-verify, Moodle admin
+        ("secret", 3),
         ("efs", 1), ("efs_mount_target", 2), ("efs_access_point", 1),
         ("replication_group", 1), ("cache_subnet_group", 1),
         ("load_balancer", 1), ("target_group", 1), ("listener", 2), ("web_acl", 1), ("distribution", 1), ("trail", 1),
+        ("ecs_cluster", 1), ("ecs_service", 1), ("task_definition", 1), ("scalable_target", 1),
     ])
 }
 
