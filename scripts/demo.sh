@@ -18,8 +18,8 @@ eval "$(scripts/emulator.sh "$pidfile")"
 export AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-1
 unset AWS_PROFILE
 cp moodle.toml "$work/moodle.toml"
-# The emulator, like AWS, checks the certificates exist: request them there.
-.venv/bin/python scripts/emulator_certs.py "$work/moodle.toml" >/dev/null
+# The emulator, like AWS, checks the certificates exist: request them there, and push the image.
+.venv/bin/python scripts/emulator_prereqs.py "$work/moodle.toml" >/dev/null
 echo "== emulator at $AWS_ENDPOINT_URL; working in $work" >&2
 
 echo "== moodlectl up" >&2

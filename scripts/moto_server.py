@@ -14,6 +14,9 @@ Patches (all on moto's Python models, in this process):
   enableExecuteCommand, deploymentConfiguration and enableECSManagedTags (moto
   drops them on create; UpdateService already keeps them).
 
+Test switch: MOODLECTL_EMU_HIDE_PREFIX_LISTS=1 hides the AWS-managed prefix
+lists (as in a region or partition without CloudFront's), for preflight tests.
+
 Timings are the latency table's (shared/spec/latency.md) times
 MOODLECTL_EMU_SCALE (default 0: immediate, the plain emulator).
 
@@ -155,9 +158,23 @@ def _patch_ecs():
     handler.create_service = create_service_handler
 
 
+def _patch_prefix_lists():
+    from moto.ec2.models import managed_prefixes
+
+    backend = managed_prefixes.ManagedPrefixListBackend
+    orig = backend.describe_managed_prefix_lists
+
+    def describe_managed_prefix_lists(self, *args, **kwargs):
+        return [p for p in orig(self, *args, **kwargs) if getattr(p, "owner_id", "") != "AWS"]
+
+    backend.describe_managed_prefix_lists = describe_managed_prefix_lists
+
+
 _patch_elasticache()
 _patch_ec2()
 _patch_ecs()
+if os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1":
+    _patch_prefix_lists()
 
 if __name__ == "__main__":
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

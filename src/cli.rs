@@ -55,6 +55,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `30s`, `10m`, `2h`, `1d` → a duration.
+pub fn parse_since(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 2h or 1d"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -63,8 +77,23 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or update the stack (idempotent, resumable).
-    Up,
+    /// Create or update the stack (idempotent, resumable). Runs `check` first.
+    Up {
+        /// Do not run the preflight checks first.
+        #[arg(long)]
+        skip_preflight: bool,
+    },
+    /// Preflight: read-only checks that `up` would succeed (exit 2 on a finding).
+    Check,
+    /// The Moodle container's logs, oldest first.
+    Logs {
+        /// Keep printing new events until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How far back to start: e.g. 30s, 10m, 2h, 1d.
+        #[arg(long, default_value = "10m", value_parser = parse_since)]
+        since: std::time::Duration,
+    },
     /// Delete the stack (reverse order, resumable).
     Down {
         /// Do not take a final RDS snapshot.

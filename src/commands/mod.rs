@@ -5,7 +5,9 @@
 //! confirmation (exit 2 without a TTY and `--yes`), lock (exit 1, naming the
 //! holder), and only then are AWS clients built.
 
+pub mod check;
 pub mod down;
+pub mod logs;
 pub mod outputs;
 pub mod plan;
 pub mod status;
@@ -55,7 +57,9 @@ pub type CmdResult = Result<u8, CmdError>;
 
 pub async fn dispatch(cli: &Cli) -> CmdResult {
     match &cli.command {
-        Command::Up => up::run(cli).await,
+        Command::Up { skip_preflight } => up::run(cli, *skip_preflight).await,
+        Command::Check => check::run(cli).await,
+        Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
         Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets } => {
             down::run(
                 cli,

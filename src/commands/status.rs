@@ -32,6 +32,59 @@ pub struct Summary {
     pub unhealthy: usize,
     pub drifted: usize,
     pub errors: Vec<String>,
+    pub health: Health,
+}
+
+/// The operator's one-glance view, derived from the rows plus one HTTP probe.
+#[derive(Serialize)]
+pub struct Health {
+    pub moodle_reachable: String,
+    pub ecs_running: u64,
+    pub ecs_desired: u64,
+    pub targets_healthy: u64,
+    pub targets_total: u64,
+    pub database: String,
+    pub cache: String,
+    pub file_system: String,
+    pub cloudfront: String,
+    pub waf_attached: bool,
+    pub trail_logging: bool,
+}
+
+fn health(rows: &[Inspection], reachable: String) -> Health {
+    let row = |kind: &str| rows.iter().find(|r| r.kind == kind);
+    let num = |kind: &str, key: &str| row(kind).and_then(|r| r.details.get(key)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let state = |kind: &str| row(kind).map(|r| r.state.clone()).unwrap_or_else(|| "absent".into());
+    Health {
+        moodle_reachable: reachable,
+        ecs_running: num("ecs:service", "running"),
+        ecs_desired: num("ecs:service", "desired"),
+        targets_healthy: num("elbv2:target-group", "healthy"),
+        targets_total: num("elbv2:target-group", "total"),
+        database: state("rds:db-instance"),
+        cache: state("elasticache:replication-group"),
+        file_system: state("efs:file-system"),
+        cloudfront: state("cloudfront:distribution"),
+        waf_attached: row("cloudfront:distribution").and_then(|r| r.details.get("waf_attached")).map(|v| v == "true").unwrap_or(false),
+        trail_logging: row("cloudtrail:trail").map(|r| r.state == "logging").unwrap_or(false),
+    }
+}
+
+/// GET the site through CloudFront; any HTTP answer below 500 means Moodle answers.
+async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
+    if custom_endpoint {
+        return "skipped: custom endpoint (emulator), the site's DNS is not served there".into();
+    }
+    let url = format!("https://{}/", cfg.domain.name);
+    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build() {
+        Ok(c) => c,
+        Err(e) => return format!("no: {e}"),
+    };
+    match client.get(&url).send().await {
+        Ok(r) if r.status().as_u16() < 500 => "yes".into(),
+        Ok(r) => format!("no: {url} answered {}", r.status()),
+        Err(e) => format!("no: {e}"),
+    }
 }
 
 pub async fn run(cli: &Cli) -> CmdResult {
@@ -44,7 +97,8 @@ pub async fn run(cli: &Cli) -> CmdResult {
         let s = s.clone();
         async move { (s.id(), s.inspect(&cx).await) }
     }));
-    let (inspected, plan) = tokio::join!(inspections, run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize));
+    let custom_endpoint = cli.endpoint_url.is_some();
+    let (inspected, plan, reachable) = tokio::join!(inspections, run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize), probe(&ctx.cfg, custom_endpoint));
     let mut rows: Vec<Inspection> = vec![];
     let mut errors = vec![];
     for (id, r) in inspected {
@@ -75,13 +129,14 @@ pub async fn run(cli: &Cli) -> CmdResult {
     }
     let unhealthy = rows.iter().filter(|r| !r.healthy).count();
     let drifted = rows.iter().filter(|r| r.drift.is_some()).count();
-    let healthy = unhealthy == 0 && drifted == 0 && errors.is_empty();
+    let health = health(&rows, reachable);
+    let healthy = unhealthy == 0 && drifted == 0 && errors.is_empty() && !health.moodle_reachable.starts_with("no");
     let doc = StatusDoc {
         schema: "moodlectl.status/v1",
         stack: ctx.cfg.stack.name.clone(),
         region: ctx.cfg.stack.region.clone(),
         healthy,
-        summary: Summary { resources: rows.len(), unhealthy, drifted, errors: errors.clone() },
+        summary: Summary { resources: rows.len(), unhealthy, drifted, errors: errors.clone(), health },
         resources: rows,
     };
     match cli.output {
@@ -102,12 +157,17 @@ pub async fn run(cli: &Cli) -> CmdResult {
                 })
                 .collect();
             print_table(&["TIER", "KIND", "NAME", "ID", "STATE", "DRIFT"], &table);
+            let h = &doc.summary.health;
             println!(
                 "\n{}: {} resources, {} unhealthy, {} drifted",
                 if healthy { "healthy" } else { "DEGRADED" },
                 doc.summary.resources,
                 unhealthy,
                 drifted
+            );
+            println!(
+                "moodle reachable: {} | ecs: {}/{} running | targets: {}/{} healthy | db: {} | cache: {} | efs: {} | cloudfront: {} | waf attached: {} | trail logging: {}",
+                h.moodle_reachable, h.ecs_running, h.ecs_desired, h.targets_healthy, h.targets_total, h.database, h.cache, h.file_system, h.cloudfront, h.waf_attached, h.trail_logging
             );
             for e in &errors {
                 eprintln!("error: {e}");

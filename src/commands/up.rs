@@ -8,17 +8,25 @@ use crate::report::{Event, Reporter};
 use crate::state::{StateLock, StateStore};
 use std::collections::BTreeMap;
 
-pub async fn run(cli: &Cli) -> CmdResult {
+pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     let inp = inputs(cli)?;
     let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, true)?;
     confirm(cli, &format!("create or update stack `{}` in {}", inp.cfg.stack.name, inp.cfg.stack.region), None)?;
     let lock = StateLock::acquire(&inp.state_path, &inp.cfg.stack.name, "up")?;
-    // The file exists from the start so the idempotency-token generation
-    // survives a crash before the first resource is recorded.
-    state.save()?;
     let rep = reporter(cli);
     let (stack, region) = (inp.cfg.stack.name.clone(), inp.cfg.stack.region.clone());
+    let conn = inp.conn.clone();
     let ctx = context(inp, state, rep.clone(), false, Options::default()).await;
+    if !skip_preflight {
+        let findings = crate::preflight::run(&ctx.cfg, &ctx.aws, &conn).await;
+        if !findings.is_empty() {
+            drop(lock);
+            return Err(super::check::refuse(cli, &findings));
+        }
+    }
+    // The file exists from the start so the idempotency-token generation
+    // survives a crash before the first resource is recorded.
+    ctx.state.save()?;
     let steps = crate::resources::steps();
     rep.emit(&Event::RunStarted { command: "up".into(), stack, region, steps: steps.len() });
     let report = tokio::select! {

@@ -90,7 +90,10 @@ pub fn family(cx: &StepCx) -> String {
     cx.cfg.name("moodle")
 }
 pub fn log_group_name(cx: &StepCx) -> String {
-    format!("/moodlectl/{}/moodle", cx.cfg.stack.name)
+    container_log_group(&cx.cfg.stack.name)
+}
+pub fn container_log_group(stack: &str) -> String {
+    format!("/moodlectl/{stack}/moodle")
 }
 pub fn admin_secret_name(cx: &StepCx) -> String {
     cx.cfg.name("moodle-admin")
@@ -804,6 +807,8 @@ impl Step for ServiceStep {
                 let rollout = s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()).unwrap_or_default();
                 let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
                 let mut i = Inspection::new("ecs:service", &name, s.service_arn().map(str::to_string), format!("running {}/{} (pending {}), {rollout}", s.running_count(), s.desired_count(), s.pending_count()), healthy)
+                    .detail("running", s.running_count().to_string())
+                    .detail("desired", s.desired_count().to_string())
                     .detail("deployments", s.deployments().len().to_string())
                     .detail("last_events", last_events(&s, 3).join(" | "));
                 let want = desired_target(cx, s.desired_count());

@@ -311,7 +311,10 @@ impl Step for TargetGroupStep {
                     .map(|d| format!("{}={}", d.target().and_then(|t| t.id()).unwrap_or("?"), d.target_health().and_then(|t| t.state()).map(|s| s.as_str()).unwrap_or("?")))
                     .collect();
                 let healthy = h.target_health_descriptions().iter().filter(|d| d.target_health().and_then(|t| t.state()).map(|s| s.as_str()) == Some("healthy")).count();
-                Inspection::new("elbv2:target-group", &name, Some(arn), format!("{healthy}/{} healthy", targets.len()), true).detail("targets", targets.join(","))
+                Inspection::new("elbv2:target-group", &name, Some(arn), format!("{healthy}/{} healthy", targets.len()), true)
+                    .detail("targets", targets.join(","))
+                    .detail("healthy", healthy.to_string())
+                    .detail("total", targets.len().to_string())
             }
             None => Inspection::missing("elbv2:target-group", &name, cx.state.id(TARGET_GROUP)),
         }])

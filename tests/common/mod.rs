@@ -30,6 +30,11 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// A moto server with extra environment (emulator switches).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let bin = repo().join(".venv/bin/python");
         assert!(
             bin.exists(),
@@ -45,6 +50,7 @@ impl Moto {
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
                 .env("MOTO_RECORDER_FILEPATH", &recording)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -190,12 +196,12 @@ impl Project {
     pub fn new(endpoint: &str) -> Project {
         let p = Project::bare(endpoint);
         let o = Command::new(repo().join(".venv/bin/python"))
-            .arg(repo().join("scripts/emulator_certs.py"))
+            .arg(repo().join("scripts/emulator_prereqs.py"))
             .arg(p.config_path())
             .env("AWS_ENDPOINT_URL", endpoint)
             .output()
-            .expect("run emulator_certs.py");
-        assert!(o.status.success(), "emulator_certs.py: {}", String::from_utf8_lossy(&o.stderr));
+            .expect("run emulator_prereqs.py");
+        assert!(o.status.success(), "emulator_prereqs.py: {}", String::from_utf8_lossy(&o.stderr));
         p
     }
 
