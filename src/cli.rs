@@ -15,9 +15,9 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, default_value = "moodle.toml", env = "MOODLECTL_CONFIG")]
     pub config: PathBuf,
 
-    /// State file (default: .moodlectl/<stack>.json next to the config).
+    /// State file, or s3://BUCKET/KEY (default: [state] in the config, else .moodlectl/<stack>.json next to it).
     #[arg(long, global = true, env = "MOODLECTL_STATE")]
-    pub state: Option<PathBuf>,
+    pub state: Option<String>,
 
     /// AWS region (overrides stack.region).
     #[arg(long, global = true)]
@@ -112,4 +112,19 @@ pub enum Command {
     Plan,
     /// Print what a user needs after `up`.
     Outputs,
+    /// Remove a lock left by a run that died (the id is in the lock message).
+    ForceUnlock { id: String },
+    /// Move the state between a local file and the configured backend.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Print the state (from S3 or the local file) on stdout.
+    Pull,
+    /// Replace the backend's state with FILE (checked first: schema, stack, region).
+    Push { file: PathBuf },
 }

@@ -66,6 +66,25 @@ pub struct Config {
     pub moodle: MoodleCfg,
     #[serde(default)]
     pub logs: LogsCfg,
+    #[serde(default)]
+    pub state: StateCfg,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    #[default]
+    Local,
+    S3,
+}
+
+/// Where the state lives: a local file (default) or an object in the user's S3 bucket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateCfg {
+    pub backend: StateBackend,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -578,6 +597,9 @@ impl Config {
                 "cache.num_nodes",
                 "must be between 2 and 6 (Multi-AZ failover needs a replica)".into(),
             );
+        }
+        if self.state.backend == StateBackend::S3 && (self.state.bucket.as_deref().unwrap_or("").is_empty() || self.state.key.as_deref().unwrap_or("").is_empty()) {
+            bad("state.bucket", "backend = \"s3\" needs both `bucket` and `key`".into());
         }
         let m = &self.moodle;
         if m.admin_user.is_empty()

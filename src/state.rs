@@ -79,12 +79,21 @@ pub enum StateError {
         found: String,
         expected: String,
     },
-    #[error("stack `{stack}` is locked by {holder}\nhint: wait for that run to finish; if it is dead on another host, remove {}", path.display())]
+    #[error("stack `{stack}` is locked by {holder}\nhint: wait for that run to finish; if it died, `moodlectl force-unlock {id}` (lock at {})", path.display())]
     Locked {
         stack: String,
         holder: String,
+        id: String,
         path: PathBuf,
     },
+    #[error("state bucket `{bucket}` is not usable ({code})\nhint: the bucket for remote state is yours: create it (with versioning) or fix --state / [state] in the config")]
+    Bucket { bucket: String, code: String },
+    #[error("{what}: the state object was changed by another writer since this run read it; nothing more was written\nhint: another moodlectl (or a hand edit) wrote it; rerun to continue from the newer state")]
+    Conflict { what: String },
+    #[error("{what}: {msg}")]
+    Remote { what: String, msg: String },
+    #[error("lock `{found}` is held, not `{given}`; nothing was removed")]
+    LockMismatch { found: String, given: String },
     #[error("{}: cannot write state file: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -97,7 +106,7 @@ impl StateError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            StateError::Corrupt { .. } | StateError::Version { .. } | StateError::Mismatch { .. }
+            StateError::Corrupt { .. } | StateError::Version { .. } | StateError::Mismatch { .. } | StateError::Bucket { .. } | StateError::LockMismatch { .. }
         )
     }
 }
@@ -114,9 +123,14 @@ pub fn read(path: &Path, stack: &str, region: &str) -> Result<Option<StateData>,
             })
         }
     };
+    parse(&text, path, stack, region).map(Some)
+}
+
+/// Parse and check state text; `path` names it in messages (a file or s3:// URL).
+pub fn parse(text: &str, path: &Path, stack: &str, region: &str) -> Result<StateData, StateError> {
     // Check the version before the full schema, so a newer file gets the
     // version message rather than a confusing "unknown field".
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         path: path.into(),
         line: e.line(),
         msg: e.to_string(),
@@ -138,7 +152,7 @@ pub fn read(path: &Path, stack: &str, region: &str) -> Result<Option<StateData>,
             })
         }
     }
-    let data: StateData = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+    let data: StateData = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         path: path.into(),
         line: e.line(),
         msg: e.to_string(),
@@ -156,13 +170,119 @@ pub fn read(path: &Path, stack: &str, region: &str) -> Result<Option<StateData>,
             });
         }
     }
-    Ok(Some(data))
+    Ok(data)
+}
+
+fn fresh(stack: &str, region: &str) -> StateData {
+    StateData {
+        schema_version: SCHEMA_VERSION,
+        stack: stack.into(),
+        region: region.into(),
+        generation: random_hex(8),
+        updated_at: now_rfc3339(),
+        resources: BTreeMap::new(),
+    }
+}
+
+/// Where a state lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl Location {
+    /// `s3://bucket/key` or a file path.
+    pub fn parse(s: &str) -> Result<Location, String> {
+        match s.strip_prefix("s3://") {
+            Some(rest) => match rest.split_once('/') {
+                Some((b, k)) if !b.is_empty() && !k.is_empty() && !k.ends_with('/') => Ok(Location::S3 { bucket: b.into(), key: k.into() }),
+                _ => Err(format!("`{s}` is not s3://BUCKET/KEY")),
+            },
+            None => Ok(Location::Local(PathBuf::from(s))),
+        }
+    }
+
+    pub fn display(&self) -> PathBuf {
+        match self {
+            Location::Local(p) => p.clone(),
+            Location::S3 { bucket, key } => PathBuf::from(format!("s3://{bucket}/{key}")),
+        }
+    }
+}
+
+/// A state object in S3 and the ETag of the version this run last saw.
+pub struct S3State {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub key: String,
+    etag: Mutex<Option<String>>,
+    /// Serialises PUTs so the ETag chain stays linear; waited on only inside
+    /// `block_in_place`, never by a thread that runtime tasks depend on.
+    save_lock: Mutex<()>,
+}
+
+/// Run a future to completion from synchronous code inside the runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+fn s3_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String {
+    match e {
+        aws_smithy_runtime_api::client::result::SdkError::ServiceError(se) => se.err().code().unwrap_or("Unknown").to_string(),
+        _ => "ClientError".into(),
+    }
+}
+
+impl S3State {
+    /// Fail early, with a hint, when the user's bucket is missing.
+    pub async fn check_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), StateError> {
+        match client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(StateError::Bucket { bucket: bucket.into(), code: s3_code(&e) }),
+        }
+    }
+
+    /// Current object text and ETag, if the object exists.
+    pub async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<(String, String)>, StateError> {
+        match client.get_object().bucket(bucket).key(key).send().await {
+            Ok(o) => {
+                let etag = o.e_tag().unwrap_or_default().to_string();
+                let bytes = o.body.collect().await.map_err(|e| StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: e.to_string() })?.into_bytes();
+                Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), etag)))
+            }
+            Err(e) if e.as_service_error().map(|s| s.is_no_such_key()).unwrap_or(false) || s3_code(&e) == "NoSuchKey" => Ok(None),
+            Err(e) => Err(StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: s3_code(&e) }),
+        }
+    }
+
+    /// Conditional write: If-Match the version we read, or If-None-Match for a new object.
+    async fn put(&self, body: Vec<u8>) -> Result<(), StateError> {
+        let mut etag = self.etag.lock().unwrap().clone();
+        let req = self.client.put_object().bucket(&self.bucket).key(&self.key).content_type("application/json").body(body.into());
+        let req = match &etag {
+            Some(e) => req.if_match(e),
+            None => req.if_none_match("*"),
+        };
+        match req.send().await {
+            Ok(o) => {
+                etag = o.e_tag().map(str::to_string);
+                *self.etag.lock().unwrap() = etag;
+                Ok(())
+            }
+            Err(e) if s3_code(&e) == "PreconditionFailed" || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) => {
+                Err(StateError::Conflict { what: format!("s3://{}/{}", self.bucket, self.key) })
+            }
+            Err(e) => Err(StateError::Remote { what: format!("s3://{}/{}", self.bucket, self.key), msg: s3_code(&e) }),
+        }
+    }
 }
 
 /// The state of one run: loaded (or new), shared between concurrent steps,
 /// saved atomically on every change.
 pub struct StateStore {
     path: PathBuf,
+    remote: Option<S3State>,
     data: Mutex<StateData>,
     /// Read-only stores (plan, status) never write.
     writable: bool,
@@ -170,16 +290,34 @@ pub struct StateStore {
 
 impl StateStore {
     pub fn open(path: &Path, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
-        let data = read(path, stack, region)?.unwrap_or_else(|| StateData {
-            schema_version: SCHEMA_VERSION,
-            stack: stack.into(),
-            region: region.into(),
-            generation: random_hex(8),
-            updated_at: now_rfc3339(),
-            resources: BTreeMap::new(),
-        });
+        let data = read(path, stack, region)?.unwrap_or_else(|| fresh(stack, region));
         Ok(StateStore {
             path: path.into(),
+            remote: None,
+            data: Mutex::new(data),
+            writable,
+        })
+    }
+
+    /// Did the state exist before this run (file or object)?
+    pub fn existed(&self) -> bool {
+        match &self.remote {
+            Some(r) => r.etag.lock().unwrap().is_some(),
+            None => self.path.exists(),
+        }
+    }
+
+    /// A state object in the user's S3 bucket.
+    pub async fn open_s3(client: aws_sdk_s3::Client, bucket: &str, key: &str, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
+        S3State::check_bucket(&client, bucket).await?;
+        let shown = PathBuf::from(format!("s3://{bucket}/{key}"));
+        let (data, etag) = match S3State::get(&client, bucket, key).await? {
+            Some((text, etag)) => (parse(&text, &shown, stack, region)?, Some(etag)),
+            None => (fresh(stack, region), None),
+        };
+        Ok(StateStore {
+            path: shown,
+            remote: Some(S3State { client, bucket: bucket.into(), key: key.into(), etag: Mutex::new(etag), save_lock: Mutex::new(()) }),
             data: Mutex::new(data),
             writable,
         })
@@ -189,9 +327,6 @@ impl StateStore {
         &self.path
     }
 
-    pub fn exists_on_disk(&self) -> bool {
-        self.path.exists()
-    }
 
     pub fn get(&self, key: &str) -> Option<Resource> {
         self.data.lock().unwrap().resources.get(key).cloned()
@@ -211,31 +346,68 @@ impl StateStore {
 
     /// Record (or replace) a resource and persist immediately.
     pub fn record(&self, key: &str, res: Resource) -> Result<(), StateError> {
-        let mut d = self.data.lock().unwrap();
-        if d.resources.get(key) == Some(&res) {
-            return Ok(());
+        {
+            let mut d = self.data.lock().unwrap();
+            if d.resources.get(key) == Some(&res) {
+                return Ok(());
+            }
+            d.resources.insert(key.to_string(), res);
+            self.save_locked(&mut d)?;
         }
-        d.resources.insert(key.to_string(), res);
-        self.save_locked(&mut d)
+        self.flush_remote()
     }
 
     /// Forget a resource (it was deleted) and persist immediately.
     pub fn forget(&self, key: &str) -> Result<(), StateError> {
-        let mut d = self.data.lock().unwrap();
-        if d.resources.remove(key).is_none() {
-            return Ok(());
+        {
+            let mut d = self.data.lock().unwrap();
+            if d.resources.remove(key).is_none() {
+                return Ok(());
+            }
+            self.save_locked(&mut d)?;
         }
-        self.save_locked(&mut d)
+        self.flush_remote()
+    }
+
+    /// Replace the whole state (`state push`) and persist it.
+    pub fn replace(&self, data: StateData) -> Result<(), StateError> {
+        {
+            let mut d = self.data.lock().unwrap();
+            *d = data;
+            self.save_locked(&mut d)?;
+        }
+        self.flush_remote()
     }
 
     /// Persist the current state (used to create the file at the start of `up`).
     pub fn save(&self) -> Result<(), StateError> {
-        let mut d = self.data.lock().unwrap();
-        self.save_locked(&mut d)
+        {
+            let mut d = self.data.lock().unwrap();
+            self.save_locked(&mut d)?;
+        }
+        self.flush_remote()
+    }
+
+    /// PUT the latest state to S3. The data lock is held only to serialise
+    /// the snapshot, never across the request.
+    fn flush_remote(&self) -> Result<(), StateError> {
+        let Some(r) = &self.remote else { return Ok(()) };
+        if !self.writable {
+            return Ok(());
+        }
+        tokio::task::block_in_place(|| {
+            let _g = r.save_lock.lock().unwrap();
+            let json = serde_json::to_vec_pretty(&*self.data.lock().unwrap()).expect("state serialises");
+            tokio::runtime::Handle::current().block_on(r.put(json))
+        })
     }
 
     /// Remove the state file: the stack is gone.
     pub fn remove_file(&self) -> Result<(), StateError> {
+        if let Some(r) = &self.remote {
+            let what = self.path.display().to_string();
+            return block_on(r.client.delete_object().bucket(&r.bucket).key(&r.key).send()).map(|_| ()).map_err(|e| StateError::Remote { what, msg: s3_code(&e) });
+        }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -251,6 +423,9 @@ impl StateStore {
             return Ok(());
         }
         d.updated_at = now_rfc3339();
+        if self.remote.is_some() {
+            return Ok(()); // written by flush_remote, outside the data lock
+        }
         let json = serde_json::to_vec_pretty(&*d).expect("state serialises");
         write_atomic(&self.path, &json).map_err(|source| StateError::Write {
             path: self.path.clone(),
@@ -279,33 +454,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LockInfo {
+    #[serde(default)]
+    id: String,
     pid: u32,
     host: String,
     started_at: String,
     command: String,
 }
 
+impl LockInfo {
+    fn mine(command: &str) -> LockInfo {
+        LockInfo { id: random_hex(6), pid: std::process::id(), host: host(), started_at: now_rfc3339(), command: command.into() }
+    }
+    fn holder(&self) -> String {
+        format!("pid {} on host {} since {} (`moodlectl {}`), lock id {}", self.pid, self.host, self.started_at, self.command, self.id)
+    }
+}
+
 /// An acquired advisory lock; released on drop.
 pub struct StateLock {
     path: PathBuf,
+    remote: Option<(aws_sdk_s3::Client, String, String)>,
+}
+
+fn lock_path(state_path: &Path) -> PathBuf {
+    state_path.with_extension("lock")
 }
 
 impl StateLock {
     /// Take the lock beside `state_path`, or fail naming the holder.
     pub fn acquire(state_path: &Path, stack: &str, command: &str) -> Result<StateLock, StateError> {
-        let path = state_path.with_extension("lock");
+        let path = lock_path(state_path);
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
                 path: path.clone(),
                 source,
             })?;
         }
-        let me = LockInfo {
-            pid: std::process::id(),
-            host: host(),
-            started_at: now_rfc3339(),
-            command: command.into(),
-        };
+        let me = LockInfo::mine(command);
         for _ in 0..3 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -320,7 +506,7 @@ impl StateLock {
                             path: path.clone(),
                             source,
                         })?;
-                    return Ok(StateLock { path });
+                    return Ok(StateLock { path, remote: None });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder: Option<LockInfo> = std::fs::read_to_string(&path)
@@ -332,14 +518,7 @@ impl StateLock {
                             let _ = std::fs::remove_file(&path);
                         }
                         Some(h) => {
-                            return Err(StateError::Locked {
-                                stack: stack.into(),
-                                holder: format!(
-                                    "pid {} on host {} since {} (`moodlectl {}`)",
-                                    h.pid, h.host, h.started_at, h.command
-                                ),
-                                path,
-                            })
+                            return Err(StateError::Locked { stack: stack.into(), holder: h.holder(), id: h.id, path });
                         }
                         None => {
                             // Half-written by a holder that is still writing it,
@@ -347,11 +526,7 @@ impl StateLock {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             let again = std::fs::read_to_string(&path).unwrap_or_default();
                             if serde_json::from_str::<LockInfo>(&again).is_err() {
-                                return Err(StateError::Locked {
-                                    stack: stack.into(),
-                                    holder: "an unreadable lock file".into(),
-                                    path,
-                                });
+                                return Err(StateError::Locked { stack: stack.into(), holder: "an unreadable lock file".into(), id: "?".into(), path });
                             }
                         }
                     }
@@ -359,17 +534,70 @@ impl StateLock {
                 Err(source) => return Err(StateError::Write { path, source }),
             }
         }
-        Err(StateError::Locked {
-            stack: stack.into(),
-            holder: "another process (lock contention)".into(),
-            path,
-        })
+        Err(StateError::Locked { stack: stack.into(), holder: "another process (lock contention)".into(), id: "?".into(), path })
+    }
+
+    /// Take the lock object `<key>.lock` with If-None-Match, like Terraform's S3 lockfile.
+    /// A lock left by a killed run stays until `force-unlock`: on another host
+    /// liveness cannot be checked.
+    pub async fn acquire_s3(client: &aws_sdk_s3::Client, bucket: &str, key: &str, stack: &str, command: &str) -> Result<StateLock, StateError> {
+        let lock_key = format!("{key}.lock");
+        let shown = PathBuf::from(format!("s3://{bucket}/{lock_key}"));
+        let me = LockInfo::mine(command);
+        let r = client.put_object().bucket(bucket).key(&lock_key).if_none_match("*").body(serde_json::to_vec(&me).unwrap().into()).send().await;
+        match r {
+            Ok(_) => Ok(StateLock { path: shown, remote: Some((client.clone(), bucket.into(), lock_key)) }),
+            Err(e) if s3_code(&e) == "PreconditionFailed" || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) => {
+                let holder = S3State::get(client, bucket, &lock_key).await?.and_then(|(t, _)| serde_json::from_str::<LockInfo>(&t).ok());
+                let (holder, id) = match holder {
+                    Some(h) => (h.holder(), h.id),
+                    None => ("an unreadable lock object".into(), "?".into()),
+                };
+                Err(StateError::Locked { stack: stack.into(), holder, id, path: shown })
+            }
+            Err(e) => Err(StateError::Remote { what: shown.display().to_string(), msg: s3_code(&e) }),
+        }
+    }
+
+    /// Remove a lock left behind, if its id is `id`.
+    pub async fn force_unlock(loc: &Location, s3: Option<&aws_sdk_s3::Client>, id: &str) -> Result<(), StateError> {
+        match (loc, s3) {
+            (Location::S3 { bucket, key }, Some(client)) => {
+                let lock_key = format!("{key}.lock");
+                let Some((text, _)) = S3State::get(client, bucket, &lock_key).await? else {
+                    return Err(StateError::LockMismatch { found: "none".into(), given: id.into() });
+                };
+                let found = serde_json::from_str::<LockInfo>(&text).map(|h| h.id).unwrap_or_default();
+                if found != id {
+                    return Err(StateError::LockMismatch { found, given: id.into() });
+                }
+                client.delete_object().bucket(bucket).key(&lock_key).send().await.map_err(|e| StateError::Remote { what: lock_key, msg: s3_code(&e) })?;
+                Ok(())
+            }
+            _ => {
+                let path = lock_path(&loc.display());
+                let found = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok()).map(|h| h.id);
+                match found {
+                    Some(f) if f == id => std::fs::remove_file(&path).map_err(|source| StateError::Write { path, source }),
+                    f => Err(StateError::LockMismatch { found: f.unwrap_or("none".into()), given: id.into() }),
+                }
+            }
+        }
     }
 }
 
 impl Drop for StateLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        match self.remote.take() {
+            Some((client, bucket, key)) => {
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    let _ = block_on(client.delete_object().bucket(bucket).key(key).send());
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
@@ -453,6 +681,7 @@ mod tests {
         drop(l);
         // A lock left by a dead process on this host is stale.
         let stale = LockInfo {
+            id: "dead".into(),
             pid: 999_999_999,
             host: host(),
             started_at: now_rfc3339(),

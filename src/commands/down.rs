@@ -5,14 +5,13 @@ use crate::cli::Cli;
 use crate::engine::{run as run_graph, Direction, Options};
 use crate::error::exit;
 use crate::report::Event;
-use crate::state::{StateLock, StateStore};
 
 pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     let inp = inputs(cli)?;
-    let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, true)?;
+    let state = super::open_state(&inp, true).await?;
     let stack = inp.cfg.stack.name.clone();
     confirm(cli, &format!("DELETE every resource of stack `{stack}` in {}", inp.cfg.stack.region), Some(&stack))?;
-    let lock = StateLock::acquire(&inp.state_path, &stack, "down")?;
+    let lock = super::lock_state(&inp, "down").await?;
     let rep = reporter(cli);
     let region = inp.cfg.stack.region.clone();
     let ctx = context(inp, state, rep.clone(), false, opts).await;

@@ -10,16 +10,17 @@ pub mod down;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
+pub mod state;
 pub mod status;
 pub mod up;
 
 use crate::aws::{Aws, Conn};
 use crate::cli::{Cli, Command, OutputFormat};
-use crate::config::{Config, REGIONS};
+use crate::config::{Config, StateBackend, REGIONS};
 use crate::engine::{Ctx, Options};
 use crate::error::exit;
 use crate::report::{Reporter, Verbosity};
-use crate::state::{StateError, StateStore};
+use crate::state::{Location, StateError, StateLock, StateStore};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,13 +75,15 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Status => status::run(cli).await,
         Command::Plan => plan::run(cli).await,
         Command::Outputs => outputs::run(cli).await,
+        Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
+        Command::State { action } => state::run(cli, action).await,
     }
 }
 
 /// The validated inputs of a command.
 pub struct Inputs {
     pub cfg: Config,
-    pub state_path: PathBuf,
+    pub state_loc: Location,
     pub conn: Conn,
 }
 
@@ -105,16 +108,42 @@ pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
             )));
         }
     }
-    let state_path = match &cli.state {
-        Some(p) => p.clone(),
-        None => default_state_path(&cli.config, &cfg.stack.name),
+    let state_loc = match (&cli.state, cfg.state.backend) {
+        (Some(s), _) => Location::parse(s).map_err(|e| CmdError::usage(anyhow::anyhow!("--state: {e}")))?,
+        (None, StateBackend::S3) => Location::S3 { bucket: cfg.state.bucket.clone().unwrap_or_default(), key: cfg.state.key.clone().unwrap_or_default() },
+        (None, StateBackend::Local) => Location::Local(default_state_path(&cli.config, &cfg.stack.name)),
     };
     let conn = Conn {
         region: cfg.stack.region.clone(),
         profile: cli.profile.clone(),
         endpoint_url: cli.endpoint_url.clone(),
     };
-    Ok(Inputs { cfg, state_path, conn })
+    Ok(Inputs { cfg, state_loc, conn })
+}
+
+/// S3 client for a remote state (built only when the state is in S3).
+pub async fn state_s3(inp: &Inputs) -> Option<aws_sdk_s3::Client> {
+    match inp.state_loc {
+        Location::S3 { .. } => Some(Aws::connect(&inp.conn).await.s3),
+        Location::Local(_) => None,
+    }
+}
+
+/// Open (and check) the state wherever it lives.
+pub async fn open_state(inp: &Inputs, writable: bool) -> Result<StateStore, CmdError> {
+    let (stack, region) = (&inp.cfg.stack.name, &inp.cfg.stack.region);
+    Ok(match &inp.state_loc {
+        Location::Local(p) => StateStore::open(p, stack, region, writable)?,
+        Location::S3 { bucket, key } => StateStore::open_s3(state_s3(inp).await.expect("s3 location"), bucket, key, stack, region, writable).await?,
+    })
+}
+
+/// Take the stack's lock (a file beside the state, or an S3 lock object).
+pub async fn lock_state(inp: &Inputs, command: &str) -> Result<StateLock, CmdError> {
+    Ok(match &inp.state_loc {
+        Location::Local(p) => StateLock::acquire(p, &inp.cfg.stack.name, command)?,
+        Location::S3 { bucket, key } => StateLock::acquire_s3(&state_s3(inp).await.expect("s3 location"), bucket, key, &inp.cfg.stack.name, command).await?,
+    })
 }
 
 pub fn default_state_path(config: &Path, stack: &str) -> PathBuf {

@@ -57,14 +57,15 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
-    let st = crate::state::read(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region)?;
-    let Some(st) = st else {
+    let store = super::open_state(&inp, false).await?;
+    if !store.existed() {
         return Err(super::CmdError::runtime(anyhow::anyhow!(
             "no state at {}: the stack `{}` has not been created (run `moodlectl up`)",
-            inp.state_path.display(),
+            store.path().display(),
             inp.cfg.stack.name
         )));
-    };
+    }
+    let st = store.snapshot();
     let outs = collect(&inp.cfg, &st);
     print(cli, &outs);
     Ok(exit::OK)

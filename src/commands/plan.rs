@@ -8,12 +8,11 @@ use crate::cli::{Cli, OutputFormat};
 use crate::engine::{run as run_graph, Direction, Options, Outcome};
 use crate::error::exit;
 use crate::report::Collect;
-use crate::state::StateStore;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
-    let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, false)?;
+    let state = super::open_state(&inp, false).await?;
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::steps();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;

@@ -11,7 +11,6 @@ use crate::cli::{Cli, OutputFormat};
 use crate::engine::{run as run_graph, tier_of, Direction, Inspection, Options, Outcome, StepCx};
 use crate::error::exit;
 use crate::report::Collect;
-use crate::state::StateStore;
 use futures::future::join_all;
 use serde::Serialize;
 use std::sync::Arc;
@@ -89,7 +88,7 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
-    let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, false)?;
+    let state = super::open_state(&inp, false).await?;
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::steps();
     let inspections = join_all(steps.iter().map(|s| {

@@ -5,14 +5,13 @@ use crate::cli::{Cli, OutputFormat};
 use crate::engine::{run as run_graph, Direction, Options, RunReport};
 use crate::error::exit;
 use crate::report::{Event, Reporter};
-use crate::state::{StateLock, StateStore};
 use std::collections::BTreeMap;
 
 pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     let inp = inputs(cli)?;
-    let state = StateStore::open(&inp.state_path, &inp.cfg.stack.name, &inp.cfg.stack.region, true)?;
+    let state = super::open_state(&inp, true).await?;
     confirm(cli, &format!("create or update stack `{}` in {}", inp.cfg.stack.name, inp.cfg.stack.region), None)?;
-    let lock = StateLock::acquire(&inp.state_path, &inp.cfg.stack.name, "up")?;
+    let lock = super::lock_state(&inp, "up").await?;
     let rep = reporter(cli);
     let (stack, region) = (inp.cfg.stack.name.clone(), inp.cfg.stack.region.clone());
     let conn = inp.conn.clone();
