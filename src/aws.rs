@@ -57,7 +57,10 @@ impl CallStats {
         BTreeMap::from([
             ("read".to_string(), read),
             ("mutating".to_string(), mutating),
-            ("retries".to_string(), attempts.saturating_sub(read + mutating)),
+            (
+                "retries".to_string(),
+                attempts.saturating_sub(read + mutating),
+            ),
         ])
     }
 
@@ -114,7 +117,11 @@ impl Intercept for Counter {
             .entry(format!("{service}:{op}"))
             .or_default() += 1;
         let succeeded = matches!(ctx.output_or_error(), Some(Ok(_)));
-        if !read && succeeded && (self.0.crash_after == Some(n) || self.0.crash_after_op.as_deref() == Some(op.as_str())) {
+        if !read
+            && succeeded
+            && (self.0.crash_after == Some(n)
+                || self.0.crash_after_op.as_deref() == Some(op.as_str()))
+        {
             tracing::warn!("test hook: SIGKILL after mutating call #{n} ({op})");
             unsafe {
                 libc::kill(libc::getpid(), libc::SIGKILL);
@@ -316,10 +323,21 @@ mod tests {
 
     #[test]
     fn read_only_classification() {
-        for op in ["DescribeVpcs", "ListTagsForResource", "GetRole", "HeadObject"] {
+        for op in [
+            "DescribeVpcs",
+            "ListTagsForResource",
+            "GetRole",
+            "HeadObject",
+        ] {
             assert!(is_read_only(op), "{op}");
         }
-        for op in ["CreateVpc", "ModifyVpcAttribute", "PutRetentionPolicy", "DeleteVpc", "TagResource"] {
+        for op in [
+            "CreateVpc",
+            "ModifyVpcAttribute",
+            "PutRetentionPolicy",
+            "DeleteVpc",
+            "TagResource",
+        ] {
             assert!(!is_read_only(op), "{op}");
         }
     }

@@ -12,7 +12,13 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Config file.
-    #[arg(long, short = 'c', global = true, default_value = "moodle.toml", env = "MOODLECTL_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        default_value = "moodle.toml",
+        env = "MOODLECTL_CONFIG"
+    )]
     pub config: PathBuf,
 
     /// State file, or s3://BUCKET/KEY (default: [state] in the config, else .moodlectl/<stack>.json next to it).
@@ -58,7 +64,9 @@ pub struct Cli {
 /// `30s`, `10m`, `2h`, `1d` → a duration.
 pub fn parse_since(s: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 2h or 1d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 2h or 1d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,

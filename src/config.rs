@@ -488,15 +488,15 @@ impl Config {
             );
         }
         if s.health_check_grace_seconds > 2_147_483_647 {
-            bad(
-                "service.health_check_grace_seconds",
-                "too large".into(),
-            );
+            bad("service.health_check_grace_seconds", "too large".into());
         }
         if !is_cidr16(&self.network.vpc_cidr) {
             bad(
                 "network.vpc_cidr",
-                format!("`{}` must be an IPv4 /16 CIDR such as 10.0.0.0/16", self.network.vpc_cidr),
+                format!(
+                    "`{}` must be an IPv4 /16 CIDR such as 10.0.0.0/16",
+                    self.network.vpc_cidr
+                ),
             );
         }
         if !LOG_RETENTION_DAYS.contains(&self.network.flow_log_retention_days) {
@@ -520,7 +520,10 @@ impl Config {
         if !(1..=180).contains(&self.cdn.origin_timeout_seconds) {
             bad(
                 "cdn.origin_timeout_seconds",
-                format!("{} must be between 1 and 180", self.cdn.origin_timeout_seconds),
+                format!(
+                    "{} must be between 1 and 180",
+                    self.cdn.origin_timeout_seconds
+                ),
             );
         }
         if self.cdn.deregistration_delay_seconds > 3600 {
@@ -540,7 +543,10 @@ impl Config {
             );
         }
         if d.engine_version.is_empty()
-            || !d.engine_version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            || !d
+                .engine_version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
         {
             bad(
                 "database.engine_version",
@@ -598,8 +604,14 @@ impl Config {
                 "must be between 2 and 6 (Multi-AZ failover needs a replica)".into(),
             );
         }
-        if self.state.backend == StateBackend::S3 && (self.state.bucket.as_deref().unwrap_or("").is_empty() || self.state.key.as_deref().unwrap_or("").is_empty()) {
-            bad("state.bucket", "backend = \"s3\" needs both `bucket` and `key`".into());
+        if self.state.backend == StateBackend::S3
+            && (self.state.bucket.as_deref().unwrap_or("").is_empty()
+                || self.state.key.as_deref().unwrap_or("").is_empty())
+        {
+            bad(
+                "state.bucket",
+                "backend = \"s3\" needs both `bucket` and `key`".into(),
+            );
         }
         let m = &self.moodle;
         if m.admin_user.is_empty()
@@ -662,8 +674,7 @@ fn is_email(s: &str) -> bool {
 /// Region of an ACM certificate ARN, if `s` is one.
 pub fn parse_acm_arn(s: &str) -> Option<&str> {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != "acm"
-    {
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != "acm" {
         return None;
     }
     let (region, account, res) = (parts[3], parts[4], parts[5]);
@@ -685,10 +696,14 @@ fn is_instance_class(s: &str, prefix: &str) -> bool {
         && parts[0] == prefix
         && parts[1].len() >= 2
         && parts[1].starts_with(|c: char| c.is_ascii_lowercase())
-        && parts[1].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && parts[1]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && parts[1].chars().any(|c| c.is_ascii_digit())
         && !parts[2].is_empty()
-        && parts[2].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && parts[2]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 fn is_cidr16(s: &str) -> bool {
@@ -713,16 +728,16 @@ fn fargate_size_ok(cpu: u32, mem: u32) -> Result<(), String> {
         4096 => (8192..=30720).contains(&mem) && mem % 1024 == 0,
         8192 => (16384..=61440).contains(&mem) && mem % 4096 == 0,
         16384 => (32768..=122880).contains(&mem) && mem % 8192 == 0,
-        _ => {
-            return Err(format!(
-                "service.cpu {cpu} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)"
-            ))
-        }
+        _ => return Err(format!(
+            "service.cpu {cpu} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)"
+        )),
     };
     if ok {
         Ok(())
     } else {
-        Err(format!("{mem} MiB is not a valid Fargate memory size for {cpu} CPU units"))
+        Err(format!(
+            "{mem} MiB is not a valid Fargate memory size for {cpu} CPU units"
+        ))
     }
 }
 
@@ -779,10 +794,7 @@ fn walk(
         } else {
             format!("{prefix}.{k}")
         };
-        let kspan = table
-            .key(k)
-            .and_then(|key| key.span())
-            .unwrap_or(0..0);
+        let kspan = table.key(k).and_then(|key| key.span()).unwrap_or(0..0);
         let vspan = item.span().unwrap_or(kspan.clone());
         out.push((path.clone(), kspan, vspan));
         if let Some(t) = item.as_table() {
@@ -790,7 +802,10 @@ fn walk(
         } else if let Some(t) = item.as_inline_table() {
             for (ik, iv) in t.iter() {
                 let ispan = iv.span().unwrap_or(0..0);
-                let kspan = t.key(ik).and_then(|key| key.span()).unwrap_or(ispan.clone());
+                let kspan = t
+                    .key(ik)
+                    .and_then(|key| key.span())
+                    .unwrap_or(ispan.clone());
                 out.push((format!("{path}.{ik}"), kspan, ispan));
             }
         }
@@ -858,7 +873,9 @@ uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle:5.0"
         assert_eq!(e.issues.len(), 1);
         assert_eq!(e.issues[0].key, "service.max_count");
         assert_eq!(e.issues[0].line, Some(16));
-        assert!(e.to_string().contains("moodle.toml:16: `service.max_count`"));
+        assert!(e
+            .to_string()
+            .contains("moodle.toml:16: `service.max_count`"));
     }
 
     #[test]
@@ -893,7 +910,10 @@ uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle:5.0"
             parse_acm_arn("arn:aws:acm:us-east-1:123456789012:certificate/ab-12"),
             Some("us-east-1")
         );
-        assert_eq!(parse_acm_arn("arn:aws:acm:us-east-1:1234:certificate/ab"), None);
+        assert_eq!(
+            parse_acm_arn("arn:aws:acm:us-east-1:1234:certificate/ab"),
+            None
+        );
         assert!(is_cidr16("10.0.0.0/16"));
         assert!(!is_cidr16("10.0.0.0/24"));
     }

@@ -88,7 +88,13 @@ pub struct Inspection {
 }
 
 impl Inspection {
-    pub fn new(kind: &str, name: impl Into<String>, id: Option<String>, state: impl Into<String>, healthy: bool) -> Self {
+    pub fn new(
+        kind: &str,
+        name: impl Into<String>,
+        id: Option<String>,
+        state: impl Into<String>,
+        healthy: bool,
+    ) -> Self {
         Inspection {
             tier: String::new(),
             kind: kind.into(),
@@ -215,7 +221,12 @@ impl StepCx {
         })
     }
 
-    pub fn require_attr(&self, key: &str, attr: &str, step: &'static str) -> Result<String, StepError> {
+    pub fn require_attr(
+        &self,
+        key: &str,
+        attr: &str,
+        step: &'static str,
+    ) -> Result<String, StepError> {
         self.state
             .get(key)
             .and_then(|r| r.attrs.get(attr).cloned())
@@ -280,7 +291,12 @@ impl RunReport {
     pub fn changed(&self) -> Vec<&StepResult> {
         self.results
             .iter()
-            .filter(|r| matches!(r.result, Ok(Outcome::Created | Outcome::Updated(_) | Outcome::Deleted)))
+            .filter(|r| {
+                matches!(
+                    r.result,
+                    Ok(Outcome::Created | Outcome::Updated(_) | Outcome::Deleted)
+                )
+            })
             .collect()
     }
 }
@@ -415,7 +431,10 @@ pub async fn run(
             elapsed,
         });
     }
-    let skipped: Vec<&'static str> = (0..n).filter(|&i| !started[i]).map(|i| steps[i].id()).collect();
+    let skipped: Vec<&'static str> = (0..n)
+        .filter(|&i| !started[i])
+        .map(|i| steps[i].id())
+        .collect();
     for s in &skipped {
         ctx.reporter.emit(&Event::StepSkipped {
             step: s.to_string(),

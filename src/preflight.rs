@@ -20,7 +20,11 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "preflight {}: {}\n  hint: {}", self.check, self.problem, self.hint)
+        write!(
+            f,
+            "preflight {}: {}\n  hint: {}",
+            self.check, self.problem, self.hint
+        )
     }
 }
 
@@ -28,7 +32,9 @@ impl std::fmt::Display for Finding {
 pub fn covers(pattern: &str, domain: &str) -> bool {
     let (p, d) = (pattern.to_ascii_lowercase(), domain.to_ascii_lowercase());
     if let Some(rest) = p.strip_prefix("*.") {
-        d.split_once('.').map(|(_, tail)| tail == rest).unwrap_or(false)
+        d.split_once('.')
+            .map(|(_, tail)| tail == rest)
+            .unwrap_or(false)
     } else {
         p == d
     }
@@ -38,7 +44,11 @@ pub fn covers(pattern: &str, domain: &str) -> bool {
 pub fn parse_ecr_uri(uri: &str) -> Option<(String, String, String)> {
     let (host, path) = uri.split_once('/')?;
     let parts: Vec<&str> = host.split('.').collect();
-    if parts.len() < 6 || parts[1] != "dkr" || parts[2] != "ecr" || !host.ends_with(".amazonaws.com") {
+    if parts.len() < 6
+        || parts[1] != "dkr"
+        || parts[2] != "ecr"
+        || !host.ends_with(".amazonaws.com")
+    {
         return None;
     }
     let region = parts[3].to_string();
@@ -55,36 +65,80 @@ pub fn parse_ecr_uri(uri: &str) -> Option<(String, String, String)> {
 /// Run every check; an empty result means go.
 pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding {
+            check,
+            problem,
+            hint: hint.to_string(),
+        })
+    };
 
     // Credentials.
     if let Err(e) = aws.sts.get_caller_identity().send().await {
         let (code, msg) = error_code_message(&e);
-        fail("credentials", format!("cannot identify the caller: {code}: {msg}"), "configure AWS credentials (AWS_PROFILE / --profile, env vars or SSO)");
+        fail(
+            "credentials",
+            format!("cannot identify the caller: {code}: {msg}"),
+            "configure AWS credentials (AWS_PROFILE / --profile, env vars or SSO)",
+        );
         return out;
     }
 
     // Certificates.
     for (check, arn, client, region) in [
-        ("alb-certificate", &cfg.domain.alb_certificate_arn, &aws.acm, cfg.stack.region.as_str()),
-        ("cloudfront-certificate", &cfg.domain.cloudfront_certificate_arn, &aws.acm_global, "us-east-1"),
+        (
+            "alb-certificate",
+            &cfg.domain.alb_certificate_arn,
+            &aws.acm,
+            cfg.stack.region.as_str(),
+        ),
+        (
+            "cloudfront-certificate",
+            &cfg.domain.cloudfront_certificate_arn,
+            &aws.acm_global,
+            "us-east-1",
+        ),
     ] {
         let arn_region = crate::config::parse_acm_arn(arn).unwrap_or("");
         if arn_region != region {
-            fail(check, format!("{arn} is in {arn_region}, must be in {region}"), "request the certificate in the right region in ACM");
+            fail(
+                check,
+                format!("{arn} is in {arn_region}, must be in {region}"),
+                "request the certificate in the right region in ACM",
+            );
             continue;
         }
-        match client.describe_certificate().certificate_arn(arn).send().await {
+        match client
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+        {
             Ok(o) => {
                 let Some(c) = o.certificate() else { continue };
-                let status = c.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                let status = c
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
                 if status != "ISSUED" {
-                    fail(check, format!("{arn} is {status}, not ISSUED"), "complete the DNS validation of the certificate in ACM");
+                    fail(
+                        check,
+                        format!("{arn} is {status}, not ISSUED"),
+                        "complete the DNS validation of the certificate in ACM",
+                    );
                 }
                 let mut names: Vec<String> = c.subject_alternative_names().to_vec();
                 names.extend(c.domain_name().map(str::to_string));
                 if !names.iter().any(|n| covers(n, &cfg.domain.name)) {
-                    fail(check, format!("{arn} covers {} but not {}", names.join(", "), cfg.domain.name), "request a certificate for domain.name (or a wildcard of its parent)");
+                    fail(
+                        check,
+                        format!(
+                            "{arn} covers {} but not {}",
+                            names.join(", "),
+                            cfg.domain.name
+                        ),
+                        "request a certificate for domain.name (or a wildcard of its parent)",
+                    );
                 }
             }
             Err(e) => {
@@ -104,16 +158,34 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
             Aws::connect(&c).await.ecr
         };
         let id = if reference.starts_with("sha256:") {
-            aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&reference).build()
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&reference)
+                .build()
         } else {
-            aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(&reference).build()
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(&reference)
+                .build()
         };
-        match ecr.describe_images().repository_name(&repo).image_ids(id).send().await {
+        match ecr
+            .describe_images()
+            .repository_name(&repo)
+            .image_ids(id)
+            .send()
+            .await
+        {
             Ok(o) if !o.image_details().is_empty() => {}
-            Ok(_) => fail("image", format!("{} not found in ECR", cfg.image.uri), "build and push it: scripts/publish-image.sh"),
+            Ok(_) => fail(
+                "image",
+                format!("{} not found in ECR", cfg.image.uri),
+                "build and push it: scripts/publish-image.sh",
+            ),
             Err(e) => {
                 let (code, msg) = error_code_message(&e);
-                fail("image", format!("{}: {code} {msg}", cfg.image.uri), "build and push it: scripts/publish-image.sh (it creates the repository)");
+                fail(
+                    "image",
+                    format!("{}: {code} {msg}", cfg.image.uri),
+                    "build and push it: scripts/publish-image.sh (it creates the repository)",
+                );
             }
         }
     }
@@ -125,28 +197,71 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
             DbEngine::Mariadb => "mariadb",
             _ => "aurora-mysql",
         };
-        match aws.rds.describe_orderable_db_instance_options().engine(engine).db_instance_class(&cfg.database.instance_class).send().await {
+        match aws
+            .rds
+            .describe_orderable_db_instance_options()
+            .engine(engine)
+            .db_instance_class(&cfg.database.instance_class)
+            .send()
+            .await
+        {
             Ok(o) if !o.orderable_db_instance_options().is_empty() => {}
             Ok(_) => {
                 // Nothing for this class: is it the class, or an endpoint with no catalog at all?
-                let any = aws.rds.describe_orderable_db_instance_options().engine(engine).max_records(20).send().await.map(|o| !o.orderable_db_instance_options().is_empty()).unwrap_or(false);
+                let any = aws
+                    .rds
+                    .describe_orderable_db_instance_options()
+                    .engine(engine)
+                    .max_records(20)
+                    .send()
+                    .await
+                    .map(|o| !o.orderable_db_instance_options().is_empty())
+                    .unwrap_or(false);
                 if any {
-                    fail("database.instance_class", format!("{} is not offered for {engine} in {}", cfg.database.instance_class, cfg.stack.region), "pick a class listed by `aws rds describe-orderable-db-instance-options`");
+                    fail(
+                        "database.instance_class",
+                        format!(
+                            "{} is not offered for {engine} in {}",
+                            cfg.database.instance_class, cfg.stack.region
+                        ),
+                        "pick a class listed by `aws rds describe-orderable-db-instance-options`",
+                    );
                 } else {
                     tracing::warn!("database.instance_class not verified: the endpoint lists no orderable options for {engine}");
                 }
             }
             Err(e) => {
                 let (code, msg) = error_code_message(&e);
-                fail("database.instance_class", format!("cannot check {}: {code} {msg}", cfg.database.instance_class), "check rds:DescribeOrderableDBInstanceOptions permission");
+                fail(
+                    "database.instance_class",
+                    format!("cannot check {}: {code} {msg}", cfg.database.instance_class),
+                    "check rds:DescribeOrderableDBInstanceOptions permission",
+                );
             }
         }
     }
     // An optional check: do not spend the full retry budget on an endpoint that lacks it.
-    let quick = aws_sdk_elasticache::config::Builder::default().retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
-    match aws.elasticache.describe_reserved_cache_nodes_offerings().cache_node_type(&cfg.cache.node_type).max_records(20).customize().config_override(quick).send().await {
+    let quick = aws_sdk_elasticache::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+    match aws
+        .elasticache
+        .describe_reserved_cache_nodes_offerings()
+        .cache_node_type(&cfg.cache.node_type)
+        .max_records(20)
+        .customize()
+        .config_override(quick)
+        .send()
+        .await
+    {
         Ok(o) if !o.reserved_cache_nodes_offerings().is_empty() => {}
-        Ok(_) => fail("cache.node_type", format!("{} is not offered in {}", cfg.cache.node_type, cfg.stack.region), "pick a node type offered in the region"),
+        Ok(_) => fail(
+            "cache.node_type",
+            format!(
+                "{} is not offered in {}",
+                cfg.cache.node_type, cfg.stack.region
+            ),
+            "pick a node type offered in the region",
+        ),
         // The one API that lists node types per region is not served by every
         // endpoint (moto lacks it); that is a gap in the check, not a failure.
         Err(e) => tracing::warn!("cache.node_type not verified: {}", error_code_message(&e).0),
@@ -154,33 +269,111 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
 
     // CloudFront prefix list.
     if cfg.cdn.restrict_alb {
-        let f = aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(CLOUDFRONT_PREFIX_LIST).build();
-        match aws.ec2.describe_managed_prefix_lists().filters(f).send().await {
-            Ok(o) if o.prefix_lists().iter().any(|p| p.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST)) => {}
-            Ok(_) => fail("prefix-list", format!("{CLOUDFRONT_PREFIX_LIST} does not exist in {}", cfg.stack.region), "set cdn.restrict_alb = false to open the ALB to the internet instead"),
-            Err(e) => fail("prefix-list", format!("cannot look up {CLOUDFRONT_PREFIX_LIST}: {}", error_code_message(&e).0), "check ec2:DescribeManagedPrefixLists permission"),
+        let f = aws_sdk_ec2::types::Filter::builder()
+            .name("prefix-list-name")
+            .values(CLOUDFRONT_PREFIX_LIST)
+            .build();
+        match aws
+            .ec2
+            .describe_managed_prefix_lists()
+            .filters(f)
+            .send()
+            .await
+        {
+            Ok(o)
+                if o.prefix_lists()
+                    .iter()
+                    .any(|p| p.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST)) => {}
+            Ok(_) => fail(
+                "prefix-list",
+                format!(
+                    "{CLOUDFRONT_PREFIX_LIST} does not exist in {}",
+                    cfg.stack.region
+                ),
+                "set cdn.restrict_alb = false to open the ALB to the internet instead",
+            ),
+            Err(e) => fail(
+                "prefix-list",
+                format!(
+                    "cannot look up {CLOUDFRONT_PREFIX_LIST}: {}",
+                    error_code_message(&e).0
+                ),
+                "check ec2:DescribeManagedPrefixLists permission",
+            ),
         }
     }
 
     // Quotas that commonly block a first deploy. Only what `up` would add counts.
-    let stack_filter = aws_sdk_ec2::types::Filter::builder().name("tag:moodlectl:stack").values(&cfg.stack.name).build();
+    let stack_filter = aws_sdk_ec2::types::Filter::builder()
+        .name("tag:moodlectl:stack")
+        .values(&cfg.stack.name)
+        .build();
     let ours = |n: usize| n > 0;
-    let eips = aws.ec2.describe_addresses().send().await.map(|o| o.addresses().len()).unwrap_or(0);
-    let our_eips = aws.ec2.describe_addresses().filters(stack_filter.clone()).send().await.map(|o| o.addresses().len()).unwrap_or(0);
-    let vpcs = aws.ec2.describe_vpcs().send().await.map(|o| o.vpcs().len()).unwrap_or(0);
-    let our_vpcs = aws.ec2.describe_vpcs().filters(stack_filter.clone()).send().await.map(|o| o.vpcs().len()).unwrap_or(0);
+    let eips = aws
+        .ec2
+        .describe_addresses()
+        .send()
+        .await
+        .map(|o| o.addresses().len())
+        .unwrap_or(0);
+    let our_eips = aws
+        .ec2
+        .describe_addresses()
+        .filters(stack_filter.clone())
+        .send()
+        .await
+        .map(|o| o.addresses().len())
+        .unwrap_or(0);
+    let vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .map(|o| o.vpcs().len())
+        .unwrap_or(0);
+    let our_vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .filters(stack_filter.clone())
+        .send()
+        .await
+        .map(|o| o.vpcs().len())
+        .unwrap_or(0);
     for (check, code, service, used, need) in [
-        ("quota-eip", "L-0263D0A3", "ec2", eips, if ours(our_eips) { 0 } else { 2 }),
-        ("quota-vpc", "L-F678F1CE", "vpc", vpcs, if ours(our_vpcs) { 0 } else { 1 }),
+        (
+            "quota-eip",
+            "L-0263D0A3",
+            "ec2",
+            eips,
+            if ours(our_eips) { 0 } else { 2 },
+        ),
+        (
+            "quota-vpc",
+            "L-F678F1CE",
+            "vpc",
+            vpcs,
+            if ours(our_vpcs) { 0 } else { 1 },
+        ),
     ] {
         if need == 0 {
             continue;
         }
-        match aws.quotas.get_service_quota().service_code(service).quota_code(code).send().await {
+        match aws
+            .quotas
+            .get_service_quota()
+            .service_code(service)
+            .quota_code(code)
+            .send()
+            .await
+        {
             Ok(o) => {
                 let limit = o.quota().and_then(|q| q.value()).unwrap_or(f64::MAX);
                 if (used + need) as f64 > limit {
-                    fail(check, format!("{used} in use + {need} needed > quota {limit} ({service} {code})"), "free some, or request an increase in Service Quotas");
+                    fail(
+                        check,
+                        format!("{used} in use + {need} needed > quota {limit} ({service} {code})"),
+                        "free some, or request an increase in Service Quotas",
+                    );
                 }
             }
             Err(e) => tracing::warn!("{check} not verified: {}", error_code_message(&e).0),
@@ -188,12 +381,34 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
     }
     // NAT gateways per AZ: our two go one per AZ.
     if !ours(our_vpcs) {
-        if let Ok(o) = aws.quotas.get_service_quota().service_code("vpc").quota_code("L-FE5A380F").send().await {
+        if let Ok(o) = aws
+            .quotas
+            .get_service_quota()
+            .service_code("vpc")
+            .quota_code("L-FE5A380F")
+            .send()
+            .await
+        {
             let limit = o.quota().and_then(|q| q.value()).unwrap_or(f64::MAX);
-            let nats = aws.ec2.describe_nat_gateways().send().await.map(|o| o.nat_gateways().iter().filter(|n| n.state().map(|s| s.as_str()) == Some("available")).count()).unwrap_or(0);
+            let nats = aws
+                .ec2
+                .describe_nat_gateways()
+                .send()
+                .await
+                .map(|o| {
+                    o.nat_gateways()
+                        .iter()
+                        .filter(|n| n.state().map(|s| s.as_str()) == Some("available"))
+                        .count()
+                })
+                .unwrap_or(0);
             // Without knowing the AZ split, the busiest AZ has at least nats/azs.
             if (nats as f64 / 2.0).ceil() + 1.0 > limit {
-                fail("quota-nat", format!("{nats} NAT gateways in use; quota {limit} per AZ"), "request an increase of 'NAT gateways per Availability Zone'");
+                fail(
+                    "quota-nat",
+                    format!("{nats} NAT gateways in use; quota {limit} per AZ"),
+                    "request an increase of 'NAT gateways per Availability Zone'",
+                );
             }
         }
     }
@@ -220,7 +435,11 @@ mod tests {
         );
         assert_eq!(
             parse_ecr_uri("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/moodle@sha256:abc"),
-            Some(("eu-west-1".into(), "team/moodle".into(), "sha256:abc".into()))
+            Some((
+                "eu-west-1".into(),
+                "team/moodle".into(),
+                "sha256:abc".into()
+            ))
         );
         assert_eq!(parse_ecr_uri("moodlehq/moodle-php-apache:8.3"), None);
     }

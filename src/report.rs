@@ -75,7 +75,9 @@ pub enum Verbosity {
 
 /// Pick the reporter for this process: JSON, TTY spinners, or plain lines.
 pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
-    let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
+    let ci = std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false);
     if json {
         Box::new(JsonReporter {
             out: Mutex::new(()),
@@ -88,7 +90,9 @@ pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
 }
 
 pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").map(|v| v.is_empty()).unwrap_or(true)
+    std::env::var_os("NO_COLOR")
+        .map(|v| v.is_empty())
+        .unwrap_or(true)
         && std::io::stderr().is_terminal()
 }
 
@@ -184,10 +188,7 @@ fn secs(ms: u64) -> String {
 
 impl Reporter for PlainReporter {
     fn emit(&self, ev: &Event) {
-        let important = matches!(
-            ev,
-            Event::StepFailed { .. } | Event::RunFinished { .. }
-        );
+        let important = matches!(ev, Event::StepFailed { .. } | Event::RunFinished { .. });
         let chatty = matches!(ev, Event::StepStarted { .. } | Event::StepProgress { .. });
         match self.verbosity {
             Verbosity::Quiet if !important => return,

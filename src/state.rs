@@ -106,7 +106,11 @@ impl StateError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            StateError::Corrupt { .. } | StateError::Version { .. } | StateError::Mismatch { .. } | StateError::Bucket { .. } | StateError::LockMismatch { .. }
+            StateError::Corrupt { .. }
+                | StateError::Version { .. }
+                | StateError::Mismatch { .. }
+                | StateError::Bucket { .. }
+                | StateError::LockMismatch { .. }
         )
     }
 }
@@ -196,7 +200,12 @@ impl Location {
     pub fn parse(s: &str) -> Result<Location, String> {
         match s.strip_prefix("s3://") {
             Some(rest) => match rest.split_once('/') {
-                Some((b, k)) if !b.is_empty() && !k.is_empty() && !k.ends_with('/') => Ok(Location::S3 { bucket: b.into(), key: k.into() }),
+                Some((b, k)) if !b.is_empty() && !k.is_empty() && !k.ends_with('/') => {
+                    Ok(Location::S3 {
+                        bucket: b.into(),
+                        key: k.into(),
+                    })
+                }
                 _ => Err(format!("`{s}` is not s3://BUCKET/KEY")),
             },
             None => Ok(Location::Local(PathBuf::from(s))),
@@ -227,9 +236,13 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
-fn s3_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String {
+fn s3_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String {
     match e {
-        aws_smithy_runtime_api::client::result::SdkError::ServiceError(se) => se.err().code().unwrap_or("Unknown").to_string(),
+        aws_smithy_runtime_api::client::result::SdkError::ServiceError(se) => {
+            se.err().code().unwrap_or("Unknown").to_string()
+        }
         _ => "ClientError".into(),
     }
 }
@@ -239,27 +252,58 @@ impl S3State {
     pub async fn check_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), StateError> {
         match client.head_bucket().bucket(bucket).send().await {
             Ok(_) => Ok(()),
-            Err(e) => Err(StateError::Bucket { bucket: bucket.into(), code: s3_code(&e) }),
+            Err(e) => Err(StateError::Bucket {
+                bucket: bucket.into(),
+                code: s3_code(&e),
+            }),
         }
     }
 
     /// Current object text and ETag, if the object exists.
-    pub async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<(String, String)>, StateError> {
+    pub async fn get(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, StateError> {
         match client.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => {
                 let etag = o.e_tag().unwrap_or_default().to_string();
-                let bytes = o.body.collect().await.map_err(|e| StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: e.to_string() })?.into_bytes();
+                let bytes = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StateError::Remote {
+                        what: format!("s3://{bucket}/{key}"),
+                        msg: e.to_string(),
+                    })?
+                    .into_bytes();
                 Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), etag)))
             }
-            Err(e) if e.as_service_error().map(|s| s.is_no_such_key()).unwrap_or(false) || s3_code(&e) == "NoSuchKey" => Ok(None),
-            Err(e) => Err(StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: s3_code(&e) }),
+            Err(e)
+                if e.as_service_error()
+                    .map(|s| s.is_no_such_key())
+                    .unwrap_or(false)
+                    || s3_code(&e) == "NoSuchKey" =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(StateError::Remote {
+                what: format!("s3://{bucket}/{key}"),
+                msg: s3_code(&e),
+            }),
         }
     }
 
     /// Conditional write: If-Match the version we read, or If-None-Match for a new object.
     async fn put(&self, body: Vec<u8>) -> Result<(), StateError> {
         let mut etag = self.etag.lock().unwrap().clone();
-        let req = self.client.put_object().bucket(&self.bucket).key(&self.key).content_type("application/json").body(body.into());
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .content_type("application/json")
+            .body(body.into());
         let req = match &etag {
             Some(e) => req.if_match(e),
             None => req.if_none_match("*"),
@@ -270,10 +314,20 @@ impl S3State {
                 *self.etag.lock().unwrap() = etag;
                 Ok(())
             }
-            Err(e) if s3_code(&e) == "PreconditionFailed" || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) => {
-                Err(StateError::Conflict { what: format!("s3://{}/{}", self.bucket, self.key) })
+            Err(e)
+                if s3_code(&e) == "PreconditionFailed"
+                    || e.raw_response()
+                        .map(|r| r.status().as_u16() == 412)
+                        .unwrap_or(false) =>
+            {
+                Err(StateError::Conflict {
+                    what: format!("s3://{}/{}", self.bucket, self.key),
+                })
             }
-            Err(e) => Err(StateError::Remote { what: format!("s3://{}/{}", self.bucket, self.key), msg: s3_code(&e) }),
+            Err(e) => Err(StateError::Remote {
+                what: format!("s3://{}/{}", self.bucket, self.key),
+                msg: s3_code(&e),
+            }),
         }
     }
 }
@@ -289,7 +343,12 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    pub fn open(path: &Path, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
+    pub fn open(
+        path: &Path,
+        stack: &str,
+        region: &str,
+        writable: bool,
+    ) -> Result<Self, StateError> {
         let data = read(path, stack, region)?.unwrap_or_else(|| fresh(stack, region));
         Ok(StateStore {
             path: path.into(),
@@ -308,7 +367,14 @@ impl StateStore {
     }
 
     /// A state object in the user's S3 bucket.
-    pub async fn open_s3(client: aws_sdk_s3::Client, bucket: &str, key: &str, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
+    pub async fn open_s3(
+        client: aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        stack: &str,
+        region: &str,
+        writable: bool,
+    ) -> Result<Self, StateError> {
         S3State::check_bucket(&client, bucket).await?;
         let shown = PathBuf::from(format!("s3://{bucket}/{key}"));
         let (data, etag) = match S3State::get(&client, bucket, key).await? {
@@ -317,7 +383,13 @@ impl StateStore {
         };
         Ok(StateStore {
             path: shown,
-            remote: Some(S3State { client, bucket: bucket.into(), key: key.into(), etag: Mutex::new(etag), save_lock: Mutex::new(()) }),
+            remote: Some(S3State {
+                client,
+                bucket: bucket.into(),
+                key: key.into(),
+                etag: Mutex::new(etag),
+                save_lock: Mutex::new(()),
+            }),
             data: Mutex::new(data),
             writable,
         })
@@ -326,7 +398,6 @@ impl StateStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
 
     pub fn get(&self, key: &str) -> Option<Resource> {
         self.data.lock().unwrap().resources.get(key).cloned()
@@ -397,7 +468,8 @@ impl StateStore {
         }
         tokio::task::block_in_place(|| {
             let _g = r.save_lock.lock().unwrap();
-            let json = serde_json::to_vec_pretty(&*self.data.lock().unwrap()).expect("state serialises");
+            let json =
+                serde_json::to_vec_pretty(&*self.data.lock().unwrap()).expect("state serialises");
             tokio::runtime::Handle::current().block_on(r.put(json))
         })
     }
@@ -406,7 +478,18 @@ impl StateStore {
     pub fn remove_file(&self) -> Result<(), StateError> {
         if let Some(r) = &self.remote {
             let what = self.path.display().to_string();
-            return block_on(r.client.delete_object().bucket(&r.bucket).key(&r.key).send()).map(|_| ()).map_err(|e| StateError::Remote { what, msg: s3_code(&e) });
+            return block_on(
+                r.client
+                    .delete_object()
+                    .bucket(&r.bucket)
+                    .key(&r.key)
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| StateError::Remote {
+                what,
+                msg: s3_code(&e),
+            });
         }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
@@ -436,7 +519,10 @@ impl StateStore {
 
 /// Write via a temp file in the same directory + fsync + rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -464,10 +550,19 @@ struct LockInfo {
 
 impl LockInfo {
     fn mine(command: &str) -> LockInfo {
-        LockInfo { id: random_hex(6), pid: std::process::id(), host: host(), started_at: now_rfc3339(), command: command.into() }
+        LockInfo {
+            id: random_hex(6),
+            pid: std::process::id(),
+            host: host(),
+            started_at: now_rfc3339(),
+            command: command.into(),
+        }
     }
     fn holder(&self) -> String {
-        format!("pid {} on host {} since {} (`moodlectl {}`), lock id {}", self.pid, self.host, self.started_at, self.command, self.id)
+        format!(
+            "pid {} on host {} since {} (`moodlectl {}`), lock id {}",
+            self.pid, self.host, self.started_at, self.command, self.id
+        )
     }
 }
 
@@ -518,7 +613,12 @@ impl StateLock {
                             let _ = std::fs::remove_file(&path);
                         }
                         Some(h) => {
-                            return Err(StateError::Locked { stack: stack.into(), holder: h.holder(), id: h.id, path });
+                            return Err(StateError::Locked {
+                                stack: stack.into(),
+                                holder: h.holder(),
+                                id: h.id,
+                                path,
+                            });
                         }
                         None => {
                             // Half-written by a holder that is still writing it,
@@ -526,7 +626,12 @@ impl StateLock {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             let again = std::fs::read_to_string(&path).unwrap_or_default();
                             if serde_json::from_str::<LockInfo>(&again).is_err() {
-                                return Err(StateError::Locked { stack: stack.into(), holder: "an unreadable lock file".into(), id: "?".into(), path });
+                                return Err(StateError::Locked {
+                                    stack: stack.into(),
+                                    holder: "an unreadable lock file".into(),
+                                    id: "?".into(),
+                                    path,
+                                });
                             }
                         }
                     }
@@ -534,52 +639,116 @@ impl StateLock {
                 Err(source) => return Err(StateError::Write { path, source }),
             }
         }
-        Err(StateError::Locked { stack: stack.into(), holder: "another process (lock contention)".into(), id: "?".into(), path })
+        Err(StateError::Locked {
+            stack: stack.into(),
+            holder: "another process (lock contention)".into(),
+            id: "?".into(),
+            path,
+        })
     }
 
     /// Take the lock object `<key>.lock` with If-None-Match, like Terraform's S3 lockfile.
     /// A lock left by a killed run stays until `force-unlock`: on another host
     /// liveness cannot be checked.
-    pub async fn acquire_s3(client: &aws_sdk_s3::Client, bucket: &str, key: &str, stack: &str, command: &str) -> Result<StateLock, StateError> {
+    pub async fn acquire_s3(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        stack: &str,
+        command: &str,
+    ) -> Result<StateLock, StateError> {
         let lock_key = format!("{key}.lock");
         let shown = PathBuf::from(format!("s3://{bucket}/{lock_key}"));
         let me = LockInfo::mine(command);
-        let r = client.put_object().bucket(bucket).key(&lock_key).if_none_match("*").body(serde_json::to_vec(&me).unwrap().into()).send().await;
+        let r = client
+            .put_object()
+            .bucket(bucket)
+            .key(&lock_key)
+            .if_none_match("*")
+            .body(serde_json::to_vec(&me).unwrap().into())
+            .send()
+            .await;
         match r {
-            Ok(_) => Ok(StateLock { path: shown, remote: Some((client.clone(), bucket.into(), lock_key)) }),
-            Err(e) if s3_code(&e) == "PreconditionFailed" || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) => {
-                let holder = S3State::get(client, bucket, &lock_key).await?.and_then(|(t, _)| serde_json::from_str::<LockInfo>(&t).ok());
+            Ok(_) => Ok(StateLock {
+                path: shown,
+                remote: Some((client.clone(), bucket.into(), lock_key)),
+            }),
+            Err(e)
+                if s3_code(&e) == "PreconditionFailed"
+                    || e.raw_response()
+                        .map(|r| r.status().as_u16() == 412)
+                        .unwrap_or(false) =>
+            {
+                let holder = S3State::get(client, bucket, &lock_key)
+                    .await?
+                    .and_then(|(t, _)| serde_json::from_str::<LockInfo>(&t).ok());
                 let (holder, id) = match holder {
                     Some(h) => (h.holder(), h.id),
                     None => ("an unreadable lock object".into(), "?".into()),
                 };
-                Err(StateError::Locked { stack: stack.into(), holder, id, path: shown })
+                Err(StateError::Locked {
+                    stack: stack.into(),
+                    holder,
+                    id,
+                    path: shown,
+                })
             }
-            Err(e) => Err(StateError::Remote { what: shown.display().to_string(), msg: s3_code(&e) }),
+            Err(e) => Err(StateError::Remote {
+                what: shown.display().to_string(),
+                msg: s3_code(&e),
+            }),
         }
     }
 
     /// Remove a lock left behind, if its id is `id`.
-    pub async fn force_unlock(loc: &Location, s3: Option<&aws_sdk_s3::Client>, id: &str) -> Result<(), StateError> {
+    pub async fn force_unlock(
+        loc: &Location,
+        s3: Option<&aws_sdk_s3::Client>,
+        id: &str,
+    ) -> Result<(), StateError> {
         match (loc, s3) {
             (Location::S3 { bucket, key }, Some(client)) => {
                 let lock_key = format!("{key}.lock");
                 let Some((text, _)) = S3State::get(client, bucket, &lock_key).await? else {
-                    return Err(StateError::LockMismatch { found: "none".into(), given: id.into() });
+                    return Err(StateError::LockMismatch {
+                        found: "none".into(),
+                        given: id.into(),
+                    });
                 };
-                let found = serde_json::from_str::<LockInfo>(&text).map(|h| h.id).unwrap_or_default();
+                let found = serde_json::from_str::<LockInfo>(&text)
+                    .map(|h| h.id)
+                    .unwrap_or_default();
                 if found != id {
-                    return Err(StateError::LockMismatch { found, given: id.into() });
+                    return Err(StateError::LockMismatch {
+                        found,
+                        given: id.into(),
+                    });
                 }
-                client.delete_object().bucket(bucket).key(&lock_key).send().await.map_err(|e| StateError::Remote { what: lock_key, msg: s3_code(&e) })?;
+                client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&lock_key)
+                    .send()
+                    .await
+                    .map_err(|e| StateError::Remote {
+                        what: lock_key,
+                        msg: s3_code(&e),
+                    })?;
                 Ok(())
             }
             _ => {
                 let path = lock_path(&loc.display());
-                let found = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok()).map(|h| h.id);
+                let found = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<LockInfo>(&t).ok())
+                    .map(|h| h.id);
                 match found {
-                    Some(f) if f == id => std::fs::remove_file(&path).map_err(|source| StateError::Write { path, source }),
-                    f => Err(StateError::LockMismatch { found: f.unwrap_or("none".into()), given: id.into() }),
+                    Some(f) if f == id => std::fs::remove_file(&path)
+                        .map_err(|source| StateError::Write { path, source }),
+                    f => Err(StateError::LockMismatch {
+                        found: f.unwrap_or("none".into()),
+                        given: id.into(),
+                    }),
                 }
             }
         }
@@ -663,7 +832,10 @@ mod tests {
             Err(StateError::Mismatch { key: "region", .. })
         ));
         std::fs::write(&p, r#"{"schema_version": 99}"#).unwrap();
-        assert!(matches!(read(&p, "moodle", "eu-west-1"), Err(StateError::Version { found: 99, .. })));
+        assert!(matches!(
+            read(&p, "moodle", "eu-west-1"),
+            Err(StateError::Version { found: 99, .. })
+        ));
         std::fs::write(&p, "{\n  \"schema_version\": 1,\n  oops").unwrap();
         match read(&p, "moodle", "eu-west-1") {
             Err(StateError::Corrupt { line, .. }) => assert_eq!(line, 3),
@@ -676,7 +848,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.json");
         let l = StateLock::acquire(&p, "moodle", "up").unwrap();
-        let e = StateLock::acquire(&p, "moodle", "up").err().unwrap().to_string();
+        let e = StateLock::acquire(&p, "moodle", "up")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(l);
         // A lock left by a dead process on this host is stale.
@@ -687,7 +862,11 @@ mod tests {
             started_at: now_rfc3339(),
             command: "up".into(),
         };
-        std::fs::write(p.with_extension("lock"), serde_json::to_vec(&stale).unwrap()).unwrap();
+        std::fs::write(
+            p.with_extension("lock"),
+            serde_json::to_vec(&stale).unwrap(),
+        )
+        .unwrap();
         assert!(StateLock::acquire(&p, "moodle", "up").is_ok());
     }
 }

@@ -23,37 +23,241 @@ enum Config {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "unknown top-level table", config: Config::Append("\n[extras]\nfoo = 1\n"), args: &["up", "--yes"], state: None, expect: &["moodle.toml:", "unknown field `extras`"] },
-    Case { name: "unknown key in a table", config: Config::Edit("desired_count = 1", "desired_count = 1\ndesired_cnt = 2"), args: &["plan"], state: None, expect: &["`service.desired_cnt`", "unknown field"] },
-    Case { name: "wrong type", config: Config::Edit("desired_count = 1", "desired_count = \"one\""), args: &["up", "--yes"], state: None, expect: &["`service.desired_count`", "invalid type"] },
-    Case { name: "desired count 0", config: Config::Edit("desired_count = 1", "desired_count = 0"), args: &["up", "--yes"], state: None, expect: &["`service.desired_count`", "at least 1"] },
-    Case { name: "max < desired", config: Config::Edit("max_count = 10", "max_count = 0"), args: &["status"], state: None, expect: &["`service.max_count`", "less than"] },
-    Case { name: "cloudfront certificate outside us-east-1", config: Config::Edit("arn:aws:acm:us-east-1:", "arn:aws:acm:eu-west-1:"), args: &["up", "--yes"], state: None, expect: &["`domain.cloudfront_certificate_arn`", "us-east-1"] },
-    Case { name: "malformed ALB certificate ARN", config: Config::Edit("arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111", "arn:aws:acm:ap-southeast-1:12345:certificate/11111111"), args: &["up", "--yes"], state: None, expect: &["`domain.alb_certificate_arn`", "not an ACM certificate ARN"] },
-    Case { name: "malformed e-mail", config: Config::Edit("event_email = \"user@example.com\"", "event_email = \"user.example.com\""), args: &["up", "--yes"], state: None, expect: &["`database.event_email`", "e-mail"] },
-    Case { name: "malformed domain", config: Config::Edit("name = \"moodle.example.com\"", "name = \"moodle example\""), args: &["up", "--yes"], state: None, expect: &["`domain.name`", "DNS name"] },
-    Case { name: "unknown region", config: Config::Edit("region = \"ap-southeast-1\"", "region = \"ap-southeast-9\""), args: &["up", "--yes"], state: None, expect: &["`stack.region`", "unknown AWS region"] },
-    Case { name: "bad DB instance class", config: Config::Edit("instance_class = \"db.r6g.large\"", "instance_class = \"r6g.large\""), args: &["up", "--yes"], state: None, expect: &["`database.instance_class`", "instance class"] },
-    Case { name: "bad cache node type", config: Config::Edit("node_type = \"cache.r6g.large\"", "node_type = \"cache.huge\""), args: &["up", "--yes"], state: None, expect: &["`cache.node_type`"] },
-    Case { name: "invalid Fargate size", config: Config::Edit("memory_mib = 4096", "memory_mib = 1000"), args: &["up", "--yes"], state: None, expect: &["`service.memory_mib`", "Fargate"] },
-    Case { name: "invalid log retention", config: Config::Edit("flow_log_retention_days = 7", "flow_log_retention_days = 8"), args: &["plan"], state: None, expect: &["`network.flow_log_retention_days`"] },
-    Case { name: "unknown engine", config: Config::Edit("engine = \"mysql\"", "engine = \"postgres\""), args: &["up", "--yes"], state: None, expect: &["`database.engine`", "unknown variant"] },
-    Case { name: "bad stack name", config: Config::Edit("name = \"moodle\"", "name = \"Moodle_Prod\""), args: &["up", "--yes"], state: None, expect: &["`stack.name`"] },
-    Case { name: "missing required table", config: Config::Whole("[stack]\nregion = \"eu-west-1\"\n"), args: &["up", "--yes"], state: None, expect: &["moodle.toml", "missing field `domain`"] },
-    Case { name: "TOML syntax error", config: Config::Edit("[cache]", "[cache"), args: &["up", "--yes"], state: None, expect: &["moodle.toml:"] },
-    Case { name: "config file missing", config: Config::Missing, args: &["up", "--yes"], state: None, expect: &["cannot read config file"] },
-    Case { name: "unknown --region", config: Config::Edit("", ""), args: &["up", "--yes", "--region", "mars-1"], state: None, expect: &["--region", "mars-1"] },
-    Case { name: "--region that breaks the ALB certificate", config: Config::Edit("", ""), args: &["up", "--yes", "--region", "eu-west-1"], state: None, expect: &["--region eu-west-1", "domain.alb_certificate_arn"] },
-    Case { name: "bad --output", config: Config::Edit("", ""), args: &["up", "--yes", "--output", "yaml"], state: None, expect: &["yaml"] },
-    Case { name: "unknown command", config: Config::Edit("", ""), args: &["deploy"], state: None, expect: &["deploy"] },
-    Case { name: "--parallelism 0", config: Config::Edit("", ""), args: &["up", "--yes", "--parallelism", "0"], state: None, expect: &["parallelism"] },
-    Case { name: "up without --yes and no TTY", config: Config::Edit("", ""), args: &["up"], state: None, expect: &["--yes"] },
-    Case { name: "down without --yes and no TTY", config: Config::Edit("", ""), args: &["down"], state: None, expect: &["--yes"] },
-    Case { name: "corrupt state JSON", config: Config::Edit("", ""), args: &["up", "--yes"], state: Some("{\n \"schema_version\": 1,\n garbage"), expect: &["moodle.json:3:", "not valid JSON"] },
-    Case { name: "unknown state schema version", config: Config::Edit("", ""), args: &["status"], state: Some("{\"schema_version\": 7}"), expect: &["`schema_version` is 7"] },
-    Case { name: "state of another stack", config: Config::Edit("", ""), args: &["down", "--yes"], state: Some(r#"{"schema_version":1,"stack":"other","region":"ap-southeast-1","generation":"ab","updated_at":"x","resources":{}}"#), expect: &["`stack` is `other`", "another stack"] },
-    Case { name: "state of another region", config: Config::Edit("", ""), args: &["up", "--yes"], state: Some(r#"{"schema_version":1,"stack":"moodle","region":"eu-west-1","generation":"ab","updated_at":"x","resources":{}}"#), expect: &["`region` is `eu-west-1`"] },
-    Case { name: "state with unknown field", config: Config::Edit("", ""), args: &["plan"], state: Some(r#"{"schema_version":1,"stack":"moodle","region":"ap-southeast-1","generation":"ab","updated_at":"x","resources":{},"secret":"x"}"#), expect: &["unknown field `secret`"] },
+    Case {
+        name: "unknown top-level table",
+        config: Config::Append("\n[extras]\nfoo = 1\n"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["moodle.toml:", "unknown field `extras`"],
+    },
+    Case {
+        name: "unknown key in a table",
+        config: Config::Edit("desired_count = 1", "desired_count = 1\ndesired_cnt = 2"),
+        args: &["plan"],
+        state: None,
+        expect: &["`service.desired_cnt`", "unknown field"],
+    },
+    Case {
+        name: "wrong type",
+        config: Config::Edit("desired_count = 1", "desired_count = \"one\""),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`service.desired_count`", "invalid type"],
+    },
+    Case {
+        name: "desired count 0",
+        config: Config::Edit("desired_count = 1", "desired_count = 0"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`service.desired_count`", "at least 1"],
+    },
+    Case {
+        name: "max < desired",
+        config: Config::Edit("max_count = 10", "max_count = 0"),
+        args: &["status"],
+        state: None,
+        expect: &["`service.max_count`", "less than"],
+    },
+    Case {
+        name: "cloudfront certificate outside us-east-1",
+        config: Config::Edit("arn:aws:acm:us-east-1:", "arn:aws:acm:eu-west-1:"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`domain.cloudfront_certificate_arn`", "us-east-1"],
+    },
+    Case {
+        name: "malformed ALB certificate ARN",
+        config: Config::Edit(
+            "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111",
+            "arn:aws:acm:ap-southeast-1:12345:certificate/11111111",
+        ),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`domain.alb_certificate_arn`", "not an ACM certificate ARN"],
+    },
+    Case {
+        name: "malformed e-mail",
+        config: Config::Edit(
+            "event_email = \"user@example.com\"",
+            "event_email = \"user.example.com\"",
+        ),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`database.event_email`", "e-mail"],
+    },
+    Case {
+        name: "malformed domain",
+        config: Config::Edit("name = \"moodle.example.com\"", "name = \"moodle example\""),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`domain.name`", "DNS name"],
+    },
+    Case {
+        name: "unknown region",
+        config: Config::Edit("region = \"ap-southeast-1\"", "region = \"ap-southeast-9\""),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`stack.region`", "unknown AWS region"],
+    },
+    Case {
+        name: "bad DB instance class",
+        config: Config::Edit(
+            "instance_class = \"db.r6g.large\"",
+            "instance_class = \"r6g.large\"",
+        ),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`database.instance_class`", "instance class"],
+    },
+    Case {
+        name: "bad cache node type",
+        config: Config::Edit(
+            "node_type = \"cache.r6g.large\"",
+            "node_type = \"cache.huge\"",
+        ),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`cache.node_type`"],
+    },
+    Case {
+        name: "invalid Fargate size",
+        config: Config::Edit("memory_mib = 4096", "memory_mib = 1000"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`service.memory_mib`", "Fargate"],
+    },
+    Case {
+        name: "invalid log retention",
+        config: Config::Edit("flow_log_retention_days = 7", "flow_log_retention_days = 8"),
+        args: &["plan"],
+        state: None,
+        expect: &["`network.flow_log_retention_days`"],
+    },
+    Case {
+        name: "unknown engine",
+        config: Config::Edit("engine = \"mysql\"", "engine = \"postgres\""),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`database.engine`", "unknown variant"],
+    },
+    Case {
+        name: "bad stack name",
+        config: Config::Edit("name = \"moodle\"", "name = \"Moodle_Prod\""),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`stack.name`"],
+    },
+    Case {
+        name: "missing required table",
+        config: Config::Whole("[stack]\nregion = \"eu-west-1\"\n"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["moodle.toml", "missing field `domain`"],
+    },
+    Case {
+        name: "TOML syntax error",
+        config: Config::Edit("[cache]", "[cache"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["moodle.toml:"],
+    },
+    Case {
+        name: "config file missing",
+        config: Config::Missing,
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["cannot read config file"],
+    },
+    Case {
+        name: "unknown --region",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes", "--region", "mars-1"],
+        state: None,
+        expect: &["--region", "mars-1"],
+    },
+    Case {
+        name: "--region that breaks the ALB certificate",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes", "--region", "eu-west-1"],
+        state: None,
+        expect: &["--region eu-west-1", "domain.alb_certificate_arn"],
+    },
+    Case {
+        name: "bad --output",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes", "--output", "yaml"],
+        state: None,
+        expect: &["yaml"],
+    },
+    Case {
+        name: "unknown command",
+        config: Config::Edit("", ""),
+        args: &["deploy"],
+        state: None,
+        expect: &["deploy"],
+    },
+    Case {
+        name: "--parallelism 0",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes", "--parallelism", "0"],
+        state: None,
+        expect: &["parallelism"],
+    },
+    Case {
+        name: "up without --yes and no TTY",
+        config: Config::Edit("", ""),
+        args: &["up"],
+        state: None,
+        expect: &["--yes"],
+    },
+    Case {
+        name: "down without --yes and no TTY",
+        config: Config::Edit("", ""),
+        args: &["down"],
+        state: None,
+        expect: &["--yes"],
+    },
+    Case {
+        name: "corrupt state JSON",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes"],
+        state: Some("{\n \"schema_version\": 1,\n garbage"),
+        expect: &["moodle.json:3:", "not valid JSON"],
+    },
+    Case {
+        name: "unknown state schema version",
+        config: Config::Edit("", ""),
+        args: &["status"],
+        state: Some("{\"schema_version\": 7}"),
+        expect: &["`schema_version` is 7"],
+    },
+    Case {
+        name: "state of another stack",
+        config: Config::Edit("", ""),
+        args: &["down", "--yes"],
+        state: Some(
+            r#"{"schema_version":1,"stack":"other","region":"ap-southeast-1","generation":"ab","updated_at":"x","resources":{}}"#,
+        ),
+        expect: &["`stack` is `other`", "another stack"],
+    },
+    Case {
+        name: "state of another region",
+        config: Config::Edit("", ""),
+        args: &["up", "--yes"],
+        state: Some(
+            r#"{"schema_version":1,"stack":"moodle","region":"eu-west-1","generation":"ab","updated_at":"x","resources":{}}"#,
+        ),
+        expect: &["`region` is `eu-west-1`"],
+    },
+    Case {
+        name: "state with unknown field",
+        config: Config::Edit("", ""),
+        args: &["plan"],
+        state: Some(
+            r#"{"schema_version":1,"stack":"moodle","region":"ap-southeast-1","generation":"ab","updated_at":"x","resources":{},"secret":"x"}"#,
+        ),
+        expect: &["unknown field `secret`"],
+    },
 ];
 
 #[test]
@@ -75,14 +279,34 @@ fn bad_inputs_exit_2_naming_the_problem_without_any_request() {
         let before_state = std::fs::read(p.state_path()).ok();
         let o = p.run(case.args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{}: exit {:?}\n{err}", case.name, o.status.code());
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: exit {:?}\n{err}",
+            case.name,
+            o.status.code()
+        );
         for e in case.expect {
             assert!(err.contains(e), "{}: stderr lacks `{e}`:\n{err}", case.name);
         }
         assert!(o.stdout.is_empty(), "{}: nothing on stdout", case.name);
-        assert_eq!(hole.hits(), 0, "{}: a request reached the endpoint", case.name);
-        assert_eq!(std::fs::read(p.state_path()).ok(), before_state, "{}: state touched", case.name);
-        assert!(!p.dir.path().join(".moodlectl/moodle.lock").exists(), "{}: lock left", case.name);
+        assert_eq!(
+            hole.hits(),
+            0,
+            "{}: a request reached the endpoint",
+            case.name
+        );
+        assert_eq!(
+            std::fs::read(p.state_path()).ok(),
+            before_state,
+            "{}: state touched",
+            case.name
+        );
+        assert!(
+            !p.dir.path().join(".moodlectl/moodle.lock").exists(),
+            "{}: lock left",
+            case.name
+        );
     }
 }
 
@@ -91,7 +315,14 @@ fn config_errors_name_the_line() {
     let hole = Blackhole::start();
     let p = Project::bare(&hole.url);
     p.edit_config("max_count = 10", "max_count = 0");
-    let line = CONFIG.lines().position(|l| l.starts_with("max_count")).unwrap() + 1;
+    let line = CONFIG
+        .lines()
+        .position(|l| l.starts_with("max_count"))
+        .unwrap()
+        + 1;
     let (_, err) = p.expect(&["plan"], 2);
-    assert!(err.contains(&format!("moodle.toml:{line}: `service.max_count`")), "{err}");
+    assert!(
+        err.contains(&format!("moodle.toml:{line}: `service.max_count`")),
+        "{err}"
+    );
 }

@@ -46,7 +46,10 @@ fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
             }
         }
     }
-    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(|p| p.as_object()), v.as_object()) {
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(|p| p.as_object()),
+        v.as_object(),
+    ) {
         for (k, s) in props {
             if let Some(x) = obj.get(k) {
                 validate(s, x, &format!("{path}.{k}"))?;
@@ -68,7 +71,8 @@ fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
 }
 
 fn schema(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -92,8 +96,13 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
         validate(&events_schema, e, &format!("up line {}", i + 1)).unwrap();
     }
     let last = evs.last().unwrap();
-    assert_eq!(last["event"], "outputs", "the final event carries the outputs");
-    assert!(evs.iter().any(|e| e["event"] == "run_finished" && e["ok"] == true));
+    assert_eq!(
+        last["event"], "outputs",
+        "the final event carries the outputs"
+    );
+    assert!(evs
+        .iter()
+        .any(|e| e["event"] == "run_finished" && e["ok"] == true));
 
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let doc: Value = serde_json::from_str(&st).unwrap();
@@ -107,7 +116,10 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     assert_eq!(h["cloudfront"], "Deployed");
     assert_eq!(h["waf_attached"], true);
     assert_eq!(h["trail_logging"], true);
-    assert!(h["moodle_reachable"].as_str().unwrap().starts_with("skipped"));
+    assert!(h["moodle_reachable"]
+        .as_str()
+        .unwrap()
+        .starts_with("skipped"));
 
     let (out, _) = p.expect(&["down", "--yes", "-o", "json"], 0);
     for (i, e) in events(&out).iter().enumerate() {
@@ -120,11 +132,18 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
 fn refused(moto: &Moto, p: &Project, needle: &str) {
     moto.start_recording();
     let (_, err) = p.expect(&["check"], 2);
-    assert!(err.contains(needle) && err.contains("hint:"), "check: want `{needle}` in:\n{err}");
+    assert!(
+        err.contains(needle) && err.contains("hint:"),
+        "check: want `{needle}` in:\n{err}"
+    );
     let (_, err) = p.expect(&["up", "--yes"], 2);
     assert!(err.contains(needle), "up: want `{needle}` in:\n{err}");
     let ops = moto.stop_recording();
-    assert!(mutating(&ops).is_empty(), "preflight made mutating calls: {:?}", mutating(&ops));
+    assert!(
+        mutating(&ops).is_empty(),
+        "preflight made mutating calls: {:?}",
+        mutating(&ops)
+    );
     assert!(!p.state_path().exists(), "no state written");
 }
 
@@ -146,9 +165,20 @@ async fn preflight_catches_each_problem_before_anything_changes() {
 
     // Certificate for another domain.
     let acm = aws_sdk_acm::Client::new(&global);
-    let other = acm.request_certificate().domain_name("other.example.org").send().await.unwrap().certificate_arn().unwrap().to_string();
+    let other = acm
+        .request_certificate()
+        .domain_name("other.example.org")
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string();
     let p = Project::new(&moto.url);
-    p.edit_config(&cfg_line(&p, "cloudfront_certificate_arn"), &format!("cloudfront_certificate_arn = \"{other}\""));
+    p.edit_config(
+        &cfg_line(&p, "cloudfront_certificate_arn"),
+        &format!("cloudfront_certificate_arn = \"{other}\""),
+    );
     refused(&moto, &p, "but not moodle.example.com");
 
     // Image not pushed.
@@ -157,9 +187,20 @@ async fn preflight_catches_each_problem_before_anything_changes() {
     refused(&moto, &p, "preflight image");
 
     // A wildcard certificate of the parent domain is fine.
-    let wild = aws_sdk_acm::Client::new(&conf).request_certificate().domain_name("*.example.com").send().await.unwrap().certificate_arn().unwrap().to_string();
+    let wild = aws_sdk_acm::Client::new(&conf)
+        .request_certificate()
+        .domain_name("*.example.com")
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string();
     let p = Project::new(&moto.url);
-    p.edit_config(&cfg_line(&p, "alb_certificate_arn"), &format!("alb_certificate_arn = \"{wild}\""));
+    p.edit_config(
+        &cfg_line(&p, "alb_certificate_arn"),
+        &format!("alb_certificate_arn = \"{wild}\""),
+    );
     p.expect(&["check"], 0);
 
     // Certificate in the wrong region: caught by config validation, before any call.
@@ -190,7 +231,10 @@ async fn preflight_catches_a_missing_cloudfront_prefix_list() {
 
 fn cfg_line(p: &Project, key: &str) -> String {
     let text = std::fs::read_to_string(p.config_path()).unwrap();
-    text.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap().to_string()
+    text.lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,10 +246,31 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let group = "/moodlectl/moodle/moodle";
     let stream = "ecs-moodle/moodle/0123456789abcdef";
-    logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await.unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let ev = |t: i64, m: &str| aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(t).message(m).build().unwrap();
-    logs.put_log_events().log_group_name(group).log_stream_name(stream).log_events(ev(now - 2000, "first: apache started")).log_events(ev(now - 1000, "second: cron ran")).send().await.unwrap();
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let ev = |t: i64, m: &str| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(t)
+            .message(m)
+            .build()
+            .unwrap()
+    };
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .log_events(ev(now - 2000, "first: apache started"))
+        .log_events(ev(now - 1000, "second: cron ran"))
+        .send()
+        .await
+        .unwrap();
 
     let (out, _) = p.expect(&["logs", "--since", "1h"], 0);
     let first = out.find("first: apache started").expect(&out);
@@ -214,10 +279,23 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     assert!(out.contains(stream));
 
     // --follow picks up a later event; the test stops it (bounded wait).
-    let child = p.cmd(&["logs", "--follow", "--since", "1h"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child = p
+        .cmd(&["logs", "--follow", "--since", "1h"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    logs.put_log_events().log_group_name(group).log_stream_name(stream).log_events(ev(later, "third: a new request")).send().await.unwrap();
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .log_events(ev(later, "third: a new request"))
+        .send()
+        .await
+        .unwrap();
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut child = child;
@@ -225,7 +303,9 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
-        while std::time::Instant::now() < deadline && !String::from_utf8_lossy(&buf).contains("third: a new request") {
+        while std::time::Instant::now() < deadline
+            && !String::from_utf8_lossy(&buf).contains("third: a new request")
+        {
             // Reads return as lines arrive; the follow loop prints every 2 s.
             match stdout.read(&mut chunk) {
                 Ok(0) => break,
@@ -240,5 +320,9 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     .await
     .unwrap();
     assert!(out.contains("third: a new request"), "{out}");
-    assert_eq!(out.matches("first: apache started").count(), 1, "no duplicates while following:\n{out}");
+    assert_eq!(
+        out.matches("first: apache started").count(),
+        1,
+        "no duplicates while following:\n{out}"
+    );
 }

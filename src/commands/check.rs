@@ -11,7 +11,10 @@ pub async fn run(cli: &Cli) -> CmdResult {
     let aws = Aws::connect(&inp.conn).await;
     let findings = crate::preflight::run(&inp.cfg, &aws, &inp.conn).await;
     if cli.output == OutputFormat::Json {
-        println!("{}", serde_json::json!({"schema": "moodlectl.check/v1", "ok": findings.is_empty(), "findings": findings}));
+        println!(
+            "{}",
+            serde_json::json!({"schema": "moodlectl.check/v1", "ok": findings.is_empty(), "findings": findings})
+        );
     }
     if findings.is_empty() {
         if !cli.quiet {
@@ -31,7 +34,10 @@ pub fn refuse(cli: &Cli, findings: &[Finding]) -> CmdError {
     let _ = cli;
     CmdError {
         code: exit::USAGE,
-        error: anyhow::anyhow!("{} preflight check(s) failed; nothing was changed", findings.len()),
+        error: anyhow::anyhow!(
+            "{} preflight check(s) failed; nothing was changed",
+            findings.len()
+        ),
         already_reported: false,
     }
 }

@@ -37,17 +37,29 @@ pub struct CmdError {
 
 impl CmdError {
     pub fn usage(e: impl Into<anyhow::Error>) -> Self {
-        CmdError { code: exit::USAGE, error: e.into(), already_reported: false }
+        CmdError {
+            code: exit::USAGE,
+            error: e.into(),
+            already_reported: false,
+        }
     }
     pub fn runtime(e: impl Into<anyhow::Error>) -> Self {
-        CmdError { code: exit::RUNTIME, error: e.into(), already_reported: false }
+        CmdError {
+            code: exit::RUNTIME,
+            error: e.into(),
+            already_reported: false,
+        }
     }
 }
 
 impl From<StateError> for CmdError {
     fn from(e: StateError) -> Self {
         CmdError {
-            code: if e.is_usage() { exit::USAGE } else { exit::RUNTIME },
+            code: if e.is_usage() {
+                exit::USAGE
+            } else {
+                exit::RUNTIME
+            },
             error: e.into(),
             already_reported: false,
         }
@@ -61,7 +73,11 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Up { skip_preflight } => up::run(cli, *skip_preflight).await,
         Command::Check => check::run(cli).await,
         Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
-        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets } => {
+        Command::Down {
+            skip_final_snapshot,
+            delete_audit_logs,
+            force_delete_secrets,
+        } => {
             down::run(
                 cli,
                 Options {
@@ -92,13 +108,19 @@ pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
     let mut cfg = Config::load(&cli.config).map_err(CmdError::usage)?;
     if let Some(r) = &cli.region {
         if !REGIONS.contains(&r.as_str()) {
-            return Err(CmdError::usage(anyhow::anyhow!("--region: unknown AWS region `{r}`")));
+            return Err(CmdError::usage(anyhow::anyhow!(
+                "--region: unknown AWS region `{r}`"
+            )));
         }
         cfg.stack.region = r.clone();
         // The ALB certificate must follow the region.
         let issues = cfg.validate();
         if let Some(i) = issues.first() {
-            return Err(CmdError::usage(anyhow::anyhow!("--region {r}: `{}`: {}", i.key, i.message)));
+            return Err(CmdError::usage(anyhow::anyhow!(
+                "--region {r}: `{}`: {}",
+                i.key,
+                i.message
+            )));
         }
     }
     if let Some(u) = &cli.endpoint_url {
@@ -109,16 +131,27 @@ pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
         }
     }
     let state_loc = match (&cli.state, cfg.state.backend) {
-        (Some(s), _) => Location::parse(s).map_err(|e| CmdError::usage(anyhow::anyhow!("--state: {e}")))?,
-        (None, StateBackend::S3) => Location::S3 { bucket: cfg.state.bucket.clone().unwrap_or_default(), key: cfg.state.key.clone().unwrap_or_default() },
-        (None, StateBackend::Local) => Location::Local(default_state_path(&cli.config, &cfg.stack.name)),
+        (Some(s), _) => {
+            Location::parse(s).map_err(|e| CmdError::usage(anyhow::anyhow!("--state: {e}")))?
+        }
+        (None, StateBackend::S3) => Location::S3 {
+            bucket: cfg.state.bucket.clone().unwrap_or_default(),
+            key: cfg.state.key.clone().unwrap_or_default(),
+        },
+        (None, StateBackend::Local) => {
+            Location::Local(default_state_path(&cli.config, &cfg.stack.name))
+        }
     };
     let conn = Conn {
         region: cfg.stack.region.clone(),
         profile: cli.profile.clone(),
         endpoint_url: cli.endpoint_url.clone(),
     };
-    Ok(Inputs { cfg, state_loc, conn })
+    Ok(Inputs {
+        cfg,
+        state_loc,
+        conn,
+    })
 }
 
 /// S3 client for a remote state (built only when the state is in S3).
@@ -134,7 +167,17 @@ pub async fn open_state(inp: &Inputs, writable: bool) -> Result<StateStore, CmdE
     let (stack, region) = (&inp.cfg.stack.name, &inp.cfg.stack.region);
     Ok(match &inp.state_loc {
         Location::Local(p) => StateStore::open(p, stack, region, writable)?,
-        Location::S3 { bucket, key } => StateStore::open_s3(state_s3(inp).await.expect("s3 location"), bucket, key, stack, region, writable).await?,
+        Location::S3 { bucket, key } => {
+            StateStore::open_s3(
+                state_s3(inp).await.expect("s3 location"),
+                bucket,
+                key,
+                stack,
+                region,
+                writable,
+            )
+            .await?
+        }
     })
 }
 
@@ -142,12 +185,24 @@ pub async fn open_state(inp: &Inputs, writable: bool) -> Result<StateStore, CmdE
 pub async fn lock_state(inp: &Inputs, command: &str) -> Result<StateLock, CmdError> {
     Ok(match &inp.state_loc {
         Location::Local(p) => StateLock::acquire(p, &inp.cfg.stack.name, command)?,
-        Location::S3 { bucket, key } => StateLock::acquire_s3(&state_s3(inp).await.expect("s3 location"), bucket, key, &inp.cfg.stack.name, command).await?,
+        Location::S3 { bucket, key } => {
+            StateLock::acquire_s3(
+                &state_s3(inp).await.expect("s3 location"),
+                bucket,
+                key,
+                &inp.cfg.stack.name,
+                command,
+            )
+            .await?
+        }
     })
 }
 
 pub fn default_state_path(config: &Path, stack: &str) -> PathBuf {
-    let dir = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.join(".moodlectl").join(format!("{stack}.json"))
 }
 
@@ -162,7 +217,10 @@ pub fn verbosity(cli: &Cli) -> Verbosity {
 }
 
 pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
-    Arc::from(crate::report::make(cli.output == OutputFormat::Json, verbosity(cli)))
+    Arc::from(crate::report::make(
+        cli.output == OutputFormat::Json,
+        verbosity(cli),
+    ))
 }
 
 /// Ask before changing anything. Without a terminal, `--yes` is required.
@@ -178,7 +236,10 @@ pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), Cm
     let mut err = std::io::stderr();
     match expect {
         Some(word) => {
-            let _ = write!(err, "{question}?\nType the stack name `{word}` to confirm: ");
+            let _ = write!(
+                err,
+                "{question}?\nType the stack name `{word}` to confirm: "
+            );
         }
         None => {
             let _ = write!(err, "{question}? [y/N] ");
@@ -195,20 +256,39 @@ pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), Cm
     if ok {
         Ok(())
     } else {
-        Err(CmdError::usage(anyhow::anyhow!("not confirmed; nothing was changed")))
+        Err(CmdError::usage(anyhow::anyhow!(
+            "not confirmed; nothing was changed"
+        )))
     }
 }
 
 fn wait_timeout() -> Duration {
     Duration::from_secs(
-        std::env::var("MOODLECTL_WAIT_TIMEOUT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600),
+        std::env::var("MOODLECTL_WAIT_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3600),
     )
 }
 
 /// Build the run context (AWS clients are created here, after all checks).
-pub async fn context(inp: Inputs, state: StateStore, reporter: Arc<dyn Reporter>, dry_run: bool, opts: Options) -> Arc<Ctx> {
+pub async fn context(
+    inp: Inputs,
+    state: StateStore,
+    reporter: Arc<dyn Reporter>,
+    dry_run: bool,
+    opts: Options,
+) -> Arc<Ctx> {
     let aws = Aws::connect(&inp.conn).await;
-    Arc::new(Ctx { cfg: inp.cfg, aws, state, reporter, dry_run, opts, wait_timeout: wait_timeout() })
+    Arc::new(Ctx {
+        cfg: inp.cfg,
+        aws,
+        state,
+        reporter,
+        dry_run,
+        opts,
+        wait_timeout: wait_timeout(),
+    })
 }
 
 /// Print a plain text table (stdout carries data).
@@ -231,7 +311,11 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         s.trim_end().to_string()
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line(headers.iter().map(|h| h.to_string()).collect()));
+    let _ = writeln!(
+        out,
+        "{}",
+        line(headers.iter().map(|h| h.to_string()).collect())
+    );
     for r in rows {
         let _ = writeln!(out, "{}", line(r.clone()));
     }

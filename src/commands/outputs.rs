@@ -28,9 +28,25 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("nat_gateway_ids", ids(&|az| nat_key(az)));
     put("private_route_table_ids", ids(&|az| private_rtb_key(az)));
     let attr = |k: &str, a: &str| st.resources.get(k).and_then(|r| r.attrs.get(a).cloned());
-    put("db_endpoint", attr(database::DB_INSTANCE, "host").map(|h| format!("{h}:{}", attr(database::DB_INSTANCE, "port").unwrap_or("3306".into()))));
+    put(
+        "db_endpoint",
+        attr(database::DB_INSTANCE, "host").map(|h| {
+            format!(
+                "{h}:{}",
+                attr(database::DB_INSTANCE, "port").unwrap_or("3306".into())
+            )
+        }),
+    );
     put("db_secret_arn", id(database::DB_SECRET));
-    put("redis_primary_endpoint", attr(cache::REPLICATION_GROUP, "host").map(|h| format!("{h}:{}", attr(cache::REPLICATION_GROUP, "port").unwrap_or("6379".into()))));
+    put(
+        "redis_primary_endpoint",
+        attr(cache::REPLICATION_GROUP, "host").map(|h| {
+            format!(
+                "{h}:{}",
+                attr(cache::REPLICATION_GROUP, "port").unwrap_or("6379".into())
+            )
+        }),
+    );
     put("efs_file_system_id", id(storage::EFS));
     put("efs_access_point_id", id(storage::ACCESS_POINT));
     put("rds_events_topic_arn", id(database::TOPIC));
@@ -50,7 +66,10 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
         id(compute::ADMIN_SECRET).map(|a| format!("aws secretsmanager get-secret-value --region {} --secret-id {a} --query SecretString --output text", cfg.stack.region)),
     );
     put("site_url", Some(format!("https://{}", cfg.domain.name)));
-    put("dns_record", attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)));
+    put(
+        "dns_record",
+        attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)),
+    );
     put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));
     m
 }
@@ -73,9 +92,15 @@ pub async fn run(cli: &Cli) -> CmdResult {
 
 pub fn print(cli: &Cli, outs: &BTreeMap<String, String>) {
     match cli.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(outs).expect("outputs serialise")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(outs).expect("outputs serialise")
+        ),
         OutputFormat::Text => {
-            let rows: Vec<Vec<String>> = outs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+            let rows: Vec<Vec<String>> = outs
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect();
             print_table(&["OUTPUT", "VALUE"], &rows);
         }
     }

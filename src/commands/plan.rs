@@ -13,11 +13,22 @@ use std::sync::Arc;
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
-    let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
+    let ctx = context(
+        inp,
+        state,
+        Arc::new(Collect::default()),
+        true,
+        Options::default(),
+    )
+    .await;
     let steps = crate::resources::steps();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;
     if !report.ok() {
-        return Err(super::up::failure("plan", &report, &ctx.state.path().display().to_string()));
+        return Err(super::up::failure(
+            "plan",
+            &report,
+            &ctx.state.path().display().to_string(),
+        ));
     }
     // Keep the graph's declaration order for a stable listing.
     let order: Vec<&str> = steps.iter().map(|s| s.id()).collect();
@@ -44,7 +55,12 @@ pub async fn run(cli: &Cli) -> CmdResult {
         };
         let mut changes = o.changes();
         changes.extend(r.notes.iter().map(|n| format!("adopt: {n}")));
-        rows.push(vec![sym.to_string(), r.id.to_string(), action.to_string(), changes.join("; ")]);
+        rows.push(vec![
+            sym.to_string(),
+            r.id.to_string(),
+            action.to_string(),
+            changes.join("; "),
+        ]);
         json.push(serde_json::json!({"step": r.id, "action": action, "changes": changes}));
     }
     match cli.output {
@@ -62,5 +78,9 @@ pub async fn run(cli: &Cli) -> CmdResult {
             println!("\nPlan: {create} to create, {update} to update, {same} unchanged.");
         }
     }
-    Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })
+    Ok(if create + update > 0 {
+        exit::CHANGES_PENDING
+    } else {
+        exit::OK
+    })
 }

@@ -52,8 +52,17 @@ pub struct Health {
 
 fn health(rows: &[Inspection], reachable: String) -> Health {
     let row = |kind: &str| rows.iter().find(|r| r.kind == kind);
-    let num = |kind: &str, key: &str| row(kind).and_then(|r| r.details.get(key)).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let state = |kind: &str| row(kind).map(|r| r.state.clone()).unwrap_or_else(|| "absent".into());
+    let num = |kind: &str, key: &str| {
+        row(kind)
+            .and_then(|r| r.details.get(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let state = |kind: &str| {
+        row(kind)
+            .map(|r| r.state.clone())
+            .unwrap_or_else(|| "absent".into())
+    };
     Health {
         moodle_reachable: reachable,
         ecs_running: num("ecs:service", "running"),
@@ -64,8 +73,13 @@ fn health(rows: &[Inspection], reachable: String) -> Health {
         cache: state("elasticache:replication-group"),
         file_system: state("efs:file-system"),
         cloudfront: state("cloudfront:distribution"),
-        waf_attached: row("cloudfront:distribution").and_then(|r| r.details.get("waf_attached")).map(|v| v == "true").unwrap_or(false),
-        trail_logging: row("cloudtrail:trail").map(|r| r.state == "logging").unwrap_or(false),
+        waf_attached: row("cloudfront:distribution")
+            .and_then(|r| r.details.get("waf_attached"))
+            .map(|v| v == "true")
+            .unwrap_or(false),
+        trail_logging: row("cloudtrail:trail")
+            .map(|r| r.state == "logging")
+            .unwrap_or(false),
     }
 }
 
@@ -75,7 +89,11 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
         return "skipped: custom endpoint (emulator), the site's DNS is not served there".into();
     }
     let url = format!("https://{}/", cfg.domain.name);
-    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
         Ok(c) => c,
         Err(e) => return format!("no: {e}"),
     };
@@ -89,7 +107,14 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
-    let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
+    let ctx = context(
+        inp,
+        state,
+        Arc::new(Collect::default()),
+        true,
+        Options::default(),
+    )
+    .await;
     let steps = crate::resources::steps();
     let inspections = join_all(steps.iter().map(|s| {
         let cx = StepCx::new(ctx.clone(), s.id());
@@ -97,7 +122,11 @@ pub async fn run(cli: &Cli) -> CmdResult {
         async move { (s.id(), s.inspect(&cx).await) }
     }));
     let custom_endpoint = cli.endpoint_url.is_some();
-    let (inspected, plan, reachable) = tokio::join!(inspections, run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize), probe(&ctx.cfg, custom_endpoint));
+    let (inspected, plan, reachable) = tokio::join!(
+        inspections,
+        run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize),
+        probe(&ctx.cfg, custom_endpoint)
+    );
     let mut rows: Vec<Inspection> = vec![];
     let mut errors = vec![];
     for (id, r) in inspected {
@@ -129,17 +158,29 @@ pub async fn run(cli: &Cli) -> CmdResult {
     let unhealthy = rows.iter().filter(|r| !r.healthy).count();
     let drifted = rows.iter().filter(|r| r.drift.is_some()).count();
     let health = health(&rows, reachable);
-    let healthy = unhealthy == 0 && drifted == 0 && errors.is_empty() && !health.moodle_reachable.starts_with("no");
+    let healthy = unhealthy == 0
+        && drifted == 0
+        && errors.is_empty()
+        && !health.moodle_reachable.starts_with("no");
     let doc = StatusDoc {
         schema: "moodlectl.status/v1",
         stack: ctx.cfg.stack.name.clone(),
         region: ctx.cfg.stack.region.clone(),
         healthy,
-        summary: Summary { resources: rows.len(), unhealthy, drifted, errors: errors.clone(), health },
+        summary: Summary {
+            resources: rows.len(),
+            unhealthy,
+            drifted,
+            errors: errors.clone(),
+            health,
+        },
         resources: rows,
     };
     match cli.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&doc).expect("status serialises")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("status serialises")
+        ),
         OutputFormat::Text => {
             let table: Vec<Vec<String>> = doc
                 .resources

@@ -10,7 +10,14 @@ use std::collections::BTreeMap;
 pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, true).await?;
-    confirm(cli, &format!("create or update stack `{}` in {}", inp.cfg.stack.name, inp.cfg.stack.region), None)?;
+    confirm(
+        cli,
+        &format!(
+            "create or update stack `{}` in {}",
+            inp.cfg.stack.name, inp.cfg.stack.region
+        ),
+        None,
+    )?;
     let lock = super::lock_state(&inp, "up").await?;
     let rep = reporter(cli);
     let (stack, region) = (inp.cfg.stack.name.clone(), inp.cfg.stack.region.clone());
@@ -27,7 +34,12 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     // survives a crash before the first resource is recorded.
     ctx.state.save()?;
     let steps = crate::resources::steps();
-    rep.emit(&Event::RunStarted { command: "up".into(), stack, region, steps: steps.len() });
+    rep.emit(&Event::RunStarted {
+        command: "up".into(),
+        stack,
+        region,
+        steps: steps.len(),
+    });
     let report = tokio::select! {
         r = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize) => r,
         _ = tokio::signal::ctrl_c() => {
@@ -38,10 +50,16 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     finish(&*rep, &report, ctx.aws.stats.summary());
     drop(lock);
     if !report.ok() {
-        return Err(failure("up", &report, &ctx.state.path().display().to_string()));
+        return Err(failure(
+            "up",
+            &report,
+            &ctx.state.path().display().to_string(),
+        ));
     }
     let outs = super::outputs::collect(&ctx.cfg, &ctx.state.snapshot());
-    rep.emit(&Event::Outputs { outputs: outs.clone() });
+    rep.emit(&Event::Outputs {
+        outputs: outs.clone(),
+    });
     if cli.output == OutputFormat::Text {
         super::outputs::print(cli, &outs);
     }
@@ -60,7 +78,12 @@ pub fn finish(rep: &dyn Reporter, report: &RunReport, api_calls: BTreeMap<String
     if !report.skipped.is_empty() {
         outcomes.insert("skipped".into(), report.skipped.len());
     }
-    rep.emit(&Event::RunFinished { ok: report.ok(), elapsed_ms: report.elapsed.as_millis() as u64, outcomes, api_calls });
+    rep.emit(&Event::RunFinished {
+        ok: report.ok(),
+        elapsed_ms: report.elapsed.as_millis() as u64,
+        outcomes,
+        api_calls,
+    });
 }
 
 /// The command-level error for a failed run: names every failed step.
@@ -72,6 +95,8 @@ pub fn failure(cmd: &str, report: &RunReport, state_path: &str) -> CmdError {
             msg.push_str(&format!("hint: {h}\n"));
         }
     }
-    msg.push_str(&format!("state saved to {state_path}; rerun `moodlectl {cmd}` to resume"));
+    msg.push_str(&format!(
+        "state saved to {state_path}; rerun `moodlectl {cmd}` to resume"
+    ));
     CmdError::runtime(anyhow::anyhow!(msg))
 }

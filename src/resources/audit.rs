@@ -21,13 +21,22 @@ pub fn steps() -> Vec<Arc<dyn Step>> {
 }
 
 pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
-    let o = cx.aws.sts.get_caller_identity().send().await.map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
+    let o = cx
+        .aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
     Ok(o.account().unwrap_or_default().to_string())
 }
 
 /// Bucket names are global: account and region make ours unique.
 pub fn bucket_name(cx: &StepCx, account: &str) -> String {
-    format!("{}-cloudtrail-{account}-{}", cx.cfg.stack.name, cx.aws.region)
+    format!(
+        "{}-cloudtrail-{account}-{}",
+        cx.cfg.stack.name, cx.aws.region
+    )
 }
 
 pub fn trail_name(cx: &StepCx) -> String {
@@ -35,7 +44,11 @@ pub fn trail_name(cx: &StepCx) -> String {
 }
 
 fn trail_arn(cx: &StepCx, account: &str) -> String {
-    format!("arn:aws:cloudtrail:{}:{account}:trail/{}", cx.aws.region, trail_name(cx))
+    format!(
+        "arn:aws:cloudtrail:{}:{account}:trail/{}",
+        cx.aws.region,
+        trail_name(cx)
+    )
 }
 
 /// Deny plain HTTP; let exactly this account's trail check the ACL and write.
@@ -74,8 +87,20 @@ pub fn bucket_policy(bucket: &str, account: &str, trail_arn: &str) -> serde_json
 async fn bucket_exists(cx: &StepCx, bucket: &str) -> Result<bool, StepError> {
     match cx.aws.s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().map(|s| s.is_not_found()).unwrap_or(false) => Ok(false),
-        Err(e) if e.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .map(|s| s.is_not_found())
+                .unwrap_or(false) =>
+        {
+            Ok(false)
+        }
+        Err(e)
+            if e.raw_response()
+                .map(|r| r.status().as_u16() == 404)
+                .unwrap_or(false) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(aws_err("HeadBucket", bucket, e)),
     }
 }
@@ -99,13 +124,27 @@ impl Step for BucketStep {
             if cx.dry_run {
                 return Ok(Outcome::Created);
             }
-            let mut req = cx.aws.s3.create_bucket().bucket(&bucket).object_ownership(s3::ObjectOwnership::BucketOwnerEnforced);
+            let mut req = cx
+                .aws
+                .s3
+                .create_bucket()
+                .bucket(&bucket)
+                .object_ownership(s3::ObjectOwnership::BucketOwnerEnforced);
             if cx.aws.region != "us-east-1" {
-                req = req.create_bucket_configuration(s3::CreateBucketConfiguration::builder().location_constraint(s3::BucketLocationConstraint::from(cx.aws.region.as_str())).build());
+                req = req.create_bucket_configuration(
+                    s3::CreateBucketConfiguration::builder()
+                        .location_constraint(s3::BucketLocationConstraint::from(
+                            cx.aws.region.as_str(),
+                        ))
+                        .build(),
+                );
             }
             match req.send().await {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().map(|s| s.is_bucket_already_owned_by_you()).unwrap_or(false) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .map(|s| s.is_bucket_already_owned_by_you())
+                        .unwrap_or(false) => {}
                 Err(e) => return Err(aws_err("CreateBucket", &bucket, e)),
             }
         }
@@ -114,66 +153,190 @@ impl Step for BucketStep {
 
         // Each setting is read and written only when it differs.
         let pab_ok = !fresh
-            && absent_ok("GetPublicAccessBlock", &bucket, cx.aws.s3.get_public_access_block().bucket(&bucket).send().await)?
-                .and_then(|o| o.public_access_block_configuration().cloned())
-                .map(|c| c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true) && c.block_public_policy() == Some(true) && c.restrict_public_buckets() == Some(true))
-                .unwrap_or(false);
+            && absent_ok(
+                "GetPublicAccessBlock",
+                &bucket,
+                cx.aws
+                    .s3
+                    .get_public_access_block()
+                    .bucket(&bucket)
+                    .send()
+                    .await,
+            )?
+            .and_then(|o| o.public_access_block_configuration().cloned())
+            .map(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            })
+            .unwrap_or(false);
         if !pab_ok {
             changes.push("public access block".to_string());
             if !cx.dry_run {
-                let c = s3::PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true).block_public_policy(true).restrict_public_buckets(true).build();
-                cx.aws.s3.put_public_access_block().bucket(&bucket).public_access_block_configuration(c).send().await.map_err(|e| aws_err("PutPublicAccessBlock", &bucket, e))?;
+                let c = s3::PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build();
+                cx.aws
+                    .s3
+                    .put_public_access_block()
+                    .bucket(&bucket)
+                    .public_access_block_configuration(c)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutPublicAccessBlock", &bucket, e))?;
             }
         }
         let enc_ok = !fresh
-            && absent_ok("GetBucketEncryption", &bucket, cx.aws.s3.get_bucket_encryption().bucket(&bucket).send().await)?
-                .and_then(|o| o.server_side_encryption_configuration().cloned())
-                .map(|c| c.rules().iter().any(|r| r.apply_server_side_encryption_by_default().map(|d| d.sse_algorithm().as_str() == "AES256").unwrap_or(false)))
-                .unwrap_or(false);
+            && absent_ok(
+                "GetBucketEncryption",
+                &bucket,
+                cx.aws
+                    .s3
+                    .get_bucket_encryption()
+                    .bucket(&bucket)
+                    .send()
+                    .await,
+            )?
+            .and_then(|o| o.server_side_encryption_configuration().cloned())
+            .map(|c| {
+                c.rules().iter().any(|r| {
+                    r.apply_server_side_encryption_by_default()
+                        .map(|d| d.sse_algorithm().as_str() == "AES256")
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false);
         if !enc_ok {
             changes.push("SSE-S3 encryption".to_string());
             if !cx.dry_run {
                 let rule = s3::ServerSideEncryptionRule::builder()
-                    .apply_server_side_encryption_by_default(s3::ServerSideEncryptionByDefault::builder().sse_algorithm(s3::ServerSideEncryption::Aes256).build().expect("algorithm"))
+                    .apply_server_side_encryption_by_default(
+                        s3::ServerSideEncryptionByDefault::builder()
+                            .sse_algorithm(s3::ServerSideEncryption::Aes256)
+                            .build()
+                            .expect("algorithm"),
+                    )
                     .build();
-                cx.aws.s3.put_bucket_encryption().bucket(&bucket).server_side_encryption_configuration(s3::ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("rules")).send().await.map_err(|e| aws_err("PutBucketEncryption", &bucket, e))?;
+                cx.aws
+                    .s3
+                    .put_bucket_encryption()
+                    .bucket(&bucket)
+                    .server_side_encryption_configuration(
+                        s3::ServerSideEncryptionConfiguration::builder()
+                            .rules(rule)
+                            .build()
+                            .expect("rules"),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutBucketEncryption", &bucket, e))?;
             }
         }
         let own_ok = !fresh
-            && absent_ok("GetBucketOwnershipControls", &bucket, cx.aws.s3.get_bucket_ownership_controls().bucket(&bucket).send().await)?
-                .and_then(|o| o.ownership_controls().cloned())
-                .map(|c| c.rules().iter().any(|r| r.object_ownership() == &s3::ObjectOwnership::BucketOwnerEnforced))
-                .unwrap_or(false);
+            && absent_ok(
+                "GetBucketOwnershipControls",
+                &bucket,
+                cx.aws
+                    .s3
+                    .get_bucket_ownership_controls()
+                    .bucket(&bucket)
+                    .send()
+                    .await,
+            )?
+            .and_then(|o| o.ownership_controls().cloned())
+            .map(|c| {
+                c.rules()
+                    .iter()
+                    .any(|r| r.object_ownership() == &s3::ObjectOwnership::BucketOwnerEnforced)
+            })
+            .unwrap_or(false);
         if !own_ok {
             changes.push("bucket-owner-enforced ownership".to_string());
             if !cx.dry_run {
-                let c = s3::OwnershipControls::builder().rules(s3::OwnershipControlsRule::builder().object_ownership(s3::ObjectOwnership::BucketOwnerEnforced).build().expect("ownership")).build().expect("rules");
-                cx.aws.s3.put_bucket_ownership_controls().bucket(&bucket).ownership_controls(c).send().await.map_err(|e| aws_err("PutBucketOwnershipControls", &bucket, e))?;
+                let c = s3::OwnershipControls::builder()
+                    .rules(
+                        s3::OwnershipControlsRule::builder()
+                            .object_ownership(s3::ObjectOwnership::BucketOwnerEnforced)
+                            .build()
+                            .expect("ownership"),
+                    )
+                    .build()
+                    .expect("rules");
+                cx.aws
+                    .s3
+                    .put_bucket_ownership_controls()
+                    .bucket(&bucket)
+                    .ownership_controls(c)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutBucketOwnershipControls", &bucket, e))?;
             }
         }
         let want = bucket_policy(&bucket, &account, &trail_arn(cx, &account));
         let pol_ok = !fresh
-            && absent_ok("GetBucketPolicy", &bucket, cx.aws.s3.get_bucket_policy().bucket(&bucket).send().await)?
-                .and_then(|o| o.policy().map(str::to_string))
-                .map(|p| super::same_policy(&p, &want))
-                .unwrap_or(false);
+            && absent_ok(
+                "GetBucketPolicy",
+                &bucket,
+                cx.aws.s3.get_bucket_policy().bucket(&bucket).send().await,
+            )?
+            .and_then(|o| o.policy().map(str::to_string))
+            .map(|p| super::same_policy(&p, &want))
+            .unwrap_or(false);
         if !pol_ok {
             changes.push("bucket policy".to_string());
             if !cx.dry_run {
-                cx.aws.s3.put_bucket_policy().bucket(&bucket).policy(want.to_string()).send().await.map_err(|e| aws_err("PutBucketPolicy", &bucket, e))?;
+                cx.aws
+                    .s3
+                    .put_bucket_policy()
+                    .bucket(&bucket)
+                    .policy(want.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutBucketPolicy", &bucket, e))?;
             }
         }
         let tag_ok = !fresh
-            && absent_ok("GetBucketTagging", &bucket, cx.aws.s3.get_bucket_tagging().bucket(&bucket).send().await)?
-                .map(|o| o.tag_set().iter().any(|t| t.key() == TAG_STACK && t.value() == cx.cfg.stack.name))
-                .unwrap_or(false);
+            && absent_ok(
+                "GetBucketTagging",
+                &bucket,
+                cx.aws.s3.get_bucket_tagging().bucket(&bucket).send().await,
+            )?
+            .map(|o| {
+                o.tag_set()
+                    .iter()
+                    .any(|t| t.key() == TAG_STACK && t.value() == cx.cfg.stack.name)
+            })
+            .unwrap_or(false);
         if !tag_ok {
             if !fresh {
                 changes.push("tags".to_string());
             }
             if !cx.dry_run {
-                let tags: Vec<s3::Tag> = [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, BUCKET), ("Name", bucket.as_str())].iter().map(|(k, v)| s3::Tag::builder().key(*k).value(*v).build().expect("key")).collect();
-                cx.aws.s3.put_bucket_tagging().bucket(&bucket).tagging(s3::Tagging::builder().set_tag_set(Some(tags)).build().expect("tags")).send().await.map_err(|e| aws_err("PutBucketTagging", &bucket, e))?;
+                let tags: Vec<s3::Tag> = [
+                    (TAG_STACK, cx.cfg.stack.name.as_str()),
+                    (TAG_RESOURCE, BUCKET),
+                    ("Name", bucket.as_str()),
+                ]
+                .iter()
+                .map(|(k, v)| s3::Tag::builder().key(*k).value(*v).build().expect("key"))
+                .collect();
+                cx.aws
+                    .s3
+                    .put_bucket_tagging()
+                    .bucket(&bucket)
+                    .tagging(
+                        s3::Tagging::builder()
+                            .set_tag_set(Some(tags))
+                            .build()
+                            .expect("tags"),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutBucketTagging", &bucket, e))?;
             }
         }
         Ok(if fresh {
@@ -198,20 +361,50 @@ impl Step for BucketStep {
         }
         // Empty it (every version), then delete it.
         loop {
-            let o = cx.aws.s3.list_object_versions().bucket(&bucket).send().await.map_err(|e| aws_err("ListObjectVersions", &bucket, e))?;
+            let o = cx
+                .aws
+                .s3
+                .list_object_versions()
+                .bucket(&bucket)
+                .send()
+                .await
+                .map_err(|e| aws_err("ListObjectVersions", &bucket, e))?;
             let ids: Vec<s3::ObjectIdentifier> = o
                 .versions()
                 .iter()
                 .map(|v| (v.key(), v.version_id()))
                 .chain(o.delete_markers().iter().map(|m| (m.key(), m.version_id())))
-                .filter_map(|(k, v)| s3::ObjectIdentifier::builder().set_key(k.map(str::to_string)).set_version_id(v.map(str::to_string)).build().ok())
+                .filter_map(|(k, v)| {
+                    s3::ObjectIdentifier::builder()
+                        .set_key(k.map(str::to_string))
+                        .set_version_id(v.map(str::to_string))
+                        .build()
+                        .ok()
+                })
                 .collect();
             if ids.is_empty() {
                 break;
             }
-            cx.aws.s3.delete_objects().bucket(&bucket).delete(s3::Delete::builder().set_objects(Some(ids)).quiet(true).build().expect("objects")).send().await.map_err(|e| aws_err("DeleteObjects", &bucket, e))?;
+            cx.aws
+                .s3
+                .delete_objects()
+                .bucket(&bucket)
+                .delete(
+                    s3::Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()
+                        .expect("objects"),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_err("DeleteObjects", &bucket, e))?;
         }
-        let out = super::deleted("DeleteBucket", &bucket, cx.aws.s3.delete_bucket().bucket(&bucket).send().await)?;
+        let out = super::deleted(
+            "DeleteBucket",
+            &bucket,
+            cx.aws.s3.delete_bucket().bucket(&bucket).send().await,
+        )?;
         cx.forget(BUCKET)?;
         Ok(out)
     }
@@ -230,13 +423,34 @@ struct TrailStep;
 
 async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
     let name = trail_name(cx);
-    let o = cx.aws.cloudtrail.describe_trails().trail_name_list(&name).send().await.map_err(|e| aws_err("DescribeTrails", &name, e))?;
-    Ok(o.trail_list().iter().find(|t| t.name() == Some(name.as_str())).cloned())
+    let o = cx
+        .aws
+        .cloudtrail
+        .describe_trails()
+        .trail_name_list(&name)
+        .send()
+        .await
+        .map_err(|e| aws_err("DescribeTrails", &name, e))?;
+    Ok(o.trail_list()
+        .iter()
+        .find(|t| t.name() == Some(name.as_str()))
+        .cloned())
 }
 
 async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
     let name = trail_name(cx);
-    Ok(absent_ok("GetTrailStatus", &name, cx.aws.cloudtrail.get_trail_status().name(&name).send().await)?.and_then(|s| s.is_logging()).unwrap_or(false))
+    Ok(absent_ok(
+        "GetTrailStatus",
+        &name,
+        cx.aws
+            .cloudtrail
+            .get_trail_status()
+            .name(&name)
+            .send()
+            .await,
+    )?
+    .and_then(|s| s.is_logging())
+    .unwrap_or(false))
 }
 
 #[async_trait]
@@ -251,21 +465,52 @@ impl Step for TrailStep {
         let name = trail_name(cx);
         let out = match find_trail(cx).await? {
             Some(t) => {
-                cx.record(TRAIL, Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()))?;
+                cx.record(
+                    TRAIL,
+                    Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()),
+                )?;
                 let bucket = cx.state.id(BUCKET).unwrap_or_default();
-                let ok = t.is_multi_region_trail() == Some(true) && t.include_global_service_events() == Some(true) && t.log_file_validation_enabled() == Some(true) && t.s3_bucket_name() == Some(bucket.as_str());
+                let ok = t.is_multi_region_trail() == Some(true)
+                    && t.include_global_service_events() == Some(true)
+                    && t.log_file_validation_enabled() == Some(true)
+                    && t.s3_bucket_name() == Some(bucket.as_str());
                 if ok {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        cx.aws.cloudtrail.update_trail().name(&name).s3_bucket_name(&bucket).is_multi_region_trail(true).include_global_service_events(true).enable_log_file_validation(true).send().await.map_err(|e| aws_err("UpdateTrail", &name, e))?;
+                        cx.aws
+                            .cloudtrail
+                            .update_trail()
+                            .name(&name)
+                            .s3_bucket_name(&bucket)
+                            .is_multi_region_trail(true)
+                            .include_global_service_events(true)
+                            .enable_log_file_validation(true)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateTrail", &name, e))?;
                     }
-                    Outcome::Updated(vec!["trail settings (multi-region, global events, log validation, bucket)".into()])
+                    Outcome::Updated(vec![
+                        "trail settings (multi-region, global events, log validation, bucket)"
+                            .into(),
+                    ])
                 }
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let tags = [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, TRAIL)].iter().map(|(k, v)| aws_sdk_cloudtrail::types::Tag::builder().key(*k).value(*v).build().expect("key")).collect();
+                let tags = [
+                    (TAG_STACK, cx.cfg.stack.name.as_str()),
+                    (TAG_RESOURCE, TRAIL),
+                ]
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_cloudtrail::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .expect("key")
+                })
+                .collect();
                 let o = cx
                     .aws
                     .cloudtrail
@@ -279,13 +524,22 @@ impl Step for TrailStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateTrail", &name, e))?;
-                cx.record_new(TRAIL, Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()))?;
+                cx.record_new(
+                    TRAIL,
+                    Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()),
+                )?;
                 Outcome::Created
             }
         };
         if !is_logging(cx).await? {
             if !cx.dry_run {
-                cx.aws.cloudtrail.start_logging().name(&name).send().await.map_err(|e| aws_err("StartLogging", &name, e))?;
+                cx.aws
+                    .cloudtrail
+                    .start_logging()
+                    .name(&name)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("StartLogging", &name, e))?;
             }
             if out == Outcome::Unchanged {
                 return Ok(Outcome::Updated(vec!["logging: off → on".into()]));
@@ -296,7 +550,11 @@ impl Step for TrailStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
         let out = match find_trail(cx).await? {
-            Some(_) => super::deleted("DeleteTrail", &name, cx.aws.cloudtrail.delete_trail().name(&name).send().await)?,
+            Some(_) => super::deleted(
+                "DeleteTrail",
+                &name,
+                cx.aws.cloudtrail.delete_trail().name(&name).send().await,
+            )?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(TRAIL)?;
@@ -307,8 +565,17 @@ impl Step for TrailStep {
         Ok(vec![match find_trail(cx).await? {
             Some(t) => {
                 let logging = is_logging(cx).await?;
-                let mut i = Inspection::new("cloudtrail:trail", &name, t.trail_arn().map(str::to_string), if logging { "logging" } else { "not logging" }, logging)
-                    .detail("multi_region", t.is_multi_region_trail().unwrap_or(false).to_string());
+                let mut i = Inspection::new(
+                    "cloudtrail:trail",
+                    &name,
+                    t.trail_arn().map(str::to_string),
+                    if logging { "logging" } else { "not logging" },
+                    logging,
+                )
+                .detail(
+                    "multi_region",
+                    t.is_multi_region_trail().unwrap_or(false).to_string(),
+                );
                 if !logging {
                     i.drift = Some("logging stopped".into());
                 }

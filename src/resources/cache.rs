@@ -24,7 +24,11 @@ pub const REPLICATION_GROUP: &str = "elasticache/replication-group";
 pub const PORT: i32 = 6379;
 
 pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![Arc::new(ReplicationGroupStep), Arc::new(CacheSubnetGroupStep), Arc::new(CacheSgStep)]
+    vec![
+        Arc::new(ReplicationGroupStep),
+        Arc::new(CacheSubnetGroupStep),
+        Arc::new(CacheSgStep),
+    ]
 }
 
 pub fn group_id(cx: &StepCx) -> String {
@@ -35,10 +39,19 @@ fn subnet_group_name(cx: &StepCx) -> String {
 }
 
 fn tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_elasticache::types::Tag> {
-    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key), ("Name", name)]
-        .iter()
-        .map(|(k, v)| aws_sdk_elasticache::types::Tag::builder().key(*k).value(*v).build())
-        .collect()
+    [
+        (TAG_STACK, cx.cfg.stack.name.as_str()),
+        (TAG_RESOURCE, key),
+        ("Name", name),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        aws_sdk_elasticache::types::Tag::builder()
+            .key(*k)
+            .value(*v)
+            .build()
+    })
+    .collect()
 }
 
 struct CacheSgStep;
@@ -58,15 +71,34 @@ impl Step for CacheSgStep {
         destroy_sg(cx, SG_CACHE).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_sg(cx, SG_CACHE, "cache-sg", &super::network::expected_ingress(cx, SG_CACHE)).await?])
+        Ok(vec![
+            inspect_sg(
+                cx,
+                SG_CACHE,
+                "cache-sg",
+                &super::network::expected_ingress(cx, SG_CACHE),
+            )
+            .await?,
+        ])
     }
 }
 
 struct CacheSubnetGroupStep;
 
-async fn find_subnet_group(cx: &StepCx) -> Result<Option<aws_sdk_elasticache::types::CacheSubnetGroup>, StepError> {
+async fn find_subnet_group(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_elasticache::types::CacheSubnetGroup>, StepError> {
     let name = subnet_group_name(cx);
-    let r = absent_ok("DescribeCacheSubnetGroups", &name, cx.aws.elasticache.describe_cache_subnet_groups().cache_subnet_group_name(&name).send().await)?;
+    let r = absent_ok(
+        "DescribeCacheSubnetGroups",
+        &name,
+        cx.aws
+            .elasticache
+            .describe_cache_subnet_groups()
+            .cache_subnet_group_name(&name)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.cache_subnet_groups().first().cloned()))
 }
 
@@ -80,11 +112,22 @@ impl Step for CacheSubnetGroupStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = subnet_group_name(cx);
-        let want = if cx.dry_run { private_subnet_ids(cx).unwrap_or_default() } else { private_subnet_ids(cx)? };
+        let want = if cx.dry_run {
+            private_subnet_ids(cx).unwrap_or_default()
+        } else {
+            private_subnet_ids(cx)?
+        };
         match find_subnet_group(cx).await? {
             Some(g) => {
-                cx.record(CACHE_SUBNET_GROUP, Resource::new("elasticache:subnet-group", &name))?;
-                let mut live: Vec<String> = g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
+                cx.record(
+                    CACHE_SUBNET_GROUP,
+                    Resource::new("elasticache:subnet-group", &name),
+                )?;
+                let mut live: Vec<String> = g
+                    .subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier().map(str::to_string))
+                    .collect();
                 live.sort();
                 let mut w = want.clone();
                 w.sort();
@@ -92,9 +135,20 @@ impl Step for CacheSubnetGroupStep {
                     return Ok(Outcome::Unchanged);
                 }
                 if !cx.dry_run {
-                    cx.aws.elasticache.modify_cache_subnet_group().cache_subnet_group_name(&name).set_subnet_ids(Some(want)).send().await.map_err(|e| aws_err("ModifyCacheSubnetGroup", &name, e))?;
+                    cx.aws
+                        .elasticache
+                        .modify_cache_subnet_group()
+                        .cache_subnet_group_name(&name)
+                        .set_subnet_ids(Some(want))
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("ModifyCacheSubnetGroup", &name, e))?;
                 }
-                Ok(Outcome::Updated(vec![change("subnets", live.join(","), w.join(","))]))
+                Ok(Outcome::Updated(vec![change(
+                    "subnets",
+                    live.join(","),
+                    w.join(","),
+                )]))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -102,13 +156,19 @@ impl Step for CacheSubnetGroupStep {
                     .elasticache
                     .create_cache_subnet_group()
                     .cache_subnet_group_name(&name)
-                    .cache_subnet_group_description(format!("moodlectl {}: private subnets", cx.cfg.stack.name))
+                    .cache_subnet_group_description(format!(
+                        "moodlectl {}: private subnets",
+                        cx.cfg.stack.name
+                    ))
                     .set_subnet_ids(Some(want))
                     .set_tags(Some(tags(cx, CACHE_SUBNET_GROUP, &name)))
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateCacheSubnetGroup", &name, e))?;
-                cx.record_new(CACHE_SUBNET_GROUP, Resource::new("elasticache:subnet-group", &name))?;
+                cx.record_new(
+                    CACHE_SUBNET_GROUP,
+                    Resource::new("elasticache:subnet-group", &name),
+                )?;
                 Ok(Outcome::Created)
             }
         }
@@ -119,24 +179,55 @@ impl Step for CacheSubnetGroupStep {
             cx.forget(CACHE_SUBNET_GROUP)?;
             return Ok(Outcome::AlreadyAbsent);
         }
-        let out = super::deleted("DeleteCacheSubnetGroup", &name, cx.aws.elasticache.delete_cache_subnet_group().cache_subnet_group_name(&name).send().await)?;
+        let out = super::deleted(
+            "DeleteCacheSubnetGroup",
+            &name,
+            cx.aws
+                .elasticache
+                .delete_cache_subnet_group()
+                .cache_subnet_group_name(&name)
+                .send()
+                .await,
+        )?;
         cx.forget(CACHE_SUBNET_GROUP)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = subnet_group_name(cx);
         Ok(vec![match find_subnet_group(cx).await? {
-            Some(g) => Inspection::new("elasticache:subnet-group", &name, Some(name.clone()), "exists", true).detail("subnets", g.subnets().len().to_string()),
-            None => Inspection::missing("elasticache:subnet-group", &name, cx.state.id(CACHE_SUBNET_GROUP)),
+            Some(g) => Inspection::new(
+                "elasticache:subnet-group",
+                &name,
+                Some(name.clone()),
+                "exists",
+                true,
+            )
+            .detail("subnets", g.subnets().len().to_string()),
+            None => Inspection::missing(
+                "elasticache:subnet-group",
+                &name,
+                cx.state.id(CACHE_SUBNET_GROUP),
+            ),
         }])
     }
 }
 
 struct ReplicationGroupStep;
 
-pub async fn find_group(cx: &StepCx) -> Result<Option<aws_sdk_elasticache::types::ReplicationGroup>, StepError> {
+pub async fn find_group(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_elasticache::types::ReplicationGroup>, StepError> {
     let id = group_id(cx);
-    let r = absent_ok("DescribeReplicationGroups", &id, cx.aws.elasticache.describe_replication_groups().replication_group_id(&id).send().await)?;
+    let r = absent_ok(
+        "DescribeReplicationGroups",
+        &id,
+        cx.aws
+            .elasticache
+            .describe_replication_groups()
+            .replication_group_id(&id)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.replication_groups().first().cloned()))
 }
 
@@ -145,12 +236,23 @@ fn primary_endpoint(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<
     Some((e.address()?.to_string(), e.port().unwrap_or(PORT)))
 }
 
-fn record_group(cx: &StepCx, g: &aws_sdk_elasticache::types::ReplicationGroup, new: bool) -> Result<(), StepError> {
-    let mut r = Resource::new("elasticache:replication-group", g.replication_group_id().unwrap_or_default()).with("arn", g.arn().unwrap_or_default());
+fn record_group(
+    cx: &StepCx,
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    new: bool,
+) -> Result<(), StepError> {
+    let mut r = Resource::new(
+        "elasticache:replication-group",
+        g.replication_group_id().unwrap_or_default(),
+    )
+    .with("arn", g.arn().unwrap_or_default());
     if let Some((host, port)) = primary_endpoint(g) {
         r = r.with("host", host).with("port", port.to_string());
     }
-    r = r.with("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
+    r = r.with(
+        "tls",
+        g.transit_encryption_enabled().unwrap_or(false).to_string(),
+    );
     if new {
         cx.record_new(REPLICATION_GROUP, r)
     } else {
@@ -175,17 +277,35 @@ impl Step for ReplicationGroupStep {
                 if g.status() == Some("deleting") {
                     return Err(StepError::Refused(format!("replication group {id} is being deleted; let `moodlectl down` finish first")));
                 }
-                if g.transit_encryption_enabled() != Some(true) || g.at_rest_encryption_enabled() != Some(true) {
+                if g.transit_encryption_enabled() != Some(true)
+                    || g.at_rest_encryption_enabled() != Some(true)
+                {
                     return Err(StepError::Refused(format!("replication group {id} lacks in-transit or at-rest encryption, which cannot be switched on in place here; recreate it")));
                 }
                 let mut changes = vec![];
                 if g.cache_node_type() != Some(c.node_type.as_str()) {
-                    changes.push(change("node_type", g.cache_node_type().unwrap_or("?"), &c.node_type));
+                    changes.push(change(
+                        "node_type",
+                        g.cache_node_type().unwrap_or("?"),
+                        &c.node_type,
+                    ));
                     if !cx.dry_run {
-                        cx.aws.elasticache.modify_replication_group().replication_group_id(&id).cache_node_type(&c.node_type).apply_immediately(true).send().await.map_err(|e| aws_err("ModifyReplicationGroup", &id, e))?;
+                        cx.aws
+                            .elasticache
+                            .modify_replication_group()
+                            .replication_group_id(&id)
+                            .cache_node_type(&c.node_type)
+                            .apply_immediately(true)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("ModifyReplicationGroup", &id, e))?;
                     }
                 }
-                if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) }
+                if changes.is_empty() {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Updated(changes)
+                }
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -198,7 +318,10 @@ impl Step for ReplicationGroupStep {
                     .elasticache
                     .create_replication_group()
                     .replication_group_id(&id)
-                    .replication_group_description(format!("moodlectl {}: Moodle sessions and cache", cx.cfg.stack.name))
+                    .replication_group_description(format!(
+                        "moodlectl {}: Moodle sessions and cache",
+                        cx.cfg.stack.name
+                    ))
                     .engine(engine)
                     .cache_node_type(&c.node_type)
                     .num_cache_clusters(c.num_nodes)
@@ -208,7 +331,9 @@ impl Step for ReplicationGroupStep {
                     .transit_encryption_enabled(true)
                     .auto_minor_version_upgrade(true)
                     .port(PORT)
-                    .cache_subnet_group_name(cx.require(CACHE_SUBNET_GROUP, "data.cache-subnet-group")?)
+                    .cache_subnet_group_name(
+                        cx.require(CACHE_SUBNET_GROUP, "data.cache-subnet-group")?,
+                    )
                     .security_group_ids(cx.require(SG_CACHE, "data.cache-sg")?)
                     .set_tags(Some(tags(cx, REPLICATION_GROUP, &id)))
                     .send()
@@ -223,14 +348,25 @@ impl Step for ReplicationGroupStep {
         if cx.dry_run {
             return Ok(out);
         }
-        let g = wait_for(cx, &format!("replication group {id}"), cx.wait_timeout, || async {
-            let Some(g) = find_group(cx).await? else { return Ok(Poll::Pending("not visible yet".into())) };
-            match g.status().unwrap_or("unknown") {
-                "available" => Ok(Poll::Ready(g)),
-                s @ ("create-failed" | "deleting") => Err(StepError::BadState { resource: format!("replication group {id}"), state: s.into(), wanted: "available".into() }),
-                s => Ok(Poll::Pending(s.to_string())),
-            }
-        })
+        let g = wait_for(
+            cx,
+            &format!("replication group {id}"),
+            cx.wait_timeout,
+            || async {
+                let Some(g) = find_group(cx).await? else {
+                    return Ok(Poll::Pending("not visible yet".into()));
+                };
+                match g.status().unwrap_or("unknown") {
+                    "available" => Ok(Poll::Ready(g)),
+                    s @ ("create-failed" | "deleting") => Err(StepError::BadState {
+                        resource: format!("replication group {id}"),
+                        state: s.into(),
+                        wanted: "available".into(),
+                    }),
+                    s => Ok(Poll::Pending(s.to_string())),
+                }
+            },
+        )
         .await?;
         record_group(cx, &g, false)?;
         Ok(out)
@@ -244,14 +380,28 @@ impl Step for ReplicationGroupStep {
         let out = if g.status() == Some("deleting") {
             Outcome::Deleted
         } else {
-            super::deleted("DeleteReplicationGroup", &id, cx.aws.elasticache.delete_replication_group().replication_group_id(&id).send().await)?
+            super::deleted(
+                "DeleteReplicationGroup",
+                &id,
+                cx.aws
+                    .elasticache
+                    .delete_replication_group()
+                    .replication_group_id(&id)
+                    .send()
+                    .await,
+            )?
         };
-        wait_for(cx, &format!("replication group {id} deletion"), cx.wait_timeout, || async {
-            Ok(match find_group(cx).await? {
-                None => Poll::Ready(()),
-                Some(g) => Poll::Pending(g.status().unwrap_or("deleting").to_string()),
-            })
-        })
+        wait_for(
+            cx,
+            &format!("replication group {id} deletion"),
+            cx.wait_timeout,
+            || async {
+                Ok(match find_group(cx).await? {
+                    None => Poll::Ready(()),
+                    Some(g) => Poll::Pending(g.status().unwrap_or("deleting").to_string()),
+                })
+            },
+        )
         .await?;
         cx.forget(REPLICATION_GROUP)?;
         Ok(out)
@@ -261,16 +411,29 @@ impl Step for ReplicationGroupStep {
         Ok(vec![match find_group(cx).await? {
             Some(g) => {
                 let st = g.status().unwrap_or("unknown").to_string();
-                let mut i = Inspection::new("elasticache:replication-group", &id, g.arn().map(str::to_string), &st, st == "available")
-                    .detail("node_type", g.cache_node_type().unwrap_or_default())
-                    .detail("members", g.member_clusters().len().to_string())
-                    .detail("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
+                let mut i = Inspection::new(
+                    "elasticache:replication-group",
+                    &id,
+                    g.arn().map(str::to_string),
+                    &st,
+                    st == "available",
+                )
+                .detail("node_type", g.cache_node_type().unwrap_or_default())
+                .detail("members", g.member_clusters().len().to_string())
+                .detail(
+                    "tls",
+                    g.transit_encryption_enabled().unwrap_or(false).to_string(),
+                );
                 if let Some((h, p)) = primary_endpoint(&g) {
                     i = i.detail("primary_endpoint", format!("{h}:{p}"));
                 }
                 i
             }
-            None => Inspection::missing("elasticache:replication-group", &id, cx.state.id(REPLICATION_GROUP)),
+            None => Inspection::missing(
+                "elasticache:replication-group",
+                &id,
+                cx.state.id(REPLICATION_GROUP),
+            ),
         }])
     }
 }

@@ -20,7 +20,10 @@
 use super::cache::REPLICATION_GROUP;
 use super::database::{DB_INSTANCE, DB_NAME, DB_SECRET, DB_USER};
 use super::loadbalancer::{CONTAINER_PORT, TARGET_GROUP};
-use super::network::{self, destroy_sg, ensure_sg, expected_ingress, iam, inspect_sg, loggroup, private_subnet_ids, sync_ingress, SG_SERVICE};
+use super::network::{
+    self, destroy_sg, ensure_sg, expected_ingress, iam, inspect_sg, loggroup, private_subnet_ids,
+    sync_ingress, SG_SERVICE,
+};
 use super::storage::{ACCESS_POINT, EFS};
 use super::{secrets, TAG_RESOURCE, TAG_STACK};
 use crate::aws::{wait_for, Poll};
@@ -106,7 +109,10 @@ fn task_role_name(cx: &StepCx) -> String {
 }
 
 fn ecs_tags(cx: &StepCx, key: &str) -> Vec<ecs::Tag> {
-    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key)].iter().map(|(k, v)| ecs::Tag::builder().key(*k).value(*v).build()).collect()
+    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key)]
+        .iter()
+        .map(|(k, v)| ecs::Tag::builder().key(*k).value(*v).build())
+        .collect()
 }
 
 fn ecs_trust() -> serde_json::Value {
@@ -129,13 +135,27 @@ impl Step for LogGroupStep {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        loggroup::ensure(cx, LOG_GROUP, &log_group_name(cx), cx.cfg.logs.container_retention_days).await
+        loggroup::ensure(
+            cx,
+            LOG_GROUP,
+            &log_group_name(cx),
+            cx.cfg.logs.container_retention_days,
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         loggroup::destroy(cx, LOG_GROUP, &log_group_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![loggroup::inspect(cx, LOG_GROUP, &log_group_name(cx), cx.cfg.logs.container_retention_days).await?])
+        Ok(vec![
+            loggroup::inspect(
+                cx,
+                LOG_GROUP,
+                &log_group_name(cx),
+                cx.cfg.logs.container_retention_days,
+            )
+            .await?,
+        ])
     }
 }
 
@@ -150,20 +170,37 @@ impl Step for AdminSecretStep {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        Ok(secrets::ensure(cx, ADMIN_SECRET, &admin_secret_name(cx), "moodlectl: Moodle admin password", |pw| pw.to_string()).await?.0)
+        Ok(secrets::ensure(
+            cx,
+            ADMIN_SECRET,
+            &admin_secret_name(cx),
+            "moodlectl: Moodle admin password",
+            |pw| pw.to_string(),
+        )
+        .await?
+        .0)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         secrets::destroy(cx, ADMIN_SECRET, &admin_secret_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![secrets::inspect(cx, ADMIN_SECRET, &admin_secret_name(cx)).await?])
+        Ok(vec![
+            secrets::inspect(cx, ADMIN_SECRET, &admin_secret_name(cx)).await?,
+        ])
     }
 }
 
 /// Pull from ECR, write logs, read exactly the two secrets.
 fn exec_policy(cx: &StepCx) -> serde_json::Value {
-    let log_arn = format!("arn:aws:logs:{}:*:log-group:{}", cx.aws.region, log_group_name(cx));
-    let secrets: Vec<String> = [DB_SECRET, ADMIN_SECRET].iter().filter_map(|k| cx.state.id(k)).collect();
+    let log_arn = format!(
+        "arn:aws:logs:{}:*:log-group:{}",
+        cx.aws.region,
+        log_group_name(cx)
+    );
+    let secrets: Vec<String> = [DB_SECRET, ADMIN_SECRET]
+        .iter()
+        .filter_map(|k| cx.state.id(k))
+        .collect();
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -197,13 +234,23 @@ impl Step for ExecRoleStep {
         &["data.db-secret", "compute.admin-secret"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::ensure_role(cx, EXEC_ROLE, &exec_role_name(cx), &ecs_trust(), "moodle-task-execution", &exec_policy(cx)).await
+        iam::ensure_role(
+            cx,
+            EXEC_ROLE,
+            &exec_role_name(cx),
+            &ecs_trust(),
+            "moodle-task-execution",
+            &exec_policy(cx),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         iam::destroy_role(cx, EXEC_ROLE, &exec_role_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![iam::inspect_role(cx, EXEC_ROLE, &exec_role_name(cx)).await?])
+        Ok(vec![
+            iam::inspect_role(cx, EXEC_ROLE, &exec_role_name(cx)).await?,
+        ])
     }
 }
 
@@ -218,13 +265,23 @@ impl Step for TaskRoleStep {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::ensure_role(cx, TASK_ROLE, &task_role_name(cx), &ecs_trust(), "moodle-ecs-exec", &task_policy()).await
+        iam::ensure_role(
+            cx,
+            TASK_ROLE,
+            &task_role_name(cx),
+            &ecs_trust(),
+            "moodle-ecs-exec",
+            &task_policy(),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         iam::destroy_role(cx, TASK_ROLE, &task_role_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![iam::inspect_role(cx, TASK_ROLE, &task_role_name(cx)).await?])
+        Ok(vec![
+            iam::inspect_role(cx, TASK_ROLE, &task_role_name(cx)).await?,
+        ])
     }
 }
 
@@ -232,20 +289,44 @@ impl Step for TaskRoleStep {
 
 async fn find_cluster(cx: &StepCx) -> Result<Option<ecs::Cluster>, StepError> {
     let name = cluster_name(cx);
-    let o = cx.aws.ecs.describe_clusters().clusters(&name).include(ecs::ClusterField::Settings).send().await.map_err(|e| aws_err("DescribeClusters", &name, e))?;
-    Ok(o.clusters().iter().find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING")).cloned())
+    let o = cx
+        .aws
+        .ecs
+        .describe_clusters()
+        .clusters(&name)
+        .include(ecs::ClusterField::Settings)
+        .send()
+        .await
+        .map_err(|e| aws_err("DescribeClusters", &name, e))?;
+    Ok(o.clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING"))
+        .cloned())
 }
 
 fn strategy(cx: &StepCx) -> Vec<ecs::CapacityProviderStrategyItem> {
     let s = &cx.cfg.service;
     vec![
-        ecs::CapacityProviderStrategyItem::builder().capacity_provider("FARGATE_SPOT").weight(s.spot_weight as i32).base(0).build().expect("provider"),
-        ecs::CapacityProviderStrategyItem::builder().capacity_provider("FARGATE").weight(s.ondemand_weight as i32).base(s.ondemand_base as i32).build().expect("provider"),
+        ecs::CapacityProviderStrategyItem::builder()
+            .capacity_provider("FARGATE_SPOT")
+            .weight(s.spot_weight as i32)
+            .base(0)
+            .build()
+            .expect("provider"),
+        ecs::CapacityProviderStrategyItem::builder()
+            .capacity_provider("FARGATE")
+            .weight(s.ondemand_weight as i32)
+            .base(s.ondemand_base as i32)
+            .build()
+            .expect("provider"),
     ]
 }
 
 fn strategy_sig(items: &[ecs::CapacityProviderStrategyItem]) -> Vec<String> {
-    let mut v: Vec<String> = items.iter().map(|i| format!("{}:{}:{}", i.capacity_provider(), i.weight(), i.base())).collect();
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|i| format!("{}:{}:{}", i.capacity_provider(), i.weight(), i.base()))
+        .collect();
     v.sort();
     v
 }
@@ -262,22 +343,47 @@ impl Step for ClusterStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cluster_name(cx);
-        let insights = ecs::ClusterSetting::builder().name(ecs::ClusterSettingName::ContainerInsights).value("enabled").build();
+        let insights = ecs::ClusterSetting::builder()
+            .name(ecs::ClusterSettingName::ContainerInsights)
+            .value("enabled")
+            .build();
         match find_cluster(cx).await? {
             Some(c) => {
-                cx.record(CLUSTER, Resource::new("ecs:cluster", c.cluster_arn().unwrap_or_default()).with("name", &name))?;
+                cx.record(
+                    CLUSTER,
+                    Resource::new("ecs:cluster", c.cluster_arn().unwrap_or_default())
+                        .with("name", &name),
+                )?;
                 let mut changes = vec![];
-                let on = c.settings().iter().any(|s| s.name() == Some(&ecs::ClusterSettingName::ContainerInsights) && s.value() == Some("enabled"));
+                let on = c.settings().iter().any(|s| {
+                    s.name() == Some(&ecs::ClusterSettingName::ContainerInsights)
+                        && s.value() == Some("enabled")
+                });
                 if !on {
                     changes.push(change("container_insights", "disabled", "enabled"));
                     if !cx.dry_run {
-                        cx.aws.ecs.update_cluster_settings().cluster(&name).settings(insights).send().await.map_err(|e| aws_err("UpdateClusterSettings", &name, e))?;
+                        cx.aws
+                            .ecs
+                            .update_cluster_settings()
+                            .cluster(&name)
+                            .settings(insights)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateClusterSettings", &name, e))?;
                     }
                 }
-                let mut providers: Vec<&str> = c.capacity_providers().iter().map(|s| s.as_str()).collect();
+                let mut providers: Vec<&str> =
+                    c.capacity_providers().iter().map(|s| s.as_str()).collect();
                 providers.sort();
-                if providers != ["FARGATE", "FARGATE_SPOT"] || strategy_sig(c.default_capacity_provider_strategy()) != strategy_sig(&strategy(cx)) {
-                    changes.push(change("capacity_providers", providers.join(","), "FARGATE,FARGATE_SPOT"));
+                if providers != ["FARGATE", "FARGATE_SPOT"]
+                    || strategy_sig(c.default_capacity_provider_strategy())
+                        != strategy_sig(&strategy(cx))
+                {
+                    changes.push(change(
+                        "capacity_providers",
+                        providers.join(","),
+                        "FARGATE,FARGATE_SPOT",
+                    ));
                     if !cx.dry_run {
                         cx.aws
                             .ecs
@@ -291,7 +397,11 @@ impl Step for ClusterStep {
                             .map_err(|e| aws_err("PutClusterCapacityProviders", &name, e))?;
                     }
                 }
-                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                Ok(if changes.is_empty() {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Updated(changes)
+                })
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -308,7 +418,16 @@ impl Step for ClusterStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateCluster", &name, e))?;
-                cx.record_new(CLUSTER, Resource::new("ecs:cluster", o.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default()).with("name", &name))?;
+                cx.record_new(
+                    CLUSTER,
+                    Resource::new(
+                        "ecs:cluster",
+                        o.cluster()
+                            .and_then(|c| c.cluster_arn())
+                            .unwrap_or_default(),
+                    )
+                    .with("name", &name),
+                )?;
                 Ok(Outcome::Created)
             }
         }
@@ -316,7 +435,12 @@ impl Step for ClusterStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cluster_name(cx);
         let out = match find_cluster(cx).await? {
-            Some(_) => super::retry_while_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send()).await?,
+            Some(_) => {
+                super::retry_while_in_use(cx, "DeleteCluster", &name, || {
+                    cx.aws.ecs.delete_cluster().cluster(&name).send()
+                })
+                .await?
+            }
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(CLUSTER)?;
@@ -325,9 +449,15 @@ impl Step for ClusterStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cluster_name(cx);
         Ok(vec![match find_cluster(cx).await? {
-            Some(c) => Inspection::new("ecs:cluster", &name, c.cluster_arn().map(str::to_string), c.status().unwrap_or("?"), c.status() == Some("ACTIVE"))
-                .detail("running_tasks", c.running_tasks_count().to_string())
-                .detail("capacity_providers", c.capacity_providers().join(",")),
+            Some(c) => Inspection::new(
+                "ecs:cluster",
+                &name,
+                c.cluster_arn().map(str::to_string),
+                c.status().unwrap_or("?"),
+                c.status() == Some("ACTIVE"),
+            )
+            .detail("running_tasks", c.running_tasks_count().to_string())
+            .detail("capacity_providers", c.capacity_providers().join(",")),
             None => Inspection::missing("ecs:cluster", &name, cx.state.id(CLUSTER)),
         }])
     }
@@ -347,20 +477,39 @@ impl Step for ServiceSgStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let ingress = expected_ingress(cx, SG_SERVICE);
-        ensure_sg(cx, SG_SERVICE, "service-sg", "moodlectl: Moodle service tasks", Some(&ingress)).await
+        ensure_sg(
+            cx,
+            SG_SERVICE,
+            "service-sg",
+            "moodlectl: Moodle service tasks",
+            Some(&ingress),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_sg(cx, SG_SERVICE).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_sg(cx, SG_SERVICE, "service-sg", &expected_ingress(cx, SG_SERVICE)).await?])
+        Ok(vec![
+            inspect_sg(
+                cx,
+                SG_SERVICE,
+                "service-sg",
+                &expected_ingress(cx, SG_SERVICE),
+            )
+            .await?,
+        ])
     }
 }
 
 /// The data tier's groups admit the service (3306, 2049, 6379) and nothing else.
 struct SgRulesStep;
 
-const DATA_SGS: [(&str, &str); 3] = [("sg/db", "db-sg"), ("sg/efs", "efs-sg"), ("sg/cache", "cache-sg")];
+const DATA_SGS: [(&str, &str); 3] = [
+    ("sg/db", "db-sg"),
+    ("sg/efs", "efs-sg"),
+    ("sg/cache", "cache-sg"),
+];
 
 #[async_trait]
 impl Step for SgRulesStep {
@@ -368,7 +517,12 @@ impl Step for SgRulesStep {
         "compute.sg-rules"
     }
     fn deps(&self) -> &'static [&'static str] {
-        &["compute.service-sg", "data.db-sg", "data.efs-sg", "data.cache-sg"]
+        &[
+            "compute.service-sg",
+            "data.db-sg",
+            "data.efs-sg",
+            "data.cache-sg",
+        ]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let mut out = Outcome::Unchanged;
@@ -434,13 +588,16 @@ struct TaskSpec {
     sig: Vec<String>,
 }
 
-fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder), StepError> {
+fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder), StepError>{
     let c = &cx.cfg;
     let env = environment(cx)?;
     let db_secret = cx.require(DB_SECRET, "data.db-secret")?;
     let admin_secret = cx.require(ADMIN_SECRET, "compute.admin-secret")?;
     let secrets = [
-        ("MOODLE_DATABASE_PASSWORD", format!("{db_secret}:password::")),
+        (
+            "MOODLE_DATABASE_PASSWORD",
+            format!("{db_secret}:password::"),
+        ),
         ("MOODLE_PASSWORD", admin_secret),
     ];
     let exec_role = cx.require_attr(EXEC_ROLE, "arn", "compute.execution-role")?;
@@ -469,7 +626,12 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
         .name(CONTAINER)
         .image(&c.image.uri)
         .essential(true)
-        .port_mappings(ecs::PortMapping::builder().container_port(CONTAINER_PORT).protocol(ecs::TransportProtocol::Tcp).build())
+        .port_mappings(
+            ecs::PortMapping::builder()
+                .container_port(CONTAINER_PORT)
+                .protocol(ecs::TransportProtocol::Tcp)
+                .build(),
+        )
         .stop_timeout(120)
         .log_configuration(
             ecs::LogConfiguration::builder()
@@ -480,9 +642,30 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
                 .build()
                 .expect("driver"),
         )
-        .mount_points(ecs::MountPoint::builder().source_volume("moodle").container_path(MOODLEDATA_PATH).read_only(false).build())
-        .set_environment(Some(env.iter().map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build()).collect()))
-        .set_secrets(Some(secrets.iter().map(|(k, v)| ecs::Secret::builder().name(*k).value_from(v).build().expect("name and valueFrom")).collect()))
+        .mount_points(
+            ecs::MountPoint::builder()
+                .source_volume("moodle")
+                .container_path(MOODLEDATA_PATH)
+                .read_only(false)
+                .build(),
+        )
+        .set_environment(Some(
+            env.iter()
+                .map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .set_secrets(Some(
+            secrets
+                .iter()
+                .map(|(k, v)| {
+                    ecs::Secret::builder()
+                        .name(*k)
+                        .value_from(v)
+                        .build()
+                        .expect("name and valueFrom")
+                })
+                .collect(),
+        ))
         .build();
     let volume = ecs::Volume::builder()
         .name("moodle")
@@ -490,7 +673,12 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
             ecs::EfsVolumeConfiguration::builder()
                 .file_system_id(fs)
                 .transit_encryption(ecs::EfsTransitEncryption::Enabled)
-                .authorization_config(ecs::EfsAuthorizationConfig::builder().access_point_id(ap).iam(ecs::EfsAuthorizationConfigIam::Enabled).build())
+                .authorization_config(
+                    ecs::EfsAuthorizationConfig::builder()
+                        .access_point_id(ap)
+                        .iam(ecs::EfsAuthorizationConfigIam::Enabled)
+                        .build(),
+                )
                 .build()
                 .expect("file system id"),
         )
@@ -506,7 +694,12 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
         .requires_compatibilities(ecs::Compatibility::Fargate)
         .cpu(c.service.cpu.to_string())
         .memory(c.service.memory_mib.to_string())
-        .runtime_platform(ecs::RuntimePlatform::builder().cpu_architecture(ecs::CpuArchitecture::from(arch)).operating_system_family(ecs::OsFamily::Linux).build())
+        .runtime_platform(
+            ecs::RuntimePlatform::builder()
+                .cpu_architecture(ecs::CpuArchitecture::from(arch))
+                .operating_system_family(ecs::OsFamily::Linux)
+                .build(),
+        )
         .container_definitions(container)
         .volumes(volume)
         .set_tags(Some(ecs_tags(cx, TASK_DEF)));
@@ -516,39 +709,106 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
 /// The signature of a live task definition, comparable with `TaskSpec::sig`.
 fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     let mut sig = vec![];
-    let Some(c) = td.container_definitions().iter().find(|c| c.name() == Some(CONTAINER)) else { return sig };
+    let Some(c) = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(CONTAINER))
+    else {
+        return sig;
+    };
     sig.push(format!("image={}", c.image().unwrap_or_default()));
     sig.push(format!("cpu={}", td.cpu().unwrap_or_default()));
     sig.push(format!("memory={}", td.memory().unwrap_or_default()));
-    sig.push(format!("arch={}", td.runtime_platform().and_then(|r| r.cpu_architecture()).map(|a| a.as_str()).unwrap_or("X86_64")));
-    sig.push(format!("exec={}", td.execution_role_arn().unwrap_or_default()));
+    sig.push(format!(
+        "arch={}",
+        td.runtime_platform()
+            .and_then(|r| r.cpu_architecture())
+            .map(|a| a.as_str())
+            .unwrap_or("X86_64")
+    ));
+    sig.push(format!(
+        "exec={}",
+        td.execution_role_arn().unwrap_or_default()
+    ));
     sig.push(format!("task={}", td.task_role_arn().unwrap_or_default()));
-    if let Some(e) = td.volumes().iter().find_map(|v| v.efs_volume_configuration()) {
-        sig.push(format!("efs={}/{}", e.file_system_id(), e.authorization_config().and_then(|a| a.access_point_id()).unwrap_or_default()));
+    if let Some(e) = td
+        .volumes()
+        .iter()
+        .find_map(|v| v.efs_volume_configuration())
+    {
+        sig.push(format!(
+            "efs={}/{}",
+            e.file_system_id(),
+            e.authorization_config()
+                .and_then(|a| a.access_point_id())
+                .unwrap_or_default()
+        ));
     }
-    sig.push(format!("logs={}", c.log_configuration().and_then(|l| l.options()).and_then(|o| o.get("awslogs-group")).cloned().unwrap_or_default()));
-    sig.extend(c.environment().iter().map(|kv| format!("env {}={}", kv.name().unwrap_or_default(), kv.value().unwrap_or_default())));
-    sig.extend(c.secrets().iter().map(|s| format!("secret {}={}", s.name(), s.value_from())));
+    sig.push(format!(
+        "logs={}",
+        c.log_configuration()
+            .and_then(|l| l.options())
+            .and_then(|o| o.get("awslogs-group"))
+            .cloned()
+            .unwrap_or_default()
+    ));
+    sig.extend(c.environment().iter().map(|kv| {
+        format!(
+            "env {}={}",
+            kv.name().unwrap_or_default(),
+            kv.value().unwrap_or_default()
+        )
+    }));
+    sig.extend(
+        c.secrets()
+            .iter()
+            .map(|s| format!("secret {}={}", s.name(), s.value_from())),
+    );
     sig.sort();
     sig
 }
 
 async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefinition>, StepError> {
     let fam = family(cx);
-    match cx.aws.ecs.describe_task_definition().task_definition(&fam).send().await {
-        Ok(o) => Ok(o.task_definition().filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active)).cloned()),
+    match cx
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&fam)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .task_definition()
+            .filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active))
+            .cloned()),
         // ECS answers ClientException for an unknown family.
-        Err(e) if e.code() == Some("ClientException") || crate::error::sdk_not_found(&e) => Ok(None),
+        Err(e) if e.code() == Some("ClientException") || crate::error::sdk_not_found(&e) => {
+            Ok(None)
+        }
         Err(e) => Err(aws_err("DescribeTaskDefinition", &fam, e)),
     }
 }
 
 /// Retry a call that fails while IAM has not yet propagated a new role.
-async fn retry_iam<T, E, F, Fut>(cx: &StepCx, op: &str, what: &str, mut call: F) -> Result<T, StepError>
+async fn retry_iam<T, E, F, Fut>(
+    cx: &StepCx,
+    op: &str,
+    what: &str,
+    mut call: F,
+) -> Result<T, StepError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>>,
+    Fut: std::future::Future<
+        Output = Result<
+            T,
+            aws_smithy_runtime_api::client::result::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    >,
 {
     let timeout = cx.wait_timeout.min(std::time::Duration::from_secs(120));
     wait_for(cx, &format!("{op} {what}"), timeout, || {
@@ -558,7 +818,9 @@ where
                 Ok(v) => Ok(Poll::Ready(v)),
                 Err(e) => {
                     let msg = e.message().unwrap_or_default().to_ascii_lowercase();
-                    if e.code() == Some("InvalidParameterException") && (msg.contains("assume") || msg.contains("role")) {
+                    if e.code() == Some("InvalidParameterException")
+                        && (msg.contains("assume") || msg.contains("role"))
+                    {
                         Ok(Poll::Pending("IAM role not yet assumable, retrying".into()))
                     } else {
                         Err(aws_err(op, what, e))
@@ -578,14 +840,29 @@ impl Step for TaskDefStep {
         "compute.task-definition"
     }
     fn deps(&self) -> &'static [&'static str] {
-        &["compute.log-group", "compute.execution-role", "compute.task-role", "compute.admin-secret", "data.db-instance", "data.db-secret", "data.redis", "data.efs-access-point"]
+        &[
+            "compute.log-group",
+            "compute.execution-role",
+            "compute.task-role",
+            "compute.admin-secret",
+            "data.db-instance",
+            "data.db-secret",
+            "data.redis",
+            "data.efs-access-point",
+        ]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let live = latest_task_def(cx).await?;
         let spec = task_spec(cx);
         let (spec, req) = match spec {
             Ok(s) => s,
-            Err(_) if cx.dry_run => return Ok(if live.is_some() { Outcome::Updated(vec!["task definition (dependencies pending)".into()]) } else { Outcome::Created }),
+            Err(_) if cx.dry_run => {
+                return Ok(if live.is_some() {
+                    Outcome::Updated(vec!["task definition (dependencies pending)".into()])
+                } else {
+                    Outcome::Created
+                })
+            }
             Err(e) => return Err(e),
         };
         if let Some(td) = &live {
@@ -598,25 +875,65 @@ impl Step for TaskDefStep {
         let changes: Vec<String> = match &live {
             Some(td) => {
                 let old = live_sig(td);
-                spec.sig.iter().filter(|s| !old.contains(s)).map(|s| format!("new revision: {s}")).collect()
+                spec.sig
+                    .iter()
+                    .filter(|s| !old.contains(s))
+                    .map(|s| format!("new revision: {s}"))
+                    .collect()
             }
             None => vec![],
         };
         if cx.dry_run {
-            return Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created });
+            return Ok(if live.is_some() {
+                Outcome::Updated(changes)
+            } else {
+                Outcome::Created
+            });
         }
-        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || req.clone().send()).await?;
-        let arn = o.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
+        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || {
+            req.clone().send()
+        })
+        .await?;
+        let arn = o
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .unwrap_or_default()
+            .to_string();
         cx.record_new(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
-        Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created })
+        Ok(if live.is_some() {
+            Outcome::Updated(changes)
+        } else {
+            Outcome::Created
+        })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let fam = family(cx);
-        let o = cx.aws.ecs.list_task_definitions().family_prefix(&fam).status(ecs::TaskDefinitionStatus::Active).send().await.map_err(|e| aws_err("ListTaskDefinitions", &fam, e))?;
+        let o = cx
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&fam)
+            .status(ecs::TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListTaskDefinitions", &fam, e))?;
         let mut out = Outcome::AlreadyAbsent;
         // The family is ours: every active revision was registered by moodlectl.
-        for arn in o.task_definition_arns().iter().filter(|a| a.contains(&format!("task-definition/{fam}:"))) {
-            out = out.merge(super::deleted("DeregisterTaskDefinition", arn, cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await)?);
+        for arn in o
+            .task_definition_arns()
+            .iter()
+            .filter(|a| a.contains(&format!("task-definition/{fam}:")))
+        {
+            out = out.merge(super::deleted(
+                "DeregisterTaskDefinition",
+                arn,
+                cx.aws
+                    .ecs
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await,
+            )?);
         }
         cx.forget(TASK_DEF)?;
         Ok(out)
@@ -625,8 +942,20 @@ impl Step for TaskDefStep {
         let fam = family(cx);
         Ok(vec![match latest_task_def(cx).await? {
             Some(td) => {
-                let mut i = Inspection::new("ecs:task-definition", format!("{fam}:{}", td.revision()), td.task_definition_arn().map(str::to_string), "ACTIVE", true)
-                    .detail("image", td.container_definitions().first().and_then(|c| c.image()).unwrap_or_default());
+                let mut i = Inspection::new(
+                    "ecs:task-definition",
+                    format!("{fam}:{}", td.revision()),
+                    td.task_definition_arn().map(str::to_string),
+                    "ACTIVE",
+                    true,
+                )
+                .detail(
+                    "image",
+                    td.container_definitions()
+                        .first()
+                        .and_then(|c| c.image())
+                        .unwrap_or_default(),
+                );
                 if let Ok((spec, _)) = task_spec(cx) {
                     if live_sig(&td) != spec.sig {
                         i.drift = Some("differs from config (a new revision is pending)".into());
@@ -643,25 +972,63 @@ impl Step for TaskDefStep {
 
 pub async fn find_service(cx: &StepCx) -> Result<Option<ecs::Service>, StepError> {
     let (cluster, name) = (cluster_name(cx), service_name(cx));
-    let r = absent_ok("DescribeServices", &name, cx.aws.ecs.describe_services().cluster(&cluster).services(&name).send().await)?;
-    Ok(r.and_then(|o| o.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned()))
+    let r = absent_ok(
+        "DescribeServices",
+        &name,
+        cx.aws
+            .ecs
+            .describe_services()
+            .cluster(&cluster)
+            .services(&name)
+            .send()
+            .await,
+    )?;
+    Ok(r.and_then(|o| {
+        o.services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+            .cloned()
+    }))
 }
 
 fn last_events(s: &ecs::Service, n: usize) -> Vec<String> {
-    s.events().iter().take(n).filter_map(|e| e.message().map(str::to_string)).collect()
+    s.events()
+        .iter()
+        .take(n)
+        .filter_map(|e| e.message().map(str::to_string))
+        .collect()
 }
 
 async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
     let name = service_name(cx);
     wait_for(cx, &format!("service {name}"), cx.wait_timeout, || async {
-        let Some(s) = find_service(cx).await? else { return Ok(Poll::Pending("not visible yet".into())) };
-        let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
-        let state = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()).unwrap_or_default();
-        let progress = format!("running {}/{} (pending {}), rollout {}", s.running_count(), s.desired_count(), s.pending_count(), if state.is_empty() { "?" } else { &state });
+        let Some(s) = find_service(cx).await? else {
+            return Ok(Poll::Pending("not visible yet".into()));
+        };
+        let primary = s
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"));
+        let state = primary
+            .and_then(|d| d.rollout_state())
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default();
+        let progress = format!(
+            "running {}/{} (pending {}), rollout {}",
+            s.running_count(),
+            s.desired_count(),
+            s.pending_count(),
+            if state.is_empty() { "?" } else { &state }
+        );
         match state.as_str() {
-            "COMPLETED" if s.running_count() >= s.desired_count() && s.deployments().len() == 1 => Ok(Poll::Ready(())),
+            "COMPLETED" if s.running_count() >= s.desired_count() && s.deployments().len() == 1 => {
+                Ok(Poll::Ready(()))
+            }
             "FAILED" => Err(StepError::BadState {
-                resource: format!("service {name} (rollout failed, circuit breaker rolled back; last events: {})", last_events(&s, 5).join(" | ")),
+                resource: format!(
+                    "service {name} (rollout failed, circuit breaker rolled back; last events: {})",
+                    last_events(&s, 5).join(" | ")
+                ),
                 state: "FAILED".into(),
                 wanted: "COMPLETED".into(),
             }),
@@ -686,19 +1053,43 @@ impl Step for ServiceStep {
         "compute.service"
     }
     fn deps(&self) -> &'static [&'static str] {
-        &["compute.task-definition", "compute.cluster", "compute.service-sg", "compute.sg-rules", "edge.listeners", "network.subnets", "network.nat-routes", "network.interface-endpoints"]
+        &[
+            "compute.task-definition",
+            "compute.cluster",
+            "compute.service-sg",
+            "compute.sg-rules",
+            "edge.listeners",
+            "network.subnets",
+            "network.nat-routes",
+            "network.interface-endpoints",
+        ]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (cluster, name) = (cluster_name(cx), service_name(cx));
         let s_cfg = &cx.cfg.service;
         let out = match find_service(cx).await? {
             Some(s) => {
-                cx.record(SERVICE, Resource::new("ecs:service", s.service_arn().unwrap_or_default()).with("name", &name))?;
+                cx.record(
+                    SERVICE,
+                    Resource::new("ecs:service", s.service_arn().unwrap_or_default())
+                        .with("name", &name),
+                )?;
                 let td = cx.state.id(TASK_DEF);
                 let mut changes = vec![];
                 let mut req = cx.aws.ecs.update_service().cluster(&cluster).service(&name);
-                if let Some(td) = td.as_ref().filter(|td| s.task_definition() != Some(td.as_str())) {
-                    changes.push(change("task_definition", s.task_definition().unwrap_or("?").rsplit('/').next().unwrap_or("?"), td.rsplit('/').next().unwrap_or("?")));
+                if let Some(td) = td
+                    .as_ref()
+                    .filter(|td| s.task_definition() != Some(td.as_str()))
+                {
+                    changes.push(change(
+                        "task_definition",
+                        s.task_definition()
+                            .unwrap_or("?")
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("?"),
+                        td.rsplit('/').next().unwrap_or("?"),
+                    ));
                     req = req.task_definition(td);
                 }
                 let want = desired_target(cx, s.desired_count());
@@ -706,13 +1097,22 @@ impl Step for ServiceStep {
                     changes.push(change("desired_count", s.desired_count(), want));
                     req = req.desired_count(want);
                 }
-                if s.health_check_grace_period_seconds() != Some(s_cfg.health_check_grace_seconds as i32) {
-                    changes.push(change("health_check_grace_seconds", s.health_check_grace_period_seconds().unwrap_or(0), s_cfg.health_check_grace_seconds));
-                    req = req.health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
+                if s.health_check_grace_period_seconds()
+                    != Some(s_cfg.health_check_grace_seconds as i32)
+                {
+                    changes.push(change(
+                        "health_check_grace_seconds",
+                        s.health_check_grace_period_seconds().unwrap_or(0),
+                        s_cfg.health_check_grace_seconds,
+                    ));
+                    req = req
+                        .health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
                 }
                 if strategy_sig(s.capacity_provider_strategy()) != strategy_sig(&strategy(cx)) {
                     changes.push("capacity provider strategy".into());
-                    req = req.set_capacity_provider_strategy(Some(strategy(cx))).force_new_deployment(true);
+                    req = req
+                        .set_capacity_provider_strategy(Some(strategy(cx)))
+                        .force_new_deployment(true);
                 }
                 if !s.enable_execute_command() {
                     changes.push(change("enable_execute_command", false, true));
@@ -722,7 +1122,9 @@ impl Step for ServiceStep {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        req.send().await.map_err(|e| aws_err("UpdateService", &name, e))?;
+                        req.send()
+                            .await
+                            .map_err(|e| aws_err("UpdateService", &name, e))?;
                     }
                     Outcome::Updated(changes)
                 }
@@ -749,13 +1151,24 @@ impl Step for ServiceStep {
                     .desired_count(s_cfg.desired_count as i32)
                     .set_capacity_provider_strategy(Some(strategy(cx)))
                     .network_configuration(net)
-                    .load_balancers(ecs::LoadBalancer::builder().target_group_arn(cx.require(TARGET_GROUP, "edge.target-group")?).container_name(CONTAINER).container_port(CONTAINER_PORT).build())
+                    .load_balancers(
+                        ecs::LoadBalancer::builder()
+                            .target_group_arn(cx.require(TARGET_GROUP, "edge.target-group")?)
+                            .container_name(CONTAINER)
+                            .container_port(CONTAINER_PORT)
+                            .build(),
+                    )
                     .health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32)
                     .deployment_configuration(
                         ecs::DeploymentConfiguration::builder()
                             .maximum_percent(200)
                             .minimum_healthy_percent(50)
-                            .deployment_circuit_breaker(ecs::DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                            .deployment_circuit_breaker(
+                                ecs::DeploymentCircuitBreaker::builder()
+                                    .enable(true)
+                                    .rollback(true)
+                                    .build(),
+                            )
                             .build(),
                     )
                     .enable_ecs_managed_tags(true)
@@ -764,7 +1177,16 @@ impl Step for ServiceStep {
                     .client_token(cx.token(SERVICE))
                     .set_tags(Some(ecs_tags(cx, SERVICE)));
                 let o = retry_iam(cx, "CreateService", &name, || req.clone().send()).await?;
-                cx.record_new(SERVICE, Resource::new("ecs:service", o.service().and_then(|s| s.service_arn()).unwrap_or_default()).with("name", &name))?;
+                cx.record_new(
+                    SERVICE,
+                    Resource::new(
+                        "ecs:service",
+                        o.service()
+                            .and_then(|s| s.service_arn())
+                            .unwrap_or_default(),
+                    )
+                    .with("name", &name),
+                )?;
                 Outcome::Created
             }
         };
@@ -780,9 +1202,27 @@ impl Step for ServiceStep {
                 if s.status() == Some("ACTIVE") {
                     if s.desired_count() > 0 {
                         cx.progress("scaling to 0");
-                        cx.aws.ecs.update_service().cluster(&cluster).service(&name).desired_count(0).send().await.map_err(|e| aws_err("UpdateService", &name, e))?;
+                        cx.aws
+                            .ecs
+                            .update_service()
+                            .cluster(&cluster)
+                            .service(&name)
+                            .desired_count(0)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateService", &name, e))?;
                     }
-                    super::deleted("DeleteService", &name, cx.aws.ecs.delete_service().cluster(&cluster).service(&name).send().await)?
+                    super::deleted(
+                        "DeleteService",
+                        &name,
+                        cx.aws
+                            .ecs
+                            .delete_service()
+                            .cluster(&cluster)
+                            .service(&name)
+                            .send()
+                            .await,
+                    )?
                 } else {
                     Outcome::Deleted // DRAINING from an earlier run
                 }
@@ -790,12 +1230,21 @@ impl Step for ServiceStep {
             None => Outcome::AlreadyAbsent,
         };
         // The cluster can only go once the service is INACTIVE.
-        wait_for(cx, &format!("service {name} to become INACTIVE"), cx.wait_timeout, || async {
-            Ok(match find_service(cx).await? {
-                None => Poll::Ready(()),
-                Some(s) => Poll::Pending(format!("{} (running {})", s.status().unwrap_or("?"), s.running_count())),
-            })
-        })
+        wait_for(
+            cx,
+            &format!("service {name} to become INACTIVE"),
+            cx.wait_timeout,
+            || async {
+                Ok(match find_service(cx).await? {
+                    None => Poll::Ready(()),
+                    Some(s) => Poll::Pending(format!(
+                        "{} (running {})",
+                        s.status().unwrap_or("?"),
+                        s.running_count()
+                    )),
+                })
+            },
+        )
         .await?;
         cx.forget(SERVICE)?;
         Ok(out)
@@ -804,16 +1253,40 @@ impl Step for ServiceStep {
         let name = service_name(cx);
         Ok(vec![match find_service(cx).await? {
             Some(s) => {
-                let rollout = s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()).unwrap_or_default();
-                let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
-                let mut i = Inspection::new("ecs:service", &name, s.service_arn().map(str::to_string), format!("running {}/{} (pending {}), {rollout}", s.running_count(), s.desired_count(), s.pending_count()), healthy)
-                    .detail("running", s.running_count().to_string())
-                    .detail("desired", s.desired_count().to_string())
-                    .detail("deployments", s.deployments().len().to_string())
-                    .detail("last_events", last_events(&s, 3).join(" | "));
+                let rollout = s
+                    .deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+                    .and_then(|d| d.rollout_state())
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default();
+                let healthy = s.running_count() >= s.desired_count()
+                    && s.desired_count() > 0
+                    && rollout != "FAILED";
+                let mut i = Inspection::new(
+                    "ecs:service",
+                    &name,
+                    s.service_arn().map(str::to_string),
+                    format!(
+                        "running {}/{} (pending {}), {rollout}",
+                        s.running_count(),
+                        s.desired_count(),
+                        s.pending_count()
+                    ),
+                    healthy,
+                )
+                .detail("running", s.running_count().to_string())
+                .detail("desired", s.desired_count().to_string())
+                .detail("deployments", s.deployments().len().to_string())
+                .detail("last_events", last_events(&s, 3).join(" | "));
                 let want = desired_target(cx, s.desired_count());
                 if want != s.desired_count() {
-                    i.drift = Some(format!("desired count {} outside [{}, {}]", s.desired_count(), cx.cfg.service.desired_count, cx.cfg.service.max_count));
+                    i.drift = Some(format!(
+                        "desired count {} outside [{}, {}]",
+                        s.desired_count(),
+                        cx.cfg.service.desired_count,
+                        cx.cfg.service.max_count
+                    ));
                 }
                 i
             }
@@ -844,13 +1317,28 @@ impl Step for AutoscalingStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let (min, max) = (cx.cfg.service.desired_count as i32, cx.cfg.service.max_count as i32);
+        let (min, max) = (
+            cx.cfg.service.desired_count as i32,
+            cx.cfg.service.max_count as i32,
+        );
         let target = cx.cfg.service.cpu_target_percent as f64;
-        let t = cx.aws.autoscaling.describe_scalable_targets().service_namespace(aas::ServiceNamespace::Ecs).resource_ids(&rid).send().await.map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
+        let t = cx
+            .aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_ids(&rid)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
         let live = t.scalable_targets().first();
         let mut out = match live {
             Some(t) if t.min_capacity() == min && t.max_capacity() == max => Outcome::Unchanged,
-            Some(t) => Outcome::Updated(vec![change("autoscaling bounds", format!("{}..{}", t.min_capacity(), t.max_capacity()), format!("{min}..{max}"))]),
+            Some(t) => Outcome::Updated(vec![change(
+                "autoscaling bounds",
+                format!("{}..{}", t.min_capacity(), t.max_capacity()),
+                format!("{min}..{max}"),
+            )]),
             None => Outcome::Created,
         };
         if out != Outcome::Unchanged && !cx.dry_run {
@@ -867,16 +1355,40 @@ impl Step for AutoscalingStep {
                 .map_err(|e| aws_err("RegisterScalableTarget", &rid, e))?;
         }
         cx.record(SCALING, Resource::new("autoscaling:scalable-target", &rid))?;
-        let p = cx.aws.autoscaling.describe_scaling_policies().service_namespace(aas::ServiceNamespace::Ecs).resource_id(&rid).send().await.map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
-        let live_target = p.scaling_policies().iter().find(|p| p.policy_name() == policy_name(cx)).and_then(|p| p.target_tracking_scaling_policy_configuration()).map(|c| c.target_value());
+        let p = cx
+            .aws
+            .autoscaling
+            .describe_scaling_policies()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_id(&rid)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
+        let live_target = p
+            .scaling_policies()
+            .iter()
+            .find(|p| p.policy_name() == policy_name(cx))
+            .and_then(|p| p.target_tracking_scaling_policy_configuration())
+            .map(|c| c.target_value());
         if live_target != Some(target) {
             if out == Outcome::Unchanged {
-                out = Outcome::Updated(vec![change("cpu_target_percent", live_target.map(|v| v.to_string()).unwrap_or("none".into()), target)]);
+                out = Outcome::Updated(vec![change(
+                    "cpu_target_percent",
+                    live_target.map(|v| v.to_string()).unwrap_or("none".into()),
+                    target,
+                )]);
             }
             if !cx.dry_run {
                 let cfg = aas::TargetTrackingScalingPolicyConfiguration::builder()
                     .target_value(target)
-                    .predefined_metric_specification(aas::PredefinedMetricSpecification::builder().predefined_metric_type(aas::MetricType::EcsServiceAverageCpuUtilization).build().expect("metric"))
+                    .predefined_metric_specification(
+                        aas::PredefinedMetricSpecification::builder()
+                            .predefined_metric_type(
+                                aas::MetricType::EcsServiceAverageCpuUtilization,
+                            )
+                            .build()
+                            .expect("metric"),
+                    )
                     .build()
                     .expect("target");
                 cx.aws
@@ -898,21 +1410,52 @@ impl Step for AutoscalingStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let t = cx.aws.autoscaling.describe_scalable_targets().service_namespace(aas::ServiceNamespace::Ecs).resource_ids(&rid).send().await.map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
+        let t = cx
+            .aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_ids(&rid)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
         let mut out = Outcome::AlreadyAbsent;
         if !t.scalable_targets().is_empty() {
-            let p = cx.aws.autoscaling.describe_scaling_policies().service_namespace(aas::ServiceNamespace::Ecs).resource_id(&rid).send().await.map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
+            let p = cx
+                .aws
+                .autoscaling
+                .describe_scaling_policies()
+                .service_namespace(aas::ServiceNamespace::Ecs)
+                .resource_id(&rid)
+                .send()
+                .await
+                .map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
             for pol in p.scaling_policies() {
                 super::deleted(
                     "DeleteScalingPolicy",
                     &rid,
-                    cx.aws.autoscaling.delete_scaling_policy().policy_name(pol.policy_name()).service_namespace(aas::ServiceNamespace::Ecs).resource_id(&rid).scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount).send().await,
+                    cx.aws
+                        .autoscaling
+                        .delete_scaling_policy()
+                        .policy_name(pol.policy_name())
+                        .service_namespace(aas::ServiceNamespace::Ecs)
+                        .resource_id(&rid)
+                        .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+                        .send()
+                        .await,
                 )?;
             }
             out = super::deleted(
                 "DeregisterScalableTarget",
                 &rid,
-                cx.aws.autoscaling.deregister_scalable_target().service_namespace(aas::ServiceNamespace::Ecs).resource_id(&rid).scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount).send().await,
+                cx.aws
+                    .autoscaling
+                    .deregister_scalable_target()
+                    .service_namespace(aas::ServiceNamespace::Ecs)
+                    .resource_id(&rid)
+                    .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+                    .send()
+                    .await,
             )?;
         }
         cx.forget(SCALING)?;
@@ -921,11 +1464,30 @@ impl Step for AutoscalingStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let t = cx.aws.autoscaling.describe_scalable_targets().service_namespace(aas::ServiceNamespace::Ecs).resource_ids(&rid).send().await.map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
+        let t = cx
+            .aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_ids(&rid)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
         Ok(vec![match t.scalable_targets().first() {
             Some(t) => {
-                let mut i = Inspection::new("autoscaling:scalable-target", &rid, Some(rid.clone()), format!("min {} max {}", t.min_capacity(), t.max_capacity()), true);
-                if (t.min_capacity(), t.max_capacity()) != (cx.cfg.service.desired_count as i32, cx.cfg.service.max_count as i32) {
+                let mut i = Inspection::new(
+                    "autoscaling:scalable-target",
+                    &rid,
+                    Some(rid.clone()),
+                    format!("min {} max {}", t.min_capacity(), t.max_capacity()),
+                    true,
+                );
+                if (t.min_capacity(), t.max_capacity())
+                    != (
+                        cx.cfg.service.desired_count as i32,
+                        cx.cfg.service.max_count as i32,
+                    )
+                {
                     i.drift = Some("bounds differ from config".into());
                 }
                 i

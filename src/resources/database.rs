@@ -38,7 +38,13 @@ pub const EVENT_SUB: &str = "rds/event-subscription";
 
 pub const DB_NAME: &str = "moodledb";
 pub const DB_USER: &str = "dbadmin";
-pub const EVENT_CATEGORIES: [&str; 5] = ["availability", "configuration change", "failure", "maintenance", "low storage"];
+pub const EVENT_CATEGORIES: [&str; 5] = [
+    "availability",
+    "configuration change",
+    "failure",
+    "maintenance",
+    "low storage",
+];
 
 pub fn steps() -> Vec<Arc<dyn Step>> {
     vec![
@@ -68,7 +74,10 @@ fn topic_name(cx: &StepCx) -> String {
     cx.cfg.name("rds-events")
 }
 fn is_aurora(cx: &StepCx) -> bool {
-    matches!(cx.cfg.database.engine, DbEngine::AuroraMysql | DbEngine::AuroraServerless)
+    matches!(
+        cx.cfg.database.engine,
+        DbEngine::AuroraMysql | DbEngine::AuroraServerless
+    )
 }
 
 fn engine_name(e: DbEngine) -> &'static str {
@@ -89,14 +98,19 @@ fn instance_class(cx: &StepCx) -> String {
 
 /// Performance Insights is not offered on the smallest burstable classes.
 pub fn performance_insights_supported(class: &str) -> bool {
-    !(class.starts_with("db.t2.") || ["db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small"].contains(&class))
+    !(class.starts_with("db.t2.")
+        || ["db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small"].contains(&class))
 }
 
 fn rds_tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_rds::types::Tag> {
-    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key), ("Name", name)]
-        .iter()
-        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build())
-        .collect()
+    [
+        (TAG_STACK, cx.cfg.stack.name.as_str()),
+        (TAG_RESOURCE, key),
+        ("Name", name),
+    ]
+    .iter()
+    .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build())
+    .collect()
 }
 
 // ---------------------------------------------------------------- security group, subnet group
@@ -119,15 +133,34 @@ impl Step for DbSgStep {
         destroy_sg(cx, SG_DB).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_sg(cx, SG_DB, "db-sg", &super::network::expected_ingress(cx, SG_DB)).await?])
+        Ok(vec![
+            inspect_sg(
+                cx,
+                SG_DB,
+                "db-sg",
+                &super::network::expected_ingress(cx, SG_DB),
+            )
+            .await?,
+        ])
     }
 }
 
 struct DbSubnetGroupStep;
 
-async fn find_subnet_group(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbSubnetGroup>, StepError> {
+async fn find_subnet_group(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_rds::types::DbSubnetGroup>, StepError> {
     let name = subnet_group_name(cx);
-    let r = absent_ok("DescribeDBSubnetGroups", &name, cx.aws.rds.describe_db_subnet_groups().db_subnet_group_name(&name).send().await)?;
+    let r = absent_ok(
+        "DescribeDBSubnetGroups",
+        &name,
+        cx.aws
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&name)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.db_subnet_groups().first().cloned()))
 }
 
@@ -141,11 +174,19 @@ impl Step for DbSubnetGroupStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = subnet_group_name(cx);
-        let want = if cx.dry_run { private_subnet_ids(cx).unwrap_or_default() } else { private_subnet_ids(cx)? };
+        let want = if cx.dry_run {
+            private_subnet_ids(cx).unwrap_or_default()
+        } else {
+            private_subnet_ids(cx)?
+        };
         match find_subnet_group(cx).await? {
             Some(g) => {
                 cx.record(DB_SUBNET_GROUP, Resource::new("rds:subnet-group", &name))?;
-                let mut live: Vec<String> = g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
+                let mut live: Vec<String> = g
+                    .subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier().map(str::to_string))
+                    .collect();
                 live.sort();
                 let mut w = want.clone();
                 w.sort();
@@ -153,9 +194,20 @@ impl Step for DbSubnetGroupStep {
                     return Ok(Outcome::Unchanged);
                 }
                 if !cx.dry_run {
-                    cx.aws.rds.modify_db_subnet_group().db_subnet_group_name(&name).set_subnet_ids(Some(want)).send().await.map_err(|e| aws_err("ModifyDBSubnetGroup", &name, e))?;
+                    cx.aws
+                        .rds
+                        .modify_db_subnet_group()
+                        .db_subnet_group_name(&name)
+                        .set_subnet_ids(Some(want))
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("ModifyDBSubnetGroup", &name, e))?;
                 }
-                Ok(Outcome::Updated(vec![change("subnets", live.join(","), w.join(","))]))
+                Ok(Outcome::Updated(vec![change(
+                    "subnets",
+                    live.join(","),
+                    w.join(","),
+                )]))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -163,7 +215,10 @@ impl Step for DbSubnetGroupStep {
                     .rds
                     .create_db_subnet_group()
                     .db_subnet_group_name(&name)
-                    .db_subnet_group_description(format!("moodlectl {}: private subnets", cx.cfg.stack.name))
+                    .db_subnet_group_description(format!(
+                        "moodlectl {}: private subnets",
+                        cx.cfg.stack.name
+                    ))
                     .set_subnet_ids(Some(want))
                     .set_tags(Some(rds_tags(cx, DB_SUBNET_GROUP, &name)))
                     .send()
@@ -177,7 +232,14 @@ impl Step for DbSubnetGroupStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = subnet_group_name(cx);
         let out = if find_subnet_group(cx).await?.is_some() {
-            super::retry_while_in_use(cx, "DeleteDBSubnetGroup", &name, || cx.aws.rds.delete_db_subnet_group().db_subnet_group_name(&name).send()).await?
+            super::retry_while_in_use(cx, "DeleteDBSubnetGroup", &name, || {
+                cx.aws
+                    .rds
+                    .delete_db_subnet_group()
+                    .db_subnet_group_name(&name)
+                    .send()
+            })
+            .await?
         } else {
             Outcome::AlreadyAbsent
         };
@@ -187,8 +249,14 @@ impl Step for DbSubnetGroupStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = subnet_group_name(cx);
         Ok(vec![match find_subnet_group(cx).await? {
-            Some(g) => Inspection::new("rds:subnet-group", &name, Some(name.clone()), g.subnet_group_status().unwrap_or("Complete").to_lowercase(), true)
-                .detail("subnets", g.subnets().len().to_string()),
+            Some(g) => Inspection::new(
+                "rds:subnet-group",
+                &name,
+                Some(name.clone()),
+                g.subnet_group_status().unwrap_or("Complete").to_lowercase(),
+                true,
+            )
+            .detail("subnets", g.subnets().len().to_string()),
             None => Inspection::missing("rds:subnet-group", &name, cx.state.id(DB_SUBNET_GROUP)),
         }])
     }
@@ -218,7 +286,9 @@ impl Step for DbSecretStep {
         secrets::destroy(cx, DB_SECRET, &secret_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![secrets::inspect(cx, DB_SECRET, &secret_name(cx)).await?])
+        Ok(vec![
+            secrets::inspect(cx, DB_SECRET, &secret_name(cx)).await?,
+        ])
     }
 }
 
@@ -234,11 +304,28 @@ impl Step for DbSecretEndpointStep {
         &["data.db-instance", "data.db-secret"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (Some(arn), Some(host)) = (cx.state.id(DB_SECRET), cx.state.get(DB_INSTANCE).and_then(|r| r.attrs.get("host").cloned())) else {
-            return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "data.db-instance", what: "endpoint".into() }) };
+        let (Some(arn), Some(host)) = (
+            cx.state.id(DB_SECRET),
+            cx.state
+                .get(DB_INSTANCE)
+                .and_then(|r| r.attrs.get("host").cloned()),
+        ) else {
+            return if cx.dry_run {
+                Ok(Outcome::Created)
+            } else {
+                Err(StepError::MissingDependency {
+                    step: "data.db-instance",
+                    what: "endpoint".into(),
+                })
+            };
         };
-        let port = cx.state.get(DB_INSTANCE).and_then(|r| r.attrs.get("port").cloned()).unwrap_or("3306".into());
-        let mut doc: serde_json::Value = serde_json::from_str(&secrets::value(cx, &arn).await?).unwrap_or_else(|_| serde_json::json!({}));
+        let port = cx
+            .state
+            .get(DB_INSTANCE)
+            .and_then(|r| r.attrs.get("port").cloned())
+            .unwrap_or("3306".into());
+        let mut doc: serde_json::Value = serde_json::from_str(&secrets::value(cx, &arn).await?)
+            .unwrap_or_else(|_| serde_json::json!({}));
         let port_num: u64 = port.parse().unwrap_or(3306);
         if doc["host"] == host.as_str() && doc["port"] == port_num {
             return Ok(Outcome::Unchanged);
@@ -265,41 +352,102 @@ struct DbInstanceStep;
 
 async fn find_instance(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
     let id = instance_id(cx);
-    let r = absent_ok("DescribeDBInstances", &id, cx.aws.rds.describe_db_instances().db_instance_identifier(&id).send().await)?;
+    let r = absent_ok(
+        "DescribeDBInstances",
+        &id,
+        cx.aws
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&id)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.db_instances().first().cloned()))
 }
 
 async fn find_cluster(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbCluster>, StepError> {
     let id = cluster_id(cx);
-    let r = absent_ok("DescribeDBClusters", &id, cx.aws.rds.describe_db_clusters().db_cluster_identifier(&id).send().await)?;
+    let r = absent_ok(
+        "DescribeDBClusters",
+        &id,
+        cx.aws
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(&id)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.db_clusters().first().cloned()))
 }
 
-const DB_FAILED: [&str; 6] = ["failed", "incompatible-parameters", "incompatible-network", "incompatible-restore", "storage-full", "inaccessible-encryption-credentials"];
+const DB_FAILED: [&str; 6] = [
+    "failed",
+    "incompatible-parameters",
+    "incompatible-network",
+    "incompatible-restore",
+    "storage-full",
+    "inaccessible-encryption-credentials",
+];
 
 async fn wait_instance_available(cx: &StepCx) -> Result<aws_sdk_rds::types::DbInstance, StepError> {
     let id = instance_id(cx);
-    wait_for(cx, &format!("DB instance {id}"), cx.wait_timeout, || async {
-        let Some(i) = find_instance(cx).await? else { return Ok(Poll::Pending("not visible yet".into())) };
-        match i.db_instance_status().unwrap_or("unknown") {
-            "available" if i.pending_modified_values().and_then(|p| p.db_instance_class()).is_none() => Ok(Poll::Ready(i)),
-            s if DB_FAILED.contains(&s) => Err(StepError::BadState { resource: format!("DB instance {id}"), state: s.into(), wanted: "available".into() }),
-            s => Ok(Poll::Pending(s.to_string())),
-        }
-    })
+    wait_for(
+        cx,
+        &format!("DB instance {id}"),
+        cx.wait_timeout,
+        || async {
+            let Some(i) = find_instance(cx).await? else {
+                return Ok(Poll::Pending("not visible yet".into()));
+            };
+            match i.db_instance_status().unwrap_or("unknown") {
+                "available"
+                    if i.pending_modified_values()
+                        .and_then(|p| p.db_instance_class())
+                        .is_none() =>
+                {
+                    Ok(Poll::Ready(i))
+                }
+                s if DB_FAILED.contains(&s) => Err(StepError::BadState {
+                    resource: format!("DB instance {id}"),
+                    state: s.into(),
+                    wanted: "available".into(),
+                }),
+                s => Ok(Poll::Pending(s.to_string())),
+            }
+        },
+    )
     .await
 }
 
 async fn master_password(cx: &StepCx) -> Result<String, StepError> {
     let arn = cx.require(DB_SECRET, "data.db-secret")?;
-    let doc: serde_json::Value = serde_json::from_str(&secrets::value(cx, &arn).await?).map_err(|_| StepError::Refused(format!("secret {} is not the JSON moodlectl wrote", secret_name(cx))))?;
-    doc["password"].as_str().map(str::to_string).ok_or_else(|| StepError::Refused(format!("secret {} has no `password`", secret_name(cx))))
+    let doc: serde_json::Value =
+        serde_json::from_str(&secrets::value(cx, &arn).await?).map_err(|_| {
+            StepError::Refused(format!(
+                "secret {} is not the JSON moodlectl wrote",
+                secret_name(cx)
+            ))
+        })?;
+    doc["password"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::Refused(format!("secret {} has no `password`", secret_name(cx))))
 }
 
-fn record_instance(cx: &StepCx, i: &aws_sdk_rds::types::DbInstance, new: bool) -> Result<(), StepError> {
-    let mut r = Resource::new("rds:db-instance", i.db_instance_identifier().unwrap_or_default()).with("arn", i.db_instance_arn().unwrap_or_default());
+fn record_instance(
+    cx: &StepCx,
+    i: &aws_sdk_rds::types::DbInstance,
+    new: bool,
+) -> Result<(), StepError> {
+    let mut r = Resource::new(
+        "rds:db-instance",
+        i.db_instance_identifier().unwrap_or_default(),
+    )
+    .with("arn", i.db_instance_arn().unwrap_or_default());
     if let Some(e) = i.endpoint() {
-        r = r.with("host", e.address().unwrap_or_default()).with("port", e.port().unwrap_or(3306).to_string());
+        r = r
+            .with("host", e.address().unwrap_or_default())
+            .with("port", e.port().unwrap_or(3306).to_string());
     }
     if new {
         cx.record_new(DB_INSTANCE, r)
@@ -313,15 +461,35 @@ async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
     let d = &cx.cfg.database;
     let id = cluster_id(cx);
     if let Some(c) = find_cluster(cx).await? {
-        cx.record(DB_CLUSTER, Resource::new("rds:db-cluster", &id).with("arn", c.db_cluster_arn().unwrap_or_default()))?;
+        cx.record(
+            DB_CLUSTER,
+            Resource::new("rds:db-cluster", &id)
+                .with("arn", c.db_cluster_arn().unwrap_or_default()),
+        )?;
         let mut changes = vec![];
         if c.backup_retention_period() != Some(d.backup_retention_days) {
-            changes.push(change("backup_retention_days", c.backup_retention_period().unwrap_or(0), d.backup_retention_days));
+            changes.push(change(
+                "backup_retention_days",
+                c.backup_retention_period().unwrap_or(0),
+                d.backup_retention_days,
+            ));
             if !cx.dry_run {
-                cx.aws.rds.modify_db_cluster().db_cluster_identifier(&id).backup_retention_period(d.backup_retention_days).apply_immediately(true).send().await.map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
+                cx.aws
+                    .rds
+                    .modify_db_cluster()
+                    .db_cluster_identifier(&id)
+                    .backup_retention_period(d.backup_retention_days)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
             }
         }
-        return Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) });
+        return Ok(if changes.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated(changes)
+        });
     }
     if cx.dry_run {
         return Ok(Outcome::Created);
@@ -347,10 +515,26 @@ async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
         req = req.engine_version(&d.engine_version);
     }
     if d.engine == DbEngine::AuroraServerless {
-        req = req.serverless_v2_scaling_configuration(aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder().min_capacity(d.serverless_min_acu).max_capacity(d.serverless_max_acu).build());
+        req = req.serverless_v2_scaling_configuration(
+            aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                .min_capacity(d.serverless_min_acu)
+                .max_capacity(d.serverless_max_acu)
+                .build(),
+        );
     }
-    let o = req.send().await.map_err(|e| aws_err("CreateDBCluster", &id, e))?;
-    cx.record_new(DB_CLUSTER, Resource::new("rds:db-cluster", &id).with("arn", o.db_cluster().and_then(|c| c.db_cluster_arn()).unwrap_or_default()))?;
+    let o = req
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateDBCluster", &id, e))?;
+    cx.record_new(
+        DB_CLUSTER,
+        Resource::new("rds:db-cluster", &id).with(
+            "arn",
+            o.db_cluster()
+                .and_then(|c| c.db_cluster_arn())
+                .unwrap_or_default(),
+        ),
+    )?;
     Ok(Outcome::Created)
 }
 
@@ -367,7 +551,11 @@ impl Step for DbInstanceStep {
         let id = instance_id(cx);
         let class = instance_class(cx);
         let aurora = is_aurora(cx);
-        let cluster_out = if aurora { ensure_cluster(cx).await? } else { Outcome::Unchanged };
+        let cluster_out = if aurora {
+            ensure_cluster(cx).await?
+        } else {
+            Outcome::Unchanged
+        };
         let out = match find_instance(cx).await? {
             Some(i) => {
                 record_instance(cx, &i, false)?;
@@ -375,38 +563,71 @@ impl Step for DbInstanceStep {
                     return Err(StepError::Refused(format!("DB instance {id} is being deleted; wait for `moodlectl down` to finish, then run `up` again")));
                 }
                 let mut changes = vec![];
-                let mut req = cx.aws.rds.modify_db_instance().db_instance_identifier(&id).apply_immediately(true);
+                let mut req = cx
+                    .aws
+                    .rds
+                    .modify_db_instance()
+                    .db_instance_identifier(&id)
+                    .apply_immediately(true);
                 if i.db_instance_class() != Some(class.as_str()) {
-                    changes.push(change("instance_class", i.db_instance_class().unwrap_or("?"), &class));
+                    changes.push(change(
+                        "instance_class",
+                        i.db_instance_class().unwrap_or("?"),
+                        &class,
+                    ));
                     req = req.db_instance_class(&class);
                 }
                 if !aurora {
                     if i.backup_retention_period() != Some(d.backup_retention_days) {
-                        changes.push(change("backup_retention_days", i.backup_retention_period().unwrap_or(0), d.backup_retention_days));
+                        changes.push(change(
+                            "backup_retention_days",
+                            i.backup_retention_period().unwrap_or(0),
+                            d.backup_retention_days,
+                        ));
                         req = req.backup_retention_period(d.backup_retention_days);
                     }
                     if i.max_allocated_storage() != Some(d.max_allocated_storage_gb) {
-                        changes.push(change("max_allocated_storage_gb", i.max_allocated_storage().map(|v| v.to_string()).unwrap_or("none".into()), d.max_allocated_storage_gb));
+                        changes.push(change(
+                            "max_allocated_storage_gb",
+                            i.max_allocated_storage()
+                                .map(|v| v.to_string())
+                                .unwrap_or("none".into()),
+                            d.max_allocated_storage_gb,
+                        ));
                         req = req.max_allocated_storage(d.max_allocated_storage_gb);
                     }
                     if i.allocated_storage().unwrap_or(0) < d.allocated_storage_gb {
-                        changes.push(change("allocated_storage_gb", i.allocated_storage().unwrap_or(0), d.allocated_storage_gb));
+                        changes.push(change(
+                            "allocated_storage_gb",
+                            i.allocated_storage().unwrap_or(0),
+                            d.allocated_storage_gb,
+                        ));
                         req = req.allocated_storage(d.allocated_storage_gb);
                     }
                     if i.multi_az() != Some(d.multi_az) {
-                        changes.push(change("multi_az", i.multi_az().unwrap_or(false), d.multi_az));
+                        changes.push(change(
+                            "multi_az",
+                            i.multi_az().unwrap_or(false),
+                            d.multi_az,
+                        ));
                         req = req.multi_az(d.multi_az);
                     }
                 }
                 if i.deletion_protection() != Some(d.deletion_protection) {
-                    changes.push(change("deletion_protection", i.deletion_protection().unwrap_or(false), d.deletion_protection));
+                    changes.push(change(
+                        "deletion_protection",
+                        i.deletion_protection().unwrap_or(false),
+                        d.deletion_protection,
+                    ));
                     req = req.deletion_protection(d.deletion_protection);
                 }
                 if changes.is_empty() {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        req.send().await.map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+                        req.send()
+                            .await
+                            .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
                     }
                     Outcome::Updated(changes)
                 }
@@ -443,7 +664,10 @@ impl Step for DbInstanceStep {
                         .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, "data.db-subnet-group")?)
                         .vpc_security_group_ids(cx.require(SG_DB, "data.db-sg")?);
                 }
-                let o = req.send().await.map_err(|e| aws_err("CreateDBInstance", &id, e))?;
+                let o = req
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("CreateDBInstance", &id, e))?;
                 if let Some(i) = o.db_instance() {
                     record_instance(cx, i, true)?;
                 }
@@ -459,7 +683,11 @@ impl Step for DbInstanceStep {
             // Moodle connects to the cluster's writer endpoint, which follows failovers.
             if let Some(c) = find_cluster(cx).await? {
                 let r = cx.state.get(DB_INSTANCE).unwrap_or_default();
-                cx.record(DB_INSTANCE, r.with("host", c.endpoint().unwrap_or_default()).with("port", c.port().unwrap_or(3306).to_string()))?;
+                cx.record(
+                    DB_INSTANCE,
+                    r.with("host", c.endpoint().unwrap_or_default())
+                        .with("port", c.port().unwrap_or(3306).to_string()),
+                )?;
             }
         }
         Ok(cluster_out.merge(out))
@@ -470,7 +698,11 @@ impl Step for DbInstanceStep {
         let snapshot = format!(
             "{}-final-{}",
             cx.cfg.stack.name,
-            time::OffsetDateTime::now_utc().format(time::macros::format_description!("[year][month][day]-[hour][minute][second]")).unwrap_or_default()
+            time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!(
+                    "[year][month][day]-[hour][minute][second]"
+                ))
+                .unwrap_or_default()
         );
         let mut out = Outcome::AlreadyAbsent;
         if let Some(i) = find_instance(cx).await? {
@@ -485,43 +717,73 @@ impl Step for DbInstanceStep {
                 if aurora_cluster.is_some() || cx.opts.skip_final_snapshot {
                     req = req.skip_final_snapshot(true);
                 } else {
-                    req = req.skip_final_snapshot(false).final_db_snapshot_identifier(&snapshot);
+                    req = req
+                        .skip_final_snapshot(false)
+                        .final_db_snapshot_identifier(&snapshot);
                 }
                 out = super::deleted("DeleteDBInstance", &id, req.send().await)?;
-                if out == Outcome::Deleted && aurora_cluster.is_none() && !cx.opts.skip_final_snapshot {
-                    cx.note(format!("kept: final DB snapshot `{snapshot}` (RDS snapshots in {})", cx.aws.region));
+                if out == Outcome::Deleted
+                    && aurora_cluster.is_none()
+                    && !cx.opts.skip_final_snapshot
+                {
+                    cx.note(format!(
+                        "kept: final DB snapshot `{snapshot}` (RDS snapshots in {})",
+                        cx.aws.region
+                    ));
                     cx.progress(format!("final snapshot `{snapshot}` is being taken"));
                 }
             } else {
                 out = Outcome::Deleted;
             }
-            wait_for(cx, &format!("DB instance {id} deletion"), cx.wait_timeout, || async {
-                Ok(match find_instance(cx).await? {
-                    None => Poll::Ready(()),
-                    Some(i) => Poll::Pending(i.db_instance_status().unwrap_or("deleting").to_string()),
-                })
-            })
+            wait_for(
+                cx,
+                &format!("DB instance {id} deletion"),
+                cx.wait_timeout,
+                || async {
+                    Ok(match find_instance(cx).await? {
+                        None => Poll::Ready(()),
+                        Some(i) => {
+                            Poll::Pending(i.db_instance_status().unwrap_or("deleting").to_string())
+                        }
+                    })
+                },
+            )
             .await?;
         }
         if let Some(c) = aurora_cluster {
             let cid = cluster_id(cx);
             if c.deletion_protection() == Some(true) {
-                return Err(StepError::Refused(format!("DB cluster {cid} has deletion protection; it was not deleted")));
+                return Err(StepError::Refused(format!(
+                    "DB cluster {cid} has deletion protection; it was not deleted"
+                )));
             }
             if c.status() != Some("deleting") {
                 let req = cx.aws.rds.delete_db_cluster().db_cluster_identifier(&cid);
-                let req = if cx.opts.skip_final_snapshot { req.skip_final_snapshot(true) } else { req.skip_final_snapshot(false).final_db_snapshot_identifier(&snapshot) };
+                let req = if cx.opts.skip_final_snapshot {
+                    req.skip_final_snapshot(true)
+                } else {
+                    req.skip_final_snapshot(false)
+                        .final_db_snapshot_identifier(&snapshot)
+                };
                 out = out.merge(super::deleted("DeleteDBCluster", &cid, req.send().await)?);
                 if !cx.opts.skip_final_snapshot {
-                    cx.note(format!("kept: final DB cluster snapshot `{snapshot}` (RDS snapshots in {})", cx.aws.region));
+                    cx.note(format!(
+                        "kept: final DB cluster snapshot `{snapshot}` (RDS snapshots in {})",
+                        cx.aws.region
+                    ));
                 }
             }
-            wait_for(cx, &format!("DB cluster {cid} deletion"), cx.wait_timeout, || async {
-                Ok(match find_cluster(cx).await? {
-                    None => Poll::Ready(()),
-                    Some(c) => Poll::Pending(c.status().unwrap_or("deleting").to_string()),
-                })
-            })
+            wait_for(
+                cx,
+                &format!("DB cluster {cid} deletion"),
+                cx.wait_timeout,
+                || async {
+                    Ok(match find_cluster(cx).await? {
+                        None => Poll::Ready(()),
+                        Some(c) => Poll::Pending(c.status().unwrap_or("deleting").to_string()),
+                    })
+                },
+            )
             .await?;
         }
         cx.forget(DB_INSTANCE)?;
@@ -533,21 +795,51 @@ impl Step for DbInstanceStep {
         let mut rows = vec![match find_instance(cx).await? {
             Some(i) => {
                 let st = i.db_instance_status().unwrap_or("unknown").to_string();
-                let mut row = Inspection::new("rds:db-instance", &id, i.db_instance_arn().map(str::to_string), &st, st == "available")
-                    .detail("class", i.db_instance_class().unwrap_or_default())
-                    .detail("engine", format!("{} {}", i.engine().unwrap_or_default(), i.engine_version().unwrap_or_default()))
-                    .detail("multi_az", i.multi_az().unwrap_or(false).to_string());
+                let mut row = Inspection::new(
+                    "rds:db-instance",
+                    &id,
+                    i.db_instance_arn().map(str::to_string),
+                    &st,
+                    st == "available",
+                )
+                .detail("class", i.db_instance_class().unwrap_or_default())
+                .detail(
+                    "engine",
+                    format!(
+                        "{} {}",
+                        i.engine().unwrap_or_default(),
+                        i.engine_version().unwrap_or_default()
+                    ),
+                )
+                .detail("multi_az", i.multi_az().unwrap_or(false).to_string());
                 if let Some(e) = i.endpoint() {
-                    row = row.detail("endpoint", format!("{}:{}", e.address().unwrap_or_default(), e.port().unwrap_or(0)));
+                    row = row.detail(
+                        "endpoint",
+                        format!(
+                            "{}:{}",
+                            e.address().unwrap_or_default(),
+                            e.port().unwrap_or(0)
+                        ),
+                    );
                 }
                 row
             }
-            None => Inspection::missing("rds:db-instance", &id, cx.state.get(DB_INSTANCE).map(|r| r.id)),
+            None => Inspection::missing(
+                "rds:db-instance",
+                &id,
+                cx.state.get(DB_INSTANCE).map(|r| r.id),
+            ),
         }];
         if is_aurora(cx) {
             let cid = cluster_id(cx);
             rows.push(match find_cluster(cx).await? {
-                Some(c) => Inspection::new("rds:db-cluster", &cid, c.db_cluster_arn().map(str::to_string), c.status().unwrap_or("unknown"), c.status() == Some("available")),
+                Some(c) => Inspection::new(
+                    "rds:db-cluster",
+                    &cid,
+                    c.db_cluster_arn().map(str::to_string),
+                    c.status().unwrap_or("unknown"),
+                    c.status() == Some("available"),
+                ),
                 None => Inspection::missing("rds:db-cluster", &cid, cx.state.id(DB_CLUSTER)),
             });
         }
@@ -561,15 +853,38 @@ struct TopicStep;
 
 async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError> {
     if let Some(arn) = cx.state.id(TOPIC) {
-        if absent_ok("GetTopicAttributes", &arn, cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await)?.is_some() {
+        if absent_ok(
+            "GetTopicAttributes",
+            &arn,
+            cx.aws
+                .sns
+                .get_topic_attributes()
+                .topic_arn(&arn)
+                .send()
+                .await,
+        )?
+        .is_some()
+        {
             return Ok(Some(arn));
         }
     }
     let suffix = format!(":{}", topic_name(cx));
     let mut token = None;
     loop {
-        let o = cx.aws.sns.list_topics().set_next_token(token).send().await.map_err(|e| aws_err("ListTopics", "SNS topics", e))?;
-        if let Some(t) = o.topics().iter().filter_map(|t| t.topic_arn()).find(|a| a.ends_with(&suffix)) {
+        let o = cx
+            .aws
+            .sns
+            .list_topics()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListTopics", "SNS topics", e))?;
+        if let Some(t) = o
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .find(|a| a.ends_with(&suffix))
+        {
             return Ok(Some(t.to_string()));
         }
         match o.next_token() {
@@ -597,31 +912,79 @@ impl Step for TopicStep {
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let tags = [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, TOPIC)]
-                    .iter()
-                    .map(|(k, v)| aws_sdk_sns::types::Tag::builder().key(*k).value(*v).build().expect("key and value set"))
-                    .collect();
-                let o = cx.aws.sns.create_topic().name(&name).set_tags(Some(tags)).send().await.map_err(|e| aws_err("CreateTopic", &name, e))?;
+                let tags = [
+                    (TAG_STACK, cx.cfg.stack.name.as_str()),
+                    (TAG_RESOURCE, TOPIC),
+                ]
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_sns::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .expect("key and value set")
+                })
+                .collect();
+                let o = cx
+                    .aws
+                    .sns
+                    .create_topic()
+                    .name(&name)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("CreateTopic", &name, e))?;
                 let arn = o.topic_arn().unwrap_or_default().to_string();
                 cx.record_new(TOPIC, Resource::new("sns:topic", &arn))?;
                 (arn, Outcome::Created)
             }
         };
-        let subs = cx.aws.sns.list_subscriptions_by_topic().topic_arn(&arn).send().await.map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
-        let emails: Vec<_> = subs.subscriptions().iter().filter(|s| s.protocol() == Some("email")).collect();
+        let subs = cx
+            .aws
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
+        let emails: Vec<_> = subs
+            .subscriptions()
+            .iter()
+            .filter(|s| s.protocol() == Some("email"))
+            .collect();
         if !emails.iter().any(|s| s.endpoint() == Some(email.as_str())) {
             if out == Outcome::Unchanged {
-                out = Outcome::Updated(vec![change("event_email", emails.first().and_then(|s| s.endpoint()).unwrap_or("none"), email)]);
+                out = Outcome::Updated(vec![change(
+                    "event_email",
+                    emails.first().and_then(|s| s.endpoint()).unwrap_or("none"),
+                    email,
+                )]);
             }
             if !cx.dry_run {
-                cx.aws.sns.subscribe().topic_arn(&arn).protocol("email").endpoint(email).return_subscription_arn(true).send().await.map_err(|e| aws_err("Subscribe", &name, e))?;
+                cx.aws
+                    .sns
+                    .subscribe()
+                    .topic_arn(&arn)
+                    .protocol("email")
+                    .endpoint(email)
+                    .return_subscription_arn(true)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("Subscribe", &name, e))?;
             }
         }
         // Old addresses stop receiving alerts (unconfirmed ones expire by themselves).
-        for s in emails.iter().filter(|s| s.endpoint() != Some(email.as_str())) {
+        for s in emails
+            .iter()
+            .filter(|s| s.endpoint() != Some(email.as_str()))
+        {
             if let Some(sarn) = s.subscription_arn().filter(|a| a.starts_with("arn:")) {
                 if !cx.dry_run {
-                    super::deleted("Unsubscribe", sarn, cx.aws.sns.unsubscribe().subscription_arn(sarn).send().await)?;
+                    super::deleted(
+                        "Unsubscribe",
+                        sarn,
+                        cx.aws.sns.unsubscribe().subscription_arn(sarn).send().await,
+                    )?;
                 }
             }
         }
@@ -629,7 +992,11 @@ impl Step for TopicStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let out = match find_topic(cx).await? {
-            Some(arn) => super::deleted("DeleteTopic", &arn, cx.aws.sns.delete_topic().topic_arn(&arn).send().await)?,
+            Some(arn) => super::deleted(
+                "DeleteTopic",
+                &arn,
+                cx.aws.sns.delete_topic().topic_arn(&arn).send().await,
+            )?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(TOPIC)?;
@@ -639,11 +1006,33 @@ impl Step for TopicStep {
         let name = topic_name(cx);
         Ok(vec![match find_topic(cx).await? {
             Some(arn) => {
-                let subs = cx.aws.sns.list_subscriptions_by_topic().topic_arn(&arn).send().await.map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
-                let emails: Vec<String> = subs.subscriptions().iter().filter(|s| s.protocol() == Some("email")).filter_map(|s| s.endpoint().map(str::to_string)).collect();
-                let mut i = Inspection::new("sns:topic", &name, Some(arn), format!("{} e-mail subscription(s)", emails.len()), true).detail("emails", emails.join(","));
+                let subs = cx
+                    .aws
+                    .sns
+                    .list_subscriptions_by_topic()
+                    .topic_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
+                let emails: Vec<String> = subs
+                    .subscriptions()
+                    .iter()
+                    .filter(|s| s.protocol() == Some("email"))
+                    .filter_map(|s| s.endpoint().map(str::to_string))
+                    .collect();
+                let mut i = Inspection::new(
+                    "sns:topic",
+                    &name,
+                    Some(arn),
+                    format!("{} e-mail subscription(s)", emails.len()),
+                    true,
+                )
+                .detail("emails", emails.join(","));
                 if !emails.contains(&cx.cfg.database.event_email) {
-                    i.drift = Some(format!("no subscription for {}", cx.cfg.database.event_email));
+                    i.drift = Some(format!(
+                        "no subscription for {}",
+                        cx.cfg.database.event_email
+                    ));
                 }
                 i
             }
@@ -654,9 +1043,20 @@ impl Step for TopicStep {
 
 struct EventSubscriptionStep;
 
-async fn find_event_sub(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::EventSubscription>, StepError> {
+async fn find_event_sub(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_rds::types::EventSubscription>, StepError> {
     let name = topic_name(cx);
-    let r = absent_ok("DescribeEventSubscriptions", &name, cx.aws.rds.describe_event_subscriptions().subscription_name(&name).send().await)?;
+    let r = absent_ok(
+        "DescribeEventSubscriptions",
+        &name,
+        cx.aws
+            .rds
+            .describe_event_subscriptions()
+            .subscription_name(&name)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.event_subscriptions_list().first().cloned()))
 }
 
@@ -680,25 +1080,59 @@ impl Step for EventSubscriptionStep {
                 let mut live: Vec<String> = s.event_categories_list().to_vec();
                 live.sort();
                 let mut changes = vec![];
-                if live != cats || s.sns_topic_arn() != Some(topic.as_str()) || s.enabled() != Some(true) || s.source_type() != Some("db-instance") {
+                if live != cats
+                    || s.sns_topic_arn() != Some(topic.as_str())
+                    || s.enabled() != Some(true)
+                    || s.source_type() != Some("db-instance")
+                {
                     changes.push(change("event subscription", live.join("|"), cats.join("|")));
                     if !cx.dry_run {
-                        cx.aws.rds.modify_event_subscription().subscription_name(&name).sns_topic_arn(&topic).source_type("db-instance").set_event_categories(Some(cats.clone())).enabled(true).send().await.map_err(|e| aws_err("ModifyEventSubscription", &name, e))?;
+                        cx.aws
+                            .rds
+                            .modify_event_subscription()
+                            .subscription_name(&name)
+                            .sns_topic_arn(&topic)
+                            .source_type("db-instance")
+                            .set_event_categories(Some(cats.clone()))
+                            .enabled(true)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("ModifyEventSubscription", &name, e))?;
                     }
                 }
                 for other in s.source_ids_list().iter().filter(|i| **i != source) {
                     changes.push(format!("remove source {other}"));
                     if !cx.dry_run {
-                        cx.aws.rds.remove_source_identifier_from_subscription().subscription_name(&name).source_identifier(other).send().await.map_err(|e| aws_err("RemoveSourceIdentifierFromSubscription", &name, e))?;
+                        cx.aws
+                            .rds
+                            .remove_source_identifier_from_subscription()
+                            .subscription_name(&name)
+                            .source_identifier(other)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                aws_err("RemoveSourceIdentifierFromSubscription", &name, e)
+                            })?;
                     }
                 }
                 if !s.source_ids_list().contains(&source) {
                     changes.push(format!("add source {source}"));
                     if !cx.dry_run {
-                        cx.aws.rds.add_source_identifier_to_subscription().subscription_name(&name).source_identifier(&source).send().await.map_err(|e| aws_err("AddSourceIdentifierToSubscription", &name, e))?;
+                        cx.aws
+                            .rds
+                            .add_source_identifier_to_subscription()
+                            .subscription_name(&name)
+                            .source_identifier(&source)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("AddSourceIdentifierToSubscription", &name, e))?;
                     }
                 }
-                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                Ok(if changes.is_empty() {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Updated(changes)
+                })
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -724,7 +1158,16 @@ impl Step for EventSubscriptionStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = topic_name(cx);
         let out = match find_event_sub(cx).await? {
-            Some(_) => super::deleted("DeleteEventSubscription", &name, cx.aws.rds.delete_event_subscription().subscription_name(&name).send().await)?,
+            Some(_) => super::deleted(
+                "DeleteEventSubscription",
+                &name,
+                cx.aws
+                    .rds
+                    .delete_event_subscription()
+                    .subscription_name(&name)
+                    .send()
+                    .await,
+            )?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(EVENT_SUB)?;
@@ -733,9 +1176,15 @@ impl Step for EventSubscriptionStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = topic_name(cx);
         Ok(vec![match find_event_sub(cx).await? {
-            Some(s) => Inspection::new("rds:event-subscription", &name, s.event_subscription_arn().map(str::to_string), s.status().unwrap_or("unknown"), s.enabled() == Some(true))
-                .detail("sources", s.source_ids_list().join(","))
-                .detail("categories", s.event_categories_list().join(",")),
+            Some(s) => Inspection::new(
+                "rds:event-subscription",
+                &name,
+                s.event_subscription_arn().map(str::to_string),
+                s.status().unwrap_or("unknown"),
+                s.enabled() == Some(true),
+            )
+            .detail("sources", s.source_ids_list().join(","))
+            .detail("categories", s.event_categories_list().join(",")),
             None => Inspection::missing("rds:event-subscription", &name, cx.state.id(EVENT_SUB)),
         }])
     }

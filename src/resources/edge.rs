@@ -52,7 +52,12 @@ fn visibility(metric: &str) -> waf::VisibilityConfig {
     waf::VisibilityConfig::builder()
         .sampled_requests_enabled(true)
         .cloud_watch_metrics_enabled(true)
-        .metric_name(metric.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect::<String>())
+        .metric_name(
+            metric
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<String>(),
+        )
         .build()
         .expect("all fields set")
 }
@@ -69,14 +74,37 @@ fn desired_rules(cx: &StepCx) -> Vec<waf::Rule> {
         .map(|(i, (name, vendor, count))| {
             let overrides: Vec<waf::RuleActionOverride> = count
                 .iter()
-                .map(|r| waf::RuleActionOverride::builder().name(r).action_to_use(waf::RuleAction::builder().count(waf::CountAction::builder().build()).build()).build().expect("name and action set"))
+                .map(|r| {
+                    waf::RuleActionOverride::builder()
+                        .name(r)
+                        .action_to_use(
+                            waf::RuleAction::builder()
+                                .count(waf::CountAction::builder().build())
+                                .build(),
+                        )
+                        .build()
+                        .expect("name and action set")
+                })
                 .collect();
-            let stmt = waf::ManagedRuleGroupStatement::builder().vendor_name(&vendor).name(&name).set_rule_action_overrides((!overrides.is_empty()).then_some(overrides)).build().expect("vendor and name set");
+            let stmt = waf::ManagedRuleGroupStatement::builder()
+                .vendor_name(&vendor)
+                .name(&name)
+                .set_rule_action_overrides((!overrides.is_empty()).then_some(overrides))
+                .build()
+                .expect("vendor and name set");
             waf::Rule::builder()
                 .name(&name)
                 .priority(i as i32)
-                .statement(waf::Statement::builder().managed_rule_group_statement(stmt).build())
-                .override_action(waf::OverrideAction::builder().none(waf::NoneAction::builder().build()).build())
+                .statement(
+                    waf::Statement::builder()
+                        .managed_rule_group_statement(stmt)
+                        .build(),
+                )
+                .override_action(
+                    waf::OverrideAction::builder()
+                        .none(waf::NoneAction::builder().build())
+                        .build(),
+                )
                 .visibility_config(visibility(&name))
                 .build()
                 .expect("rule fields set")
@@ -90,7 +118,14 @@ fn rules_sig(rules: &[waf::Rule]) -> Vec<String> {
         .iter()
         .map(|r| {
             let g = r.statement().and_then(|s| s.managed_rule_group_statement());
-            let mut o: Vec<String> = g.map(|g| g.rule_action_overrides().iter().map(|o| o.name().to_string()).collect()).unwrap_or_default();
+            let mut o: Vec<String> = g
+                .map(|g| {
+                    g.rule_action_overrides()
+                        .iter()
+                        .map(|o| o.name().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
             o.sort();
             format!(
                 "{}|{}|{}/{}|{}|none={}",
@@ -112,11 +147,30 @@ async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, String)>, StepE
     let name = acl_name(cx);
     let mut marker = None;
     loop {
-        let o = cx.aws.wafv2_global.list_web_acls().scope(waf::Scope::Cloudfront).set_next_marker(marker).send().await.map_err(|e| aws_err("ListWebACLs", &name, e))?;
-        if let Some(a) = o.web_acls().iter().find(|a| a.name() == Some(name.as_str())) {
-            return Ok(Some((a.id().unwrap_or_default().to_string(), a.arn().unwrap_or_default().to_string(), a.lock_token().unwrap_or_default().to_string())));
+        let o = cx
+            .aws
+            .wafv2_global
+            .list_web_acls()
+            .scope(waf::Scope::Cloudfront)
+            .set_next_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListWebACLs", &name, e))?;
+        if let Some(a) = o
+            .web_acls()
+            .iter()
+            .find(|a| a.name() == Some(name.as_str()))
+        {
+            return Ok(Some((
+                a.id().unwrap_or_default().to_string(),
+                a.arn().unwrap_or_default().to_string(),
+                a.lock_token().unwrap_or_default().to_string(),
+            )));
         }
-        match o.next_marker().filter(|m| !m.is_empty() && !o.web_acls().is_empty()) {
+        match o
+            .next_marker()
+            .filter(|m| !m.is_empty() && !o.web_acls().is_empty())
+        {
             Some(m) => marker = Some(m.to_string()),
             None => return Ok(None),
         }
@@ -138,14 +192,32 @@ impl Step for WebAclStep {
         let want = desired_rules(cx);
         match find_acl(cx).await? {
             Some((id, arn, _)) => {
-                cx.record(WEB_ACL, Resource::new("wafv2:web-acl", &arn).with("id", &id))?;
-                let g = cx.aws.wafv2_global.get_web_acl().name(&name).scope(waf::Scope::Cloudfront).id(&id).send().await.map_err(|e| aws_err("GetWebACL", &name, e))?;
-                let acl = g.web_acl().ok_or_else(|| StepError::Refused(format!("GetWebACL {name} returned no ACL")))?;
+                cx.record(
+                    WEB_ACL,
+                    Resource::new("wafv2:web-acl", &arn).with("id", &id),
+                )?;
+                let g = cx
+                    .aws
+                    .wafv2_global
+                    .get_web_acl()
+                    .name(&name)
+                    .scope(waf::Scope::Cloudfront)
+                    .id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("GetWebACL", &name, e))?;
+                let acl = g.web_acl().ok_or_else(|| {
+                    StepError::Refused(format!("GetWebACL {name} returned no ACL"))
+                })?;
                 let allow = acl.default_action().and_then(|d| d.allow()).is_some();
                 if rules_sig(acl.rules()) == rules_sig(&want) && allow {
                     return Ok(Outcome::Unchanged);
                 }
-                let changes = vec![change("rules", rules_sig(acl.rules()).len(), rules_sig(&want).len())];
+                let changes = vec![change(
+                    "rules",
+                    rules_sig(acl.rules()).len(),
+                    rules_sig(&want).len(),
+                )];
                 if !cx.dry_run {
                     // The lock token from the read just made: a concurrent
                     // writer makes this fail with WAFOptimisticLockException.
@@ -156,7 +228,11 @@ impl Step for WebAclStep {
                         .scope(waf::Scope::Cloudfront)
                         .id(&id)
                         .lock_token(g.lock_token().unwrap_or_default())
-                        .default_action(waf::DefaultAction::builder().allow(waf::AllowAction::builder().build()).build())
+                        .default_action(
+                            waf::DefaultAction::builder()
+                                .allow(waf::AllowAction::builder().build())
+                                .build(),
+                        )
                         .set_rules(Some(want))
                         .visibility_config(visibility(&name))
                         .send()
@@ -167,7 +243,19 @@ impl Step for WebAclStep {
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
-                let tags = [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, WEB_ACL)].iter().map(|(k, v)| waf::Tag::builder().key(*k).value(*v).build().expect("key and value")).collect();
+                let tags = [
+                    (TAG_STACK, cx.cfg.stack.name.as_str()),
+                    (TAG_RESOURCE, WEB_ACL),
+                ]
+                .iter()
+                .map(|(k, v)| {
+                    waf::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .expect("key and value")
+                })
+                .collect();
                 let o = cx
                     .aws
                     .wafv2_global
@@ -175,15 +263,26 @@ impl Step for WebAclStep {
                     .name(&name)
                     .scope(waf::Scope::Cloudfront)
                     .description(format!("moodlectl {}: CloudFront", cx.cfg.stack.name))
-                    .default_action(waf::DefaultAction::builder().allow(waf::AllowAction::builder().build()).build())
+                    .default_action(
+                        waf::DefaultAction::builder()
+                            .allow(waf::AllowAction::builder().build())
+                            .build(),
+                    )
                     .set_rules(Some(want))
                     .visibility_config(visibility(&name))
                     .set_tags(Some(tags))
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateWebACL", &name, e))?;
-                let s = o.summary().cloned().unwrap_or_else(|| waf::WebAclSummary::builder().build());
-                cx.record_new(WEB_ACL, Resource::new("wafv2:web-acl", s.arn().unwrap_or_default()).with("id", s.id().unwrap_or_default()))?;
+                let s = o
+                    .summary()
+                    .cloned()
+                    .unwrap_or_else(|| waf::WebAclSummary::builder().build());
+                cx.record_new(
+                    WEB_ACL,
+                    Resource::new("wafv2:web-acl", s.arn().unwrap_or_default())
+                        .with("id", s.id().unwrap_or_default()),
+                )?;
                 Ok(Outcome::Created)
             }
         }
@@ -191,7 +290,19 @@ impl Step for WebAclStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = acl_name(cx);
         let out = match find_acl(cx).await? {
-            Some((id, _, lock)) => super::deleted("DeleteWebACL", &name, cx.aws.wafv2_global.delete_web_acl().name(&name).scope(waf::Scope::Cloudfront).id(&id).lock_token(lock).send().await)?,
+            Some((id, _, lock)) => super::deleted(
+                "DeleteWebACL",
+                &name,
+                cx.aws
+                    .wafv2_global
+                    .delete_web_acl()
+                    .name(&name)
+                    .scope(waf::Scope::Cloudfront)
+                    .id(&id)
+                    .lock_token(lock)
+                    .send()
+                    .await,
+            )?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(WEB_ACL)?;
@@ -200,7 +311,13 @@ impl Step for WebAclStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = acl_name(cx);
         Ok(vec![match find_acl(cx).await? {
-            Some((_, arn, _)) => Inspection::new("wafv2:web-acl", &name, Some(arn), "exists (us-east-1, CLOUDFRONT)", true),
+            Some((_, arn, _)) => Inspection::new(
+                "wafv2:web-acl",
+                &name,
+                Some(arn),
+                "exists (us-east-1, CLOUDFRONT)",
+                true,
+            ),
             None => Inspection::missing("wafv2:web-acl", &name, cx.state.id(WEB_ACL)),
         }])
     }
@@ -214,23 +331,48 @@ fn methods(m: &[&str]) -> Vec<cf::Method> {
 
 /// The distribution config we want; `caller_reference` is kept from the live
 /// config on updates (it cannot change).
-fn desired_config(cx: &StepCx, caller_reference: &str, alb_dns: &str, acl_arn: &str, origin_secret: &str, enabled: bool) -> cf::DistributionConfig {
+fn desired_config(
+    cx: &StepCx,
+    caller_reference: &str,
+    alb_dns: &str,
+    acl_arn: &str,
+    origin_secret: &str,
+    enabled: bool,
+) -> cf::DistributionConfig {
     let c = &cx.cfg;
     let custom = cf::CustomOriginConfig::builder()
         .http_port(80)
         .https_port(443)
         .origin_protocol_policy(cf::OriginProtocolPolicy::HttpsOnly)
-        .origin_ssl_protocols(cf::OriginSslProtocols::builder().quantity(1).items(cf::SslProtocol::from("TLSv1.2")).build().expect("quantity and items"))
+        .origin_ssl_protocols(
+            cf::OriginSslProtocols::builder()
+                .quantity(1)
+                .items(cf::SslProtocol::from("TLSv1.2"))
+                .build()
+                .expect("quantity and items"),
+        )
         .origin_read_timeout(c.cdn.origin_timeout_seconds)
         .origin_keepalive_timeout(5)
         .build()
         .expect("ports and policy set");
     let headers = cf::CustomHeaders::builder()
         .quantity(1)
-        .items(cf::OriginCustomHeader::builder().header_name(ORIGIN_HEADER).header_value(origin_secret).build().expect("name and value"))
+        .items(
+            cf::OriginCustomHeader::builder()
+                .header_name(ORIGIN_HEADER)
+                .header_value(origin_secret)
+                .build()
+                .expect("name and value"),
+        )
         .build()
         .expect("quantity");
-    let origin = cf::Origin::builder().id(ORIGIN_ID).domain_name(alb_dns).custom_origin_config(custom).custom_headers(headers).build().expect("id and domain");
+    let origin = cf::Origin::builder()
+        .id(ORIGIN_ID)
+        .domain_name(alb_dns)
+        .custom_origin_config(custom)
+        .custom_headers(headers)
+        .build()
+        .expect("id and domain");
     let all = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"];
     let behavior = cf::DefaultCacheBehavior::builder()
         .target_origin_id(ORIGIN_ID)
@@ -239,7 +381,13 @@ fn desired_config(cx: &StepCx, caller_reference: &str, alb_dns: &str, acl_arn: &
             cf::AllowedMethods::builder()
                 .quantity(all.len() as i32)
                 .set_items(Some(methods(&all)))
-                .cached_methods(cf::CachedMethods::builder().quantity(2).set_items(Some(methods(&["GET", "HEAD"]))).build().expect("cached methods"))
+                .cached_methods(
+                    cf::CachedMethods::builder()
+                        .quantity(2)
+                        .set_items(Some(methods(&["GET", "HEAD"])))
+                        .build()
+                        .expect("cached methods"),
+                )
                 .build()
                 .expect("allowed methods"),
         )
@@ -250,8 +398,20 @@ fn desired_config(cx: &StepCx, caller_reference: &str, alb_dns: &str, acl_arn: &
         .expect("behavior fields");
     cf::DistributionConfig::builder()
         .caller_reference(caller_reference)
-        .aliases(cf::Aliases::builder().quantity(1).items(&c.domain.name).build().expect("aliases"))
-        .origins(cf::Origins::builder().quantity(1).items(origin).build().expect("origins"))
+        .aliases(
+            cf::Aliases::builder()
+                .quantity(1)
+                .items(&c.domain.name)
+                .build()
+                .expect("aliases"),
+        )
+        .origins(
+            cf::Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .expect("origins"),
+        )
         .default_cache_behavior(behavior)
         .comment(comment(cx))
         .enabled(enabled)
@@ -278,41 +438,108 @@ fn config_diff(live: &cf::DistributionConfig, want: &cf::DistributionConfig) -> 
     let co = |o: &Option<cf::Origin>| o.as_ref().and_then(|o| o.custom_origin_config().cloned());
     let (lc, wc) = (co(&lo), co(&wo));
     if lo.as_ref().map(|o| o.domain_name()) != wo.as_ref().map(|o| o.domain_name()) {
-        d.push(change("origin", lo.as_ref().map(|o| o.domain_name()).unwrap_or("none"), wo.as_ref().map(|o| o.domain_name()).unwrap_or("none")));
+        d.push(change(
+            "origin",
+            lo.as_ref().map(|o| o.domain_name()).unwrap_or("none"),
+            wo.as_ref().map(|o| o.domain_name()).unwrap_or("none"),
+        ));
     }
-    if lc.as_ref().and_then(|c| c.origin_read_timeout()) != wc.as_ref().and_then(|c| c.origin_read_timeout()) {
-        d.push(change("origin_timeout_seconds", lc.as_ref().and_then(|c| c.origin_read_timeout()).unwrap_or(0), wc.as_ref().and_then(|c| c.origin_read_timeout()).unwrap_or(0)));
+    if lc.as_ref().and_then(|c| c.origin_read_timeout())
+        != wc.as_ref().and_then(|c| c.origin_read_timeout())
+    {
+        d.push(change(
+            "origin_timeout_seconds",
+            lc.as_ref()
+                .and_then(|c| c.origin_read_timeout())
+                .unwrap_or(0),
+            wc.as_ref()
+                .and_then(|c| c.origin_read_timeout())
+                .unwrap_or(0),
+        ));
     }
-    if lc.as_ref().map(|c| c.origin_protocol_policy().as_str().to_string()) != wc.as_ref().map(|c| c.origin_protocol_policy().as_str().to_string()) {
+    if lc
+        .as_ref()
+        .map(|c| c.origin_protocol_policy().as_str().to_string())
+        != wc
+            .as_ref()
+            .map(|c| c.origin_protocol_policy().as_str().to_string())
+    {
         d.push("origin protocol policy".into());
     }
-    let hdr = |o: &Option<cf::Origin>| o.as_ref().and_then(|o| o.custom_headers()).map(|h| h.items().iter().map(|i| (i.header_name().to_string(), i.header_value().to_string())).collect::<Vec<_>>()).unwrap_or_default();
+    let hdr = |o: &Option<cf::Origin>| {
+        o.as_ref()
+            .and_then(|o| o.custom_headers())
+            .map(|h| {
+                h.items()
+                    .iter()
+                    .map(|i| (i.header_name().to_string(), i.header_value().to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
     if hdr(&lo) != hdr(&wo) {
         d.push(format!("{ORIGIN_HEADER} header (value not shown)"));
     }
     if live.web_acl_id() != want.web_acl_id() {
-        d.push(change("web_acl", live.web_acl_id().unwrap_or("none"), want.web_acl_id().unwrap_or("none")));
+        d.push(change(
+            "web_acl",
+            live.web_acl_id().unwrap_or("none"),
+            want.web_acl_id().unwrap_or("none"),
+        ));
     }
-    let alias = |c: &cf::DistributionConfig| c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+    let alias =
+        |c: &cf::DistributionConfig| c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
     if alias(live) != alias(want) {
-        d.push(change("aliases", alias(live).join(","), alias(want).join(",")));
+        d.push(change(
+            "aliases",
+            alias(live).join(","),
+            alias(want).join(","),
+        ));
     }
-    let cert = |c: &cf::DistributionConfig| c.viewer_certificate().and_then(|v| v.acm_certificate_arn().map(str::to_string));
+    let cert = |c: &cf::DistributionConfig| {
+        c.viewer_certificate()
+            .and_then(|v| v.acm_certificate_arn().map(str::to_string))
+    };
     if cert(live) != cert(want) {
-        d.push(change("certificate", cert(live).unwrap_or_default(), cert(want).unwrap_or_default()));
+        d.push(change(
+            "certificate",
+            cert(live).unwrap_or_default(),
+            cert(want).unwrap_or_default(),
+        ));
     }
-    let tls = |c: &cf::DistributionConfig| c.viewer_certificate().and_then(|v| v.minimum_protocol_version().map(|m| m.as_str().to_string()));
+    let tls = |c: &cf::DistributionConfig| {
+        c.viewer_certificate()
+            .and_then(|v| v.minimum_protocol_version().map(|m| m.as_str().to_string()))
+    };
     if tls(live) != tls(want) {
-        d.push(change("minimum_protocol_version", tls(live).unwrap_or_default(), tls(want).unwrap_or_default()));
+        d.push(change(
+            "minimum_protocol_version",
+            tls(live).unwrap_or_default(),
+            tls(want).unwrap_or_default(),
+        ));
     }
     let beh = |c: &cf::DistributionConfig| {
-        c.default_cache_behavior().map(|b| format!("{:?}|{:?}|{:?}|{}", b.viewer_protocol_policy(), b.cache_policy_id(), b.origin_request_policy_id(), b.allowed_methods().map(|m| m.quantity()).unwrap_or(0)))
+        c.default_cache_behavior().map(|b| {
+            format!(
+                "{:?}|{:?}|{:?}|{}",
+                b.viewer_protocol_policy(),
+                b.cache_policy_id(),
+                b.origin_request_policy_id(),
+                b.allowed_methods().map(|m| m.quantity()).unwrap_or(0)
+            )
+        })
     };
     if beh(live) != beh(want) {
         d.push("default cache behavior".into());
     }
-    if live.http_version().map(|h| h.as_str().to_string()) != want.http_version().map(|h| h.as_str().to_string()) {
-        d.push(change("http_version", live.http_version().map(|h| h.as_str()).unwrap_or("?"), "http2and3"));
+    if live.http_version().map(|h| h.as_str().to_string())
+        != want.http_version().map(|h| h.as_str().to_string())
+    {
+        d.push(change(
+            "http_version",
+            live.http_version().map(|h| h.as_str()).unwrap_or("?"),
+            "http2and3",
+        ));
     }
     if live.enabled() != want.enabled() {
         d.push(change("enabled", live.enabled(), want.enabled()));
@@ -322,18 +549,36 @@ fn config_diff(live: &cf::DistributionConfig, want: &cf::DistributionConfig) -> 
 
 async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, StepError> {
     if let Some(id) = cx.state.id(DISTRIBUTION) {
-        if let Some(o) = absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)? {
+        if let Some(o) = absent_ok(
+            "GetDistribution",
+            &id,
+            cx.aws.cloudfront.get_distribution().id(&id).send().await,
+        )? {
             return Ok(o.distribution().cloned());
         }
     }
     let want = comment(cx);
     let mut marker = None;
     loop {
-        let o = cx.aws.cloudfront.list_distributions().set_marker(marker).send().await.map_err(|e| aws_err("ListDistributions", "distributions", e))?;
-        let Some(list) = o.distribution_list() else { return Ok(None) };
+        let o = cx
+            .aws
+            .cloudfront
+            .list_distributions()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListDistributions", "distributions", e))?;
+        let Some(list) = o.distribution_list() else {
+            return Ok(None);
+        };
         if let Some(s) = list.items().iter().find(|s| s.comment() == want) {
             let id = s.id().to_string();
-            return Ok(absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)?.and_then(|o| o.distribution().cloned()));
+            return Ok(absent_ok(
+                "GetDistribution",
+                &id,
+                cx.aws.cloudfront.get_distribution().id(&id).send().await,
+            )?
+            .and_then(|o| o.distribution().cloned()));
         }
         match list.next_marker().filter(|_| list.is_truncated()) {
             Some(m) => marker = Some(m.to_string()),
@@ -344,11 +589,19 @@ async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, Step
 
 async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
     wait_for(cx, &format!("CloudFront {id}"), cx.wait_timeout, || async {
-        let o = absent_ok("GetDistribution", id, cx.aws.cloudfront.get_distribution().id(id).send().await)?;
+        let o = absent_ok(
+            "GetDistribution",
+            id,
+            cx.aws.cloudfront.get_distribution().id(id).send().await,
+        )?;
         match o.and_then(|o| o.distribution().map(|d| d.status().to_string())) {
             Some(s) if s == "Deployed" => Ok(Poll::Ready(())),
             Some(s) => Ok(Poll::Pending(s)),
-            None => Err(StepError::BadState { resource: format!("CloudFront {id}"), state: "gone".into(), wanted: "Deployed".into() }),
+            None => Err(StepError::BadState {
+                resource: format!("CloudFront {id}"),
+                state: "gone".into(),
+                wanted: "Deployed".into(),
+            }),
         }
     })
     .await
@@ -367,48 +620,114 @@ impl Step for DistributionStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let alb_dns = cx.state.get(ALB).and_then(|r| r.attrs.get("dns").cloned());
         let acl = cx.state.id(WEB_ACL);
-        let secret = if cx.state.id(ORIGIN_SECRET).is_some() { origin_value(cx).await? } else { None };
+        let secret = if cx.state.id(ORIGIN_SECRET).is_some() {
+            origin_value(cx).await?
+        } else {
+            None
+        };
         let found = find_distribution(cx).await?;
         let (id, out) = match found {
             Some(d) => {
                 let id = d.id().to_string();
-                cx.record(DISTRIBUTION, Resource::new("cloudfront:distribution", &id).with("domain", d.domain_name()).with("arn", d.arn()))?;
+                cx.record(
+                    DISTRIBUTION,
+                    Resource::new("cloudfront:distribution", &id)
+                        .with("domain", d.domain_name())
+                        .with("arn", d.arn()),
+                )?;
                 let (Some(alb_dns), Some(acl), Some(secret)) = (alb_dns, acl, secret) else {
-                    return if cx.dry_run { Ok(Outcome::Updated(vec!["origin / web ACL (dependencies pending)".into()])) } else { Err(StepError::MissingDependency { step: "edge.alb", what: "ALB DNS, web ACL, origin secret".into() }) };
+                    return if cx.dry_run {
+                        Ok(Outcome::Updated(vec![
+                            "origin / web ACL (dependencies pending)".into(),
+                        ]))
+                    } else {
+                        Err(StepError::MissingDependency {
+                            step: "edge.alb",
+                            what: "ALB DNS, web ACL, origin secret".into(),
+                        })
+                    };
                 };
-                let cfg = cx.aws.cloudfront.get_distribution_config().id(&id).send().await.map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
-                let live = cfg.distribution_config().cloned().ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
-                let want = desired_config(cx, live.caller_reference(), &alb_dns, &acl, &secret, true);
+                let cfg = cx
+                    .aws
+                    .cloudfront
+                    .get_distribution_config()
+                    .id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
+                let live = cfg.distribution_config().cloned().ok_or_else(|| {
+                    StepError::Refused(format!("distribution {id} has no config"))
+                })?;
+                let want =
+                    desired_config(cx, live.caller_reference(), &alb_dns, &acl, &secret, true);
                 let diff = config_diff(&live, &want);
                 if diff.is_empty() {
                     (id, Outcome::Unchanged)
                 } else {
                     if !cx.dry_run {
-                        cx.aws.cloudfront.update_distribution().id(&id).if_match(cfg.e_tag().unwrap_or_default()).distribution_config(want).send().await.map_err(|e| aws_err("UpdateDistribution", &id, e))?;
+                        cx.aws
+                            .cloudfront
+                            .update_distribution()
+                            .id(&id)
+                            .if_match(cfg.e_tag().unwrap_or_default())
+                            .distribution_config(want)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateDistribution", &id, e))?;
                     }
                     (id, Outcome::Updated(diff))
                 }
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let alb_dns = alb_dns.ok_or(StepError::MissingDependency { step: "edge.alb", what: ALB.into() })?;
-                let acl = acl.ok_or(StepError::MissingDependency { step: "edge.waf", what: WEB_ACL.into() })?;
-                let secret = secret.ok_or(StepError::MissingDependency { step: "edge.origin-secret", what: ORIGIN_SECRET.into() })?;
+                let alb_dns = alb_dns.ok_or(StepError::MissingDependency {
+                    step: "edge.alb",
+                    what: ALB.into(),
+                })?;
+                let acl = acl.ok_or(StepError::MissingDependency {
+                    step: "edge.waf",
+                    what: WEB_ACL.into(),
+                })?;
+                let secret = secret.ok_or(StepError::MissingDependency {
+                    step: "edge.origin-secret",
+                    what: ORIGIN_SECRET.into(),
+                })?;
                 // CallerReference makes a retried create return the same distribution.
-                let config = desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
+                let config =
+                    desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
                 let tags = cf::Tags::builder()
-                    .set_items(Some([(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, DISTRIBUTION)].iter().map(|(k, v)| cf::Tag::builder().key(*k).value(*v).build().expect("key")).collect()))
+                    .set_items(Some(
+                        [
+                            (TAG_STACK, cx.cfg.stack.name.as_str()),
+                            (TAG_RESOURCE, DISTRIBUTION),
+                        ]
+                        .iter()
+                        .map(|(k, v)| cf::Tag::builder().key(*k).value(*v).build().expect("key"))
+                        .collect(),
+                    ))
                     .build();
                 let o = cx
                     .aws
                     .cloudfront
                     .create_distribution_with_tags()
-                    .distribution_config_with_tags(cf::DistributionConfigWithTags::builder().distribution_config(config).tags(tags).build())
+                    .distribution_config_with_tags(
+                        cf::DistributionConfigWithTags::builder()
+                            .distribution_config(config)
+                            .tags(tags)
+                            .build(),
+                    )
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateDistributionWithTags", &comment(cx), e))?;
-                let d = o.distribution().ok_or_else(|| StepError::Refused("CreateDistribution returned no distribution".into()))?;
-                cx.record_new(DISTRIBUTION, Resource::new("cloudfront:distribution", d.id()).with("domain", d.domain_name()).with("arn", d.arn()))?;
+                let d = o.distribution().ok_or_else(|| {
+                    StepError::Refused("CreateDistribution returned no distribution".into())
+                })?;
+                cx.record_new(
+                    DISTRIBUTION,
+                    Resource::new("cloudfront:distribution", d.id())
+                        .with("domain", d.domain_name())
+                        .with("arn", d.arn()),
+                )?;
                 (d.id().to_string(), Outcome::Created)
             }
         };
@@ -423,18 +742,56 @@ impl Step for DistributionStep {
             return Ok(Outcome::AlreadyAbsent);
         };
         let id = d.id().to_string();
-        let cfg = cx.aws.cloudfront.get_distribution_config().id(&id).send().await.map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
-        let live = cfg.distribution_config().cloned().ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
+        let cfg = cx
+            .aws
+            .cloudfront
+            .get_distribution_config()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
+        let live = cfg
+            .distribution_config()
+            .cloned()
+            .ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
         if live.enabled() {
             cx.progress(format!("disabling CloudFront {id}"));
             let mut disabled = live.clone();
             disabled.enabled = false;
-            cx.aws.cloudfront.update_distribution().id(&id).if_match(cfg.e_tag().unwrap_or_default()).distribution_config(disabled).send().await.map_err(|e| aws_err("UpdateDistribution", &id, e))?;
+            cx.aws
+                .cloudfront
+                .update_distribution()
+                .id(&id)
+                .if_match(cfg.e_tag().unwrap_or_default())
+                .distribution_config(disabled)
+                .send()
+                .await
+                .map_err(|e| aws_err("UpdateDistribution", &id, e))?;
         }
         // Disabled but still InProgress (perhaps from a killed run): wait.
         wait_deployed(cx, &id).await?;
-        let etag = cx.aws.cloudfront.get_distribution_config().id(&id).send().await.map_err(|e| aws_err("GetDistributionConfig", &id, e))?.e_tag().unwrap_or_default().to_string();
-        let out = super::deleted("DeleteDistribution", &id, cx.aws.cloudfront.delete_distribution().id(&id).if_match(etag).send().await)?;
+        let etag = cx
+            .aws
+            .cloudfront
+            .get_distribution_config()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| aws_err("GetDistributionConfig", &id, e))?
+            .e_tag()
+            .unwrap_or_default()
+            .to_string();
+        let out = super::deleted(
+            "DeleteDistribution",
+            &id,
+            cx.aws
+                .cloudfront
+                .delete_distribution()
+                .id(&id)
+                .if_match(etag)
+                .send()
+                .await,
+        )?;
         cx.forget(DISTRIBUTION)?;
         Ok(out)
     }
@@ -444,10 +801,20 @@ impl Step for DistributionStep {
             Some(d) => {
                 let cfg = d.distribution_config();
                 let enabled = cfg.map(|c| c.enabled()).unwrap_or(false);
-                let acl_attached = cfg.and_then(|c| c.web_acl_id()).filter(|a| !a.is_empty()).is_some() && cfg.and_then(|c| c.web_acl_id()).map(str::to_string) == cx.state.id(WEB_ACL);
-                let mut i = Inspection::new("cloudfront:distribution", d.domain_name(), Some(d.id().to_string()), format!("{}{}", d.status(), if enabled { "" } else { ", disabled" }), d.status() == "Deployed" && enabled)
-                    .detail("domain", d.domain_name())
-                    .detail("waf_attached", acl_attached.to_string());
+                let acl_attached = cfg
+                    .and_then(|c| c.web_acl_id())
+                    .filter(|a| !a.is_empty())
+                    .is_some()
+                    && cfg.and_then(|c| c.web_acl_id()).map(str::to_string) == cx.state.id(WEB_ACL);
+                let mut i = Inspection::new(
+                    "cloudfront:distribution",
+                    d.domain_name(),
+                    Some(d.id().to_string()),
+                    format!("{}{}", d.status(), if enabled { "" } else { ", disabled" }),
+                    d.status() == "Deployed" && enabled,
+                )
+                .detail("domain", d.domain_name())
+                .detail("waf_attached", acl_attached.to_string());
                 if !acl_attached {
                     i.drift = Some("web ACL not attached".into());
                 }

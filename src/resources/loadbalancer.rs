@@ -13,7 +13,9 @@
 //! target group; the ECS service (compute tier) is gone before the target
 //! group because it depends on the listeners.
 
-use super::network::{destroy_sg, ensure_sg, inspect_sg, public_subnet_ids, Ingress, IngressSource, SG_ALB, VPC};
+use super::network::{
+    destroy_sg, ensure_sg, inspect_sg, public_subnet_ids, Ingress, IngressSource, SG_ALB, VPC,
+};
 use super::{secrets, TAG_RESOURCE, TAG_STACK};
 use crate::aws::{wait_for, Poll};
 use crate::engine::{change, Inspection, Outcome, Step, StepCx};
@@ -21,8 +23,9 @@ use crate::error::{absent_ok, aws_err, StepError};
 use crate::state::Resource;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetTypeEnum,
 };
 use std::sync::Arc;
 
@@ -38,7 +41,13 @@ pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 pub const CONTAINER_PORT: i32 = 8080;
 
 pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![Arc::new(AlbSgStep), Arc::new(AlbStep), Arc::new(TargetGroupStep), Arc::new(ListenersStep), Arc::new(OriginSecretStep)]
+    vec![
+        Arc::new(AlbSgStep),
+        Arc::new(AlbStep),
+        Arc::new(TargetGroupStep),
+        Arc::new(ListenersStep),
+        Arc::new(OriginSecretStep),
+    ]
 }
 
 pub fn alb_name(cx: &StepCx) -> String {
@@ -52,10 +61,19 @@ pub fn origin_secret_name(cx: &StepCx) -> String {
 }
 
 fn tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
-    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key), ("Name", name)]
-        .iter()
-        .map(|(k, v)| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(*k).value(*v).build())
-        .collect()
+    [
+        (TAG_STACK, cx.cfg.stack.name.as_str()),
+        (TAG_RESOURCE, key),
+        ("Name", name),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+            .key(*k)
+            .value(*v)
+            .build()
+    })
+    .collect()
 }
 
 /// The CloudFront origin-facing prefix list's ID in this region.
@@ -64,7 +82,12 @@ pub async fn cloudfront_prefix_list(cx: &StepCx) -> Result<String, StepError> {
         .aws
         .ec2
         .describe_managed_prefix_lists()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(CLOUDFRONT_PREFIX_LIST).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("prefix-list-name")
+                .values(CLOUDFRONT_PREFIX_LIST)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| aws_err("DescribeManagedPrefixLists", CLOUDFRONT_PREFIX_LIST, e))?;
@@ -78,9 +101,20 @@ pub async fn cloudfront_prefix_list(cx: &StepCx) -> Result<String, StepError> {
 
 async fn alb_ingress(cx: &StepCx) -> Result<Vec<Ingress>, StepError> {
     if cx.cfg.cdn.restrict_alb {
-        Ok(vec![Ingress { port: 443, source: IngressSource::PrefixList(cloudfront_prefix_list(cx).await?), description: "HTTPS from CloudFront only".into() }])
+        Ok(vec![Ingress {
+            port: 443,
+            source: IngressSource::PrefixList(cloudfront_prefix_list(cx).await?),
+            description: "HTTPS from CloudFront only".into(),
+        }])
     } else {
-        Ok([80, 443].iter().map(|p| Ingress { port: *p, source: IngressSource::Cidr("0.0.0.0/0".into()), description: "HTTP(S) from anywhere".into() }).collect())
+        Ok([80, 443]
+            .iter()
+            .map(|p| Ingress {
+                port: *p,
+                source: IngressSource::Cidr("0.0.0.0/0".into()),
+                description: "HTTP(S) from anywhere".into(),
+            })
+            .collect())
     }
 }
 
@@ -96,7 +130,14 @@ impl Step for AlbSgStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let ingress = alb_ingress(cx).await?;
-        ensure_sg(cx, SG_ALB, "alb-sg", "moodlectl: application load balancer", Some(&ingress)).await
+        ensure_sg(
+            cx,
+            SG_ALB,
+            "alb-sg",
+            "moodlectl: application load balancer",
+            Some(&ingress),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_sg(cx, SG_ALB).await
@@ -107,9 +148,20 @@ impl Step for AlbSgStep {
     }
 }
 
-pub async fn find_alb(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, StepError> {
+pub async fn find_alb(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, StepError> {
     let name = alb_name(cx);
-    let r = absent_ok("DescribeLoadBalancers", &name, cx.aws.elbv2.describe_load_balancers().names(&name).send().await)?;
+    let r = absent_ok(
+        "DescribeLoadBalancers",
+        &name,
+        cx.aws
+            .elbv2
+            .describe_load_balancers()
+            .names(&name)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.load_balancers().first().cloned()))
 }
 
@@ -128,16 +180,39 @@ impl Step for AlbStep {
         let (arn, out) = match find_alb(cx).await? {
             Some(lb) => {
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-                cx.record(ALB, Resource::new("elbv2:load-balancer", &arn).with("dns", lb.dns_name().unwrap_or_default()).with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()))?;
+                cx.record(
+                    ALB,
+                    Resource::new("elbv2:load-balancer", &arn)
+                        .with("dns", lb.dns_name().unwrap_or_default())
+                        .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()),
+                )?;
                 let sg = cx.state.id(SG_ALB);
                 let mut changes = vec![];
                 if let Some(sg) = sg.filter(|sg| lb.security_groups() != [sg.clone()]) {
-                    changes.push(change("security_groups", lb.security_groups().join(","), &sg));
+                    changes.push(change(
+                        "security_groups",
+                        lb.security_groups().join(","),
+                        &sg,
+                    ));
                     if !cx.dry_run {
-                        cx.aws.elbv2.set_security_groups().load_balancer_arn(&arn).security_groups(sg).send().await.map_err(|e| aws_err("SetSecurityGroups", &name, e))?;
+                        cx.aws
+                            .elbv2
+                            .set_security_groups()
+                            .load_balancer_arn(&arn)
+                            .security_groups(sg)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("SetSecurityGroups", &name, e))?;
                     }
                 }
-                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                (
+                    arn,
+                    if changes.is_empty() {
+                        Outcome::Unchanged
+                    } else {
+                        Outcome::Updated(changes)
+                    },
+                )
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -154,18 +229,34 @@ impl Step for AlbStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateLoadBalancer", &name, e))?;
-                let lb = o.load_balancers().first().cloned().unwrap_or_else(|| aws_sdk_elasticloadbalancingv2::types::LoadBalancer::builder().build());
+                let lb = o.load_balancers().first().cloned().unwrap_or_else(|| {
+                    aws_sdk_elasticloadbalancingv2::types::LoadBalancer::builder().build()
+                });
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-                cx.record_new(ALB, Resource::new("elbv2:load-balancer", &arn).with("dns", lb.dns_name().unwrap_or_default()).with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()))?;
+                cx.record_new(
+                    ALB,
+                    Resource::new("elbv2:load-balancer", &arn)
+                        .with("dns", lb.dns_name().unwrap_or_default())
+                        .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()),
+                )?;
                 (arn, Outcome::Created)
             }
         };
         if !cx.dry_run {
             wait_for(cx, &format!("ALB {name}"), cx.wait_timeout, || async {
                 let lb = find_alb(cx).await?;
-                match lb.as_ref().and_then(|l| l.state()).and_then(|s| s.code()).map(|c| c.as_str().to_string()) {
+                match lb
+                    .as_ref()
+                    .and_then(|l| l.state())
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                {
                     Some(c) if c == "active" => Ok(Poll::Ready(())),
-                    Some(c) if c == "failed" => Err(StepError::BadState { resource: format!("ALB {arn}"), state: c, wanted: "active".into() }),
+                    Some(c) if c == "failed" => Err(StepError::BadState {
+                        resource: format!("ALB {arn}"),
+                        state: c,
+                        wanted: "active".into(),
+                    }),
                     c => Ok(Poll::Pending(c.unwrap_or("provisioning".into()))),
                 }
             })
@@ -179,8 +270,29 @@ impl Step for AlbStep {
             return Ok(Outcome::AlreadyAbsent);
         };
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        let out = super::deleted("DeleteLoadBalancer", &arn, cx.aws.elbv2.delete_load_balancer().load_balancer_arn(&arn).send().await)?;
-        wait_for(cx, &format!("ALB {} deletion", alb_name(cx)), cx.wait_timeout, || async { Ok(if find_alb(cx).await?.is_none() { Poll::Ready(()) } else { Poll::Pending("deleting".into()) }) }).await?;
+        let out = super::deleted(
+            "DeleteLoadBalancer",
+            &arn,
+            cx.aws
+                .elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(&arn)
+                .send()
+                .await,
+        )?;
+        wait_for(
+            cx,
+            &format!("ALB {} deletion", alb_name(cx)),
+            cx.wait_timeout,
+            || async {
+                Ok(if find_alb(cx).await?.is_none() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending("deleting".into())
+                })
+            },
+        )
+        .await?;
         cx.forget(ALB)?;
         Ok(out)
     }
@@ -188,19 +300,43 @@ impl Step for AlbStep {
         let name = alb_name(cx);
         Ok(vec![match find_alb(cx).await? {
             Some(lb) => {
-                let st = lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default();
-                Inspection::new("elbv2:load-balancer", &name, lb.load_balancer_arn().map(str::to_string), &st, st == "active")
-                    .detail("dns", lb.dns_name().unwrap_or_default())
-                    .detail("scheme", lb.scheme().map(|s| s.as_str()).unwrap_or_default())
+                let st = lb
+                    .state()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default();
+                Inspection::new(
+                    "elbv2:load-balancer",
+                    &name,
+                    lb.load_balancer_arn().map(str::to_string),
+                    &st,
+                    st == "active",
+                )
+                .detail("dns", lb.dns_name().unwrap_or_default())
+                .detail(
+                    "scheme",
+                    lb.scheme().map(|s| s.as_str()).unwrap_or_default(),
+                )
             }
             None => Inspection::missing("elbv2:load-balancer", &name, cx.state.id(ALB)),
         }])
     }
 }
 
-pub async fn find_tg(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
+pub async fn find_tg(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
     let name = tg_name(cx);
-    let r = absent_ok("DescribeTargetGroups", &name, cx.aws.elbv2.describe_target_groups().names(&name).send().await)?;
+    let r = absent_ok(
+        "DescribeTargetGroups",
+        &name,
+        cx.aws
+            .elbv2
+            .describe_target_groups()
+            .names(&name)
+            .send()
+            .await,
+    )?;
     Ok(r.and_then(|o| o.target_groups().first().cloned()))
 }
 
@@ -223,8 +359,19 @@ impl Step for TargetGroupStep {
                 cx.record(TARGET_GROUP, Resource::new("elbv2:target-group", &arn))?;
                 let mut changes = vec![];
                 let codes = tg.matcher().and_then(|m| m.http_code()).unwrap_or_default();
-                if tg.health_check_path() != Some("/") || tg.health_check_timeout_seconds() != Some(20) || codes != "200,303" {
-                    changes.push(change("health_check", format!("{} {}s {codes}", tg.health_check_path().unwrap_or("?"), tg.health_check_timeout_seconds().unwrap_or(0)), "/ 20s 200,303"));
+                if tg.health_check_path() != Some("/")
+                    || tg.health_check_timeout_seconds() != Some(20)
+                    || codes != "200,303"
+                {
+                    changes.push(change(
+                        "health_check",
+                        format!(
+                            "{} {}s {codes}",
+                            tg.health_check_path().unwrap_or("?"),
+                            tg.health_check_timeout_seconds().unwrap_or(0)
+                        ),
+                        "/ 20s 200,303",
+                    ));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
@@ -239,7 +386,14 @@ impl Step for TargetGroupStep {
                             .map_err(|e| aws_err("ModifyTargetGroup", &name, e))?;
                     }
                 }
-                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                (
+                    arn,
+                    if changes.is_empty() {
+                        Outcome::Unchanged
+                    } else {
+                        Outcome::Updated(changes)
+                    },
+                )
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -260,7 +414,12 @@ impl Step for TargetGroupStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateTargetGroup", &name, e))?;
-                let arn = o.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
+                let arn = o
+                    .target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                    .unwrap_or_default()
+                    .to_string();
                 cx.record_new(TARGET_GROUP, Resource::new("elbv2:target-group", &arn))?;
                 (arn, Outcome::Created)
             }
@@ -268,19 +427,38 @@ impl Step for TargetGroupStep {
         let live = if out == Outcome::Created && !cx.dry_run {
             None
         } else {
-            let a = cx.aws.elbv2.describe_target_group_attributes().target_group_arn(&arn).send().await.map_err(|e| aws_err("DescribeTargetGroupAttributes", &name, e))?;
-            a.attributes().iter().find(|a| a.key() == Some("deregistration_delay.timeout_seconds")).and_then(|a| a.value().map(str::to_string))
+            let a = cx
+                .aws
+                .elbv2
+                .describe_target_group_attributes()
+                .target_group_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_err("DescribeTargetGroupAttributes", &name, e))?;
+            a.attributes()
+                .iter()
+                .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+                .and_then(|a| a.value().map(str::to_string))
         };
         if live.as_deref() != Some(delay.as_str()) {
             if out != Outcome::Created {
-                out = out.merge(Outcome::Updated(vec![change("deregistration_delay", live.unwrap_or("?".into()), &delay)]));
+                out = out.merge(Outcome::Updated(vec![change(
+                    "deregistration_delay",
+                    live.unwrap_or("?".into()),
+                    &delay,
+                )]));
             }
             if !cx.dry_run {
                 cx.aws
                     .elbv2
                     .modify_target_group_attributes()
                     .target_group_arn(&arn)
-                    .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value(&delay).build())
+                    .attributes(
+                        TargetGroupAttribute::builder()
+                            .key("deregistration_delay.timeout_seconds")
+                            .value(&delay)
+                            .build(),
+                    )
                     .send()
                     .await
                     .map_err(|e| aws_err("ModifyTargetGroupAttributes", &name, e))?;
@@ -292,7 +470,14 @@ impl Step for TargetGroupStep {
         let out = match find_tg(cx).await? {
             Some(tg) => {
                 let arn = tg.target_group_arn().unwrap_or_default().to_string();
-                super::retry_while_in_use(cx, "DeleteTargetGroup", &arn, || cx.aws.elbv2.delete_target_group().target_group_arn(&arn).send()).await?
+                super::retry_while_in_use(cx, "DeleteTargetGroup", &arn, || {
+                    cx.aws
+                        .elbv2
+                        .delete_target_group()
+                        .target_group_arn(&arn)
+                        .send()
+                })
+                .await?
             }
             None => Outcome::AlreadyAbsent,
         };
@@ -304,17 +489,48 @@ impl Step for TargetGroupStep {
         Ok(vec![match find_tg(cx).await? {
             Some(tg) => {
                 let arn = tg.target_group_arn().unwrap_or_default().to_string();
-                let h = cx.aws.elbv2.describe_target_health().target_group_arn(&arn).send().await.map_err(|e| aws_err("DescribeTargetHealth", &name, e))?;
+                let h = cx
+                    .aws
+                    .elbv2
+                    .describe_target_health()
+                    .target_group_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("DescribeTargetHealth", &name, e))?;
                 let targets: Vec<String> = h
                     .target_health_descriptions()
                     .iter()
-                    .map(|d| format!("{}={}", d.target().and_then(|t| t.id()).unwrap_or("?"), d.target_health().and_then(|t| t.state()).map(|s| s.as_str()).unwrap_or("?")))
+                    .map(|d| {
+                        format!(
+                            "{}={}",
+                            d.target().and_then(|t| t.id()).unwrap_or("?"),
+                            d.target_health()
+                                .and_then(|t| t.state())
+                                .map(|s| s.as_str())
+                                .unwrap_or("?")
+                        )
+                    })
                     .collect();
-                let healthy = h.target_health_descriptions().iter().filter(|d| d.target_health().and_then(|t| t.state()).map(|s| s.as_str()) == Some("healthy")).count();
-                Inspection::new("elbv2:target-group", &name, Some(arn), format!("{healthy}/{} healthy", targets.len()), true)
-                    .detail("targets", targets.join(","))
-                    .detail("healthy", healthy.to_string())
-                    .detail("total", targets.len().to_string())
+                let healthy = h
+                    .target_health_descriptions()
+                    .iter()
+                    .filter(|d| {
+                        d.target_health()
+                            .and_then(|t| t.state())
+                            .map(|s| s.as_str())
+                            == Some("healthy")
+                    })
+                    .count();
+                Inspection::new(
+                    "elbv2:target-group",
+                    &name,
+                    Some(arn),
+                    format!("{healthy}/{} healthy", targets.len()),
+                    true,
+                )
+                .detail("targets", targets.join(","))
+                .detail("healthy", healthy.to_string())
+                .detail("total", targets.len().to_string())
             }
             None => Inspection::missing("elbv2:target-group", &name, cx.state.id(TARGET_GROUP)),
         }])
@@ -333,13 +549,23 @@ impl Step for OriginSecretStep {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        Ok(secrets::ensure(cx, ORIGIN_SECRET, &origin_secret_name(cx), "moodlectl: value of the X-Origin-Verify header CloudFront sends to the ALB", |pw| pw.to_string()).await?.0)
+        Ok(secrets::ensure(
+            cx,
+            ORIGIN_SECRET,
+            &origin_secret_name(cx),
+            "moodlectl: value of the X-Origin-Verify header CloudFront sends to the ALB",
+            |pw| pw.to_string(),
+        )
+        .await?
+        .0)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         secrets::destroy(cx, ORIGIN_SECRET, &origin_secret_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![secrets::inspect(cx, ORIGIN_SECRET, &origin_secret_name(cx)).await?])
+        Ok(vec![
+            secrets::inspect(cx, ORIGIN_SECRET, &origin_secret_name(cx)).await?,
+        ])
     }
 }
 
@@ -352,25 +578,48 @@ pub async fn origin_value(cx: &StepCx) -> Result<Option<String>, StepError> {
 }
 
 fn forward(tg: &str) -> Action {
-    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build()
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(tg)
+        .build()
 }
 
 fn redirect_https() -> Action {
     Action::builder()
         .r#type(ActionTypeEnum::Redirect)
-        .redirect_config(RedirectActionConfig::builder().protocol("HTTPS").port("443").status_code(RedirectActionStatusCodeEnum::Http301).build())
+        .redirect_config(
+            RedirectActionConfig::builder()
+                .protocol("HTTPS")
+                .port("443")
+                .status_code(RedirectActionStatusCodeEnum::Http301)
+                .build(),
+        )
         .build()
 }
 
 fn forbidden() -> Action {
     Action::builder()
         .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(FixedResponseActionConfig::builder().status_code("403").content_type("text/plain").message_body("Forbidden").build())
+        .fixed_response_config(
+            FixedResponseActionConfig::builder()
+                .status_code("403")
+                .content_type("text/plain")
+                .message_body("Forbidden")
+                .build(),
+        )
         .build()
 }
 
 fn header_condition(value: &str) -> RuleCondition {
-    RuleCondition::builder().field("http-header").http_header_config(HttpHeaderConditionConfig::builder().http_header_name(ORIGIN_HEADER).values(value).build()).build()
+    RuleCondition::builder()
+        .field("http-header")
+        .http_header_config(
+            HttpHeaderConditionConfig::builder()
+                .http_header_name(ORIGIN_HEADER)
+                .values(value)
+                .build(),
+        )
+        .build()
 }
 
 fn action_sig(a: &[Action]) -> Vec<String> {
@@ -380,8 +629,12 @@ fn action_sig(a: &[Action]) -> Vec<String> {
                 "{}|{}|{}|{}",
                 a.r#type().map(|t| t.as_str()).unwrap_or(""),
                 a.target_group_arn().unwrap_or(""),
-                a.redirect_config().map(|r| format!("{:?}{:?}{:?}", r.protocol(), r.port(), r.status_code())).unwrap_or_default(),
-                a.fixed_response_config().and_then(|f| f.status_code()).unwrap_or_default()
+                a.redirect_config()
+                    .map(|r| format!("{:?}{:?}{:?}", r.protocol(), r.port(), r.status_code()))
+                    .unwrap_or_default(),
+                a.fixed_response_config()
+                    .and_then(|f| f.status_code())
+                    .unwrap_or_default()
             )
         })
         .collect()
@@ -389,8 +642,20 @@ fn action_sig(a: &[Action]) -> Vec<String> {
 
 struct ListenersStep;
 
-async fn listeners(cx: &StepCx, alb: &str) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>, StepError> {
-    let r = absent_ok("DescribeListeners", alb, cx.aws.elbv2.describe_listeners().load_balancer_arn(alb).send().await)?;
+async fn listeners(
+    cx: &StepCx,
+    alb: &str,
+) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>, StepError> {
+    let r = absent_ok(
+        "DescribeListeners",
+        alb,
+        cx.aws
+            .elbv2
+            .describe_listeners()
+            .load_balancer_arn(alb)
+            .send()
+            .await,
+    )?;
     Ok(r.map(|o| o.listeners().to_vec()).unwrap_or_default())
 }
 
@@ -404,7 +669,14 @@ impl Step for ListenersStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (Some(alb), Some(tg)) = (cx.state.id(ALB), cx.state.id(TARGET_GROUP)) else {
-            return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "edge.alb", what: ALB.into() }) };
+            return if cx.dry_run {
+                Ok(Outcome::Created)
+            } else {
+                Err(StepError::MissingDependency {
+                    step: "edge.alb",
+                    what: ALB.into(),
+                })
+            };
         };
         let restrict = cx.cfg.cdn.restrict_alb;
         let cert = cx.cfg.domain.alb_certificate_arn.clone();
@@ -418,16 +690,45 @@ impl Step for ListenersStep {
                 let arn = l.listener_arn().unwrap_or_default().to_string();
                 cx.record(LISTENER_HTTP, Resource::new("elbv2:listener", &arn))?;
                 if action_sig(l.default_actions()) != action_sig(&[redirect_https()]) {
-                    out = out.merge(Outcome::Updated(vec!["listener 80: redirect to HTTPS".into()]));
+                    out = out.merge(Outcome::Updated(vec![
+                        "listener 80: redirect to HTTPS".into()
+                    ]));
                     if !cx.dry_run {
-                        cx.aws.elbv2.modify_listener().listener_arn(&arn).default_actions(redirect_https()).send().await.map_err(|e| aws_err("ModifyListener", "listener 80", e))?;
+                        cx.aws
+                            .elbv2
+                            .modify_listener()
+                            .listener_arn(&arn)
+                            .default_actions(redirect_https())
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("ModifyListener", "listener 80", e))?;
                     }
                 }
             }
             None if cx.dry_run => created += 1,
             None => {
-                let o = cx.aws.elbv2.create_listener().load_balancer_arn(&alb).protocol(ProtocolEnum::Http).port(80).default_actions(redirect_https()).set_tags(Some(tags(cx, LISTENER_HTTP, "http"))).send().await.map_err(|e| aws_err("CreateListener", "listener 80", e))?;
-                cx.record_new(LISTENER_HTTP, Resource::new("elbv2:listener", o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default()))?;
+                let o = cx
+                    .aws
+                    .elbv2
+                    .create_listener()
+                    .load_balancer_arn(&alb)
+                    .protocol(ProtocolEnum::Http)
+                    .port(80)
+                    .default_actions(redirect_https())
+                    .set_tags(Some(tags(cx, LISTENER_HTTP, "http")))
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("CreateListener", "listener 80", e))?;
+                cx.record_new(
+                    LISTENER_HTTP,
+                    Resource::new(
+                        "elbv2:listener",
+                        o.listeners()
+                            .first()
+                            .and_then(|l| l.listener_arn())
+                            .unwrap_or_default(),
+                    ),
+                )?;
                 created += 1;
             }
         }
@@ -438,9 +739,18 @@ impl Step for ListenersStep {
             Some(l) => {
                 let arn = l.listener_arn().unwrap_or_default().to_string();
                 cx.record(LISTENER_HTTPS, Resource::new("elbv2:listener", &arn))?;
-                let live_cert = l.certificates().first().and_then(|c| c.certificate_arn()).unwrap_or_default();
-                if action_sig(l.default_actions()) != action_sig(&[default.clone()]) || live_cert != cert || l.ssl_policy() != Some(SSL_POLICY) {
-                    out = out.merge(Outcome::Updated(vec!["listener 443: certificate/policy/default action".into()]));
+                let live_cert = l
+                    .certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn())
+                    .unwrap_or_default();
+                if action_sig(l.default_actions()) != action_sig(&[default.clone()])
+                    || live_cert != cert
+                    || l.ssl_policy() != Some(SSL_POLICY)
+                {
+                    out = out.merge(Outcome::Updated(vec![
+                        "listener 443: certificate/policy/default action".into(),
+                    ]));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
@@ -475,7 +785,12 @@ impl Step for ListenersStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateListener", "listener 443", e))?;
-                let arn = o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();
+                let arn = o
+                    .listeners()
+                    .first()
+                    .and_then(|l| l.listener_arn())
+                    .unwrap_or_default()
+                    .to_string();
                 cx.record_new(LISTENER_HTTPS, Resource::new("elbv2:listener", &arn))?;
                 created += 1;
                 Some(arn)
@@ -484,32 +799,85 @@ impl Step for ListenersStep {
 
         // The header rule (priority 1) forwards what CloudFront sends.
         if let Some(https) = https {
-            let rules = cx.aws.elbv2.describe_rules().listener_arn(&https).send().await.map_err(|e| aws_err("DescribeRules", "listener 443", e))?;
+            let rules = cx
+                .aws
+                .elbv2
+                .describe_rules()
+                .listener_arn(&https)
+                .send()
+                .await
+                .map_err(|e| aws_err("DescribeRules", "listener 443", e))?;
             let rule = rules.rules().iter().find(|r| r.is_default() != Some(true));
             match (restrict, rule) {
                 (true, Some(r)) => {
                     let value = origin_value(cx).await?.unwrap_or_default();
-                    let live_values: Vec<&str> = r.conditions().iter().filter_map(|c| c.http_header_config()).filter(|h| h.http_header_name() == Some(ORIGIN_HEADER)).flat_map(|h| h.values().iter().map(|s| s.as_str())).collect();
-                    if live_values != [value.as_str()] || action_sig(r.actions()) != action_sig(&[forward(&tg)]) {
-                        out = out.merge(Outcome::Updated(vec![format!("listener 443: {ORIGIN_HEADER} rule")]));
+                    let live_values: Vec<&str> = r
+                        .conditions()
+                        .iter()
+                        .filter_map(|c| c.http_header_config())
+                        .filter(|h| h.http_header_name() == Some(ORIGIN_HEADER))
+                        .flat_map(|h| h.values().iter().map(|s| s.as_str()))
+                        .collect();
+                    if live_values != [value.as_str()]
+                        || action_sig(r.actions()) != action_sig(&[forward(&tg)])
+                    {
+                        out = out.merge(Outcome::Updated(vec![format!(
+                            "listener 443: {ORIGIN_HEADER} rule"
+                        )]));
                         if !cx.dry_run {
-                            cx.aws.elbv2.modify_rule().rule_arn(r.rule_arn().unwrap_or_default()).conditions(header_condition(&value)).actions(forward(&tg)).send().await.map_err(|e| aws_err("ModifyRule", "listener 443 rule", e))?;
+                            cx.aws
+                                .elbv2
+                                .modify_rule()
+                                .rule_arn(r.rule_arn().unwrap_or_default())
+                                .conditions(header_condition(&value))
+                                .actions(forward(&tg))
+                                .send()
+                                .await
+                                .map_err(|e| aws_err("ModifyRule", "listener 443 rule", e))?;
                         }
                     }
                 }
                 (true, None) => {
                     if out != Outcome::Unchanged || created == 0 {
-                        out = out.merge(Outcome::Updated(vec![format!("listener 443: add {ORIGIN_HEADER} rule")]));
+                        out = out.merge(Outcome::Updated(vec![format!(
+                            "listener 443: add {ORIGIN_HEADER} rule"
+                        )]));
                     }
                     if !cx.dry_run {
-                        let value = origin_value(cx).await?.ok_or(StepError::MissingDependency { step: "edge.origin-secret", what: ORIGIN_SECRET.into() })?;
-                        cx.aws.elbv2.create_rule().listener_arn(&https).priority(1).conditions(header_condition(&value)).actions(forward(&tg)).send().await.map_err(|e| aws_err("CreateRule", "listener 443 rule", e))?;
+                        let value =
+                            origin_value(cx)
+                                .await?
+                                .ok_or(StepError::MissingDependency {
+                                    step: "edge.origin-secret",
+                                    what: ORIGIN_SECRET.into(),
+                                })?;
+                        cx.aws
+                            .elbv2
+                            .create_rule()
+                            .listener_arn(&https)
+                            .priority(1)
+                            .conditions(header_condition(&value))
+                            .actions(forward(&tg))
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("CreateRule", "listener 443 rule", e))?;
                     }
                 }
                 (false, Some(r)) => {
-                    out = out.merge(Outcome::Updated(vec![format!("listener 443: remove {ORIGIN_HEADER} rule")]));
+                    out = out.merge(Outcome::Updated(vec![format!(
+                        "listener 443: remove {ORIGIN_HEADER} rule"
+                    )]));
                     if !cx.dry_run {
-                        super::deleted("DeleteRule", "listener 443 rule", cx.aws.elbv2.delete_rule().rule_arn(r.rule_arn().unwrap_or_default()).send().await)?;
+                        super::deleted(
+                            "DeleteRule",
+                            "listener 443 rule",
+                            cx.aws
+                                .elbv2
+                                .delete_rule()
+                                .rule_arn(r.rule_arn().unwrap_or_default())
+                                .send()
+                                .await,
+                        )?;
                     }
                 }
                 (false, None) => {}
@@ -522,7 +890,16 @@ impl Step for ListenersStep {
         if let Some(lb) = find_alb(cx).await? {
             for l in listeners(cx, lb.load_balancer_arn().unwrap_or_default()).await? {
                 let arn = l.listener_arn().unwrap_or_default();
-                out = out.merge(super::deleted("DeleteListener", arn, cx.aws.elbv2.delete_listener().listener_arn(arn).send().await)?);
+                out = out.merge(super::deleted(
+                    "DeleteListener",
+                    arn,
+                    cx.aws
+                        .elbv2
+                        .delete_listener()
+                        .listener_arn(arn)
+                        .send()
+                        .await,
+                )?);
             }
         }
         cx.forget(LISTENER_HTTP)?;
@@ -531,16 +908,39 @@ impl Step for ListenersStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let Some(alb) = cx.state.id(ALB) else {
-            return Ok(vec![Inspection::missing("elbv2:listener", "listeners", None)]);
+            return Ok(vec![Inspection::missing(
+                "elbv2:listener",
+                "listeners",
+                None,
+            )]);
         };
         let live = listeners(cx, &alb).await?;
         Ok([(80, LISTENER_HTTP), (443, LISTENER_HTTPS)]
             .iter()
-            .map(|(port, key)| match live.iter().find(|l| l.port() == Some(*port)) {
-                Some(l) => Inspection::new("elbv2:listener", format!("{}:{port}", alb_name(cx)), l.listener_arn().map(str::to_string), l.protocol().map(|p| p.as_str()).unwrap_or_default(), true)
-                    .detail("default_action", l.default_actions().first().and_then(|a| a.r#type()).map(|t| t.as_str()).unwrap_or_default()),
-                None => Inspection::missing("elbv2:listener", format!("{}:{port}", alb_name(cx)), cx.state.id(key)),
-            })
+            .map(
+                |(port, key)| match live.iter().find(|l| l.port() == Some(*port)) {
+                    Some(l) => Inspection::new(
+                        "elbv2:listener",
+                        format!("{}:{port}", alb_name(cx)),
+                        l.listener_arn().map(str::to_string),
+                        l.protocol().map(|p| p.as_str()).unwrap_or_default(),
+                        true,
+                    )
+                    .detail(
+                        "default_action",
+                        l.default_actions()
+                            .first()
+                            .and_then(|a| a.r#type())
+                            .map(|t| t.as_str())
+                            .unwrap_or_default(),
+                    ),
+                    None => Inspection::missing(
+                        "elbv2:listener",
+                        format!("{}:{port}", alb_name(cx)),
+                        cx.state.id(key),
+                    ),
+                },
+            )
             .collect())
     }
 }

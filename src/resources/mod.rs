@@ -48,7 +48,10 @@ pub fn steps() -> Vec<Arc<dyn Step>> {
 pub fn ec2_tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_ec2::types::Tag> {
     use aws_sdk_ec2::types::Tag;
     vec![
-        Tag::builder().key(TAG_STACK).value(&cx.cfg.stack.name).build(),
+        Tag::builder()
+            .key(TAG_STACK)
+            .value(&cx.cfg.stack.name)
+            .build(),
         Tag::builder().key(TAG_RESOURCE).value(key).build(),
         Tag::builder().key("Name").value(name).build(),
     ]
@@ -94,11 +97,14 @@ pub fn ec2_stack_filter(cx: &StepCx) -> aws_sdk_ec2::types::Filter {
 /// filters, and adopting the wrong resource would be far worse than a
 /// redundant comparison.
 pub fn ec2_tagged(cx: &StepCx, tags: &[aws_sdk_ec2::types::Tag], key: &str) -> bool {
-    ec2_tag(tags, TAG_STACK) == Some(cx.cfg.stack.name.as_str()) && ec2_tag(tags, TAG_RESOURCE) == Some(key)
+    ec2_tag(tags, TAG_STACK) == Some(cx.cfg.stack.name.as_str())
+        && ec2_tag(tags, TAG_RESOURCE) == Some(key)
 }
 
 pub fn ec2_tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
 }
 
 /// Map a delete call's result: success → Deleted, not-found → AlreadyAbsent.
@@ -207,7 +213,13 @@ mod tests {
             "%7B%22Version%22%3A%20%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D",
             &d
         ));
-        assert!(same_policy(r#"{ "Statement": [], "Version": "2012-10-17" }"#, &d));
-        assert!(!same_policy(r#"{"Version": "2008-10-17", "Statement": []}"#, &d));
+        assert!(same_policy(
+            r#"{ "Statement": [], "Version": "2012-10-17" }"#,
+            &d
+        ));
+        assert!(!same_policy(
+            r#"{"Version": "2008-10-17", "Statement": []}"#,
+            &d
+        ));
     }
 }

@@ -16,8 +16,8 @@
 //! recovered by finding the resource by tag.
 
 use super::{
-    deleted, ec2_filters, ec2_stack_filter, ec2_tag, ec2_tag_spec, ec2_tagged, ec2_tags, retry_while_in_use,
-    same_policy,
+    deleted, ec2_filters, ec2_stack_filter, ec2_tag, ec2_tag_spec, ec2_tagged, ec2_tags,
+    retry_while_in_use, same_policy,
 };
 use crate::aws::{wait_for, Poll};
 use crate::engine::{change, Inspection, Outcome, Step, StepCx};
@@ -96,9 +96,19 @@ pub fn public_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {
         .collect()
 }
 
-fn ec2_err<'a, E>(op: &'a str, what: &'a str) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> StepError + 'a
+fn ec2_err<'a, E>(
+    op: &'a str,
+    what: &'a str,
+) -> impl FnOnce(
+    aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> StepError
+       + 'a
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
 {
     move |e| aws_err(op, what, e)
 }
@@ -126,7 +136,10 @@ async fn find_vpc(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::Vpc>, StepEr
         .send()
         .await
         .map_err(ec2_err("DescribeVpcs", "VPC"))?;
-    Ok(o.vpcs().iter().find(|v| v.is_default() != Some(true) && ec2_tagged(cx, v.tags(), VPC)).cloned())
+    Ok(o.vpcs()
+        .iter()
+        .find(|v| v.is_default() != Some(true) && ec2_tagged(cx, v.tags(), VPC))
+        .cloned())
 }
 
 async fn vpc_attr(cx: &StepCx, id: &str, attr: VpcAttributeName) -> Result<bool, StepError> {
@@ -180,16 +193,24 @@ impl Step for VpcStep {
                     .send()
                     .await
                     .map_err(ec2_err("CreateVpc", &name))?;
-                let id = o.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+                let id = o
+                    .vpc()
+                    .and_then(|v| v.vpc_id())
+                    .unwrap_or_default()
+                    .to_string();
                 cx.record_new(VPC, Resource::new("ec2:vpc", &id))?;
                 (id, Outcome::Created)
             }
         };
         // DNS support + hostnames are required for interface endpoints' private DNS.
-        for attr in [VpcAttributeName::EnableDnsSupport, VpcAttributeName::EnableDnsHostnames] {
+        for attr in [
+            VpcAttributeName::EnableDnsSupport,
+            VpcAttributeName::EnableDnsHostnames,
+        ] {
             if outcome == Outcome::Created || !vpc_attr(cx, &id, attr.clone()).await? {
                 if outcome != Outcome::Created {
-                    outcome = outcome.merge(Outcome::Updated(vec![change(attr.as_str(), false, true)]));
+                    outcome =
+                        outcome.merge(Outcome::Updated(vec![change(attr.as_str(), false, true)]));
                 }
                 if cx.dry_run {
                     continue;
@@ -200,7 +221,9 @@ impl Step for VpcStep {
                     VpcAttributeName::EnableDnsSupport => req.enable_dns_support(t),
                     _ => req.enable_dns_hostnames(t),
                 };
-                req.send().await.map_err(ec2_err("ModifyVpcAttribute", &id))?;
+                req.send()
+                    .await
+                    .map_err(ec2_err("ModifyVpcAttribute", &id))?;
             }
         }
         Ok(outcome)
@@ -227,7 +250,9 @@ impl Step for VpcStep {
                 "ec2:vpc",
                 name,
                 v.vpc_id().map(str::to_string),
-                v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                v.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 v.state().map(|s| s.as_str()) == Some("available"),
             )
             .detail("cidr", v.cidr_block().unwrap_or_default()),
@@ -247,7 +272,10 @@ pub fn subnet_cidr(vpc_cidr: &str, public: bool, az_index: usize) -> String {
     format!("{}.{}.{}.0/18", prefix[0], prefix[1], i * 64)
 }
 
-async fn find_subnet(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::Subnet>, StepError> {
+async fn find_subnet(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::Subnet>, StepError> {
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeSubnets",
@@ -266,7 +294,10 @@ async fn find_subnet(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types
         .send()
         .await
         .map_err(ec2_err("DescribeSubnets", key))?;
-    Ok(o.subnets().iter().find(|s| ec2_tagged(cx, s.tags(), key)).cloned())
+    Ok(o.subnets()
+        .iter()
+        .find(|s| ec2_tagged(cx, s.tags(), key))
+        .cloned())
 }
 
 async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
@@ -281,7 +312,11 @@ async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
     let mut zones: Vec<String> = o
         .availability_zones()
         .iter()
-        .filter(|z| z.zone_type().map(|t| t == "availability-zone").unwrap_or(true))
+        .filter(|z| {
+            z.zone_type()
+                .map(|t| t == "availability-zone")
+                .unwrap_or(true)
+        })
         .filter_map(|z| z.zone_name().map(str::to_string))
         .collect();
     zones.sort();
@@ -296,7 +331,12 @@ async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
     Ok(zones)
 }
 
-async fn ensure_subnet(cx: &StepCx, public: bool, ai: usize, zones: &[String]) -> Result<Outcome, StepError> {
+async fn ensure_subnet(
+    cx: &StepCx,
+    public: bool,
+    ai: usize,
+    zones: &[String],
+) -> Result<Outcome, StepError> {
     let az_suffix = AZS[ai];
     let key = subnet_key(public, az_suffix);
     let name = cx.cfg.name(&key.replace("subnet/", ""));
@@ -305,10 +345,19 @@ async fn ensure_subnet(cx: &StepCx, public: bool, ai: usize, zones: &[String]) -
         Some(s) => {
             let id = s.subnet_id().unwrap_or_default().to_string();
             let az = s.availability_zone().unwrap_or_default();
-            cx.record(&key, Resource::new("ec2:subnet", &id).with("az", az).with("cidr", s.cidr_block().unwrap_or_default()))?;
+            cx.record(
+                &key,
+                Resource::new("ec2:subnet", &id)
+                    .with("az", az)
+                    .with("cidr", s.cidr_block().unwrap_or_default()),
+            )?;
             let mut out = Outcome::Unchanged;
             if public && s.map_public_ip_on_launch() != Some(true) {
-                out = Outcome::Updated(vec![change(&format!("{key}.map_public_ip_on_launch"), false, true)]);
+                out = Outcome::Updated(vec![change(
+                    &format!("{key}.map_public_ip_on_launch"),
+                    false,
+                    true,
+                )]);
             }
             (id, out)
         }
@@ -327,9 +376,25 @@ async fn ensure_subnet(cx: &StepCx, public: bool, ai: usize, zones: &[String]) -
                 .send()
                 .await
                 .map_err(ec2_err("CreateSubnet", &name))?;
-            let id = o.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
-            cx.record_new(&key, Resource::new("ec2:subnet", &id).with("az", az).with("cidr", &cidr))?;
-            (id, if public { Outcome::Created } else { return Ok(Outcome::Created) })
+            let id = o
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap_or_default()
+                .to_string();
+            cx.record_new(
+                &key,
+                Resource::new("ec2:subnet", &id)
+                    .with("az", az)
+                    .with("cidr", &cidr),
+            )?;
+            (
+                id,
+                if public {
+                    Outcome::Created
+                } else {
+                    return Ok(Outcome::Created);
+                },
+            )
         }
     };
     if public && outcome != Outcome::Unchanged && !cx.dry_run {
@@ -354,9 +419,10 @@ impl Step for SubnetsStep {
         &["network.vpc"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let all_recorded = [true, false]
-            .iter()
-            .all(|p| AZS.iter().all(|az| cx.state.id(&subnet_key(*p, az)).is_some()));
+        let all_recorded = [true, false].iter().all(|p| {
+            AZS.iter()
+                .all(|az| cx.state.id(&subnet_key(*p, az)).is_some())
+        });
         // AZs are only needed to create; skip the call when nothing is missing.
         let zones = if all_recorded || cx.dry_run {
             vec![]
@@ -371,17 +437,26 @@ impl Step for SubnetsStep {
         Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = [true, false].into_iter().flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az))).map(|key| async move {
-            let Some(s) = find_subnet(cx, &key).await? else {
+        let futs = [true, false]
+            .into_iter()
+            .flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az)))
+            .map(|key| async move {
+                let Some(s) = find_subnet(cx, &key).await? else {
+                    cx.forget(&key)?;
+                    return Ok::<_, StepError>(Outcome::AlreadyAbsent);
+                };
+                let id = s.subnet_id().unwrap_or_default().to_string();
+                let o = retry_while_in_use(cx, "DeleteSubnet", &id, || {
+                    cx.aws.ec2.delete_subnet().subnet_id(&id).send()
+                })
+                .await?;
                 cx.forget(&key)?;
-                return Ok::<_, StepError>(Outcome::AlreadyAbsent);
-            };
-            let id = s.subnet_id().unwrap_or_default().to_string();
-            let o = retry_while_in_use(cx, "DeleteSubnet", &id, || cx.aws.ec2.delete_subnet().subnet_id(&id).send()).await?;
-            cx.forget(&key)?;
-            Ok(o)
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+                Ok(o)
+            });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -394,7 +469,9 @@ impl Step for SubnetsStep {
                         "ec2:subnet",
                         name,
                         s.subnet_id().map(str::to_string),
-                        s.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        s.state()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
                         s.state().map(|s| s.as_str()) == Some("available"),
                     )
                     .detail("az", s.availability_zone().unwrap_or_default())
@@ -416,7 +493,12 @@ async fn find_igw(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::InternetGate
         let r = absent_ok(
             "DescribeInternetGateways",
             &id,
-            cx.aws.ec2.describe_internet_gateways().internet_gateway_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(g) = r.and_then(|o| o.internet_gateways().first().cloned()) {
             return Ok(Some(g));
@@ -430,7 +512,10 @@ async fn find_igw(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::InternetGate
         .send()
         .await
         .map_err(ec2_err("DescribeInternetGateways", "internet gateway"))?;
-    Ok(o.internet_gateways().iter().find(|g| ec2_tagged(cx, g.tags(), IGW)).cloned())
+    Ok(o.internet_gateways()
+        .iter()
+        .find(|g| ec2_tagged(cx, g.tags(), IGW))
+        .cloned())
 }
 
 #[async_trait]
@@ -448,7 +533,10 @@ impl Step for IgwStep {
                 let id = g.internet_gateway_id().unwrap_or_default().to_string();
                 cx.record(IGW, Resource::new("ec2:internet-gateway", &id))?;
                 let vpc = cx.state.id(VPC);
-                let attached = g.attachments().iter().any(|a| a.vpc_id().map(str::to_string) == vpc);
+                let attached = g
+                    .attachments()
+                    .iter()
+                    .any(|a| a.vpc_id().map(str::to_string) == vpc);
                 let out = if attached {
                     Outcome::Unchanged
                 } else {
@@ -498,7 +586,12 @@ impl Step for IgwStep {
             if let Some(vpc) = a.vpc_id() {
                 // Fails while public addresses (NAT, ALB) are still mapped in the VPC.
                 retry_while_in_use(cx, "DetachInternetGateway", &id, || {
-                    cx.aws.ec2.detach_internet_gateway().internet_gateway_id(&id).vpc_id(vpc).send()
+                    cx.aws
+                        .ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(&id)
+                        .vpc_id(vpc)
+                        .send()
                 })
                 .await?;
             }
@@ -506,7 +599,12 @@ impl Step for IgwStep {
         let out = deleted(
             "DeleteInternetGateway",
             &id,
-            cx.aws.ec2.delete_internet_gateway().internet_gateway_id(&id).send().await,
+            cx.aws
+                .ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(&id)
+                .send()
+                .await,
         )?;
         cx.forget(IGW)?;
         Ok(out)
@@ -522,7 +620,13 @@ impl Step for IgwStep {
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|| "detached".into());
                 let ok = state == "available" || state == "attached";
-                Inspection::new("ec2:internet-gateway", name, g.internet_gateway_id().map(str::to_string), state, ok)
+                Inspection::new(
+                    "ec2:internet-gateway",
+                    name,
+                    g.internet_gateway_id().map(str::to_string),
+                    state,
+                    ok,
+                )
             }
             None => Inspection::missing("ec2:internet-gateway", name, cx.state.id(IGW)),
         }])
@@ -533,12 +637,20 @@ impl Step for IgwStep {
 
 struct EipsStep;
 
-async fn find_eip(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::Address>, StepError> {
+async fn find_eip(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::Address>, StepError> {
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeAddresses",
             &id,
-            cx.aws.ec2.describe_addresses().allocation_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_addresses()
+                .allocation_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(a) = r.and_then(|o| o.addresses().first().cloned()) {
             return Ok(Some(a));
@@ -552,7 +664,10 @@ async fn find_eip(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::A
         .send()
         .await
         .map_err(ec2_err("DescribeAddresses", key))?;
-    Ok(o.addresses().iter().find(|a| ec2_tagged(cx, a.tags(), key)).cloned())
+    Ok(o.addresses()
+        .iter()
+        .find(|a| ec2_tagged(cx, a.tags(), key))
+        .cloned())
 }
 
 #[async_trait]
@@ -569,7 +684,11 @@ impl Step for EipsStep {
             let name = cx.cfg.name(&format!("nat-{az}-eip"));
             match find_eip(cx, &key).await? {
                 Some(a) => {
-                    cx.record(&key, Resource::new("ec2:elastic-ip", a.allocation_id().unwrap_or_default()).with("public_ip", a.public_ip().unwrap_or_default()))?;
+                    cx.record(
+                        &key,
+                        Resource::new("ec2:elastic-ip", a.allocation_id().unwrap_or_default())
+                            .with("public_ip", a.public_ip().unwrap_or_default()),
+                    )?;
                     Ok::<_, StepError>(Outcome::Unchanged)
                 }
                 None if cx.dry_run => Ok(Outcome::Created),
@@ -583,12 +702,19 @@ impl Step for EipsStep {
                         .send()
                         .await
                         .map_err(ec2_err("AllocateAddress", &name))?;
-                    cx.record_new(&key, Resource::new("ec2:elastic-ip", o.allocation_id().unwrap_or_default()).with("public_ip", o.public_ip().unwrap_or_default()))?;
+                    cx.record_new(
+                        &key,
+                        Resource::new("ec2:elastic-ip", o.allocation_id().unwrap_or_default())
+                            .with("public_ip", o.public_ip().unwrap_or_default()),
+                    )?;
                     Ok(Outcome::Created)
                 }
             }
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
@@ -600,11 +726,17 @@ impl Step for EipsStep {
             let id = a.allocation_id().unwrap_or_default().to_string();
             // The NAT gateway's deletion releases the association, possibly a
             // little after the NAT reports `deleted`.
-            let o = retry_while_in_use(cx, "ReleaseAddress", &id, || cx.aws.ec2.release_address().allocation_id(&id).send()).await?;
+            let o = retry_while_in_use(cx, "ReleaseAddress", &id, || {
+                cx.aws.ec2.release_address().allocation_id(&id).send()
+            })
+            .await?;
             cx.forget(&key)?;
             Ok(o)
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -616,7 +748,11 @@ impl Step for EipsStep {
                     "ec2:elastic-ip",
                     name,
                     a.allocation_id().map(str::to_string),
-                    if a.association_id().is_some() { "associated" } else { "unassociated" },
+                    if a.association_id().is_some() {
+                        "associated"
+                    } else {
+                        "unassociated"
+                    },
                     true,
                 )
                 .detail("public_ip", a.public_ip().unwrap_or_default()),
@@ -631,15 +767,26 @@ impl Step for EipsStep {
 
 struct NatStep;
 
-async fn find_nat(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::NatGateway>, StepError> {
+async fn find_nat(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::NatGateway>, StepError> {
     let live = |n: &aws_sdk_ec2::types::NatGateway| {
-        !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting") | Some("failed"))
+        !matches!(
+            n.state().map(|s| s.as_str()),
+            Some("deleted") | Some("deleting") | Some("failed")
+        )
     };
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeNatGateways",
             &id,
-            cx.aws.ec2.describe_nat_gateways().nat_gateway_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(n) = r.and_then(|o| o.nat_gateways().iter().find(|n| live(n)).cloned()) {
             return Ok(Some(n));
@@ -653,16 +800,29 @@ async fn find_nat(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::N
         .send()
         .await
         .map_err(ec2_err("DescribeNatGateways", key))?;
-    Ok(o.nat_gateways().iter().find(|n| live(n) && ec2_tagged(cx, n.tags(), key)).cloned())
+    Ok(o.nat_gateways()
+        .iter()
+        .find(|n| live(n) && ec2_tagged(cx, n.tags(), key))
+        .cloned())
 }
 
 async fn nat_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
     let r = absent_ok(
         "DescribeNatGateways",
         id,
-        cx.aws.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await,
+        cx.aws
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await,
     )?;
-    Ok(r.and_then(|o| o.nat_gateways().first().and_then(|n| n.state()).map(|s| s.as_str().to_string())))
+    Ok(r.and_then(|o| {
+        o.nat_gateways()
+            .first()
+            .and_then(|n| n.state())
+            .map(|s| s.as_str().to_string())
+    }))
 }
 
 #[async_trait]
@@ -698,7 +858,11 @@ impl Step for NatStep {
                         .send()
                         .await
                         .map_err(ec2_err("CreateNatGateway", &name))?;
-                    let id = o.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string();
+                    let id = o
+                        .nat_gateway()
+                        .and_then(|n| n.nat_gateway_id())
+                        .unwrap_or_default()
+                        .to_string();
                     // Recorded before waiting: a crash during the wait resumes here.
                     cx.record_new(&key, Resource::new("ec2:nat-gateway", &id))?;
                     (id, Outcome::Created)
@@ -707,22 +871,30 @@ impl Step for NatStep {
             if cx.dry_run {
                 return Ok(out);
             }
-            wait_for(cx, &format!("NAT gateway {id}"), cx.wait_timeout, || async {
-                match nat_state(cx, &id).await?.as_deref() {
-                    Some("available") => Ok(Poll::Ready(())),
-                    Some("failed") | Some("deleted") => Err(StepError::BadState {
-                        resource: format!("NAT gateway {id}"),
-                        state: "failed".into(),
-                        wanted: "available".into(),
-                    }),
-                    Some(s) => Ok(Poll::Pending(s.to_string())),
-                    None => Ok(Poll::Pending("not visible yet".into())),
-                }
-            })
+            wait_for(
+                cx,
+                &format!("NAT gateway {id}"),
+                cx.wait_timeout,
+                || async {
+                    match nat_state(cx, &id).await?.as_deref() {
+                        Some("available") => Ok(Poll::Ready(())),
+                        Some("failed") | Some("deleted") => Err(StepError::BadState {
+                            resource: format!("NAT gateway {id}"),
+                            state: "failed".into(),
+                            wanted: "available".into(),
+                        }),
+                        Some(s) => Ok(Poll::Pending(s.to_string())),
+                        None => Ok(Poll::Pending("not visible yet".into())),
+                    }
+                },
+            )
             .await?;
             Ok::<_, StepError>(out)
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
@@ -733,24 +905,41 @@ impl Step for NatStep {
             let id = match find_nat(cx, &key).await? {
                 Some(n) => {
                     let id = n.nat_gateway_id().unwrap_or_default().to_string();
-                    out = deleted("DeleteNatGateway", &id, cx.aws.ec2.delete_nat_gateway().nat_gateway_id(&id).send().await)?;
+                    out = deleted(
+                        "DeleteNatGateway",
+                        &id,
+                        cx.aws
+                            .ec2
+                            .delete_nat_gateway()
+                            .nat_gateway_id(&id)
+                            .send()
+                            .await,
+                    )?;
                     Some(id)
                 }
                 None => cx.state.id(&key),
             };
             if let Some(id) = id {
-                wait_for(cx, &format!("NAT gateway {id} deletion"), cx.wait_timeout, || async {
-                    match nat_state(cx, &id).await?.as_deref() {
-                        None | Some("deleted") | Some("failed") => Ok(Poll::Ready(())),
-                        Some(s) => Ok(Poll::Pending(s.to_string())),
-                    }
-                })
+                wait_for(
+                    cx,
+                    &format!("NAT gateway {id} deletion"),
+                    cx.wait_timeout,
+                    || async {
+                        match nat_state(cx, &id).await?.as_deref() {
+                            None | Some("deleted") | Some("failed") => Ok(Poll::Ready(())),
+                            Some(s) => Ok(Poll::Pending(s.to_string())),
+                        }
+                    },
+                )
                 .await?;
             }
             cx.forget(&key)?;
             Ok::<_, StepError>(out)
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -759,8 +948,17 @@ impl Step for NatStep {
             let name = cx.cfg.name(&format!("nat-{az}"));
             rows.push(match find_nat(cx, &key).await? {
                 Some(n) => {
-                    let st = n.state().map(|s| s.as_str().to_string()).unwrap_or_default();
-                    Inspection::new("ec2:nat-gateway", name, n.nat_gateway_id().map(str::to_string), st.clone(), st == "available")
+                    let st = n
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    Inspection::new(
+                        "ec2:nat-gateway",
+                        name,
+                        n.nat_gateway_id().map(str::to_string),
+                        st.clone(),
+                        st == "available",
+                    )
                 }
                 None => Inspection::missing("ec2:nat-gateway", name, cx.state.id(&key)),
             });
@@ -771,12 +969,20 @@ impl Step for NatStep {
 
 // ---------------------------------------------------------------- Route tables
 
-async fn find_rtb(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::RouteTable>, StepError> {
+async fn find_rtb(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::RouteTable>, StepError> {
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeRouteTables",
             &id,
-            cx.aws.ec2.describe_route_tables().route_table_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_route_tables()
+                .route_table_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(t) = r.and_then(|o| o.route_tables().first().cloned()) {
             return Ok(Some(t));
@@ -790,17 +996,28 @@ async fn find_rtb(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::R
         .send()
         .await
         .map_err(ec2_err("DescribeRouteTables", key))?;
-    Ok(o.route_tables().iter().find(|t| ec2_tagged(cx, t.tags(), key)).cloned())
+    Ok(o.route_tables()
+        .iter()
+        .find(|t| ec2_tagged(cx, t.tags(), key))
+        .cloned())
 }
 
 /// Find or create a route table and associate it with `subnets`.
-async fn ensure_rtb(cx: &StepCx, key: &str, subnets: &[String]) -> Result<(Option<String>, Outcome), StepError> {
+async fn ensure_rtb(
+    cx: &StepCx,
+    key: &str,
+    subnets: &[String],
+) -> Result<(Option<String>, Outcome), StepError> {
     let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
     let (id, live_assoc, mut out) = match find_rtb(cx, key).await? {
         Some(t) => {
             let id = t.route_table_id().unwrap_or_default().to_string();
             cx.record(key, Resource::new("ec2:route-table", &id))?;
-            let assoc: Vec<String> = t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect();
+            let assoc: Vec<String> = t
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id().map(str::to_string))
+                .collect();
             (id, assoc, Outcome::Unchanged)
         }
         None if cx.dry_run => return Ok((None, Outcome::Created)),
@@ -815,7 +1032,11 @@ async fn ensure_rtb(cx: &StepCx, key: &str, subnets: &[String]) -> Result<(Optio
                 .send()
                 .await
                 .map_err(ec2_err("CreateRouteTable", &name))?;
-            let id = o.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_string();
+            let id = o
+                .route_table()
+                .and_then(|t| t.route_table_id())
+                .unwrap_or_default()
+                .to_string();
             cx.record_new(key, Resource::new("ec2:route-table", &id))?;
             (id, vec![], Outcome::Created)
         }
@@ -842,28 +1063,65 @@ async fn ensure_rtb(cx: &StepCx, key: &str, subnets: &[String]) -> Result<(Optio
 }
 
 /// Ensure `0.0.0.0/0` in table `rtb` goes to `target` (an IGW or NAT ID).
-async fn ensure_default_route(cx: &StepCx, key: &str, rtb: Option<&aws_sdk_ec2::types::RouteTable>, rtb_id: &str, target: &str) -> Result<Outcome, StepError> {
+async fn ensure_default_route(
+    cx: &StepCx,
+    key: &str,
+    rtb: Option<&aws_sdk_ec2::types::RouteTable>,
+    rtb_id: &str,
+    target: &str,
+) -> Result<Outcome, StepError> {
     let current = rtb.and_then(|t| {
         t.routes()
             .iter()
             .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
-            .map(|r| r.gateway_id().or(r.nat_gateway_id()).unwrap_or("").to_string())
+            .map(|r| {
+                r.gateway_id()
+                    .or(r.nat_gateway_id())
+                    .unwrap_or("")
+                    .to_string()
+            })
     });
     let is_nat = target.starts_with("nat-");
     match current {
         Some(c) if c == target => Ok(Outcome::Unchanged),
-        _ if cx.dry_run => Ok(Outcome::Updated(vec![format!("{key}: 0.0.0.0/0 → {target}")])),
+        _ if cx.dry_run => Ok(Outcome::Updated(vec![format!(
+            "{key}: 0.0.0.0/0 → {target}"
+        )])),
         Some(c) => {
-            let req = cx.aws.ec2.replace_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
-            let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
+            let req = cx
+                .aws
+                .ec2
+                .replace_route()
+                .route_table_id(rtb_id)
+                .destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
             req.send().await.map_err(ec2_err("ReplaceRoute", rtb_id))?;
-            Ok(Outcome::Updated(vec![change(&format!("{key} 0.0.0.0/0"), c, target)]))
+            Ok(Outcome::Updated(vec![change(
+                &format!("{key} 0.0.0.0/0"),
+                c,
+                target,
+            )]))
         }
         None => {
-            let req = cx.aws.ec2.create_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
-            let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
+            let req = cx
+                .aws
+                .ec2
+                .create_route()
+                .route_table_id(rtb_id)
+                .destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
             req.send().await.map_err(ec2_err("CreateRoute", rtb_id))?;
-            Ok(Outcome::Updated(vec![format!("{key}: add 0.0.0.0/0 → {target}")]))
+            Ok(Outcome::Updated(vec![format!(
+                "{key}: add 0.0.0.0/0 → {target}"
+            )]))
         }
     }
 }
@@ -879,15 +1137,31 @@ async fn destroy_rtb(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
             continue;
         }
         if let Some(aid) = a.route_table_association_id() {
-            deleted("DisassociateRouteTable", aid, cx.aws.ec2.disassociate_route_table().association_id(aid).send().await)?;
+            deleted(
+                "DisassociateRouteTable",
+                aid,
+                cx.aws
+                    .ec2
+                    .disassociate_route_table()
+                    .association_id(aid)
+                    .send()
+                    .await,
+            )?;
         }
     }
-    let out = retry_while_in_use(cx, "DeleteRouteTable", &id, || cx.aws.ec2.delete_route_table().route_table_id(&id).send()).await?;
+    let out = retry_while_in_use(cx, "DeleteRouteTable", &id, || {
+        cx.aws.ec2.delete_route_table().route_table_id(&id).send()
+    })
+    .await?;
     cx.forget(key)?;
     Ok(out)
 }
 
-async fn inspect_rtb(cx: &StepCx, key: &str, want_target: Option<String>) -> Result<Inspection, StepError> {
+async fn inspect_rtb(
+    cx: &StepCx,
+    key: &str,
+    want_target: Option<String>,
+) -> Result<Inspection, StepError> {
     let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
     Ok(match find_rtb(cx, key).await? {
         Some(t) => {
@@ -906,7 +1180,13 @@ async fn inspect_rtb(cx: &StepCx, key: &str, want_target: Option<String>) -> Res
                 "ec2:route-table",
                 name,
                 t.route_table_id().map(str::to_string),
-                format!("{} association(s)", t.associations().iter().filter(|a| a.subnet_id().is_some()).count()),
+                format!(
+                    "{} association(s)",
+                    t.associations()
+                        .iter()
+                        .filter(|a| a.subnet_id().is_some())
+                        .count()
+                ),
                 true,
             );
             if let Some(d) = &default {
@@ -935,13 +1215,25 @@ impl Step for PublicRoutesStep {
         &["network.subnets", "network.igw"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let subnets = if cx.dry_run { AZS.iter().filter_map(|az| cx.state.id(&subnet_key(true, az))).collect() } else { public_subnet_ids(cx)? };
+        let subnets = if cx.dry_run {
+            AZS.iter()
+                .filter_map(|az| cx.state.id(&subnet_key(true, az)))
+                .collect()
+        } else {
+            public_subnet_ids(cx)?
+        };
         let (id, out) = ensure_rtb(cx, RTB_PUBLIC, &subnets).await?;
         let Some(id) = id else { return Ok(out) };
-        let Some(igw) = cx.state.id(IGW) else { return Ok(out.merge(Outcome::Updated(vec!["default route".into()]))) };
+        let Some(igw) = cx.state.id(IGW) else {
+            return Ok(out.merge(Outcome::Updated(vec!["default route".into()])));
+        };
         let table = find_rtb(cx, RTB_PUBLIC).await?;
         let r = ensure_default_route(cx, RTB_PUBLIC, table.as_ref(), &id, &igw).await?;
-        Ok(if out == Outcome::Created { out } else { out.merge(r) })
+        Ok(if out == Outcome::Created {
+            out
+        } else {
+            out.merge(r)
+        })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_rtb(cx, RTB_PUBLIC).await
@@ -969,11 +1261,20 @@ impl Step for PrivateRouteTablesStep {
             }
             Ok::<_, StepError>(ensure_rtb(cx, &private_rtb_key(az), &subnets).await?.1)
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let outs = try_join_all(AZS.iter().map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await })).await?;
-        Ok(outs.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        let outs = try_join_all(
+            AZS.iter()
+                .map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await }),
+        )
+        .await?;
+        Ok(outs
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -1003,7 +1304,10 @@ impl Step for NatRoutesStep {
                 if cx.dry_run {
                     return Ok(Outcome::Created);
                 }
-                return Err(StepError::MissingDependency { step: "network.nat", what: nat_key(az) });
+                return Err(StepError::MissingDependency {
+                    step: "network.nat",
+                    what: nat_key(az),
+                });
             };
             let table = find_rtb(cx, &key).await?;
             let o = ensure_default_route(cx, &key, table.as_ref(), &rtb, &nat).await?;
@@ -1013,7 +1317,10 @@ impl Step for NatRoutesStep {
                 o => o,
             })
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
@@ -1021,12 +1328,29 @@ impl Step for NatRoutesStep {
                 return Ok::<_, StepError>(Outcome::AlreadyAbsent);
             };
             let id = rtb.route_table_id().unwrap_or_default();
-            if !rtb.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")) {
+            if !rtb
+                .routes()
+                .iter()
+                .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            {
                 return Ok(Outcome::AlreadyAbsent);
             }
-            deleted("DeleteRoute", id, cx.aws.ec2.delete_route().route_table_id(id).destination_cidr_block("0.0.0.0/0").send().await)
+            deleted(
+                "DeleteRoute",
+                id,
+                cx.aws
+                    .ec2
+                    .delete_route()
+                    .route_table_id(id)
+                    .destination_cidr_block("0.0.0.0/0")
+                    .send()
+                    .await,
+            )
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         // Reported on the private route tables' rows (default_route).
@@ -1039,12 +1363,20 @@ impl Step for NatRoutesStep {
 struct EndpointSgStep;
 
 /// Find a security group by logical key (recorded ID first, then tag).
-pub async fn find_sg(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
+pub async fn find_sg(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeSecurityGroups",
             &id,
-            cx.aws.ec2.describe_security_groups().group_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_security_groups()
+                .group_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(g) = r.and_then(|o| o.security_groups().first().cloned()) {
             return Ok(Some(g));
@@ -1058,7 +1390,10 @@ pub async fn find_sg(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types
         .send()
         .await
         .map_err(ec2_err("DescribeSecurityGroups", key))?;
-    Ok(o.security_groups().iter().find(|g| ec2_tagged(cx, g.tags(), key)).cloned())
+    Ok(o.security_groups()
+        .iter()
+        .find(|g| ec2_tagged(cx, g.tags(), key))
+        .cloned())
 }
 
 /// One desired ingress rule, compared by (protocol, port, source).
@@ -1078,11 +1413,29 @@ pub enum IngressSource {
 
 impl Ingress {
     fn permission(&self) -> IpPermission {
-        let b = IpPermission::builder().ip_protocol("tcp").from_port(self.port).to_port(self.port);
+        let b = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(self.port)
+            .to_port(self.port);
         match &self.source {
-            IngressSource::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).description(&self.description).build()),
-            IngressSource::Group(g) => b.user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(g).description(&self.description).build()),
-            IngressSource::PrefixList(p) => b.prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(p).description(&self.description).build()),
+            IngressSource::Cidr(c) => b.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .description(&self.description)
+                    .build(),
+            ),
+            IngressSource::Group(g) => b.user_id_group_pairs(
+                aws_sdk_ec2::types::UserIdGroupPair::builder()
+                    .group_id(g)
+                    .description(&self.description)
+                    .build(),
+            ),
+            IngressSource::PrefixList(p) => b.prefix_list_ids(
+                aws_sdk_ec2::types::PrefixListId::builder()
+                    .prefix_list_id(p)
+                    .description(&self.description)
+                    .build(),
+            ),
         }
         .build()
     }
@@ -1093,27 +1446,54 @@ impl Ingress {
 
 /// Flatten a group's live ingress into (port, source) pairs; non-TCP or
 /// port-range rules are kept with port -1 so they show up as drift.
-pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressSource, IpPermission)> {
+pub fn live_ingress(
+    g: &aws_sdk_ec2::types::SecurityGroup,
+) -> Vec<(i32, IngressSource, IpPermission)> {
     let mut out = vec![];
     for p in g.ip_permissions() {
-        let port = if p.ip_protocol() == Some("tcp") && p.from_port() == p.to_port() { p.from_port().unwrap_or(-1) } else { -1 };
-        let base = || IpPermission::builder().set_ip_protocol(p.ip_protocol().map(str::to_string)).set_from_port(p.from_port()).set_to_port(p.to_port());
+        let port = if p.ip_protocol() == Some("tcp") && p.from_port() == p.to_port() {
+            p.from_port().unwrap_or(-1)
+        } else {
+            -1
+        };
+        let base = || {
+            IpPermission::builder()
+                .set_ip_protocol(p.ip_protocol().map(str::to_string))
+                .set_from_port(p.from_port())
+                .set_to_port(p.to_port())
+        };
         // Revocation must name the rule as it is stored: reuse the live entries.
         for r in p.ip_ranges() {
             let c = r.cidr_ip().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c), base().ip_ranges(r.clone()).build()));
+            out.push((
+                port,
+                IngressSource::Cidr(c),
+                base().ip_ranges(r.clone()).build(),
+            ));
         }
         for r in p.ipv6_ranges() {
             let c = r.cidr_ipv6().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c), base().ipv6_ranges(r.clone()).build()));
+            out.push((
+                port,
+                IngressSource::Cidr(c),
+                base().ipv6_ranges(r.clone()).build(),
+            ));
         }
         for u in p.user_id_group_pairs() {
             let gid = u.group_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Group(gid), base().user_id_group_pairs(u.clone()).build()));
+            out.push((
+                port,
+                IngressSource::Group(gid),
+                base().user_id_group_pairs(u.clone()).build(),
+            ));
         }
         for l in p.prefix_list_ids() {
             let id = l.prefix_list_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::PrefixList(id), base().prefix_list_ids(l.clone()).build()));
+            out.push((
+                port,
+                IngressSource::PrefixList(id),
+                base().prefix_list_ids(l.clone()).build(),
+            ));
         }
     }
     out
@@ -1123,7 +1503,13 @@ pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressS
 /// exactly `desired`; with `None` ingress is left to the step that owns the
 /// rules (the compute tier adds DB/EFS/cache rules once both groups exist).
 /// Egress stays AWS's default allow-all.
-pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, desired: Option<&[Ingress]>) -> Result<Outcome, StepError> {
+pub async fn ensure_sg(
+    cx: &StepCx,
+    key: &str,
+    suffix: &str,
+    description: &str,
+    desired: Option<&[Ingress]>,
+) -> Result<Outcome, StepError> {
     let name = cx.cfg.name(suffix);
     let (id, live, created) = match find_sg(cx, key).await? {
         Some(g) => {
@@ -1151,7 +1537,11 @@ pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, 
         }
     };
     let Some(desired) = desired else {
-        return Ok(if created { Outcome::Created } else { Outcome::Unchanged });
+        return Ok(if created {
+            Outcome::Created
+        } else {
+            Outcome::Unchanged
+        });
     };
     let changes = apply_ingress(cx, &id, &name, &live, desired).await?;
     Ok(if created {
@@ -1164,20 +1554,56 @@ pub async fn ensure_sg(cx: &StepCx, key: &str, suffix: &str, description: &str, 
 }
 
 /// Make group `key`'s ingress exactly `desired` (the group must exist).
-pub async fn sync_ingress(cx: &StepCx, key: &str, suffix: &str, desired: &[Ingress]) -> Result<Outcome, StepError> {
+pub async fn sync_ingress(
+    cx: &StepCx,
+    key: &str,
+    suffix: &str,
+    desired: &[Ingress],
+) -> Result<Outcome, StepError> {
     let name = cx.cfg.name(suffix);
     let Some(g) = find_sg(cx, key).await? else {
-        return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "security group", what: key.to_string() }) };
+        return if cx.dry_run {
+            Ok(Outcome::Created)
+        } else {
+            Err(StepError::MissingDependency {
+                step: "security group",
+                what: key.to_string(),
+            })
+        };
     };
-    let changes = apply_ingress(cx, g.group_id().unwrap_or_default(), &name, &live_ingress(&g), desired).await?;
-    Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+    let changes = apply_ingress(
+        cx,
+        g.group_id().unwrap_or_default(),
+        &name,
+        &live_ingress(&g),
+        desired,
+    )
+    .await?;
+    Ok(if changes.is_empty() {
+        Outcome::Unchanged
+    } else {
+        Outcome::Updated(changes)
+    })
 }
 
 /// Authorize what is missing, revoke what is unexpected; returns the changes.
-async fn apply_ingress(cx: &StepCx, id: &str, name: &str, live: &[(i32, IngressSource, IpPermission)], desired: &[Ingress]) -> Result<Vec<String>, StepError> {
-    let live_keys: Vec<(i32, IngressSource)> = live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
-    let missing: Vec<&Ingress> = desired.iter().filter(|d| !live_keys.contains(&d.key())).collect();
-    let extra: Vec<&(i32, IngressSource, IpPermission)> = live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).collect();
+async fn apply_ingress(
+    cx: &StepCx,
+    id: &str,
+    name: &str,
+    live: &[(i32, IngressSource, IpPermission)],
+    desired: &[Ingress],
+) -> Result<Vec<String>, StepError> {
+    let live_keys: Vec<(i32, IngressSource)> =
+        live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
+    let missing: Vec<&Ingress> = desired
+        .iter()
+        .filter(|d| !live_keys.contains(&d.key()))
+        .collect();
+    let extra: Vec<&(i32, IngressSource, IpPermission)> = live
+        .iter()
+        .filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone())))
+        .collect();
     let mut changes = vec![];
     for m in &missing {
         changes.push(format!("{name}: allow tcp/{} from {:?}", m.port, m.source));
@@ -1217,21 +1643,43 @@ pub async fn destroy_sg(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
     };
     let id = g.group_id().unwrap_or_default().to_string();
     // ENIs of deleted endpoints/tasks can hold the group for a while.
-    let out = retry_while_in_use(cx, "DeleteSecurityGroup", &id, || cx.aws.ec2.delete_security_group().group_id(&id).send()).await?;
+    let out = retry_while_in_use(cx, "DeleteSecurityGroup", &id, || {
+        cx.aws.ec2.delete_security_group().group_id(&id).send()
+    })
+    .await?;
     cx.forget(key)?;
     Ok(out)
 }
 
-pub async fn inspect_sg(cx: &StepCx, key: &str, suffix: &str, desired: &[Ingress]) -> Result<Inspection, StepError> {
+pub async fn inspect_sg(
+    cx: &StepCx,
+    key: &str,
+    suffix: &str,
+    desired: &[Ingress],
+) -> Result<Inspection, StepError> {
     let name = cx.cfg.name(suffix);
     Ok(match find_sg(cx, key).await? {
         Some(g) => {
             let live = live_ingress(&g);
-            let extra = live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).count();
-            let missing = desired.iter().filter(|d| !live.iter().any(|(p, s, _)| (*p, s.clone()) == d.key())).count();
-            let mut i = Inspection::new("ec2:security-group", name, g.group_id().map(str::to_string), format!("{} ingress rule(s)", live.len()), true);
+            let extra = live
+                .iter()
+                .filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone())))
+                .count();
+            let missing = desired
+                .iter()
+                .filter(|d| !live.iter().any(|(p, s, _)| (*p, s.clone()) == d.key()))
+                .count();
+            let mut i = Inspection::new(
+                "ec2:security-group",
+                name,
+                g.group_id().map(str::to_string),
+                format!("{} ingress rule(s)", live.len()),
+                true,
+            );
             if extra + missing > 0 {
-                i.drift = Some(format!("{extra} unexpected, {missing} missing ingress rule(s)"));
+                i.drift = Some(format!(
+                    "{extra} unexpected, {missing} missing ingress rule(s)"
+                ));
                 i.healthy = false;
             }
             i
@@ -1250,7 +1698,11 @@ pub const SG_ALB: &str = "sg/alb";
 /// is expected once both of its groups exist.
 pub fn expected_ingress(cx: &StepCx, key: &str) -> Vec<Ingress> {
     let rule = |port: i32, from: &str, what: &str| {
-        cx.state.id(from).map(|g| Ingress { port, source: IngressSource::Group(g), description: what.to_string() })
+        cx.state.id(from).map(|g| Ingress {
+            port,
+            source: IngressSource::Group(g),
+            description: what.to_string(),
+        })
     };
     let r = match key {
         "sg/db" => rule(3306, SG_SERVICE, "MySQL from the Moodle service"),
@@ -1279,27 +1731,49 @@ impl Step for EndpointSgStep {
         &["network.vpc"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        ensure_sg(cx, SG_ENDPOINTS, "endpoints-sg", "moodlectl: VPC interface endpoints", Some(&endpoint_ingress(cx))).await
+        ensure_sg(
+            cx,
+            SG_ENDPOINTS,
+            "endpoints-sg",
+            "moodlectl: VPC interface endpoints",
+            Some(&endpoint_ingress(cx)),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_sg(cx, SG_ENDPOINTS).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_sg(cx, SG_ENDPOINTS, "endpoints-sg", &endpoint_ingress(cx)).await?])
+        Ok(vec![
+            inspect_sg(cx, SG_ENDPOINTS, "endpoints-sg", &endpoint_ingress(cx)).await?,
+        ])
     }
 }
 
 // ---------------------------------------------------------------- VPC endpoints
 
-async fn find_endpoint(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, StepError> {
+async fn find_endpoint(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, StepError> {
     let live = |e: &aws_sdk_ec2::types::VpcEndpoint| {
-        !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted") | Some("deleting") | Some("failed") | Some("rejected"))
+        !matches!(
+            e.state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .as_deref(),
+            Some("deleted") | Some("deleting") | Some("failed") | Some("rejected")
+        )
     };
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeVpcEndpoints",
             &id,
-            cx.aws.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&id).send().await,
+            cx.aws
+                .ec2
+                .describe_vpc_endpoints()
+                .vpc_endpoint_ids(&id)
+                .send()
+                .await,
         )?;
         if let Some(e) = r.and_then(|o| o.vpc_endpoints().iter().find(|e| live(e)).cloned()) {
             return Ok(Some(e));
@@ -1313,16 +1787,29 @@ async fn find_endpoint(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::typ
         .send()
         .await
         .map_err(ec2_err("DescribeVpcEndpoints", key))?;
-    Ok(o.vpc_endpoints().iter().find(|e| live(e) && ec2_tagged(cx, e.tags(), key)).cloned())
+    Ok(o.vpc_endpoints()
+        .iter()
+        .find(|e| live(e) && ec2_tagged(cx, e.tags(), key))
+        .cloned())
 }
 
 async fn endpoint_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
     let r = absent_ok(
         "DescribeVpcEndpoints",
         id,
-        cx.aws.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await,
+        cx.aws
+            .ec2
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(id)
+            .send()
+            .await,
     )?;
-    Ok(r.and_then(|o| o.vpc_endpoints().first().and_then(|e| e.state()).map(|s| s.as_str().to_ascii_lowercase())))
+    Ok(r.and_then(|o| {
+        o.vpc_endpoints()
+            .first()
+            .and_then(|e| e.state())
+            .map(|s| s.as_str().to_ascii_lowercase())
+    }))
 }
 
 async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
@@ -1330,7 +1817,13 @@ async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> 
     let id = match find_endpoint(cx, key).await? {
         Some(e) => {
             let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
-            let r = cx.aws.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&id).send().await;
+            let r = cx
+                .aws
+                .ec2
+                .delete_vpc_endpoints()
+                .vpc_endpoint_ids(&id)
+                .send()
+                .await;
             out = deleted("DeleteVpcEndpoints", &id, r)?;
             Some(id)
         }
@@ -1338,25 +1831,43 @@ async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> 
     };
     if let Some(id) = id {
         // Subnets can only be deleted once the endpoint's ENIs are released.
-        wait_for(cx, &format!("endpoint {id} deletion"), cx.wait_timeout, || async {
-            match endpoint_state(cx, &id).await?.as_deref() {
-                None | Some("deleted") => Ok(Poll::Ready(())),
-                Some(s) => Ok(Poll::Pending(s.to_string())),
-            }
-        })
+        wait_for(
+            cx,
+            &format!("endpoint {id} deletion"),
+            cx.wait_timeout,
+            || async {
+                match endpoint_state(cx, &id).await?.as_deref() {
+                    None | Some("deleted") => Ok(Poll::Ready(())),
+                    Some(s) => Ok(Poll::Pending(s.to_string())),
+                }
+            },
+        )
         .await?;
     }
     cx.forget(key)?;
     Ok(out)
 }
 
-fn inspect_endpoint(cx: &StepCx, key: &str, e: Option<aws_sdk_ec2::types::VpcEndpoint>) -> Inspection {
+fn inspect_endpoint(
+    cx: &StepCx,
+    key: &str,
+    e: Option<aws_sdk_ec2::types::VpcEndpoint>,
+) -> Inspection {
     let name = cx.cfg.name(&key.replace("vpce/", "vpce-"));
     match e {
         Some(e) => {
-            let st = e.state().map(|s| s.as_str().to_ascii_lowercase()).unwrap_or_default();
-            Inspection::new("ec2:vpc-endpoint", name, e.vpc_endpoint_id().map(str::to_string), st.clone(), st == "available")
-                .detail("service", e.service_name().unwrap_or_default())
+            let st = e
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_default();
+            Inspection::new(
+                "ec2:vpc-endpoint",
+                name,
+                e.vpc_endpoint_id().map(str::to_string),
+                st.clone(),
+                st == "available",
+            )
+            .detail("service", e.service_name().unwrap_or_default())
         }
         None => Inspection::missing("ec2:vpc-endpoint", name, cx.state.id(key)),
     }
@@ -1384,10 +1895,24 @@ impl Step for InterfaceEndpointsStep {
                     if e.private_dns_enabled() != Some(true) {
                         changes.push(change(&format!("{key}.private_dns"), false, true));
                         if !cx.dry_run {
-                            cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(&id).private_dns_enabled(true).send().await.map_err(ec2_err("ModifyVpcEndpoint", &id))?;
+                            cx.aws
+                                .ec2
+                                .modify_vpc_endpoint()
+                                .vpc_endpoint_id(&id)
+                                .private_dns_enabled(true)
+                                .send()
+                                .await
+                                .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
                         }
                     }
-                    (id, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                    (
+                        id,
+                        if changes.is_empty() {
+                            Outcome::Unchanged
+                        } else {
+                            Outcome::Updated(changes)
+                        },
+                    )
                 }
                 None if cx.dry_run => return Ok(Outcome::Created),
                 None => {
@@ -1404,11 +1929,20 @@ impl Step for InterfaceEndpointsStep {
                         .security_group_ids(sg)
                         .private_dns_enabled(true)
                         .client_token(cx.token(&key))
-                        .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, &key, &name))
+                        .tag_specifications(ec2_tag_spec(
+                            cx,
+                            ResourceType::VpcEndpoint,
+                            &key,
+                            &name,
+                        ))
                         .send()
                         .await
                         .map_err(ec2_err("CreateVpcEndpoint", &name))?;
-                    let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
+                    let id = o
+                        .vpc_endpoint()
+                        .and_then(|e| e.vpc_endpoint_id())
+                        .unwrap_or_default()
+                        .to_string();
                     cx.record_new(&key, Resource::new("ec2:vpc-endpoint", &id))?;
                     (id, Outcome::Created)
                 }
@@ -1419,7 +1953,11 @@ impl Step for InterfaceEndpointsStep {
             wait_for(cx, &format!("endpoint {name}"), cx.wait_timeout, || async {
                 match endpoint_state(cx, &id).await?.as_deref() {
                     Some("available") => Ok(Poll::Ready(())),
-                    Some(s @ ("failed" | "rejected" | "deleted")) => Err(StepError::BadState { resource: format!("endpoint {id}"), state: s.into(), wanted: "available".into() }),
+                    Some(s @ ("failed" | "rejected" | "deleted")) => Err(StepError::BadState {
+                        resource: format!("endpoint {id}"),
+                        state: s.into(),
+                        wanted: "available".into(),
+                    }),
                     Some(s) => Ok(Poll::Pending(s.to_string())),
                     None => Ok(Poll::Pending("not visible yet".into())),
                 }
@@ -1427,11 +1965,19 @@ impl Step for InterfaceEndpointsStep {
             .await?;
             Ok::<_, StepError>(out)
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, _)| async move { destroy_endpoint(cx, &format!("vpce/{suffix}")).await });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, _)| async move {
+            destroy_endpoint(cx, &format!("vpce/{suffix}")).await
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -1455,12 +2001,19 @@ impl Step for S3EndpointStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpce-s3");
-        let tables: Vec<String> = AZS.iter().filter_map(|az| cx.state.id(&private_rtb_key(az))).collect();
+        let tables: Vec<String> = AZS
+            .iter()
+            .filter_map(|az| cx.state.id(&private_rtb_key(az)))
+            .collect();
         match find_endpoint(cx, VPCE_S3).await? {
             Some(e) => {
                 let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
                 cx.record(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
-                let missing: Vec<String> = tables.iter().filter(|t| !e.route_table_ids().contains(t)).cloned().collect();
+                let missing: Vec<String> = tables
+                    .iter()
+                    .filter(|t| !e.route_table_ids().contains(t))
+                    .cloned()
+                    .collect();
                 if missing.is_empty() {
                     return Ok(Outcome::Unchanged);
                 }
@@ -1474,7 +2027,10 @@ impl Step for S3EndpointStep {
                         .await
                         .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
                 }
-                Ok(Outcome::Updated(vec![format!("route tables: add {}", missing.join(","))]))
+                Ok(Outcome::Updated(vec![format!(
+                    "route tables: add {}",
+                    missing.join(",")
+                )]))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -1496,7 +2052,11 @@ impl Step for S3EndpointStep {
                     .send()
                     .await
                     .map_err(ec2_err("CreateVpcEndpoint", &name))?;
-                let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
+                let id = o
+                    .vpc_endpoint()
+                    .and_then(|e| e.vpc_endpoint_id())
+                    .unwrap_or_default()
+                    .to_string();
                 cx.record_new(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
                 Ok(Outcome::Created)
             }
@@ -1506,7 +2066,11 @@ impl Step for S3EndpointStep {
         destroy_endpoint(cx, VPCE_S3).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_endpoint(cx, VPCE_S3, find_endpoint(cx, VPCE_S3).await?)])
+        Ok(vec![inspect_endpoint(
+            cx,
+            VPCE_S3,
+            find_endpoint(cx, VPCE_S3).await?,
+        )])
     }
 }
 
@@ -1550,17 +2114,37 @@ pub mod iam {
         ec2_tags(cx, key, key)
             .into_iter()
             .filter(|t| t.key() != Some("Name"))
-            .map(|t| aws_sdk_iam::types::Tag::builder().key(t.key().unwrap_or_default()).value(t.value().unwrap_or_default()).build().expect("tag has key and value"))
+            .map(|t| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(t.key().unwrap_or_default())
+                    .value(t.value().unwrap_or_default())
+                    .build()
+                    .expect("tag has key and value")
+            })
             .collect()
     }
 
-    pub async fn get_role(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
-        let r = absent_ok("GetRole", name, cx.aws.iam.get_role().role_name(name).send().await)?;
+    pub async fn get_role(
+        cx: &StepCx,
+        name: &str,
+    ) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
+        let r = absent_ok(
+            "GetRole",
+            name,
+            cx.aws.iam.get_role().role_name(name).send().await,
+        )?;
         Ok(r.and_then(|o| o.role().cloned()))
     }
 
     /// Ensure role `name` with `trust` and one inline policy `policy`.
-    pub async fn ensure_role(cx: &StepCx, key: &str, name: &str, trust: &serde_json::Value, policy_name: &str, policy: &serde_json::Value) -> Result<Outcome, StepError> {
+    pub async fn ensure_role(
+        cx: &StepCx,
+        key: &str,
+        name: &str,
+        trust: &serde_json::Value,
+        policy_name: &str,
+        policy: &serde_json::Value,
+    ) -> Result<Outcome, StepError> {
         let mut out = match get_role(cx, name).await? {
             Some(r) => {
                 cx.record(key, Resource::new("iam:role", name).with("arn", r.arn()))?;
@@ -1568,7 +2152,14 @@ pub mod iam {
                 if !same_policy(r.assume_role_policy_document().unwrap_or_default(), trust) {
                     o = Outcome::Updated(vec![format!("{name}: trust policy")]);
                     if !cx.dry_run {
-                        cx.aws.iam.update_assume_role_policy().role_name(name).policy_document(trust.to_string()).send().await.map_err(|e| aws_err("UpdateAssumeRolePolicy", name, e))?;
+                        cx.aws
+                            .iam
+                            .update_assume_role_policy()
+                            .role_name(name)
+                            .policy_document(trust.to_string())
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateAssumeRolePolicy", name, e))?;
                     }
                 }
                 o
@@ -1586,18 +2177,42 @@ pub mod iam {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateRole", name, e))?;
-                cx.record_new(key, Resource::new("iam:role", name).with("arn", o.role().map(|r| r.arn()).unwrap_or_default()))?;
+                cx.record_new(
+                    key,
+                    Resource::new("iam:role", name)
+                        .with("arn", o.role().map(|r| r.arn()).unwrap_or_default()),
+                )?;
                 Outcome::Created
             }
         };
-        let live = absent_ok("GetRolePolicy", name, cx.aws.iam.get_role_policy().role_name(name).policy_name(policy_name).send().await)?;
-        let same = live.map(|p| same_policy(p.policy_document(), policy)).unwrap_or(false);
+        let live = absent_ok(
+            "GetRolePolicy",
+            name,
+            cx.aws
+                .iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy_name)
+                .send()
+                .await,
+        )?;
+        let same = live
+            .map(|p| same_policy(p.policy_document(), policy))
+            .unwrap_or(false);
         if !same {
             if out == Outcome::Unchanged {
                 out = Outcome::Updated(vec![format!("{name}: inline policy {policy_name}")]);
             }
             if !cx.dry_run {
-                cx.aws.iam.put_role_policy().role_name(name).policy_name(policy_name).policy_document(policy.to_string()).send().await.map_err(|e| aws_err("PutRolePolicy", name, e))?;
+                cx.aws
+                    .iam
+                    .put_role_policy()
+                    .role_name(name)
+                    .policy_name(policy_name)
+                    .policy_document(policy.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutRolePolicy", name, e))?;
             }
         }
         Ok(out)
@@ -1608,17 +2223,55 @@ pub mod iam {
             cx.forget(key)?;
             return Ok(Outcome::AlreadyAbsent);
         }
-        let policies = cx.aws.iam.list_role_policies().role_name(name).send().await.map_err(|e| aws_err("ListRolePolicies", name, e))?;
+        let policies = cx
+            .aws
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListRolePolicies", name, e))?;
         for p in policies.policy_names() {
-            deleted("DeleteRolePolicy", name, cx.aws.iam.delete_role_policy().role_name(name).policy_name(p).send().await)?;
+            deleted(
+                "DeleteRolePolicy",
+                name,
+                cx.aws
+                    .iam
+                    .delete_role_policy()
+                    .role_name(name)
+                    .policy_name(p)
+                    .send()
+                    .await,
+            )?;
         }
-        let attached = cx.aws.iam.list_attached_role_policies().role_name(name).send().await.map_err(|e| aws_err("ListAttachedRolePolicies", name, e))?;
+        let attached = cx
+            .aws
+            .iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListAttachedRolePolicies", name, e))?;
         for p in attached.attached_policies() {
             if let Some(arn) = p.policy_arn() {
-                deleted("DetachRolePolicy", name, cx.aws.iam.detach_role_policy().role_name(name).policy_arn(arn).send().await)?;
+                deleted(
+                    "DetachRolePolicy",
+                    name,
+                    cx.aws
+                        .iam
+                        .detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
+                        .send()
+                        .await,
+                )?;
             }
         }
-        let out = deleted("DeleteRole", name, cx.aws.iam.delete_role().role_name(name).send().await)?;
+        let out = deleted(
+            "DeleteRole",
+            name,
+            cx.aws.iam.delete_role().role_name(name).send().await,
+        )?;
         cx.forget(key)?;
         Ok(out)
     }
@@ -1643,32 +2296,64 @@ impl Step for FlowLogRoleStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let arn = log_group_arn(cx);
-        iam::ensure_role(cx, FLOW_ROLE, &flow_role_name(cx), &flow_trust_policy(), "flow-logs-to-cloudwatch", &flow_permissions(&arn)).await
+        iam::ensure_role(
+            cx,
+            FLOW_ROLE,
+            &flow_role_name(cx),
+            &flow_trust_policy(),
+            "flow-logs-to-cloudwatch",
+            &flow_permissions(&arn),
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         iam::destroy_role(cx, FLOW_ROLE, &flow_role_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![iam::inspect_role(cx, FLOW_ROLE, &flow_role_name(cx)).await?])
+        Ok(vec![
+            iam::inspect_role(cx, FLOW_ROLE, &flow_role_name(cx)).await?,
+        ])
     }
 }
 
 /// The log group ARN is derivable without a call once the account is known;
 /// a wildcard account keeps the role step independent of the group step.
 fn log_group_arn(cx: &StepCx) -> String {
-    format!("arn:aws:logs:{}:*:log-group:{}", cx.aws.region, flow_log_group_name(cx))
+    format!(
+        "arn:aws:logs:{}:*:log-group:{}",
+        cx.aws.region,
+        flow_log_group_name(cx)
+    )
 }
 
 /// Log group helpers shared with the compute tier.
 pub mod loggroup {
     use super::*;
 
-    pub async fn find(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
-        let o = cx.aws.logs.describe_log_groups().log_group_name_prefix(name).send().await.map_err(|e| aws_err("DescribeLogGroups", name, e))?;
-        Ok(o.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
+    pub async fn find(
+        cx: &StepCx,
+        name: &str,
+    ) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
+        let o = cx
+            .aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeLogGroups", name, e))?;
+        Ok(o.log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+            .cloned())
     }
 
-    pub async fn ensure(cx: &StepCx, key: &str, name: &str, retention: i32) -> Result<Outcome, StepError> {
+    pub async fn ensure(
+        cx: &StepCx,
+        key: &str,
+        name: &str,
+        retention: i32,
+    ) -> Result<Outcome, StepError> {
         let (live, out) = match find(cx, name).await? {
             Some(g) => {
                 cx.record(key, Resource::new("logs:log-group", name))?;
@@ -1677,13 +2362,27 @@ pub mod loggroup {
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
                 let tags = std::collections::HashMap::from([
-                    (super::super::TAG_STACK.to_string(), cx.cfg.stack.name.clone()),
+                    (
+                        super::super::TAG_STACK.to_string(),
+                        cx.cfg.stack.name.clone(),
+                    ),
                     (super::super::TAG_RESOURCE.to_string(), key.to_string()),
                 ]);
-                match cx.aws.logs.create_log_group().log_group_name(name).set_tags(Some(tags)).send().await {
+                match cx
+                    .aws
+                    .logs
+                    .create_log_group()
+                    .log_group_name(name)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                {
                     Ok(_) => {}
                     // Created by a run killed before it could record it.
-                    Err(e) if e.as_service_error().map(|s| s.is_resource_already_exists_exception()).unwrap_or(false) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .map(|s| s.is_resource_already_exists_exception())
+                            .unwrap_or(false) => {}
                     Err(e) => return Err(aws_err("CreateLogGroup", name, e)),
                 }
                 cx.record_new(key, Resource::new("logs:log-group", name))?;
@@ -1694,12 +2393,23 @@ pub mod loggroup {
             return Ok(out);
         }
         if !cx.dry_run {
-            cx.aws.logs.put_retention_policy().log_group_name(name).retention_in_days(retention).send().await.map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+            cx.aws
+                .logs
+                .put_retention_policy()
+                .log_group_name(name)
+                .retention_in_days(retention)
+                .send()
+                .await
+                .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
         }
         Ok(if out == Outcome::Created {
             out
         } else {
-            Outcome::Updated(vec![change("retention_in_days", live.map(|d| d.to_string()).unwrap_or("never expire".into()), retention)])
+            Outcome::Updated(vec![change(
+                "retention_in_days",
+                live.map(|d| d.to_string()).unwrap_or("never expire".into()),
+                retention,
+            )])
         })
     }
 
@@ -1708,16 +2418,40 @@ pub mod loggroup {
             cx.forget(key)?;
             return Ok(Outcome::AlreadyAbsent);
         }
-        let out = deleted("DeleteLogGroup", name, cx.aws.logs.delete_log_group().log_group_name(name).send().await)?;
+        let out = deleted(
+            "DeleteLogGroup",
+            name,
+            cx.aws
+                .logs
+                .delete_log_group()
+                .log_group_name(name)
+                .send()
+                .await,
+        )?;
         cx.forget(key)?;
         Ok(out)
     }
 
-    pub async fn inspect(cx: &StepCx, key: &str, name: &str, retention: i32) -> Result<Inspection, StepError> {
+    pub async fn inspect(
+        cx: &StepCx,
+        key: &str,
+        name: &str,
+        retention: i32,
+    ) -> Result<Inspection, StepError> {
         Ok(match find(cx, name).await? {
             Some(g) => {
                 let live = g.retention_in_days();
-                let mut i = Inspection::new("logs:log-group", name, Some(name.to_string()), "exists", true).detail("retention_days", live.map(|d| d.to_string()).unwrap_or("never".into()));
+                let mut i = Inspection::new(
+                    "logs:log-group",
+                    name,
+                    Some(name.to_string()),
+                    "exists",
+                    true,
+                )
+                .detail(
+                    "retention_days",
+                    live.map(|d| d.to_string()).unwrap_or("never".into()),
+                );
                 if live != Some(retention) {
                     i.drift = Some(format!("retention {live:?} (config: {retention})"));
                 }
@@ -1739,13 +2473,27 @@ impl Step for FlowLogGroupStep {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        loggroup::ensure(cx, FLOW_LOG_GROUP, &flow_log_group_name(cx), cx.cfg.network.flow_log_retention_days).await
+        loggroup::ensure(
+            cx,
+            FLOW_LOG_GROUP,
+            &flow_log_group_name(cx),
+            cx.cfg.network.flow_log_retention_days,
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         loggroup::destroy(cx, FLOW_LOG_GROUP, &flow_log_group_name(cx)).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![loggroup::inspect(cx, FLOW_LOG_GROUP, &flow_log_group_name(cx), cx.cfg.network.flow_log_retention_days).await?])
+        Ok(vec![
+            loggroup::inspect(
+                cx,
+                FLOW_LOG_GROUP,
+                &flow_log_group_name(cx),
+                cx.cfg.network.flow_log_retention_days,
+            )
+            .await?,
+        ])
     }
 }
 
@@ -1753,13 +2501,32 @@ struct FlowLogStep;
 
 async fn find_flow_log(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::FlowLog>, StepError> {
     if let Some(id) = cx.state.id(FLOW_LOG) {
-        let r = absent_ok("DescribeFlowLogs", &id, cx.aws.ec2.describe_flow_logs().flow_log_ids(&id).send().await)?;
+        let r = absent_ok(
+            "DescribeFlowLogs",
+            &id,
+            cx.aws
+                .ec2
+                .describe_flow_logs()
+                .flow_log_ids(&id)
+                .send()
+                .await,
+        )?;
         if let Some(f) = r.and_then(|o| o.flow_logs().first().cloned()) {
             return Ok(Some(f));
         }
     }
-    let o = cx.aws.ec2.describe_flow_logs().set_filter(Some(ec2_filters(cx, FLOW_LOG))).send().await.map_err(ec2_err("DescribeFlowLogs", "flow log"))?;
-    Ok(o.flow_logs().iter().find(|f| ec2_tagged(cx, f.tags(), FLOW_LOG)).cloned())
+    let o = cx
+        .aws
+        .ec2
+        .describe_flow_logs()
+        .set_filter(Some(ec2_filters(cx, FLOW_LOG)))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeFlowLogs", "flow log"))?;
+    Ok(o.flow_logs()
+        .iter()
+        .find(|f| ec2_tagged(cx, f.tags(), FLOW_LOG))
+        .cloned())
 }
 
 #[async_trait]
@@ -1768,14 +2535,19 @@ impl Step for FlowLogStep {
         "network.flow-log"
     }
     fn deps(&self) -> &'static [&'static str] {
-        &["network.vpc", "network.flow-log-role", "network.flow-log-group"]
+        &[
+            "network.vpc",
+            "network.flow-log-role",
+            "network.flow-log-group",
+        ]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpc-flow-log");
         if let Some(f) = find_flow_log(cx).await? {
             let id = f.flow_log_id().unwrap_or_default().to_string();
             cx.record(FLOW_LOG, Resource::new("ec2:flow-log", &id))?;
-            let ok = f.traffic_type().map(|t| t.as_str()) == Some("ALL") && f.log_group_name() == Some(flow_log_group_name(cx).as_str());
+            let ok = f.traffic_type().map(|t| t.as_str()) == Some("ALL")
+                && f.log_group_name() == Some(flow_log_group_name(cx).as_str());
             if ok {
                 return Ok(Outcome::Unchanged);
             }
@@ -1783,7 +2555,11 @@ impl Step for FlowLogStep {
             if cx.dry_run {
                 return Ok(Outcome::Updated(vec!["flow log settings (replace)".into()]));
             }
-            deleted("DeleteFlowLogs", &id, cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await)?;
+            deleted(
+                "DeleteFlowLogs",
+                &id,
+                cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await,
+            )?;
             cx.forget(FLOW_LOG)?;
         } else if cx.dry_run {
             return Ok(Outcome::Created);
@@ -1824,7 +2600,11 @@ impl Step for FlowLogStep {
             return Ok(Outcome::AlreadyAbsent);
         };
         let id = f.flow_log_id().unwrap_or_default().to_string();
-        let out = deleted("DeleteFlowLogs", &id, cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await)?;
+        let out = deleted(
+            "DeleteFlowLogs",
+            &id,
+            cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await,
+        )?;
         cx.forget(FLOW_LOG)?;
         Ok(out)
     }
@@ -1836,9 +2616,14 @@ impl Step for FlowLogStep {
                 name,
                 f.flow_log_id().map(str::to_string),
                 f.flow_log_status().unwrap_or("unknown").to_lowercase(),
-                f.flow_log_status().map(|s| s.eq_ignore_ascii_case("active")).unwrap_or(false),
+                f.flow_log_status()
+                    .map(|s| s.eq_ignore_ascii_case("active"))
+                    .unwrap_or(false),
             )
-            .detail("traffic_type", f.traffic_type().map(|t| t.as_str()).unwrap_or_default()),
+            .detail(
+                "traffic_type",
+                f.traffic_type().map(|t| t.as_str()).unwrap_or_default(),
+            ),
             None => Inspection::missing("ec2:flow-log", name, cx.state.id(FLOW_LOG)),
         }])
     }
@@ -1847,20 +2632,41 @@ impl Step for FlowLogStep {
 /// Resources tagged for this stack that the state does not know (`status` drift).
 pub async fn untracked(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
     let mut out = vec![];
-    let vpcs = cx.aws.ec2.describe_vpcs().filters(ec2_stack_filter(cx)).send().await.map_err(ec2_err("DescribeVpcs", "VPC"))?;
+    let vpcs = cx
+        .aws
+        .ec2
+        .describe_vpcs()
+        .filters(ec2_stack_filter(cx))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeVpcs", "VPC"))?;
     for v in vpcs.vpcs() {
-        let key = ec2_tag(v.tags(), super::TAG_RESOURCE).unwrap_or("?").to_string();
+        let key = ec2_tag(v.tags(), super::TAG_RESOURCE)
+            .unwrap_or("?")
+            .to_string();
         let id = v.vpc_id().unwrap_or_default().to_string();
         if cx.state.id(&key).as_deref() != Some(id.as_str()) {
             out.push((key, id));
         }
     }
-    let nats = cx.aws.ec2.describe_nat_gateways().filter(ec2_stack_filter(cx)).send().await.map_err(ec2_err("DescribeNatGateways", "NAT"))?;
+    let nats = cx
+        .aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(ec2_stack_filter(cx))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeNatGateways", "NAT"))?;
     for n in nats.nat_gateways() {
-        if matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")) {
+        if matches!(
+            n.state().map(|s| s.as_str()),
+            Some("deleted") | Some("deleting")
+        ) {
             continue;
         }
-        let key = ec2_tag(n.tags(), super::TAG_RESOURCE).unwrap_or("?").to_string();
+        let key = ec2_tag(n.tags(), super::TAG_RESOURCE)
+            .unwrap_or("?")
+            .to_string();
         let id = n.nat_gateway_id().unwrap_or_default().to_string();
         if cx.state.id(&key).as_deref() != Some(id.as_str()) {
             out.push((key, id));

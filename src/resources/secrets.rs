@@ -14,8 +14,23 @@ use crate::state::Resource;
 /// Characters that break Moodle's DB connection string or config.php quoting.
 pub const EXCLUDED: &str = "\"' %+~`#$&*()|[]{}:;<>?!/^-,@_=\\";
 
-pub async fn describe(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>, StepError> {
-    absent_ok("DescribeSecret", name, cx.aws.secrets.describe_secret().secret_id(name).send().await)
+pub async fn describe(
+    cx: &StepCx,
+    name: &str,
+) -> Result<
+    Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>,
+    StepError,
+> {
+    absent_ok(
+        "DescribeSecret",
+        name,
+        cx.aws
+            .secrets
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await,
+    )
 }
 
 /// Generate a password of `len` letters and digits.
@@ -35,25 +50,49 @@ pub async fn random_password(cx: &StepCx, len: i64) -> Result<String, StepError>
 }
 
 fn tags(cx: &StepCx, key: &str) -> Vec<aws_sdk_secretsmanager::types::Tag> {
-    [(super::TAG_STACK, cx.cfg.stack.name.as_str()), (super::TAG_RESOURCE, key), ("Name", key)]
-        .iter()
-        .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(*k).value(*v).build())
-        .collect()
+    [
+        (super::TAG_STACK, cx.cfg.stack.name.as_str()),
+        (super::TAG_RESOURCE, key),
+        ("Name", key),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(*k)
+            .value(*v)
+            .build()
+    })
+    .collect()
 }
 
 /// Ensure secret `name` exists; create it from a fresh password via `value`
 /// (which turns the password into the stored string). Returns the ARN.
-pub async fn ensure(cx: &StepCx, key: &str, name: &str, description: &str, value: impl FnOnce(&str) -> String) -> Result<(Outcome, Option<String>), StepError> {
+pub async fn ensure(
+    cx: &StepCx,
+    key: &str,
+    name: &str,
+    description: &str,
+    value: impl FnOnce(&str) -> String,
+) -> Result<(Outcome, Option<String>), StepError> {
     if let Some(d) = describe(cx, name).await? {
         let arn = d.arn().unwrap_or_default().to_string();
         let mut out = Outcome::Unchanged;
         if d.deleted_date().is_some() {
             out = Outcome::Updated(vec![format!("{name}: restore (was pending deletion)")]);
             if !cx.dry_run {
-                cx.aws.secrets.restore_secret().secret_id(&arn).send().await.map_err(|e| aws_err("RestoreSecret", name, e))?;
+                cx.aws
+                    .secrets
+                    .restore_secret()
+                    .secret_id(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("RestoreSecret", name, e))?;
             }
         }
-        cx.record(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
+        cx.record(
+            key,
+            Resource::new("secretsmanager:secret", &arn).with("name", name),
+        )?;
         return Ok((out, Some(arn)));
     }
     if cx.dry_run {
@@ -73,19 +112,36 @@ pub async fn ensure(cx: &StepCx, key: &str, name: &str, description: &str, value
         .await
         .map_err(|e| aws_err("CreateSecret", name, e))?;
     let arn = o.arn().unwrap_or_default().to_string();
-    cx.record_new(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
+    cx.record_new(
+        key,
+        Resource::new("secretsmanager:secret", &arn).with("name", name),
+    )?;
     Ok((Outcome::Created, Some(arn)))
 }
 
 /// The secret's string (only for APIs that need the value, e.g. RDS).
 pub async fn value(cx: &StepCx, id: &str) -> Result<String, StepError> {
-    let o = cx.aws.secrets.get_secret_value().secret_id(id).send().await.map_err(|e| aws_err("GetSecretValue", id, e))?;
+    let o = cx
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_err("GetSecretValue", id, e))?;
     Ok(o.secret_string().unwrap_or_default().to_string())
 }
 
 /// Replace the secret's string (e.g. to add the DB host once it exists).
 pub async fn put(cx: &StepCx, id: &str, s: String) -> Result<(), StepError> {
-    cx.aws.secrets.put_secret_value().secret_id(id).secret_string(s).send().await.map_err(|e| aws_err("PutSecretValue", id, e))?;
+    cx.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(s)
+        .send()
+        .await
+        .map_err(|e| aws_err("PutSecretValue", id, e))?;
     Ok(())
 }
 
@@ -93,10 +149,20 @@ pub async fn put(cx: &StepCx, id: &str, s: String) -> Result<(), StepError> {
 pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, StepError> {
     let out = match describe(cx, name).await? {
         None => Outcome::AlreadyAbsent,
-        Some(d) if d.deleted_date().is_some() && !cx.opts.force_delete_secrets => Outcome::AlreadyAbsent,
+        Some(d) if d.deleted_date().is_some() && !cx.opts.force_delete_secrets => {
+            Outcome::AlreadyAbsent
+        }
         Some(d) => {
-            let req = cx.aws.secrets.delete_secret().secret_id(d.arn().unwrap_or(name));
-            let req = if cx.opts.force_delete_secrets { req.force_delete_without_recovery(true) } else { req.recovery_window_in_days(7) };
+            let req = cx
+                .aws
+                .secrets
+                .delete_secret()
+                .secret_id(d.arn().unwrap_or(name));
+            let req = if cx.opts.force_delete_secrets {
+                req.force_delete_without_recovery(true)
+            } else {
+                req.recovery_window_in_days(7)
+            };
             super::deleted("DeleteSecret", name, req.send().await)?
         }
     };
@@ -104,12 +170,28 @@ pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, Step
     Ok(out)
 }
 
-pub async fn inspect(cx: &StepCx, key: &str, name: &str) -> Result<crate::engine::Inspection, StepError> {
+pub async fn inspect(
+    cx: &StepCx,
+    key: &str,
+    name: &str,
+) -> Result<crate::engine::Inspection, StepError> {
     use crate::engine::Inspection;
     Ok(match describe(cx, name).await? {
-        Some(d) if d.deleted_date().is_none() => Inspection::new("secretsmanager:secret", name, d.arn().map(str::to_string), "active", true),
+        Some(d) if d.deleted_date().is_none() => Inspection::new(
+            "secretsmanager:secret",
+            name,
+            d.arn().map(str::to_string),
+            "active",
+            true,
+        ),
         Some(d) => {
-            let mut i = Inspection::new("secretsmanager:secret", name, d.arn().map(str::to_string), "pending deletion", false);
+            let mut i = Inspection::new(
+                "secretsmanager:secret",
+                name,
+                d.arn().map(str::to_string),
+                "pending deletion",
+                false,
+            );
             i.drift = Some("scheduled for deletion".into());
             i
         }

@@ -20,8 +20,8 @@ use crate::error::{absent_ok, aws_err, StepError};
 use crate::state::Resource;
 use async_trait::async_trait;
 use aws_sdk_efs::types::{
-    FileSystemDescription, LifecyclePolicy, PerformanceMode, PosixUser, RootDirectory, ThroughputMode,
-    TransitionToIaRules, TransitionToPrimaryStorageClassRules,
+    FileSystemDescription, LifecyclePolicy, PerformanceMode, PosixUser, RootDirectory,
+    ThroughputMode, TransitionToIaRules, TransitionToPrimaryStorageClassRules,
 };
 use futures::future::try_join_all;
 use std::sync::Arc;
@@ -34,7 +34,12 @@ pub const ACCESS_POINT: &str = "efs/access-point";
 pub const WEB_UID: i64 = 33;
 
 pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![Arc::new(EfsStep), Arc::new(EfsSgStep), Arc::new(MountTargetsStep), Arc::new(AccessPointStep)]
+    vec![
+        Arc::new(EfsStep),
+        Arc::new(EfsSgStep),
+        Arc::new(MountTargetsStep),
+        Arc::new(AccessPointStep),
+    ]
 }
 
 pub fn mount_target_key(az: &str) -> String {
@@ -42,10 +47,20 @@ pub fn mount_target_key(az: &str) -> String {
 }
 
 fn efs_tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_efs::types::Tag> {
-    [(TAG_STACK, cx.cfg.stack.name.as_str()), (TAG_RESOURCE, key), ("Name", name)]
-        .iter()
-        .map(|(k, v)| aws_sdk_efs::types::Tag::builder().key(*k).value(*v).build().expect("key and value set"))
-        .collect()
+    [
+        (TAG_STACK, cx.cfg.stack.name.as_str()),
+        (TAG_RESOURCE, key),
+        ("Name", name),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        aws_sdk_efs::types::Tag::builder()
+            .key(*k)
+            .value(*v)
+            .build()
+            .expect("key and value set")
+    })
+    .collect()
 }
 
 fn tagged(cx: &StepCx, tags: &[aws_sdk_efs::types::Tag], key: &str) -> bool {
@@ -70,22 +85,52 @@ impl Step for EfsSgStep {
         destroy_sg(cx, SG_EFS).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_sg(cx, SG_EFS, "efs-sg", &super::network::expected_ingress(cx, SG_EFS)).await?])
+        Ok(vec![
+            inspect_sg(
+                cx,
+                SG_EFS,
+                "efs-sg",
+                &super::network::expected_ingress(cx, SG_EFS),
+            )
+            .await?,
+        ])
     }
 }
 
 pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepError> {
-    let live = |f: &FileSystemDescription| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting");
+    let live = |f: &FileSystemDescription| {
+        !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting")
+    };
     if let Some(id) = cx.state.id(EFS) {
-        let r = absent_ok("DescribeFileSystems", &id, cx.aws.efs.describe_file_systems().file_system_id(&id).send().await)?;
+        let r = absent_ok(
+            "DescribeFileSystems",
+            &id,
+            cx.aws
+                .efs
+                .describe_file_systems()
+                .file_system_id(&id)
+                .send()
+                .await,
+        )?;
         if let Some(f) = r.and_then(|o| o.file_systems().iter().find(|f| live(f)).cloned()) {
             return Ok(Some(f));
         }
     }
     let mut marker = None;
     loop {
-        let o = cx.aws.efs.describe_file_systems().set_marker(marker).send().await.map_err(|e| aws_err("DescribeFileSystems", "EFS", e))?;
-        if let Some(f) = o.file_systems().iter().find(|f| live(f) && tagged(cx, f.tags(), EFS)) {
+        let o = cx
+            .aws
+            .efs
+            .describe_file_systems()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeFileSystems", "EFS", e))?;
+        if let Some(f) = o
+            .file_systems()
+            .iter()
+            .find(|f| live(f) && tagged(cx, f.tags(), EFS))
+        {
             return Ok(Some(f.clone()));
         }
         match o.next_marker() {
@@ -97,14 +142,22 @@ pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepE
 
 fn desired_lifecycle() -> Vec<LifecyclePolicy> {
     vec![
-        LifecyclePolicy::builder().transition_to_ia(TransitionToIaRules::After30Days).build(),
-        LifecyclePolicy::builder().transition_to_primary_storage_class(TransitionToPrimaryStorageClassRules::After1Access).build(),
+        LifecyclePolicy::builder()
+            .transition_to_ia(TransitionToIaRules::After30Days)
+            .build(),
+        LifecyclePolicy::builder()
+            .transition_to_primary_storage_class(TransitionToPrimaryStorageClassRules::After1Access)
+            .build(),
     ]
 }
 
 fn lifecycle_matches(live: &[LifecyclePolicy]) -> bool {
-    live.iter().any(|p| p.transition_to_ia() == Some(&TransitionToIaRules::After30Days))
-        && live.iter().any(|p| p.transition_to_primary_storage_class() == Some(&TransitionToPrimaryStorageClassRules::After1Access))
+    live.iter()
+        .any(|p| p.transition_to_ia() == Some(&TransitionToIaRules::After30Days))
+        && live.iter().any(|p| {
+            p.transition_to_primary_storage_class()
+                == Some(&TransitionToPrimaryStorageClassRules::After1Access)
+        })
 }
 
 struct EfsStep;
@@ -122,17 +175,34 @@ impl Step for EfsStep {
         let (id, mut out) = match find_fs(cx).await? {
             Some(f) => {
                 let id = f.file_system_id().to_string();
-                cx.record(EFS, Resource::new("efs:file-system", &id).with("arn", f.file_system_arn().unwrap_or_default()))?;
-                if f.encrypted() != Some(true) || f.performance_mode() != &PerformanceMode::GeneralPurpose {
+                cx.record(
+                    EFS,
+                    Resource::new("efs:file-system", &id)
+                        .with("arn", f.file_system_arn().unwrap_or_default()),
+                )?;
+                if f.encrypted() != Some(true)
+                    || f.performance_mode() != &PerformanceMode::GeneralPurpose
+                {
                     return Err(StepError::Refused(format!(
                         "EFS {id} is not encrypted/general-purpose; encryption and performance mode cannot change in place (it holds moodledata: migrate it by hand)"
                     )));
                 }
                 let mut o = Outcome::Unchanged;
                 if f.throughput_mode() != Some(&ThroughputMode::Elastic) {
-                    o = Outcome::Updated(vec![change("throughput_mode", f.throughput_mode().map(|t| t.as_str()).unwrap_or("?"), "elastic")]);
+                    o = Outcome::Updated(vec![change(
+                        "throughput_mode",
+                        f.throughput_mode().map(|t| t.as_str()).unwrap_or("?"),
+                        "elastic",
+                    )]);
                     if !cx.dry_run {
-                        cx.aws.efs.update_file_system().file_system_id(&id).throughput_mode(ThroughputMode::Elastic).send().await.map_err(|e| aws_err("UpdateFileSystem", &id, e))?;
+                        cx.aws
+                            .efs
+                            .update_file_system()
+                            .file_system_id(&id)
+                            .throughput_mode(ThroughputMode::Elastic)
+                            .send()
+                            .await
+                            .map_err(|e| aws_err("UpdateFileSystem", &id, e))?;
                     }
                 }
                 (id, o)
@@ -166,11 +236,31 @@ impl Step for EfsStep {
         };
         if !cx.dry_run {
             wait_for(cx, &format!("EFS {id}"), cx.wait_timeout, || async {
-                let f = absent_ok("DescribeFileSystems", &id, cx.aws.efs.describe_file_systems().file_system_id(&id).send().await)?;
-                match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
+                let f = absent_ok(
+                    "DescribeFileSystems",
+                    &id,
+                    cx.aws
+                        .efs
+                        .describe_file_systems()
+                        .file_system_id(&id)
+                        .send()
+                        .await,
+                )?;
+                match f.and_then(|o| {
+                    o.file_systems()
+                        .first()
+                        .map(|f| f.life_cycle_state().clone())
+                }) {
                     Some(s) if s.as_str() == "available" => Ok(Poll::Ready(())),
-                    Some(s) if s.as_str() == "error" => Err(StepError::BadState { resource: format!("EFS {id}"), state: "error".into(), wanted: "available".into() }),
-                    s => Ok(Poll::Pending(s.map(|s| s.as_str().to_string()).unwrap_or("creating".into()))),
+                    Some(s) if s.as_str() == "error" => Err(StepError::BadState {
+                        resource: format!("EFS {id}"),
+                        state: "error".into(),
+                        wanted: "available".into(),
+                    }),
+                    s => Ok(Poll::Pending(
+                        s.map(|s| s.as_str().to_string())
+                            .unwrap_or("creating".into()),
+                    )),
                 }
             })
             .await?;
@@ -178,25 +268,71 @@ impl Step for EfsStep {
         let lc = if out == Outcome::Created && !cx.dry_run {
             vec![]
         } else {
-            cx.aws.efs.describe_lifecycle_configuration().file_system_id(&id).send().await.map_err(|e| aws_err("DescribeLifecycleConfiguration", &id, e))?.lifecycle_policies().to_vec()
+            cx.aws
+                .efs
+                .describe_lifecycle_configuration()
+                .file_system_id(&id)
+                .send()
+                .await
+                .map_err(|e| aws_err("DescribeLifecycleConfiguration", &id, e))?
+                .lifecycle_policies()
+                .to_vec()
         };
         if !lifecycle_matches(&lc) {
             if out != Outcome::Created {
-                out = out.merge(Outcome::Updated(vec!["lifecycle: IA after 30 days, back after 1 access".into()]));
+                out = out.merge(Outcome::Updated(vec![
+                    "lifecycle: IA after 30 days, back after 1 access".into(),
+                ]));
             }
             if !cx.dry_run {
-                cx.aws.efs.put_lifecycle_configuration().file_system_id(&id).set_lifecycle_policies(Some(desired_lifecycle())).send().await.map_err(|e| aws_err("PutLifecycleConfiguration", &id, e))?;
+                cx.aws
+                    .efs
+                    .put_lifecycle_configuration()
+                    .file_system_id(&id)
+                    .set_lifecycle_policies(Some(desired_lifecycle()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("PutLifecycleConfiguration", &id, e))?;
             }
         }
         if out != Outcome::Created {
             // Backups are switched on at creation (`Backup=true`); repair only on drift.
-            let b = absent_ok("DescribeBackupPolicy", &id, cx.aws.efs.describe_backup_policy().file_system_id(&id).send().await)?;
-            let on = b.and_then(|b| b.backup_policy().map(|p| p.status().as_str() == "ENABLED" || p.status().as_str() == "ENABLING")).unwrap_or(false);
+            let b = absent_ok(
+                "DescribeBackupPolicy",
+                &id,
+                cx.aws
+                    .efs
+                    .describe_backup_policy()
+                    .file_system_id(&id)
+                    .send()
+                    .await,
+            )?;
+            let on = b
+                .and_then(|b| {
+                    b.backup_policy().map(|p| {
+                        p.status().as_str() == "ENABLED" || p.status().as_str() == "ENABLING"
+                    })
+                })
+                .unwrap_or(false);
             if !on {
-                out = out.merge(Outcome::Updated(vec![change("automatic_backups", "off", "on")]));
+                out = out.merge(Outcome::Updated(vec![change(
+                    "automatic_backups",
+                    "off",
+                    "on",
+                )]));
                 if !cx.dry_run {
-                    let policy = aws_sdk_efs::types::BackupPolicy::builder().status(aws_sdk_efs::types::Status::Enabled).build().expect("status set");
-                    cx.aws.efs.put_backup_policy().file_system_id(&id).backup_policy(policy).send().await.map_err(|e| aws_err("PutBackupPolicy", &id, e))?;
+                    let policy = aws_sdk_efs::types::BackupPolicy::builder()
+                        .status(aws_sdk_efs::types::Status::Enabled)
+                        .build()
+                        .expect("status set");
+                    cx.aws
+                        .efs
+                        .put_backup_policy()
+                        .file_system_id(&id)
+                        .backup_policy(policy)
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("PutBackupPolicy", &id, e))?;
                 }
             }
         }
@@ -210,15 +346,36 @@ impl Step for EfsStep {
         let id = f.file_system_id().to_string();
         // Mount targets are gone (their step ran first), but EFS counts them
         // down asynchronously: retry while it still reports them in use.
-        let out = super::retry_while_in_use(cx, "DeleteFileSystem", &id, || cx.aws.efs.delete_file_system().file_system_id(&id).send()).await?;
-        wait_for(cx, &format!("EFS {id} deletion"), cx.wait_timeout, || async {
-            let f = absent_ok("DescribeFileSystems", &id, cx.aws.efs.describe_file_systems().file_system_id(&id).send().await)?;
-            match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
-                None => Ok(Poll::Ready(())),
-                Some(s) if s.as_str() == "deleted" => Ok(Poll::Ready(())),
-                Some(s) => Ok(Poll::Pending(s.as_str().to_string())),
-            }
+        let out = super::retry_while_in_use(cx, "DeleteFileSystem", &id, || {
+            cx.aws.efs.delete_file_system().file_system_id(&id).send()
         })
+        .await?;
+        wait_for(
+            cx,
+            &format!("EFS {id} deletion"),
+            cx.wait_timeout,
+            || async {
+                let f = absent_ok(
+                    "DescribeFileSystems",
+                    &id,
+                    cx.aws
+                        .efs
+                        .describe_file_systems()
+                        .file_system_id(&id)
+                        .send()
+                        .await,
+                )?;
+                match f.and_then(|o| {
+                    o.file_systems()
+                        .first()
+                        .map(|f| f.life_cycle_state().clone())
+                }) {
+                    None => Ok(Poll::Ready(())),
+                    Some(s) if s.as_str() == "deleted" => Ok(Poll::Ready(())),
+                    Some(s) => Ok(Poll::Pending(s.as_str().to_string())),
+                }
+            },
+        )
         .await?;
         cx.forget(EFS)?;
         Ok(out)
@@ -228,10 +385,19 @@ impl Step for EfsStep {
         Ok(vec![match find_fs(cx).await? {
             Some(f) => {
                 let st = f.life_cycle_state().as_str().to_string();
-                Inspection::new("efs:file-system", &name, Some(f.file_system_id().to_string()), &st, st == "available")
-                    .detail("throughput", f.throughput_mode().map(|t| t.as_str()).unwrap_or_default())
-                    .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
-                    .detail("mount_targets", f.number_of_mount_targets().to_string())
+                Inspection::new(
+                    "efs:file-system",
+                    &name,
+                    Some(f.file_system_id().to_string()),
+                    &st,
+                    st == "available",
+                )
+                .detail(
+                    "throughput",
+                    f.throughput_mode().map(|t| t.as_str()).unwrap_or_default(),
+                )
+                .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
+                .detail("mount_targets", f.number_of_mount_targets().to_string())
             }
             None => Inspection::missing("efs:file-system", &name, cx.state.id(EFS)),
         }])
@@ -240,8 +406,20 @@ impl Step for EfsStep {
 
 struct MountTargetsStep;
 
-async fn mount_targets(cx: &StepCx, fs: &str) -> Result<Vec<aws_sdk_efs::types::MountTargetDescription>, StepError> {
-    let r = absent_ok("DescribeMountTargets", fs, cx.aws.efs.describe_mount_targets().file_system_id(fs).send().await)?;
+async fn mount_targets(
+    cx: &StepCx,
+    fs: &str,
+) -> Result<Vec<aws_sdk_efs::types::MountTargetDescription>, StepError> {
+    let r = absent_ok(
+        "DescribeMountTargets",
+        fs,
+        cx.aws
+            .efs
+            .describe_mount_targets()
+            .file_system_id(fs)
+            .send()
+            .await,
+    )?;
     Ok(r.map(|o| o.mount_targets().to_vec()).unwrap_or_default())
 }
 
@@ -255,7 +433,14 @@ impl Step for MountTargetsStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(fs) = cx.state.id(EFS) else {
-            return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "data.efs", what: EFS.into() }) };
+            return if cx.dry_run {
+                Ok(Outcome::Created)
+            } else {
+                Err(StepError::MissingDependency {
+                    step: "data.efs",
+                    what: EFS.into(),
+                })
+            };
         };
         let existing = mount_targets(cx, &fs).await?;
         let futs = AZS.iter().map(|az| {
@@ -264,26 +449,58 @@ impl Step for MountTargetsStep {
             async move {
                 let key = mount_target_key(az);
                 let subnet = cx.state.id(&subnet_key(false, az));
-                let (id, out) = match existing.iter().find(|m| Some(m.subnet_id()) == subnet.as_deref()) {
+                let (id, out) = match existing
+                    .iter()
+                    .find(|m| Some(m.subnet_id()) == subnet.as_deref())
+                {
                     Some(m) => {
-                        cx.record(&key, Resource::new("efs:mount-target", m.mount_target_id()).with("ip", m.ip_address().unwrap_or_default()))?;
+                        cx.record(
+                            &key,
+                            Resource::new("efs:mount-target", m.mount_target_id())
+                                .with("ip", m.ip_address().unwrap_or_default()),
+                        )?;
                         (m.mount_target_id().to_string(), Outcome::Unchanged)
                     }
                     None if cx.dry_run => return Ok(Outcome::Created),
                     None => {
                         let subnet = cx.require(&subnet_key(false, az), "network.subnets")?;
                         let sg = cx.require(SG_EFS, "data.efs-sg")?;
-                        let r = cx.aws.efs.create_mount_target().file_system_id(fs).subnet_id(&subnet).security_groups(sg).send().await;
+                        let r = cx
+                            .aws
+                            .efs
+                            .create_mount_target()
+                            .file_system_id(fs)
+                            .subnet_id(&subnet)
+                            .security_groups(sg)
+                            .send()
+                            .await;
                         let (id, ip) = match r {
-                            Ok(o) => (o.mount_target_id().to_string(), o.ip_address().unwrap_or_default().to_string()),
+                            Ok(o) => (
+                                o.mount_target_id().to_string(),
+                                o.ip_address().unwrap_or_default().to_string(),
+                            ),
                             Err(e) => {
                                 // Created by a killed run: look it up again.
-                                let code = aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
+                                let code =
+                                    aws_smithy_types::error::metadata::ProvideErrorMetadata::code(
+                                        &e,
+                                    )
+                                    .unwrap_or_default()
+                                    .to_string();
                                 if code != "MountTargetConflict" {
                                     return Err(aws_err("CreateMountTarget", &key, e));
                                 }
-                                let m = mount_targets(cx, fs).await?.into_iter().find(|m| m.subnet_id() == subnet);
-                                (m.as_ref().map(|m| m.mount_target_id().to_string()).unwrap_or_default(), m.and_then(|m| m.ip_address().map(str::to_string)).unwrap_or_default())
+                                let m = mount_targets(cx, fs)
+                                    .await?
+                                    .into_iter()
+                                    .find(|m| m.subnet_id() == subnet);
+                                (
+                                    m.as_ref()
+                                        .map(|m| m.mount_target_id().to_string())
+                                        .unwrap_or_default(),
+                                    m.and_then(|m| m.ip_address().map(str::to_string))
+                                        .unwrap_or_default(),
+                                )
                             }
                         };
                         cx.record_new(&key, Resource::new("efs:mount-target", &id).with("ip", ip))?;
@@ -293,19 +510,35 @@ impl Step for MountTargetsStep {
                 if cx.dry_run {
                     return Ok(out);
                 }
-                wait_for(cx, &format!("EFS mount target {id}"), cx.wait_timeout, || async {
-                    let m = mount_targets(cx, fs).await?;
-                    match m.iter().find(|m| m.mount_target_id() == id).map(|m| m.life_cycle_state().as_str().to_string()) {
-                        Some(s) if s == "available" => Ok(Poll::Ready(())),
-                        Some(s) if s == "error" => Err(StepError::BadState { resource: format!("mount target {id}"), state: s, wanted: "available".into() }),
-                        s => Ok(Poll::Pending(s.unwrap_or("creating".into()))),
-                    }
-                })
+                wait_for(
+                    cx,
+                    &format!("EFS mount target {id}"),
+                    cx.wait_timeout,
+                    || async {
+                        let m = mount_targets(cx, fs).await?;
+                        match m
+                            .iter()
+                            .find(|m| m.mount_target_id() == id)
+                            .map(|m| m.life_cycle_state().as_str().to_string())
+                        {
+                            Some(s) if s == "available" => Ok(Poll::Ready(())),
+                            Some(s) if s == "error" => Err(StepError::BadState {
+                                resource: format!("mount target {id}"),
+                                state: s,
+                                wanted: "available".into(),
+                            }),
+                            s => Ok(Poll::Pending(s.unwrap_or("creating".into()))),
+                        }
+                    },
+                )
                 .await?;
                 Ok::<_, StepError>(out)
             }
         });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(f) = find_fs(cx).await? else {
@@ -318,16 +551,34 @@ impl Step for MountTargetsStep {
         let mut out = Outcome::AlreadyAbsent;
         for m in mount_targets(cx, &fs).await? {
             if m.life_cycle_state().as_str() != "deleting" {
-                out = out.merge(super::deleted("DeleteMountTarget", m.mount_target_id(), cx.aws.efs.delete_mount_target().mount_target_id(m.mount_target_id()).send().await)?);
+                out = out.merge(super::deleted(
+                    "DeleteMountTarget",
+                    m.mount_target_id(),
+                    cx.aws
+                        .efs
+                        .delete_mount_target()
+                        .mount_target_id(m.mount_target_id())
+                        .send()
+                        .await,
+                )?);
             } else {
                 out = out.merge(Outcome::Deleted);
             }
         }
         // The file system can only be deleted once every mount target is gone.
-        wait_for(cx, &format!("EFS {fs} mount targets deletion"), cx.wait_timeout, || async {
-            let left = mount_targets(cx, &fs).await?.len();
-            Ok(if left == 0 { Poll::Ready(()) } else { Poll::Pending(format!("{left} left")) })
-        })
+        wait_for(
+            cx,
+            &format!("EFS {fs} mount targets deletion"),
+            cx.wait_timeout,
+            || async {
+                let left = mount_targets(cx, &fs).await?.len();
+                Ok(if left == 0 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!("{left} left"))
+                })
+            },
+        )
         .await?;
         for az in AZS {
             cx.forget(&mount_target_key(az))?;
@@ -345,10 +596,20 @@ impl Step for MountTargetsStep {
                 let key = mount_target_key(az);
                 let subnet = cx.state.id(&subnet_key(false, az));
                 let name = cx.cfg.name(&format!("efs-mount-{az}"));
-                match live.iter().find(|m| Some(m.subnet_id()) == subnet.as_deref()) {
+                match live
+                    .iter()
+                    .find(|m| Some(m.subnet_id()) == subnet.as_deref())
+                {
                     Some(m) => {
                         let st = m.life_cycle_state().as_str().to_string();
-                        Inspection::new("efs:mount-target", &name, Some(m.mount_target_id().to_string()), &st, st == "available").detail("subnet", m.subnet_id())
+                        Inspection::new(
+                            "efs:mount-target",
+                            &name,
+                            Some(m.mount_target_id().to_string()),
+                            &st,
+                            st == "available",
+                        )
+                        .detail("subnet", m.subnet_id())
                     }
                     None => Inspection::missing("efs:mount-target", &name, cx.state.id(&key)),
                 }
@@ -359,9 +620,26 @@ impl Step for MountTargetsStep {
 
 struct AccessPointStep;
 
-async fn find_access_point(cx: &StepCx, fs: &str) -> Result<Option<aws_sdk_efs::types::AccessPointDescription>, StepError> {
-    let r = absent_ok("DescribeAccessPoints", fs, cx.aws.efs.describe_access_points().file_system_id(fs).send().await)?;
-    Ok(r.and_then(|o| o.access_points().iter().find(|a| tagged(cx, a.tags(), ACCESS_POINT)).cloned()))
+async fn find_access_point(
+    cx: &StepCx,
+    fs: &str,
+) -> Result<Option<aws_sdk_efs::types::AccessPointDescription>, StepError> {
+    let r = absent_ok(
+        "DescribeAccessPoints",
+        fs,
+        cx.aws
+            .efs
+            .describe_access_points()
+            .file_system_id(fs)
+            .send()
+            .await,
+    )?;
+    Ok(r.and_then(|o| {
+        o.access_points()
+            .iter()
+            .find(|a| tagged(cx, a.tags(), ACCESS_POINT))
+            .cloned()
+    }))
 }
 
 #[async_trait]
@@ -375,10 +653,21 @@ impl Step for AccessPointStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("moodledata-ap");
         let Some(fs) = cx.state.id(EFS) else {
-            return if cx.dry_run { Ok(Outcome::Created) } else { Err(StepError::MissingDependency { step: "data.efs", what: EFS.into() }) };
+            return if cx.dry_run {
+                Ok(Outcome::Created)
+            } else {
+                Err(StepError::MissingDependency {
+                    step: "data.efs",
+                    what: EFS.into(),
+                })
+            };
         };
         if let Some(a) = find_access_point(cx, &fs).await? {
-            cx.record(ACCESS_POINT, Resource::new("efs:access-point", a.access_point_id().unwrap_or_default()).with("arn", a.access_point_arn().unwrap_or_default()))?;
+            cx.record(
+                ACCESS_POINT,
+                Resource::new("efs:access-point", a.access_point_id().unwrap_or_default())
+                    .with("arn", a.access_point_arn().unwrap_or_default()),
+            )?;
             let uid = a.posix_user().map(|p| p.uid());
             let path = a.root_directory().and_then(|r| r.path()).unwrap_or("/");
             if uid != Some(WEB_UID) || path != "/" {
@@ -395,13 +684,23 @@ impl Step for AccessPointStep {
             .create_access_point()
             .client_token(cx.token(ACCESS_POINT))
             .file_system_id(&fs)
-            .posix_user(PosixUser::builder().uid(WEB_UID).gid(WEB_UID).build().expect("uid and gid set"))
+            .posix_user(
+                PosixUser::builder()
+                    .uid(WEB_UID)
+                    .gid(WEB_UID)
+                    .build()
+                    .expect("uid and gid set"),
+            )
             .root_directory(RootDirectory::builder().path("/").build())
             .set_tags(Some(efs_tags(cx, ACCESS_POINT, &name)))
             .send()
             .await
             .map_err(|e| aws_err("CreateAccessPoint", &name, e))?;
-        cx.record_new(ACCESS_POINT, Resource::new("efs:access-point", o.access_point_id().unwrap_or_default()).with("arn", o.access_point_arn().unwrap_or_default()))?;
+        cx.record_new(
+            ACCESS_POINT,
+            Resource::new("efs:access-point", o.access_point_id().unwrap_or_default())
+                .with("arn", o.access_point_arn().unwrap_or_default()),
+        )?;
         Ok(Outcome::Created)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -412,7 +711,16 @@ impl Step for AccessPointStep {
         let out = match find_access_point(cx, f.file_system_id()).await? {
             Some(a) => {
                 let id = a.access_point_id().unwrap_or_default().to_string();
-                super::deleted("DeleteAccessPoint", &id, cx.aws.efs.delete_access_point().access_point_id(&id).send().await)?
+                super::deleted(
+                    "DeleteAccessPoint",
+                    &id,
+                    cx.aws
+                        .efs
+                        .delete_access_point()
+                        .access_point_id(&id)
+                        .send()
+                        .await,
+                )?
             }
             None => Outcome::AlreadyAbsent,
         };
@@ -426,8 +734,21 @@ impl Step for AccessPointStep {
             None => None,
         };
         Ok(vec![match found {
-            Some(a) => Inspection::new("efs:access-point", &name, a.access_point_id().map(str::to_string), a.life_cycle_state().map(|s| s.as_str()).unwrap_or("unknown"), true)
-                .detail("uid", a.posix_user().map(|p| p.uid().to_string()).unwrap_or_default()),
+            Some(a) => Inspection::new(
+                "efs:access-point",
+                &name,
+                a.access_point_id().map(str::to_string),
+                a.life_cycle_state()
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown"),
+                true,
+            )
+            .detail(
+                "uid",
+                a.posix_user()
+                    .map(|p| p.uid().to_string())
+                    .unwrap_or_default(),
+            ),
             None => Inspection::missing("efs:access-point", &name, cx.state.id(ACCESS_POINT)),
         }])
     }

@@ -17,7 +17,11 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A moto server on a free loopback port, killed on drop.
@@ -78,15 +82,34 @@ impl Moto {
 
     pub fn start_recording(&self) {
         let _ = std::fs::remove_file(&self.recording);
-        http("POST", &format!("{}/moto-api/recorder/reset-recording", self.url)).unwrap();
-        http("POST", &format!("{}/moto-api/recorder/start-recording", self.url)).unwrap();
+        http(
+            "POST",
+            &format!("{}/moto-api/recorder/reset-recording", self.url),
+        )
+        .unwrap();
+        http(
+            "POST",
+            &format!("{}/moto-api/recorder/start-recording", self.url),
+        )
+        .unwrap();
     }
 
     /// Stop recording; return the API operations seen, each with `is_read`.
     pub fn stop_recording(&self) -> Vec<(String, bool)> {
-        http("POST", &format!("{}/moto-api/recorder/stop-recording", self.url)).unwrap();
-        let text = http("GET", &format!("{}/moto-api/recorder/download-recording", self.url)).unwrap();
-        text.lines().filter(|l| !l.trim().is_empty()).map(classify).collect()
+        http(
+            "POST",
+            &format!("{}/moto-api/recorder/stop-recording", self.url),
+        )
+        .unwrap();
+        let text = http(
+            "GET",
+            &format!("{}/moto-api/recorder/download-recording", self.url),
+        )
+        .unwrap();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(classify)
+            .collect()
     }
 }
 
@@ -112,7 +135,10 @@ fn classify(line: &str) -> (String, bool) {
     } else if let Some(a) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
         a.to_string()
     } else {
-        rest_operation(v["method"].as_str().unwrap_or("?"), v["url"].as_str().unwrap_or("?"))
+        rest_operation(
+            v["method"].as_str().unwrap_or("?"),
+            v["url"].as_str().unwrap_or("?"),
+        )
     };
     let read = ["Describe", "List", "Get", "Head", "Lookup", "GET ", "HEAD "]
         .iter()
@@ -122,7 +148,10 @@ fn classify(line: &str) -> (String, bool) {
 
 /// Names for the REST (non-query, non-JSON-target) calls the tests count.
 fn rest_operation(method: &str, url: &str) -> String {
-    let path = url.split_once("://").map(|(_, r)| r.split_once('/').map(|(_, p)| p).unwrap_or("")).unwrap_or(url);
+    let path = url
+        .split_once("://")
+        .map(|(_, r)| r.split_once('/').map(|(_, p)| p).unwrap_or(""))
+        .unwrap_or(url);
     let path = path.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.split('/').collect();
     match (method, parts.as_slice()) {
@@ -140,7 +169,9 @@ fn b64(s: &str) -> Vec<u8> {
     let mut buf = 0u32;
     let mut bits = 0;
     for c in s.bytes().filter(|c| *c != b'=') {
-        let Some(v) = table.iter().position(|t| *t == c) else { continue };
+        let Some(v) = table.iter().position(|t| *t == c) else {
+            continue;
+        };
         buf = (buf << 6) | v as u32;
         bits += 6;
         if bits >= 8 {
@@ -156,18 +187,29 @@ fn b64(s: &str) -> Vec<u8> {
 pub fn http(method: &str, url: &str) -> std::io::Result<String> {
     use std::io::Write;
     let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     if !resp.starts_with("HTTP/1.1 200") && !resp.starts_with("HTTP/1.0 200") {
-        return Err(std::io::Error::other(resp.lines().next().unwrap_or("").to_string()));
+        return Err(std::io::Error::other(
+            resp.lines().next().unwrap_or("").to_string(),
+        ));
     }
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // moto answers with chunked encoding for large downloads.
-    if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if resp
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body.as_str();
         while let Some((len, tail)) = rest.split_once("\r\n") {
@@ -201,7 +243,11 @@ impl Project {
             .env("AWS_ENDPOINT_URL", endpoint)
             .output()
             .expect("run emulator_prereqs.py");
-        assert!(o.status.success(), "emulator_prereqs.py: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "emulator_prereqs.py: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         p
     }
 
@@ -209,7 +255,10 @@ impl Project {
     pub fn bare(endpoint: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("moodle.toml"), CONFIG).unwrap();
-        Project { dir, endpoint: endpoint.to_string() }
+        Project {
+            dir,
+            endpoint: endpoint.to_string(),
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -262,8 +311,15 @@ impl Project {
     /// Run and require exit code `code`; returns (stdout, stderr).
     pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
         let o = self.run(args);
-        let (out, err) = (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string());
-        assert_eq!(o.status.code(), Some(code), "moodlectl {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "moodlectl {args:?}\nstdout:\n{out}\nstderr:\n{err}"
+        );
         (out, err)
     }
 }
@@ -314,7 +370,12 @@ pub fn read_state(p: &Path) -> serde_json::Value {
 
 /// The state file's logical key → AWS ID map.
 pub fn state_ids(p: &Path) -> std::collections::BTreeMap<String, String> {
-    read_state(p)["resources"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v["id"].as_str().unwrap().to_string())).collect()
+    read_state(p)["resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["id"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// Live, tagged resources of stack `moodle`, by kind, read with our own SDK
@@ -324,107 +385,435 @@ pub async fn census(endpoint: &str) -> std::collections::BTreeMap<&'static str, 
     use aws_sdk_ec2::types::Filter;
     let conf = sdk(endpoint, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let f = Filter::builder().name("tag:moodlectl:stack").values("moodle").build();
-    let mine = |tags: &[aws_sdk_ec2::types::Tag]| tags.iter().any(|t| t.key() == Some("moodlectl:stack") && t.value() == Some("moodle"));
+    let f = Filter::builder()
+        .name("tag:moodlectl:stack")
+        .values("moodle")
+        .build();
+    let mine = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .any(|t| t.key() == Some("moodlectl:stack") && t.value() == Some("moodle"))
+    };
     let mut m = std::collections::BTreeMap::new();
-    m.insert("vpc", ec2.describe_vpcs().filters(f.clone()).send().await.unwrap().vpcs().len());
-    m.insert("subnet", ec2.describe_subnets().filters(f.clone()).send().await.unwrap().subnets().len());
-    m.insert("igw", ec2.describe_internet_gateways().filters(f.clone()).send().await.unwrap().internet_gateways().len());
-    m.insert("eip", ec2.describe_addresses().filters(f.clone()).send().await.unwrap().addresses().len());
+    m.insert(
+        "vpc",
+        ec2.describe_vpcs()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len(),
+    );
+    m.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+    );
+    m.insert(
+        "igw",
+        ec2.describe_internet_gateways()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
+    );
+    m.insert(
+        "eip",
+        ec2.describe_addresses()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .addresses()
+            .len(),
+    );
     m.insert(
         "nat",
-        ec2.describe_nat_gateways().filter(f.clone()).send().await.unwrap().nat_gateways().iter()
-            .filter(|n| mine(n.tags()) && !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")))
+        ec2.describe_nat_gateways()
+            .filter(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .nat_gateways()
+            .iter()
+            .filter(|n| {
+                mine(n.tags())
+                    && !matches!(
+                        n.state().map(|s| s.as_str()),
+                        Some("deleted") | Some("deleting")
+                    )
+            })
             .count(),
     );
-    m.insert("route_table", ec2.describe_route_tables().filters(f.clone()).send().await.unwrap().route_tables().len());
-    m.insert("security_group", ec2.describe_security_groups().filters(f.clone()).send().await.unwrap().security_groups().len());
+    m.insert(
+        "route_table",
+        ec2.describe_route_tables()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
+    );
+    m.insert(
+        "security_group",
+        ec2.describe_security_groups()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
+    );
     m.insert(
         "vpc_endpoint",
-        ec2.describe_vpc_endpoints().filters(f.clone()).send().await.unwrap().vpc_endpoints().iter()
-            .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted") | Some("deleting")))
+        ec2.describe_vpc_endpoints()
+            .filters(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e.state()
+                        .map(|s| s.as_str().to_ascii_lowercase())
+                        .as_deref(),
+                    Some("deleted") | Some("deleting")
+                )
+            })
             .count(),
     );
-    m.insert("flow_log", ec2.describe_flow_logs().filter(f.clone()).send().await.unwrap().flow_logs().len());
+    m.insert(
+        "flow_log",
+        ec2.describe_flow_logs()
+            .filter(f.clone())
+            .send()
+            .await
+            .unwrap()
+            .flow_logs()
+            .len(),
+    );
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    m.insert("log_group", logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/").send().await.unwrap().log_groups().len());
+    m.insert(
+        "log_group",
+        logs.describe_log_groups()
+            .log_group_name_prefix("/moodlectl/moodle/")
+            .send()
+            .await
+            .unwrap()
+            .log_groups()
+            .len(),
+    );
     let iam = aws_sdk_iam::Client::new(&conf);
-    m.insert("iam_role", iam.list_roles().send().await.unwrap().roles().iter().filter(|r| r.role_name().starts_with("moodle-")).count());
+    m.insert(
+        "iam_role",
+        iam.list_roles()
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with("moodle-"))
+            .count(),
+    );
     let rds = aws_sdk_rds::Client::new(&conf);
-    m.insert("db_instance", rds.describe_db_instances().send().await.unwrap().db_instances().len());
-    m.insert("db_subnet_group", rds.describe_db_subnet_groups().send().await.unwrap().db_subnet_groups().iter().filter(|g| g.db_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
-    m.insert("db_event_subscription", rds.describe_event_subscriptions().send().await.unwrap().event_subscriptions_list().len());
+    m.insert(
+        "db_instance",
+        rds.describe_db_instances()
+            .send()
+            .await
+            .unwrap()
+            .db_instances()
+            .len(),
+    );
+    m.insert(
+        "db_subnet_group",
+        rds.describe_db_subnet_groups()
+            .send()
+            .await
+            .unwrap()
+            .db_subnet_groups()
+            .iter()
+            .filter(|g| {
+                g.db_subnet_group_name()
+                    .unwrap_or("")
+                    .starts_with("moodle-")
+            })
+            .count(),
+    );
+    m.insert(
+        "db_event_subscription",
+        rds.describe_event_subscriptions()
+            .send()
+            .await
+            .unwrap()
+            .event_subscriptions_list()
+            .len(),
+    );
     let sns = aws_sdk_sns::Client::new(&conf);
-    m.insert("sns_topic", sns.list_topics().send().await.unwrap().topics().iter().filter(|t| t.topic_arn().unwrap_or("").ends_with(":moodle-rds-events")).count());
+    m.insert(
+        "sns_topic",
+        sns.list_topics()
+            .send()
+            .await
+            .unwrap()
+            .topics()
+            .iter()
+            .filter(|t| t.topic_arn().unwrap_or("").ends_with(":moodle-rds-events"))
+            .count(),
+    );
     let sm = aws_sdk_secretsmanager::Client::new(&conf);
-    m.insert("secret", sm.list_secrets().send().await.unwrap().secret_list().iter().filter(|s| s.name().unwrap_or("").starts_with("moodle-") && s.deleted_date().is_none()).count());
+    m.insert(
+        "secret",
+        sm.list_secrets()
+            .send()
+            .await
+            .unwrap()
+            .secret_list()
+            .iter()
+            .filter(|s| s.name().unwrap_or("").starts_with("moodle-") && s.deleted_date().is_none())
+            .count(),
+    );
     let efs = aws_sdk_efs::Client::new(&conf);
-    let fss: Vec<_> = efs.describe_file_systems().send().await.unwrap().file_systems().iter()
-        .filter(|f| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting")).cloned().collect();
+    let fss: Vec<_> = efs
+        .describe_file_systems()
+        .send()
+        .await
+        .unwrap()
+        .file_systems()
+        .iter()
+        .filter(|f| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting"))
+        .cloned()
+        .collect();
     m.insert("efs", fss.len());
     let mut mts = 0;
     let mut aps = 0;
     for f in &fss {
-        mts += efs.describe_mount_targets().file_system_id(f.file_system_id()).send().await.unwrap().mount_targets().len();
-        aps += efs.describe_access_points().file_system_id(f.file_system_id()).send().await.unwrap().access_points().len();
+        mts += efs
+            .describe_mount_targets()
+            .file_system_id(f.file_system_id())
+            .send()
+            .await
+            .unwrap()
+            .mount_targets()
+            .len();
+        aps += efs
+            .describe_access_points()
+            .file_system_id(f.file_system_id())
+            .send()
+            .await
+            .unwrap()
+            .access_points()
+            .len();
     }
     m.insert("efs_mount_target", mts);
     m.insert("efs_access_point", aps);
     let ec = aws_sdk_elasticache::Client::new(&conf);
-    m.insert("replication_group", ec.describe_replication_groups().send().await.unwrap().replication_groups().iter().filter(|g| g.status() != Some("deleting")).count());
+    m.insert(
+        "replication_group",
+        ec.describe_replication_groups()
+            .send()
+            .await
+            .unwrap()
+            .replication_groups()
+            .iter()
+            .filter(|g| g.status() != Some("deleting"))
+            .count(),
+    );
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
-    let lbs = elb.describe_load_balancers().send().await.unwrap().load_balancers().to_vec();
-    m.insert("load_balancer", lbs.iter().filter(|l| l.load_balancer_name().unwrap_or("").starts_with("moodle-")).count());
+    let lbs = elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .to_vec();
+    m.insert(
+        "load_balancer",
+        lbs.iter()
+            .filter(|l| l.load_balancer_name().unwrap_or("").starts_with("moodle-"))
+            .count(),
+    );
     let mut listeners = 0;
     for l in &lbs {
-        listeners += elb.describe_listeners().load_balancer_arn(l.load_balancer_arn().unwrap()).send().await.unwrap().listeners().len();
+        listeners += elb
+            .describe_listeners()
+            .load_balancer_arn(l.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .listeners()
+            .len();
     }
     m.insert("listener", listeners);
-    m.insert("target_group", elb.describe_target_groups().send().await.unwrap().target_groups().iter().filter(|t| t.target_group_name().unwrap_or("").starts_with("moodle-")).count());
+    m.insert(
+        "target_group",
+        elb.describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .iter()
+            .filter(|t| t.target_group_name().unwrap_or("").starts_with("moodle-"))
+            .count(),
+    );
     let global = sdk(endpoint, "us-east-1").await;
     let waf = aws_sdk_wafv2::Client::new(&global);
-    m.insert("web_acl", waf.list_web_acls().scope(aws_sdk_wafv2::types::Scope::Cloudfront).send().await.unwrap().web_acls().iter().filter(|a| a.name() == Some("moodle-cf-waf")).count());
+    m.insert(
+        "web_acl",
+        waf.list_web_acls()
+            .scope(aws_sdk_wafv2::types::Scope::Cloudfront)
+            .send()
+            .await
+            .unwrap()
+            .web_acls()
+            .iter()
+            .filter(|a| a.name() == Some("moodle-cf-waf"))
+            .count(),
+    );
     let cf = aws_sdk_cloudfront::Client::new(&global);
-    m.insert("distribution", cf.list_distributions().send().await.unwrap().distribution_list().map(|l| l.items().iter().filter(|d| d.comment() == "moodlectl stack moodle").count()).unwrap_or(0));
+    m.insert(
+        "distribution",
+        cf.list_distributions()
+            .send()
+            .await
+            .unwrap()
+            .distribution_list()
+            .map(|l| {
+                l.items()
+                    .iter()
+                    .filter(|d| d.comment() == "moodlectl stack moodle")
+                    .count()
+            })
+            .unwrap_or(0),
+    );
     let ct = aws_sdk_cloudtrail::Client::new(&conf);
-    m.insert("trail", ct.describe_trails().send().await.unwrap().trail_list().iter().filter(|t| t.name() == Some("moodle-trail")).count());
+    m.insert(
+        "trail",
+        ct.describe_trails()
+            .send()
+            .await
+            .unwrap()
+            .trail_list()
+            .iter()
+            .filter(|t| t.name() == Some("moodle-trail"))
+            .count(),
+    );
     let ecs = aws_sdk_ecs::Client::new(&conf);
-    let clusters = ecs.describe_clusters().clusters("moodle-cluster").send().await.unwrap();
-    m.insert("ecs_cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count());
+    let clusters = ecs
+        .describe_clusters()
+        .clusters("moodle-cluster")
+        .send()
+        .await
+        .unwrap();
+    m.insert(
+        "ecs_cluster",
+        clusters
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE"))
+            .count(),
+    );
     let services = if m["ecs_cluster"] > 0 {
-        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services().iter().filter(|s| s.status() == Some("ACTIVE")).count()
+        ecs.describe_services()
+            .cluster("moodle-cluster")
+            .services("moodle-service")
+            .send()
+            .await
+            .unwrap()
+            .services()
+            .iter()
+            .filter(|s| s.status() == Some("ACTIVE"))
+            .count()
     } else {
         0
     };
     m.insert("ecs_service", services);
     m.insert(
         "task_definition",
-        ecs.list_task_definitions().family_prefix("moodle-moodle").status(aws_sdk_ecs::types::TaskDefinitionStatus::Active).send().await.unwrap().task_definition_arns().len(),
+        ecs.list_task_definitions()
+            .family_prefix("moodle-moodle")
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .unwrap()
+            .task_definition_arns()
+            .len(),
     );
     let aas = aws_sdk_applicationautoscaling::Client::new(&conf);
     m.insert(
         "scalable_target",
-        aas.describe_scalable_targets().service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs).send().await.unwrap().scalable_targets().len(),
+        aas.describe_scalable_targets()
+            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+            .send()
+            .await
+            .unwrap()
+            .scalable_targets()
+            .len(),
     );
-    m.insert("cache_subnet_group", ec.describe_cache_subnet_groups().send().await.unwrap().cache_subnet_groups().iter().filter(|g| g.cache_subnet_group_name().unwrap_or("").starts_with("moodle-")).count());
+    m.insert(
+        "cache_subnet_group",
+        ec.describe_cache_subnet_groups()
+            .send()
+            .await
+            .unwrap()
+            .cache_subnet_groups()
+            .iter()
+            .filter(|g| {
+                g.cache_subnet_group_name()
+                    .unwrap_or("")
+                    .starts_with("moodle-")
+            })
+            .count(),
+    );
     m
 }
 
 /// What `census` must show for a complete stack.
 pub fn full_stack() -> std::collections::BTreeMap<&'static str, usize> {
     std::collections::BTreeMap::from([
-        ("vpc", 1), ("subnet", 4), ("igw", 1), ("eip", 2), ("nat", 2), ("route_table", 3),
+        ("vpc", 1),
+        ("subnet", 4),
+        ("igw", 1),
+        ("eip", 2),
+        ("nat", 2),
+        ("route_table", 3),
         // endpoints, db, efs, cache, alb, service
         ("security_group", 6),
         // flow logs + container; flow-log role, task execution, task
-        ("vpc_endpoint", 5), ("flow_log", 1), ("log_group", 2), ("iam_role", 3),
-        ("db_instance", 1), ("db_subnet_group", 1), ("db_event_subscription", 1), ("sns_topic", 1),
+        ("vpc_endpoint", 5),
+        ("flow_log", 1),
+        ("log_group", 2),
+        ("iam_role", 3),
+        ("db_instance", 1),
+        ("db_subnet_group", 1),
+        ("db_event_subscription", 1),
+        ("sns_topic", 1),
         // DB credentials, origin-verify, Moodle admin
         ("secret", 3),
-        ("efs", 1), ("efs_mount_target", 2), ("efs_access_point", 1),
-        ("replication_group", 1), ("cache_subnet_group", 1),
-        ("load_balancer", 1), ("target_group", 1), ("listener", 2), ("web_acl", 1), ("distribution", 1), ("trail", 1),
-        ("ecs_cluster", 1), ("ecs_service", 1), ("task_definition", 1), ("scalable_target", 1),
+        ("efs", 1),
+        ("efs_mount_target", 2),
+        ("efs_access_point", 1),
+        ("replication_group", 1),
+        ("cache_subnet_group", 1),
+        ("load_balancer", 1),
+        ("target_group", 1),
+        ("listener", 2),
+        ("web_acl", 1),
+        ("distribution", 1),
+        ("trail", 1),
+        ("ecs_cluster", 1),
+        ("ecs_service", 1),
+        ("task_definition", 1),
+        ("scalable_target", 1),
     ])
 }
 
@@ -434,10 +823,15 @@ pub fn empty_stack() -> std::collections::BTreeMap<&'static str, usize> {
 
 /// Operations that changed something, from a recording.
 pub fn mutating(ops: &[(String, bool)]) -> Vec<String> {
-    ops.iter().filter(|(_, r)| !r).map(|(o, _)| o.clone()).collect()
+    ops.iter()
+        .filter(|(_, r)| !r)
+        .map(|(o, _)| o.clone())
+        .collect()
 }
 
 /// Parse NDJSON events; the `steps` count of `run_started`.
 pub fn events(out: &str) -> Vec<serde_json::Value> {
-    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }

@@ -1,0 +1,356 @@
+//! The Moodle image: static checks (hadolint, shellcheck), the generated
+//! config.php (php -l and values), the entrypoint's DB wait and install-once
+//! logic with stub commands, and the environment contract with the compute tier.
+
+mod common;
+use common::repo;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn tool(name: &str) -> std::path::PathBuf {
+    let p = repo().join(".venv/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} missing: scripts/test.sh installs it",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn hadolint_and_shellcheck_are_clean() {
+    let o = Command::new(tool("hadolint"))
+        .arg(repo().join("image/Dockerfile"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "hadolint:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut scripts: Vec<String> = vec!["image/entrypoint.sh".into(), ".ci/run".into()];
+    for e in std::fs::read_dir(repo().join("scripts")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().map(|x| x == "sh").unwrap_or(false) {
+            scripts.push(p.strip_prefix(repo()).unwrap().display().to_string());
+        }
+    }
+    assert!(scripts.len() >= 6, "{scripts:?}");
+    let o = Command::new(tool("shellcheck"))
+        .current_dir(repo())
+        .args(&scripts)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+fn base_env(password: &str, tls: bool, port: &str) -> Vec<(String, String)> {
+    [
+        ("MOODLE_DATABASE_TYPE", "mysqli"),
+        (
+            "MOODLE_DATABASE_HOST",
+            "moodle-db.abc.ap-southeast-1.rds.amazonaws.com",
+        ),
+        ("MOODLE_DATABASE_PORT_NUMBER", port),
+        ("MOODLE_DATABASE_NAME", "moodledb"),
+        ("MOODLE_DATABASE_USER", "dbadmin"),
+        ("MOODLE_DATABASE_PASSWORD", password),
+        ("MOODLE_USERNAME", "moodleadmin"),
+        ("MOODLE_PASSWORD", "admin-secret"),
+        ("MOODLE_EMAIL", "hello@example.com"),
+        ("MOODLE_SITE_NAME", "Scalable Moodle"),
+        ("MOODLE_DNS_NAME", "moodle.example.com"),
+        (
+            "MOODLE_REDIS_HOST",
+            "master.moodle-redis.abc.cache.amazonaws.com",
+        ),
+        ("MOODLE_REDIS_PORT", "6380"),
+        ("MOODLE_REDIS_TLS", if tls { "true" } else { "false" }),
+        ("MOODLE_DATA_DIR", "/var/www/moodledata"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn php(args: &[&str]) -> std::process::Output {
+    Command::new("php")
+        .args(args)
+        .output()
+        .expect("php (scripts/test.sh installs php-cli)")
+}
+
+/// Evaluate the config without Moodle's bootstrap; print one $CFG field.
+fn cfg_value(file: &Path, expr: &str) -> String {
+    let code = format!(
+        "$s = preg_replace('/^require_once.*$/m', '', file_get_contents('{}')); $f = tempnam(sys_get_temp_dir(), 'cfg'); file_put_contents($f, $s); include $f; echo json_encode({expr});",
+        file.display()
+    );
+    let o = php(&["-r", &code]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn generated_config_php_lints_and_carries_the_right_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let nasty = r#"p'a\s$s"w`o{r}d;\'"#;
+    for (i, (password, tls, port)) in [
+        ("plainPassword123", true, "3306"),
+        (nasty, false, "3307"),
+        ("Abc123xyz", true, "03306"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = dir.path().join(format!("config{i}.php"));
+        let o = Command::new("bash")
+            .arg(repo().join("image/entrypoint.sh"))
+            .arg("write-config")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .envs(base_env(password, *tls, port))
+            .env("CONFIG_FILE", &file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let lint = php(&["-l", file.to_str().unwrap()]);
+        assert!(
+            lint.status.success(),
+            "php -l: {}",
+            String::from_utf8_lossy(&lint.stdout)
+        );
+        // Values, as PHP itself reads them.
+        assert_eq!(
+            cfg_value(&file, "$CFG->dbpass"),
+            serde_json::to_string(password).unwrap(),
+            "password escaped"
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->dboptions['dbport']"),
+            (port.parse::<u32>().unwrap()).to_string()
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->wwwroot"),
+            "\"https:\\/\\/moodle.example.com\""
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->localcachedir"),
+            "\"\\/var\\/cache\\/moodle\""
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->dataroot"),
+            "\"\\/var\\/www\\/moodledata\""
+        );
+        assert_eq!(cfg_value(&file, "$CFG->sslproxy"), "true");
+        assert_eq!(
+            cfg_value(&file, "$CFG->session_handler_class"),
+            "\"\\\\core\\\\session\\\\redis\""
+        );
+        let host = if *tls {
+            "tls:\\/\\/master.moodle-redis.abc.cache.amazonaws.com"
+        } else {
+            "master.moodle-redis.abc.cache.amazonaws.com"
+        };
+        assert_eq!(
+            cfg_value(&file, "$CFG->session_redis_host"),
+            format!("\"{host}\"")
+        );
+        assert_eq!(cfg_value(&file, "$CFG->session_redis_port"), "6380");
+        assert_eq!(
+            cfg_value(&file, "(bool) $CFG->session_redis_encrypt"),
+            tls.to_string()
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->moodlectl_muc_redis['server']"),
+            "\"master.moodle-redis.abc.cache.amazonaws.com:6380\""
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->moodlectl_muc_redis['encryption']"),
+            tls.to_string()
+        );
+    }
+    // A missing variable is refused by name.
+    let o = Command::new("bash")
+        .arg(repo().join("image/entrypoint.sh"))
+        .arg("write-config")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("CONFIG_FILE", dir.path().join("x.php"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("MOODLE_DATABASE_HOST"));
+}
+
+/// A stand-in for `php` that plays the DB probe and Moodle's CLI scripts,
+/// recording what it was asked to do in $STUB_DIR.
+const FAKE_PHP: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+d="$STUB_DIR"
+case "$1" in
+  */db-state.php)
+    exec 9>"$d/.flock"; flock 9
+    left=$(cat "$d/unreachable_left" 2>/dev/null || echo 0)
+    if (( left > 0 )); then echo $((left - 1)) > "$d/unreachable_left"; echo unreachable; exit 0; fi
+    cat "$d/state" ;;
+  */install_database.php)
+    echo "$*" >> "$d/installs"; sleep 1; echo installed > "$d/state" ;;
+  */upgrade.php)
+    if [[ "${2:-}" == "--is-pending" ]]; then [[ -f "$d/pending" ]] && exit 2; exit 0; fi
+    echo upgrade >> "$d/upgrades"; rm -f "$d/pending" ;;
+  */configure-muc.php) echo muc >> "$d/muc" ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac
+"#;
+
+fn replica(stub: &Path, data: &Path, i: usize, extra: &[(&str, &str)]) -> std::process::Child {
+    let mut c = Command::new("bash");
+    c.arg(repo().join("image/entrypoint.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(base_env("pw", true, "3306"))
+        .env("MOODLE_DATA_DIR", data)
+        .env("CONFIG_FILE", stub.join(format!("config{i}.php")))
+        .env("PHP_BIN", stub.join("php"))
+        .env("APP_DIR", "/opt/moodle")
+        .env("HELPERS", "/opt/moodlectl")
+        .env("STUB_DIR", stub)
+        .env("WEB_SERVER", "true")
+        .env("CRON", "off")
+        .env("POLL_SECONDS", "0.2")
+        .env("DB_WAIT_SECONDS", "30")
+        .env("LOCK_WAIT_SECONDS", "30")
+        .envs(extra.iter().copied())
+        .stderr(std::process::Stdio::piped());
+    c.spawn().unwrap()
+}
+
+fn stub_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let php = dir.path().join("php");
+    std::fs::write(&php, FAKE_PHP).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&php, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn lines(p: &Path) -> usize {
+    std::fs::read_to_string(p)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn three_replicas_wait_for_the_db_and_install_exactly_once() {
+    let stub = stub_dir();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(stub.path().join("state"), "empty\n").unwrap();
+    std::fs::write(stub.path().join("unreachable_left"), "4\n").unwrap();
+    let kids: Vec<_> = (0..3)
+        .map(|i| replica(stub.path(), data.path(), i, &[]))
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "replica failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(
+        lines(&stub.path().join("installs")),
+        1,
+        "install_database.php ran exactly once"
+    );
+    assert!(std::fs::read_to_string(stub.path().join("installs"))
+        .unwrap()
+        .contains("--adminuser=moodleadmin"));
+    assert_eq!(lines(&stub.path().join("upgrades")), 0);
+    assert!(lines(&stub.path().join("muc")) >= 1, "MUC configured");
+    assert!(
+        !data.path().join(".moodlectl-install.lock").exists(),
+        "lock released"
+    );
+
+    // Newer code: exactly one replica upgrades.
+    std::fs::write(stub.path().join("pending"), "").unwrap();
+    let kids: Vec<_> = (0..3)
+        .map(|i| replica(stub.path(), data.path(), i, &[]))
+        .collect();
+    for k in kids {
+        assert!(k.wait_with_output().unwrap().status.success());
+    }
+    assert_eq!(lines(&stub.path().join("upgrades")), 1);
+    assert_eq!(lines(&stub.path().join("installs")), 1);
+}
+
+#[test]
+fn db_wait_is_bounded_and_a_stale_lock_is_taken_over() {
+    let stub = stub_dir();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(stub.path().join("state"), "empty\n").unwrap();
+    std::fs::write(stub.path().join("unreachable_left"), "100000\n").unwrap();
+    let t = std::time::Instant::now();
+    let o = replica(stub.path(), data.path(), 0, &[("DB_WAIT_SECONDS", "1")])
+        .wait_with_output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not reachable after 1s"));
+    assert!(t.elapsed().as_secs() < 15);
+    assert_eq!(lines(&stub.path().join("installs")), 0);
+
+    // A lock left by a replica that died hours ago does not block forever.
+    std::fs::write(stub.path().join("unreachable_left"), "0\n").unwrap();
+    let lock = data.path().join(".moodlectl-install.lock");
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("holder"), "dead-host 1000\n").unwrap();
+    let o = replica(stub.path(), data.path(), 1, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(lines(&stub.path().join("installs")), 1);
+}
+
+#[test]
+fn the_env_contract_is_the_same_on_both_sides() {
+    use moodlectl::resources::compute::{ENV_NAMES, SECRET_ENV_NAMES};
+    let set_by_compute: BTreeSet<String> = ENV_NAMES
+        .iter()
+        .chain(SECRET_ENV_NAMES)
+        .map(|s| s.to_string())
+        .collect();
+    let mut read_by_image = BTreeSet::new();
+    for f in ["image/entrypoint.sh", "image/moodlectl/db-state.php"] {
+        let text = std::fs::read_to_string(repo().join(f)).unwrap();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(pos) = text[i..].find("MOODLE_") {
+            let start = i + pos;
+            let mut end = start;
+            while end < bytes.len()
+                && (bytes[end].is_ascii_uppercase()
+                    || bytes[end] == b'_'
+                    || bytes[end].is_ascii_digit())
+            {
+                end += 1;
+            }
+            // `MOODLE_*` in prose is a wildcard, not a variable.
+            if end > start + "MOODLE_".len() {
+                read_by_image.insert(text[start..end].to_string());
+            }
+            i = end;
+        }
+    }
+    assert_eq!(
+        read_by_image, set_by_compute,
+        "image/ and src/resources/compute.rs disagree on the environment"
+    );
+}
