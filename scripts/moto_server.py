@@ -14,6 +14,16 @@ Patches (all on moto's Python models, in this process):
   enableExecuteCommand, deploymentConfiguration and enableECSManagedTags (moto
   drops them on create; UpdateService already keeps them).
 
+Latency mode (MOODLECTL_EMU_SCALE > 0): the create/delete transitions of
+shared/spec/latency.md, each duration times the scale — NAT gateways and
+interface endpoints (pending, deleting), RDS instances (creating, modifying,
+deleting: still visible while deleting), replication groups (creating,
+deleting), EFS file systems and mount targets (creating), ALBs
+(provisioning), CloudFront distributions (InProgress on create and every
+update, via moto's own state manager), ECS services (deployment; DRAINING
+before INACTIVE). Describe calls return the pending state until the scaled
+time has passed.
+
 Test switch: MOODLECTL_EMU_HIDE_PREFIX_LISTS=1 hides the AWS-managed prefix
 lists (as in a region or partition without CloudFront's), for preflight tests.
 
@@ -158,6 +168,121 @@ def _patch_ecs():
     handler.create_service = create_service_handler
 
 
+# --------------------------------------------------------------- latency mode
+
+# Latency table (seconds, unscaled).
+LATENCY = {
+    "nat": (90, 60),
+    "endpoint": (90, 60),
+    "rds": (900, 420),
+    "rds_modify": (600, 0),
+    "redis": (600, 300),
+    "efs": (5, 5),
+    "mount_target": (80, 45),
+    "alb": (150, 5),
+    "cloudfront": (240, 5),
+    "ecs": (150, 60),
+}
+
+# id(obj) -> (obj, attribute, final value, monotonic deadline)
+_timeline = {}
+# (container, key) -> deadline: objects kept visible while "deleting"
+_gone_later = {}
+
+
+def _pending(obj, attr, pending, final, seconds):
+    setattr(obj, attr, pending)
+    _timeline[id(obj)] = (obj, attr, final, time.monotonic() + seconds * SCALE)
+
+
+def _advance():
+    now = time.monotonic()
+    for k, (obj, attr, final, t) in list(_timeline.items()):
+        if now >= t:
+            setattr(obj, attr, final)
+            del _timeline[k]
+    for (container_id, key), (container, t) in list(_gone_later.items()):
+        if now >= t:
+            container.pop(key, None)
+            del _gone_later[(container_id, key)]
+
+
+def _wrap(cls, name, after):
+    orig = getattr(cls, name)
+
+    def wrapper(self, *args, **kwargs):
+        result = orig(self, *args, **kwargs)
+        after(self, result, *args, **kwargs)
+        return result
+
+    setattr(cls, name, wrapper)
+
+
+def _patch_latency():
+    from moto.core.responses import BaseResponse
+    from moto.ec2.models import vpcs as ec2_vpcs
+    from moto.efs import models as efs
+    from moto.elbv2 import models as elbv2
+    from moto.moto_api import state_manager
+    from moto.rds import models as rds
+
+    orig_call = BaseResponse.call_action
+
+    def call_action(self):
+        _advance()
+        return orig_call(self)
+
+    BaseResponse.call_action = call_action
+
+    # Each transition reads its own LATENCY entry (no shared loop variables:
+    # closures would all see the last value).
+    _wrap(ec2_nat.NatGatewayBackend, "create_nat_gateway", lambda b, nat, *a, **k: _pending(nat, "state", "pending", "available", LATENCY["nat"][0]))
+    _wrap(ec2_nat.NatGatewayBackend, "delete_nat_gateway", lambda b, nat, *a, **k: _pending(nat, "state", "deleting", "deleted", LATENCY["nat"][1]))
+
+    def endpoint_created(b, ep, *a, **k):
+        if str(getattr(ep, "vpc_endpoint_type", "")).lower() == "interface":
+            _pending(ep, "state", "pending", "available", LATENCY["endpoint"][0])
+
+    def endpoints_deleted(b, _result, vpce_ids=None, *a, **k):
+        for i in vpce_ids or []:
+            ep = b.vpc_end_points.get(i)
+            if ep is not None and str(getattr(ep, "vpc_endpoint_type", "")).lower() == "interface":
+                _pending(ep, "state", "deleting", "deleted", LATENCY["endpoint"][1])
+
+    _wrap(ec2_vpcs.VPCBackend, "create_vpc_endpoint", endpoint_created)
+    _wrap(ec2_vpcs.VPCBackend, "delete_vpc_endpoints", endpoints_deleted)
+
+    _wrap(rds.RDSBackend, "create_db_instance", lambda b, db, *a, **k: _pending(db, "status", "creating", "available", LATENCY["rds"][0]))
+
+    def db_modified(b, db, *a, **k):
+        _pending(db, "status", "modifying", "available", LATENCY["rds_modify"][0])
+
+    _wrap(rds.RDSBackend, "modify_db_instance", db_modified)
+    orig_delete_db = rds.RDSBackend.delete_db_instance
+
+    def delete_db_instance(self, db_instance_identifier, *args, **kwargs):
+        db = orig_delete_db(self, db_instance_identifier, *args, **kwargs)
+        # AWS keeps the instance visible, "deleting", until it is gone.
+        self.databases[db_instance_identifier] = db
+        db.status = "deleting"
+        _gone_later[(id(self.databases), db_instance_identifier)] = (self.databases, time.monotonic() + LATENCY["rds"][1] * SCALE)
+        return db
+
+    rds.RDSBackend.delete_db_instance = delete_db_instance
+
+    _wrap(elasticache.ElastiCacheBackend, "create_replication_group", lambda b, rg, *a, **k: _pending(rg, "status", "creating", "available", LATENCY["redis"][0]))
+
+    _wrap(efs.EFSBackend, "create_file_system", lambda b, fs, *a, **k: _pending(fs, "life_cycle_state", "creating", "available", LATENCY["efs"][0]))
+    _wrap(efs.EFSBackend, "create_mount_target", lambda b, mt, *a, **k: _pending(mt, "life_cycle_state", "creating", "available", LATENCY["mount_target"][0]))
+
+    _wrap(elbv2.ELBv2Backend, "create_load_balancer", lambda b, lb, *a, **k: _pending(lb, "state", "provisioning", "active", LATENCY["alb"][0]))
+
+    # CloudFront distributions already are moto ManagedState models.
+    state_manager.set_transition(model_name="cloudfront::distribution", transition={"progression": "time", "seconds": LATENCY["cloudfront"][0] * SCALE})
+
+    _wrap(ecs.EC2ContainerServiceBackend, "delete_service", lambda b, svc, *a, **k: _pending(svc, "status", "DRAINING", "INACTIVE", LATENCY["ecs"][1]))
+
+
 def _patch_prefix_lists():
     from moto.ec2.models import managed_prefixes
 
@@ -173,6 +298,8 @@ def _patch_prefix_lists():
 _patch_elasticache()
 _patch_ec2()
 _patch_ecs()
+if SCALE > 0:
+    _patch_latency()
 if os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1":
     _patch_prefix_lists()
 

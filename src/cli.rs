@@ -120,6 +120,9 @@ pub enum Command {
     Plan,
     /// Print what a user needs after `up`.
     Outputs,
+    /// The step graph (ids and dependencies) as JSON, for the benchmark.
+    #[command(hide = true)]
+    Graph,
     /// Remove a lock left by a run that died (the id is in the lock message).
     ForceUnlock { id: String },
     /// Move the state between a local file and the configured backend.

@@ -728,9 +728,11 @@ fn fargate_size_ok(cpu: u32, mem: u32) -> Result<(), String> {
         4096 => (8192..=30720).contains(&mem) && mem % 1024 == 0,
         8192 => (16384..=61440).contains(&mem) && mem % 4096 == 0,
         16384 => (32768..=122880).contains(&mem) && mem % 8192 == 0,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "service.cpu {cpu} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)"
-        )),
+        ))
+        }
     };
     if ok {
         Ok(())

@@ -92,6 +92,14 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Plan => plan::run(cli).await,
         Command::Outputs => outputs::run(cli).await,
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
+        Command::Graph => {
+            let steps: Vec<serde_json::Value> = crate::resources::steps()
+                .iter()
+                .map(|s| serde_json::json!({"id": s.id(), "deps": s.deps()}))
+                .collect();
+            println!("{}", serde_json::json!({"steps": steps}));
+            Ok(exit::OK)
+        }
         Command::State { action } => state::run(cli, action).await,
     }
 }
