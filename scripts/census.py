@@ -51,6 +51,60 @@ for r in iam.list_roles()["Roles"]:
     if r["RoleName"].startswith(f"{stack}-"):
         rows.append(("iam-role", r["RoleName"], ""))
 
+rds = boto3.client("rds", **kw)
+for d in rds.describe_db_instances()["DBInstances"]:
+    if d["DBInstanceIdentifier"].startswith(f"{stack}-"):
+        rows.append(("db-instance", d["DBInstanceIdentifier"], f'{d["Engine"]} {d["DBInstanceClass"]} {d["DBInstanceStatus"]}'))
+for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]:
+    if g["DBSubnetGroupName"].startswith(f"{stack}-"):
+        rows.append(("db-subnet-group", g["DBSubnetGroupName"], ""))
+for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]:
+    rows.append(("db-event-subscription", e["CustSubscriptionId"], ",".join(e.get("SourceIdsList", []))))
+sns = boto3.client("sns", **kw)
+for t in sns.list_topics()["Topics"]:
+    if t["TopicArn"].endswith(f":{stack}-rds-events"):
+        rows.append(("sns-topic", t["TopicArn"], ""))
+sm = boto3.client("secretsmanager", **kw)
+for sec in sm.list_secrets()["SecretList"]:
+    if sec["Name"].startswith(f"{stack}-"):
+        rows.append(("secret", sec["Name"], "(value not shown)"))
+efs = boto3.client("efs", **kw)
+for fs in efs.describe_file_systems()["FileSystems"]:
+    if any(t["Key"] == "moodlectl:stack" and t["Value"] == stack for t in fs.get("Tags", [])):
+        mts = efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
+        rows.append(("efs", fs["FileSystemId"], f'{fs["LifeCycleState"]}, {len(mts)} mount target(s)'))
+ec = boto3.client("elasticache", **kw)
+for g in ec.describe_replication_groups()["ReplicationGroups"]:
+    if g["ReplicationGroupId"].startswith(f"{stack}-") and g["Status"] != "deleting":
+        rows.append(("replication-group", g["ReplicationGroupId"], g["Status"]))
+elb = boto3.client("elbv2", **kw)
+for lb in elb.describe_load_balancers()["LoadBalancers"]:
+    if lb["LoadBalancerName"].startswith(f"{stack}-"):
+        rows.append(("load-balancer", lb["LoadBalancerName"], lb["DNSName"]))
+for tg in elb.describe_target_groups()["TargetGroups"]:
+    if tg["TargetGroupName"].startswith(f"{stack}-"):
+        rows.append(("target-group", tg["TargetGroupName"], f'{tg["Protocol"]}:{tg["Port"]}'))
+ecs = boto3.client("ecs", **kw)
+for c in ecs.describe_clusters(clusters=[f"{stack}-cluster"])["clusters"]:
+    if c["status"] == "ACTIVE":
+        rows.append(("ecs-cluster", c["clusterName"], ""))
+        for svc in ecs.describe_services(cluster=c["clusterName"], services=[f"{stack}-service"])["services"]:
+            if svc["status"] == "ACTIVE":
+                rows.append(("ecs-service", svc["serviceName"], f'{svc["runningCount"]}/{svc["desiredCount"]} running'))
+glob = {k: v for k, v in kw.items() if k != "region_name"}
+waf = boto3.client("wafv2", region_name="us-east-1", **glob)
+for a in waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]:
+    if a["Name"] == f"{stack}-cf-waf":
+        rows.append(("waf-web-acl", a["Name"], "us-east-1"))
+cf = boto3.client("cloudfront", region_name="us-east-1", **glob)
+for d in cf.list_distributions().get("DistributionList", {}).get("Items", []):
+    if d.get("Comment") == f"moodlectl stack {stack}":
+        rows.append(("cloudfront", d["Id"], f'{d["DomainName"]} {d["Status"]}'))
+ct = boto3.client("cloudtrail", **kw)
+for t in ct.describe_trails()["trailList"]:
+    if t["Name"] == f"{stack}-trail":
+        rows.append(("cloudtrail", t["Name"], t["S3BucketName"]))
+
 for kind, ident, info in rows:
     print(f"{kind:<18} {ident:<40} {info}")
 print(f"{len(rows)} resource(s) of stack `{stack}`")
