@@ -18,23 +18,42 @@ Latency mode (MOODLECTL_EMU_SCALE > 0): the create/delete transitions of
 shared/spec/latency.md, each duration times the scale — NAT gateways and
 interface endpoints (pending, deleting), RDS instances (creating, modifying,
 deleting: still visible while deleting), replication groups (creating,
-deleting), EFS file systems and mount targets (creating), ALBs
+deleting), EFS file systems and mount targets (creating, deleting), ALBs
 (provisioning), CloudFront distributions (InProgress on create and every
 update, via moto's own state manager), ECS services (deployment; DRAINING
 before INACTIVE). Describe calls return the pending state until the scaled
-time has passed.
+time has passed. ALB and CloudFront deletions (5 s in the table) complete at
+once here; the benchmark's "best" still counts them.
 
 Test switch: MOODLECTL_EMU_HIDE_PREFIX_LISTS=1 hides the AWS-managed prefix
 lists (as in a region or partition without CloudFront's), for preflight tests.
+
+Fault mode (MOODLECTL_EMU_FAULTS = a fraction, e.g. 0.2): that fraction of
+moodlectl's requests (User-Agent `app/moodlectl`; other clients, such as a
+test's independent checks, pass untouched) fails before it reaches moto, as
+AWS fails requests under load: throttling in each protocol's own words
+(EC2 `RequestLimitExceeded`, query `Throttling`, JSON `ThrottlingException`,
+S3 `SlowDown`), HTTP 500 `InternalError`, HTTP 503 `ServiceUnavailable`, or a
+timeout (the request is held for MOODLECTL_EMU_FAULT_HOLD_S, default 5 s,
+and dropped). The draw comes from random.Random(MOODLECTL_EMU_SEED, default
+1): one fixed sequence of decisions. MOODLECTL_EMU_FAULT_KINDS limits the
+kinds (comma list of throttle,500,503,timeout). A rejected request never
+takes effect, so a retry is safe even for calls without idempotency tokens.
+`GET /moodlectl-emu/faults` returns the counts injected per kind;
+`POST /moodlectl-emu/faults?rate=R` changes the fraction.
 
 Timings are the latency table's (shared/spec/latency.md) times
 MOODLECTL_EMU_SCALE (default 0: immediate, the plain emulator).
 
 Usage: moto_server.py [moto_server args, e.g. -H 127.0.0.1 -p 5000]
 """
+import json
 import os
+import random
 import sys
+import threading
 import time
+from urllib.parse import parse_qs
 
 # Certificates are ISSUED at once (moto otherwise waits 60 s); read at import.
 os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
@@ -195,16 +214,30 @@ def _pending(obj, attr, pending, final, seconds):
     _timeline[id(obj)] = (obj, attr, final, time.monotonic() + seconds * SCALE)
 
 
+# (deadline, function): deletions that complete later (run once, in order).
+_later = []
+_advance_lock = threading.Lock()
+
+
 def _advance():
     now = time.monotonic()
-    for k, (obj, attr, final, t) in list(_timeline.items()):
-        if now >= t:
-            setattr(obj, attr, final)
-            del _timeline[k]
-    for (container_id, key), (container, t) in list(_gone_later.items()):
-        if now >= t:
-            container.pop(key, None)
-            del _gone_later[(container_id, key)]
+    # moto serves requests on several threads: one of them advances the clock.
+    with _advance_lock:
+        for k, (obj, attr, final, t) in list(_timeline.items()):
+            if now >= t:
+                setattr(obj, attr, final)
+                del _timeline[k]
+        for (container_id, key), (container, t) in list(_gone_later.items()):
+            if now >= t:
+                container.pop(key, None)
+                del _gone_later[(container_id, key)]
+        due = [job for job in _later if job[0] <= now]
+        for job in due:
+            _later.remove(job)
+            try:
+                job[1]()
+            except Exception:  # already gone by another route: nothing to finish
+                pass
 
 
 def _wrap(cls, name, after):
@@ -275,6 +308,30 @@ def _patch_latency():
     _wrap(efs.EFSBackend, "create_file_system", lambda b, fs, *a, **k: _pending(fs, "life_cycle_state", "creating", "available", LATENCY["efs"][0]))
     _wrap(efs.EFSBackend, "create_mount_target", lambda b, mt, *a, **k: _pending(mt, "life_cycle_state", "creating", "available", LATENCY["mount_target"][0]))
 
+    # EFS: a mount target stays "deleting" (its ENI still holding the subnet)
+    # and the file system stays "in use" until then; a deleted file system
+    # stays visible, "deleting", for its own time.
+    orig_delete_mt = efs.EFSBackend.delete_mount_target
+    orig_delete_fs = efs.EFSBackend.delete_file_system
+
+    def delete_mount_target(self, mount_target_id):
+        mt = self.mount_targets_by_id.get(mount_target_id)
+        if mt is None or mt.life_cycle_state == "deleting":
+            return orig_delete_mt(self, mount_target_id) if mt is None else None
+        mt.life_cycle_state = "deleting"
+        _later.append((time.monotonic() + LATENCY["mount_target"][1] * SCALE, lambda: orig_delete_mt(self, mount_target_id)))
+
+    def delete_file_system(self, file_system_id):
+        fs = self.file_systems_by_id.get(file_system_id)
+        if fs is None or fs.number_of_mount_targets > 0 or fs.life_cycle_state == "deleting":
+            # moto's own answers: FileSystemNotFound / FileSystemInUse; a repeat is a no-op.
+            return None if fs is not None and fs.life_cycle_state == "deleting" else orig_delete_fs(self, file_system_id)
+        fs.life_cycle_state = "deleting"
+        _later.append((time.monotonic() + LATENCY["efs"][1] * SCALE, lambda: orig_delete_fs(self, file_system_id)))
+
+    efs.EFSBackend.delete_mount_target = delete_mount_target
+    efs.EFSBackend.delete_file_system = delete_file_system
+
     _wrap(elbv2.ELBv2Backend, "create_load_balancer", lambda b, lb, *a, **k: _pending(lb, "state", "provisioning", "active", LATENCY["alb"][0]))
 
     # CloudFront distributions already are moto ManagedState models.
@@ -295,6 +352,104 @@ def _patch_prefix_lists():
     backend.describe_managed_prefix_lists = describe_managed_prefix_lists
 
 
+class Faults:
+    """WSGI middleware in front of moto: see "Fault mode" above."""
+
+    KINDS = ("throttle", "500", "503", "timeout")
+    # Query-protocol services whose errors are <ErrorResponse> documents.
+    QUERY = {"rds", "elasticache", "iam", "sns", "elasticloadbalancing", "sts", "cloudformation", "autoscaling", "monitoring"}
+
+    def __init__(self, app, rate, seed, kinds, hold):
+        self.app, self.rate, self.hold = app, rate, hold
+        self.kinds = kinds
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.counts = {k: 0 for k in self.KINDS}
+        self.seen = 0
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/moodlectl-emu/faults":
+            return self.control(environ, start_response)
+        ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+        if path.startswith("/moto-api") or "app/moodlectl" not in ua:
+            return self.app(environ, start_response)
+        with self.lock:
+            self.seen += 1
+            kind = self.rng.choice(self.kinds) if self.rng.random() < self.rate else None
+            if kind:
+                self.counts[kind] += 1
+        if kind is None:
+            return self.app(environ, start_response)
+        # Drain the body so the connection stays usable for the next request.
+        n = int(environ.get("CONTENT_LENGTH") or 0)
+        if n:
+            environ["wsgi.input"].read(n)
+        if kind == "timeout":
+            time.sleep(self.hold)
+            kind = "503"
+        return self.error(environ, start_response, kind)
+
+    def control(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            q = parse_qs(environ.get("QUERY_STRING", ""))
+            with self.lock:
+                self.rate = float(q.get("rate", [self.rate])[0])
+        with self.lock:
+            body = json.dumps({"rate": self.rate, "requests": self.seen, "injected": dict(self.counts)}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def error(self, environ, start_response, kind):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        # Credential=AKID/date/region/SERVICE/aws4_request
+        service = auth.split("Credential=")[-1].split("/")[3] if "Credential=" in auth else ""
+        status, code, msg = {
+            "500": ("500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."),
+            "503": ("503 Service Unavailable", "ServiceUnavailable", "Service is unavailable. Please try again."),
+        }.get(kind, ("400 Bad Request", "Throttling", "Rate exceeded"))
+        headers = []
+        if environ.get("HTTP_X_AMZ_TARGET") or service in ("elasticfilesystem",):
+            if kind == "throttle":
+                code = "ThrottlingException"
+                if service == "elasticfilesystem":
+                    status = "429 Too Many Requests"
+            body = json.dumps({"__type": code, "message": msg})
+            headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+        elif service == "ec2":
+            if kind == "throttle":
+                status, code, msg = "503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."
+            body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors><RequestID>fault</RequestID></Response>'
+        elif service == "s3":
+            if kind == "throttle":
+                status, code, msg = "503 Slow Down", "SlowDown", "Please reduce your request rate."
+            body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>fault</RequestId></Error>'
+        else:
+            body = f'<ErrorResponse><Error><Type>{"Sender" if kind == "throttle" else "Receiver"}</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>fault</RequestId></ErrorResponse>'
+            headers = [("Content-Type", "text/xml")]
+        data = body.encode()
+        start_response(status, headers + [("Content-Length", str(len(data)))])
+        return [data]
+
+
+def _install_faults():
+    import moto.server as server
+
+    rate = float(os.environ.get("MOODLECTL_EMU_FAULTS", "0") or 0)
+    seed = int(os.environ.get("MOODLECTL_EMU_SEED", "1"))
+    kinds = tuple(k for k in os.environ.get("MOODLECTL_EMU_FAULT_KINDS", ",".join(Faults.KINDS)).split(",") if k)
+    unknown = set(kinds) - set(Faults.KINDS)
+    if unknown:
+        sys.exit(f"MOODLECTL_EMU_FAULT_KINDS: unknown {sorted(unknown)}; known: {Faults.KINDS}")
+    hold = float(os.environ.get("MOODLECTL_EMU_FAULT_HOLD_S", "5"))
+    orig = server.run_simple
+
+    def run_simple(host, port, app, **kw):
+        return orig(host, port, Faults(app, rate, seed, kinds, hold), **kw)
+
+    server.run_simple = run_simple
+
+
 _patch_elasticache()
 _patch_ec2()
 _patch_ecs()
@@ -304,5 +459,6 @@ if os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1":
     _patch_prefix_lists()
 
 if __name__ == "__main__":
+    _install_faults()
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     sys.exit(main(sys.argv[1:]))

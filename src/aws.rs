@@ -184,12 +184,19 @@ async fn sdk_config(conn: &Conn, region: &str) -> SdkConfig {
                 .with_initial_backoff(Duration::from_millis(100))
                 .with_max_backoff(Duration::from_secs(10)),
         )
+        // A hung attempt is abandoned and retried like a 5xx. The bound is
+        // generous on purpose: a create without an idempotency token (e.g.
+        // CreateVpc) that was applied but answered late would be applied
+        // twice by the retry.
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_attempt_timeout(env_ms("MOODLECTL_ATTEMPT_TIMEOUT_MS", 30_000))
                 .build(),
-        );
+        )
+        // Shows as `app/moodlectl` in the User-Agent: CloudTrail entries say
+        // which tool made a change.
+        .app_name(aws_config::AppName::new("moodlectl").expect("valid app name"));
     if let Some(p) = &conn.profile {
         loader = loader.profile_name(p);
     }

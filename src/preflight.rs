@@ -73,8 +73,19 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
         })
     };
 
-    // Credentials.
-    if let Err(e) = aws.sts.get_caller_identity().send().await {
+    // Every check is a read, so all of them go side by side with the
+    // credentials check: preflight costs `up` one round of latency, not ten.
+    // Without working credentials the other findings are noise, so only the
+    // credentials finding is reported then.
+    let (sts, a, b, c, d, e) = tokio::join!(
+        aws.sts.get_caller_identity().send(),
+        certificates(cfg, aws),
+        image(cfg, aws, conn),
+        classes(cfg, aws),
+        prefix_list(cfg, aws),
+        quotas(cfg, aws)
+    );
+    if let Err(e) = sts {
         let (code, msg) = error_code_message(&e);
         fail(
             "credentials",
@@ -83,94 +94,91 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
         );
         return out;
     }
-
-    // The remaining checks are independent reads: run them side by side so
-    // preflight adds one round of latency to `up`, not ten.
-    let (a, b, c, d, e) = tokio::join!(
-        certificates(cfg, aws),
-        image(cfg, aws, conn),
-        classes(cfg, aws),
-        prefix_list(cfg, aws),
-        quotas(cfg, aws)
-    );
     out.extend(a.into_iter().chain(b).chain(c).chain(d).chain(e));
     out
 }
 
 async fn certificates(cfg: &Config, aws: &Aws) -> Vec<Finding> {
+    let (alb, cdn) = tokio::join!(
+        certificate(
+            cfg,
+            "alb-certificate",
+            &cfg.domain.alb_certificate_arn,
+            &aws.acm,
+            cfg.stack.region.as_str(),
+        ),
+        certificate(
+            cfg,
+            "cloudfront-certificate",
+            &cfg.domain.cloudfront_certificate_arn,
+            &aws.acm_global,
+            "us-east-1",
+        )
+    );
+    alb.into_iter().chain(cdn).collect()
+}
+
+async fn certificate(
+    cfg: &Config,
+    check: &'static str,
+    arn: &str,
+    client: &aws_sdk_acm::Client,
+    region: &str,
+) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
+    let mut fail = |problem: String, hint: &str| {
         out.push(Finding {
             check,
             problem,
             hint: hint.to_string(),
         })
     };
-
-    // Certificates.
-    for (check, arn, client, region) in [
-        (
-            "alb-certificate",
-            &cfg.domain.alb_certificate_arn,
-            &aws.acm,
-            cfg.stack.region.as_str(),
-        ),
-        (
-            "cloudfront-certificate",
-            &cfg.domain.cloudfront_certificate_arn,
-            &aws.acm_global,
-            "us-east-1",
-        ),
-    ] {
-        let arn_region = crate::config::parse_acm_arn(arn).unwrap_or("");
-        if arn_region != region {
-            fail(
-                check,
-                format!("{arn} is in {arn_region}, must be in {region}"),
-                "request the certificate in the right region in ACM",
-            );
-            continue;
+    let arn_region = crate::config::parse_acm_arn(arn).unwrap_or("");
+    if arn_region != region {
+        fail(
+            format!("{arn} is in {arn_region}, must be in {region}"),
+            "request the certificate in the right region in ACM",
+        );
+        return out;
+    }
+    match client
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+    {
+        Ok(o) => {
+            let Some(c) = o.certificate() else {
+                return out;
+            };
+            let status = c
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            if status != "ISSUED" {
+                fail(
+                    format!("{arn} is {status}, not ISSUED"),
+                    "complete the DNS validation of the certificate in ACM",
+                );
+            }
+            let mut names: Vec<String> = c.subject_alternative_names().to_vec();
+            names.extend(c.domain_name().map(str::to_string));
+            if !names.iter().any(|n| covers(n, &cfg.domain.name)) {
+                fail(
+                    format!(
+                        "{arn} covers {} but not {}",
+                        names.join(", "),
+                        cfg.domain.name
+                    ),
+                    "request a certificate for domain.name (or a wildcard of its parent)",
+                );
+            }
         }
-        match client
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                let Some(c) = o.certificate() else { continue };
-                let status = c
-                    .status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                if status != "ISSUED" {
-                    fail(
-                        check,
-                        format!("{arn} is {status}, not ISSUED"),
-                        "complete the DNS validation of the certificate in ACM",
-                    );
-                }
-                let mut names: Vec<String> = c.subject_alternative_names().to_vec();
-                names.extend(c.domain_name().map(str::to_string));
-                if !names.iter().any(|n| covers(n, &cfg.domain.name)) {
-                    fail(
-                        check,
-                        format!(
-                            "{arn} covers {} but not {}",
-                            names.join(", "),
-                            cfg.domain.name
-                        ),
-                        "request a certificate for domain.name (or a wildcard of its parent)",
-                    );
-                }
-            }
-            Err(e) => {
-                let (code, msg) = error_code_message(&e);
-                fail(check, format!("{arn}: {code} {msg}"), "check the ARN in moodle.toml; the certificate must exist in that account and region");
-            }
+        Err(e) => {
+            let (code, msg) = error_code_message(&e);
+            fail(format!("{arn}: {code} {msg}"), "check the ARN in moodle.toml; the certificate must exist in that account and region");
         }
     }
-
     out
 }
 
@@ -230,6 +238,11 @@ async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding>
 }
 
 async fn classes(cfg: &Config, aws: &Aws) -> Vec<Finding> {
+    let (db, cache) = tokio::join!(db_class(cfg, aws), node_type(cfg, aws));
+    db.into_iter().chain(cache).collect()
+}
+
+async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
     let mut fail = |check: &'static str, problem: String, hint: &str| {
         out.push(Finding {
@@ -289,9 +302,22 @@ async fn classes(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             }
         }
     }
-    // An optional check: do not spend the full retry budget on an endpoint that lacks it.
+    out
+}
+
+async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
+    let mut out = vec![];
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding {
+            check,
+            problem,
+            hint: hint.to_string(),
+        })
+    };
+    // An optional check: no retry budget (and no backoff sleeps) for an
+    // endpoint that lacks the API; a failure here is only a warning.
     let quick = aws_sdk_elasticache::config::Builder::default()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
     match aws
         .elasticache
         .describe_reserved_cache_nodes_offerings()
@@ -384,41 +410,65 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         .values(&cfg.stack.name)
         .build();
     let ours = |n: usize| n > 0;
-    let eips = aws
-        .ec2
-        .describe_addresses()
-        .send()
-        .await
-        .map(|o| o.addresses().len())
-        .unwrap_or(0);
-    let our_eips = aws
-        .ec2
-        .describe_addresses()
-        .filters(stack_filter.clone())
-        .send()
-        .await
-        .map(|o| o.addresses().len())
-        .unwrap_or(0);
-    let vpcs = aws
-        .ec2
-        .describe_vpcs()
-        .send()
-        .await
-        .map(|o| o.vpcs().len())
-        .unwrap_or(0);
-    let our_vpcs = aws
-        .ec2
-        .describe_vpcs()
-        .filters(stack_filter.clone())
-        .send()
-        .await
-        .map(|o| o.vpcs().len())
-        .unwrap_or(0);
-    for (check, code, service, used, need) in [
+    let count_eips = |f: Option<aws_sdk_ec2::types::Filter>| async {
+        aws.ec2
+            .describe_addresses()
+            .set_filters(f.map(|f| vec![f]))
+            .send()
+            .await
+            .map(|o| o.addresses().len())
+            .unwrap_or(0)
+    };
+    let count_vpcs = |f: Option<aws_sdk_ec2::types::Filter>| async {
+        aws.ec2
+            .describe_vpcs()
+            .set_filters(f.map(|f| vec![f]))
+            .send()
+            .await
+            .map(|o| o.vpcs().len())
+            .unwrap_or(0)
+    };
+    let (eips, our_eips, vpcs, our_vpcs) = tokio::join!(
+        count_eips(None),
+        count_eips(Some(stack_filter.clone())),
+        count_vpcs(None),
+        count_vpcs(Some(stack_filter.clone()))
+    );
+    let quota = |service: &'static str, code: &'static str| async move {
+        aws.quotas
+            .get_service_quota()
+            .service_code(service)
+            .quota_code(code)
+            .send()
+            .await
+            .map(|o| o.quota().and_then(|q| q.value()).unwrap_or(f64::MAX))
+            .map_err(|e| error_code_message(&e).0)
+    };
+    let count_nats = async {
+        aws.ec2
+            .describe_nat_gateways()
+            .send()
+            .await
+            .map(|o| {
+                o.nat_gateways()
+                    .iter()
+                    .filter(|n| n.state().map(|s| s.as_str()) == Some("available"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let (eip_quota, vpc_quota, nat_quota, nats) = tokio::join!(
+        quota("ec2", "L-0263D0A3"),
+        quota("vpc", "L-F678F1CE"),
+        quota("vpc", "L-FE5A380F"),
+        count_nats
+    );
+    for (check, code, service, limit, used, need) in [
         (
             "quota-eip",
             "L-0263D0A3",
             "ec2",
+            eip_quota,
             eips,
             if ours(our_eips) { 0 } else { 2 },
         ),
@@ -426,6 +476,7 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             "quota-vpc",
             "L-F678F1CE",
             "vpc",
+            vpc_quota,
             vpcs,
             if ours(our_vpcs) { 0 } else { 1 },
         ),
@@ -433,58 +484,25 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         if need == 0 {
             continue;
         }
-        match aws
-            .quotas
-            .get_service_quota()
-            .service_code(service)
-            .quota_code(code)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                let limit = o.quota().and_then(|q| q.value()).unwrap_or(f64::MAX);
-                if (used + need) as f64 > limit {
-                    fail(
-                        check,
-                        format!("{used} in use + {need} needed > quota {limit} ({service} {code})"),
-                        "free some, or request an increase in Service Quotas",
-                    );
-                }
-            }
-            Err(e) => tracing::warn!("{check} not verified: {}", error_code_message(&e).0),
+        match limit {
+            Ok(limit) if (used + need) as f64 > limit => fail(
+                check,
+                format!("{used} in use + {need} needed > quota {limit} ({service} {code})"),
+                "free some, or request an increase in Service Quotas",
+            ),
+            Ok(_) => {}
+            Err(code) => tracing::warn!("{check} not verified: {code}"),
         }
     }
-    // NAT gateways per AZ: our two go one per AZ.
-    if !ours(our_vpcs) {
-        if let Ok(o) = aws
-            .quotas
-            .get_service_quota()
-            .service_code("vpc")
-            .quota_code("L-FE5A380F")
-            .send()
-            .await
-        {
-            let limit = o.quota().and_then(|q| q.value()).unwrap_or(f64::MAX);
-            let nats = aws
-                .ec2
-                .describe_nat_gateways()
-                .send()
-                .await
-                .map(|o| {
-                    o.nat_gateways()
-                        .iter()
-                        .filter(|n| n.state().map(|s| s.as_str()) == Some("available"))
-                        .count()
-                })
-                .unwrap_or(0);
-            // Without knowing the AZ split, the busiest AZ has at least nats/azs.
-            if (nats as f64 / 2.0).ceil() + 1.0 > limit {
-                fail(
-                    "quota-nat",
-                    format!("{nats} NAT gateways in use; quota {limit} per AZ"),
-                    "request an increase of 'NAT gateways per Availability Zone'",
-                );
-            }
+    // NAT gateways per AZ: our two go one per AZ. Without knowing the AZ
+    // split, the busiest AZ has at least nats/azs.
+    if let (false, Ok(limit)) = (ours(our_vpcs), nat_quota) {
+        if (nats as f64 / 2.0).ceil() + 1.0 > limit {
+            fail(
+                "quota-nat",
+                format!("{nats} NAT gateways in use; quota {limit} per AZ"),
+                "request an increase of 'NAT gateways per Availability Zone'",
+            );
         }
     }
     out

@@ -556,7 +556,16 @@ impl Step for DbInstanceStep {
         } else {
             Outcome::Unchanged
         };
-        let out = match find_instance(cx).await? {
+        // A first run creates: fetch the master password alongside the lookup
+        // rather than after it, since both sit on the stack's critical path.
+        let (found, mut password) = if cx.state.id(DB_INSTANCE).is_none() && !aurora && !cx.dry_run
+        {
+            let (f, p) = tokio::join!(find_instance(cx), master_password(cx));
+            (f?, Some(p))
+        } else {
+            (find_instance(cx).await?, None)
+        };
+        let out = match found {
             Some(i) => {
                 record_instance(cx, &i, false)?;
                 if i.db_instance_status() == Some("deleting") {
@@ -660,7 +669,10 @@ impl Step for DbInstanceStep {
                         .deletion_protection(d.deletion_protection)
                         .db_name(DB_NAME)
                         .master_username(DB_USER)
-                        .master_user_password(master_password(cx).await?)
+                        .master_user_password(match password.take() {
+                            Some(p) => p?,
+                            None => master_password(cx).await?,
+                        })
                         .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, "data.db-subnet-group")?)
                         .vpc_security_group_ids(cx.require(SG_DB, "data.db-sg")?);
                 }

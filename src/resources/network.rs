@@ -203,28 +203,42 @@ impl Step for VpcStep {
             }
         };
         // DNS support + hostnames are required for interface endpoints' private DNS.
-        for attr in [
-            VpcAttributeName::EnableDnsSupport,
-            VpcAttributeName::EnableDnsHostnames,
-        ] {
-            if outcome == Outcome::Created || !vpc_attr(cx, &id, attr.clone()).await? {
-                if outcome != Outcome::Created {
-                    outcome =
-                        outcome.merge(Outcome::Updated(vec![change(attr.as_str(), false, true)]));
-                }
-                if cx.dry_run {
-                    continue;
-                }
+        // A new VPC has DNS support on already (AWS default), so a create costs
+        // one extra call on the critical path, not two; an existing VPC is read.
+        let missing: Vec<VpcAttributeName> = if outcome == Outcome::Created {
+            vec![VpcAttributeName::EnableDnsHostnames]
+        } else {
+            let (support, hostnames) = tokio::join!(
+                vpc_attr(cx, &id, VpcAttributeName::EnableDnsSupport),
+                vpc_attr(cx, &id, VpcAttributeName::EnableDnsHostnames)
+            );
+            [
+                (VpcAttributeName::EnableDnsSupport, support?),
+                (VpcAttributeName::EnableDnsHostnames, hostnames?),
+            ]
+            .into_iter()
+            .filter(|(_, on)| !on)
+            .map(|(a, _)| a)
+            .collect()
+        };
+        if outcome != Outcome::Created {
+            for attr in &missing {
+                outcome = outcome.merge(Outcome::Updated(vec![change(attr.as_str(), false, true)]));
+            }
+        }
+        if !cx.dry_run {
+            // AWS takes one attribute per ModifyVpcAttribute call.
+            try_join_all(missing.into_iter().map(|attr| {
                 let t = AttributeBooleanValue::builder().value(true).build();
                 let req = cx.aws.ec2.modify_vpc_attribute().vpc_id(&id);
                 let req = match attr {
                     VpcAttributeName::EnableDnsSupport => req.enable_dns_support(t),
                     _ => req.enable_dns_hostnames(t),
                 };
-                req.send()
-                    .await
-                    .map_err(ec2_err("ModifyVpcAttribute", &id))?;
-            }
+                let id = id.clone();
+                async move { req.send().await.map_err(ec2_err("ModifyVpcAttribute", &id)) }
+            }))
+            .await?;
         }
         Ok(outcome)
     }
@@ -335,13 +349,14 @@ async fn ensure_subnet(
     cx: &StepCx,
     public: bool,
     ai: usize,
+    found: Option<aws_sdk_ec2::types::Subnet>,
     zones: &[String],
 ) -> Result<Outcome, StepError> {
     let az_suffix = AZS[ai];
     let key = subnet_key(public, az_suffix);
     let name = cx.cfg.name(&key.replace("subnet/", ""));
     let cidr = subnet_cidr(&cx.cfg.network.vpc_cidr, public, ai);
-    let (id, outcome) = match find_subnet(cx, &key).await? {
+    let (id, outcome) = match found {
         Some(s) => {
             let id = s.subnet_id().unwrap_or_default().to_string();
             let az = s.availability_zone().unwrap_or_default();
@@ -423,16 +438,26 @@ impl Step for SubnetsStep {
             AZS.iter()
                 .all(|az| cx.state.id(&subnet_key(*p, az)).is_some())
         });
-        // AZs are only needed to create; skip the call when nothing is missing.
-        let zones = if all_recorded || cx.dry_run {
-            vec![]
-        } else {
-            pick_azs(cx).await?
-        };
-        let futs = [true, false]
+        let slots: Vec<(bool, usize)> = [true, false]
             .into_iter()
             .flat_map(|p| (0..2).map(move |i| (p, i)))
-            .map(|(p, i)| ensure_subnet(cx, p, i, &zones));
+            .collect();
+        // AZs are only needed to create; skip the call when nothing is missing,
+        // and otherwise look them up alongside the subnets, not before them.
+        let azs = async {
+            if all_recorded || cx.dry_run {
+                Ok(vec![])
+            } else {
+                pick_azs(cx).await
+            }
+        };
+        let keys: Vec<String> = slots.iter().map(|(p, i)| subnet_key(*p, AZS[*i])).collect();
+        let finds = try_join_all(keys.iter().map(|k| find_subnet(cx, k)));
+        let (zones, found) = tokio::try_join!(azs, finds)?;
+        let futs = slots
+            .iter()
+            .zip(found)
+            .map(|((p, i), f)| ensure_subnet(cx, *p, *i, f, &zones));
         let outs = try_join_all(futs).await?;
         Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }

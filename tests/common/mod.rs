@@ -308,6 +308,49 @@ impl Project {
         c.output().expect("run moodlectl")
     }
 
+    /// Run with extra environment; kill it and fail the test if it outlives `limit`.
+    pub fn run_bounded(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("run moodlectl");
+        // Drain the pipes on threads so a chatty child cannot block on them.
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t_out = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut so, &mut b).ok();
+            b
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut se, &mut b).ok();
+            b
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > limit {
+                child.kill().ok();
+                child.wait().ok();
+                let err = String::from_utf8_lossy(&t_err.join().unwrap()).to_string();
+                panic!(
+                    "moodlectl {args:?} ran past {limit:?}; stderr tail:\n{}",
+                    &err[err.len().saturating_sub(3000)..]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Output {
+            status,
+            stdout: t_out.join().unwrap(),
+            stderr: t_err.join().unwrap(),
+        }
+    }
+
     /// Run and require exit code `code`; returns (stdout, stderr).
     pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
         let o = self.run(args);
