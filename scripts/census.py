@@ -1,15 +1,39 @@
 #!/usr/bin/env python3
-"""List the AWS resources tagged for a moodlectl stack, with boto3 (an
-independent client: it shares no code with moodlectl).
+"""List the AWS resources of a moodlectl stack, with boto3 (an independent
+client: it shares no code with moodlectl).
 
-Usage: census.py [STACK]   (endpoint from AWS_ENDPOINT_URL, region from AWS_REGION)
+Usage: census.py [--json] [--expect full|empty] [STACK]
+  (endpoint from AWS_ENDPOINT_URL, region from AWS_REGION)
+--json          print {kind: count} instead of the table
+--expect full   exit 1 unless every kind is there exactly as often as the
+                default stack has it (no duplicates, nothing missing)
+--expect empty  exit 1 unless nothing is left
 """
+import argparse
+import json
 import os
 import sys
 
 import boto3
 
-stack = sys.argv[1] if len(sys.argv) > 1 else "moodle"
+# The default stack (moodle.toml), kind by kind.
+FULL = {
+    "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
+    "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
+    "log-group": 2, "iam-role": 3, "db-instance": 1, "db-subnet-group": 1,
+    "db-event-subscription": 1, "sns-topic": 1, "secret": 3, "efs": 1,
+    "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
+    "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
+    "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 1,
+    "ecs-cluster": 1, "ecs-service": 1, "task-definition": 1, "scalable-target": 1,
+}
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--json", action="store_true")
+ap.add_argument("--expect", choices=["full", "empty"])
+ap.add_argument("stack", nargs="?", default="moodle")
+args = ap.parse_args()
+stack = args.stack
 region = os.environ.get("AWS_REGION", "ap-southeast-1")
 kw = {"region_name": region}
 if os.environ.get("AWS_ENDPOINT_URL"):
@@ -71,16 +95,28 @@ for sec in sm.list_secrets()["SecretList"]:
 efs = boto3.client("efs", **kw)
 for fs in efs.describe_file_systems()["FileSystems"]:
     if any(t["Key"] == "moodlectl:stack" and t["Value"] == stack for t in fs.get("Tags", [])):
+        if fs["LifeCycleState"] in ("deleting", "deleted"):
+            continue
         mts = efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
         rows.append(("efs", fs["FileSystemId"], f'{fs["LifeCycleState"]}, {len(mts)} mount target(s)'))
+        for mt in mts:
+            if mt["LifeCycleState"] not in ("deleting", "deleted"):
+                rows.append(("efs-mount-target", mt["MountTargetId"], mt["SubnetId"]))
+        for a in efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]:
+            rows.append(("efs-access-point", a["AccessPointId"], a.get("RootDirectory", {}).get("Path", "")))
 ec = boto3.client("elasticache", **kw)
 for g in ec.describe_replication_groups()["ReplicationGroups"]:
     if g["ReplicationGroupId"].startswith(f"{stack}-") and g["Status"] != "deleting":
         rows.append(("replication-group", g["ReplicationGroupId"], g["Status"]))
+for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"]:
+    if g["CacheSubnetGroupName"].startswith(f"{stack}-"):
+        rows.append(("cache-subnet-group", g["CacheSubnetGroupName"], ""))
 elb = boto3.client("elbv2", **kw)
 for lb in elb.describe_load_balancers()["LoadBalancers"]:
     if lb["LoadBalancerName"].startswith(f"{stack}-"):
         rows.append(("load-balancer", lb["LoadBalancerName"], lb["DNSName"]))
+        for li in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+            rows.append(("listener", li["ListenerArn"].rsplit("/", 1)[-1], f'{li["Protocol"]}:{li["Port"]}'))
 for tg in elb.describe_target_groups()["TargetGroups"]:
     if tg["TargetGroupName"].startswith(f"{stack}-"):
         rows.append(("target-group", tg["TargetGroupName"], f'{tg["Protocol"]}:{tg["Port"]}'))
@@ -91,6 +127,12 @@ for c in ecs.describe_clusters(clusters=[f"{stack}-cluster"])["clusters"]:
         for svc in ecs.describe_services(cluster=c["clusterName"], services=[f"{stack}-service"])["services"]:
             if svc["status"] == "ACTIVE":
                 rows.append(("ecs-service", svc["serviceName"], f'{svc["runningCount"]}/{svc["desiredCount"]} running'))
+for arn in ecs.list_task_definitions(familyPrefix=f"{stack}-moodle", status="ACTIVE")["taskDefinitionArns"]:
+    rows.append(("task-definition", arn.rsplit("/", 1)[-1], ""))
+aas = boto3.client("application-autoscaling", **kw)
+for t in aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]:
+    if t["ResourceId"].startswith(f"service/{stack}-cluster/"):
+        rows.append(("scalable-target", t["ResourceId"], f'{t["MinCapacity"]}-{t["MaxCapacity"]} tasks'))
 glob = {k: v for k, v in kw.items() if k != "region_name"}
 waf = boto3.client("wafv2", region_name="us-east-1", **glob)
 for a in waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]:
@@ -105,6 +147,23 @@ for t in ct.describe_trails()["trailList"]:
     if t["Name"] == f"{stack}-trail":
         rows.append(("cloudtrail", t["Name"], t["S3BucketName"]))
 
-for kind, ident, info in rows:
-    print(f"{kind:<18} {ident:<40} {info}")
-print(f"{len(rows)} resource(s) of stack `{stack}`")
+# The audit bucket (kept by `down` unless --delete-audit-logs).
+for b in boto3.client("s3", **kw).list_buckets()["Buckets"]:
+    if b["Name"].startswith(f"{stack}-cloudtrail-"):
+        rows.append(("s3-bucket", b["Name"], "audit logs"))
+
+counts = {k: 0 for k in FULL}
+for kind, _, _ in rows:
+    counts[kind] = counts.get(kind, 0) + 1
+if args.json:
+    print(json.dumps(counts, sort_keys=True))
+else:
+    for kind, ident, info in rows:
+        print(f"{kind:<18} {ident:<40} {info}")
+    print(f"{len(rows)} resource(s) of stack `{stack}`")
+if args.expect:
+    want = FULL if args.expect == "full" else {k: 0 for k in FULL}
+    diff = {k: (counts.get(k, 0), n) for k, n in want.items() if counts.get(k, 0) != n}
+    diff.update({k: (n, 0) for k, n in counts.items() if k not in want and n})
+    if diff:
+        sys.exit("census differs from the " + args.expect + " stack (kind: found, expected): " + json.dumps(diff))

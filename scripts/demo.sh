@@ -27,7 +27,7 @@ echo "== moodlectl up" >&2
 echo "== moodlectl status" >&2
 "$bin" --config "$work/moodle.toml" status
 echo "== what exists now, seen by boto3 (independent of moodlectl)" >&2
-.venv/bin/python scripts/census.py moodle
+.venv/bin/python scripts/census.py --expect full moodle
 echo "== moodlectl down" >&2
 "$bin" --config "$work/moodle.toml" down --yes
 echo "== what is left, seen by boto3" >&2
