@@ -132,20 +132,29 @@ wait_for_db() {
 # mkdir is atomic on EFS (NFSv4): exactly one replica gets the lock.
 lock_dir() { printf '%s/.moodlectl-install.lock' "$MOODLE_DATA_DIR"; }
 
+# Readers see the whole holder line or none (rename is atomic).
+write_holder() {
+  printf '%s %s\n' "$(hostname)" "$(date -u +%s)" >"$1/holder.$$"
+  mv -f "$1/holder.$$" "$1/holder"
+}
+
 take_lock() {
   local lock
   lock="$(lock_dir)"
   if mkdir "$lock" 2>/dev/null; then
-    printf '%s %s\n' "$(hostname)" "$(date -u +%s)" >"$lock/holder"
+    write_holder "$lock"
     return 0
   fi
   # A holder that died long ago must not block every future start.
+  # The holder file is written just after mkdir; a lock without it (yet) is
+  # as fresh as the directory, not stale.
   local since
-  since="$(cut -d' ' -f2 "$lock/holder" 2>/dev/null || echo 0)"
+  since="$(cut -s -d' ' -f2 "$lock/holder" 2>/dev/null || true)"
+  [[ "$since" =~ ^[0-9]+$ ]] || since="$(stat -c %Y "$lock" 2>/dev/null || date -u +%s)"
   if (($(date -u +%s) - since > LOCK_STALE_SECONDS)); then
     log "removing stale install lock from $(cut -d' ' -f1 "$lock/holder" 2>/dev/null || echo unknown)"
     rm -rf "$lock"
-    mkdir "$lock" 2>/dev/null && printf '%s %s\n' "$(hostname)" "$(date -u +%s)" >"$lock/holder"
+    mkdir "$lock" 2>/dev/null && write_holder "$lock"
     return $?
   fi
   return 1

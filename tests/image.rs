@@ -257,18 +257,17 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
     let kids: Vec<_> = (0..3)
         .map(|i| replica(stub.path(), data.path(), i, &[]))
         .collect();
-    for k in kids {
+    let mut logs = String::new();
+    for (i, k) in kids.into_iter().enumerate() {
         let o = k.wait_with_output().unwrap();
-        assert!(
-            o.status.success(),
-            "replica failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "replica failed:\n{err}");
+        logs.push_str(&format!("--- replica {i}\n{err}"));
     }
     assert_eq!(
         lines(&stub.path().join("installs")),
         1,
-        "install_database.php ran exactly once"
+        "install_database.php ran exactly once; replicas said:\n{logs}"
     );
     assert!(std::fs::read_to_string(stub.path().join("installs"))
         .unwrap()
@@ -317,6 +316,35 @@ fn db_wait_is_bounded_and_a_stale_lock_is_taken_over() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(lines(&stub.path().join("installs")), 1);
+}
+
+#[test]
+fn a_lock_taken_a_moment_ago_is_not_mistaken_for_a_stale_one() {
+    // Between a holder's mkdir and its holder file, the lock has no
+    // timestamp yet; it must count as fresh (this race once let two replicas
+    // install at the same time).
+    let stub = stub_dir();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(stub.path().join("state"), "empty\n").unwrap();
+    let lock = data.path().join(".moodlectl-install.lock");
+    for holder in [None, Some("half-written-host")] {
+        std::fs::create_dir_all(&lock).unwrap();
+        if let Some(h) = holder {
+            std::fs::write(lock.join("holder"), h).unwrap();
+        }
+        let o = replica(stub.path(), data.path(), 0, &[("LOCK_WAIT_SECONDS", "1")])
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{holder:?}: {err}");
+        assert!(
+            err.contains("another replica held the install lock"),
+            "{err}"
+        );
+        assert!(!err.contains("stale"), "{err}");
+        assert!(lock.exists());
+        assert_eq!(lines(&stub.path().join("installs")), 0);
+    }
 }
 
 #[test]
