@@ -10,6 +10,11 @@ Patches (all on moto's Python models, in this process):
   keeps it, so the EIP could never be reused by a new NAT gateway).
 - ECS: a service's deployment completes (tasks running = desired) once its
   deployment time has passed since create/update; moto never starts tasks.
+- CloudFront: every UpdateDistribution (disable included) puts the
+  distribution back InProgress until it is deployed again, and
+  DeleteDistribution answers DistributionNotDisabled (HTTP 409) unless the
+  distribution is disabled and Deployed, as AWS does (moto accepts any update
+  as already deployed and deletes an enabled distribution).
 - ECS: `CreateService` keeps capacityProviderStrategy, healthCheckGracePeriodSeconds,
   enableExecuteCommand, deploymentConfiguration and enableECSManagedTags (moto
   drops them on create; UpdateService already keeps them).
@@ -20,10 +25,15 @@ interface endpoints (pending, deleting), RDS instances (creating, modifying,
 deleting: still visible while deleting), replication groups (creating,
 deleting), EFS file systems and mount targets (creating, deleting), ALBs
 (provisioning), CloudFront distributions (InProgress on create and every
-update, via moto's own state manager), ECS services (deployment; DRAINING
+update, disable included: moto's own state manager, timed, plus the update
+patch above), ECS services (deployment; DRAINING
 before INACTIVE). Describe calls return the pending state until the scaled
 time has passed. ALB and CloudFront deletions (5 s in the table) complete at
 once here; the benchmark's "best" still counts them.
+
+Speed: two per-request lookups moto repeats are cached and its CORS headers
+cut (answers unchanged); latency mode also drops the per-request log line and
+loads every service's model before serving, so timed runs measure moodlectl.
 
 Test switch: MOODLECTL_EMU_HIDE_PREFIX_LISTS=1 hides the AWS-managed prefix
 lists (as in a region or partition without CloudFront's), for preflight tests.
@@ -187,6 +197,43 @@ def _patch_ecs():
     handler.create_service = create_service_handler
 
 
+def _patch_cloudfront():
+    from datetime import datetime
+
+    from moto.cloudfront import exceptions as cf_exceptions
+    from moto.cloudfront import models as cf
+
+    class DistributionNotDisabled(cf_exceptions.CloudFrontException):
+        def __init__(self):
+            super().__init__(
+                "DistributionNotDisabled",
+                "The distribution you are trying to delete has not been disabled.",
+            )
+
+    backend = cf.CloudFrontBackend
+    orig_update = backend.update_distribution
+    orig_delete = backend.delete_distribution
+
+    def update_distribution(self, dist_config, _id, if_match):
+        dist, location, etag = orig_update(self, dist_config, _id, if_match)
+        # A new config is deployed again from the start: InProgress, then
+        # Deployed after the transition's time (or its one describe call on
+        # the plain emulator).
+        dist.status = "InProgress"
+        dist._tick = 0
+        dist._time_progressed = datetime.now()
+        return dist, location, etag
+
+    def delete_distribution(self, distribution_id, if_match):
+        dist = self.distributions.get(distribution_id)
+        if dist is not None and if_match and (getattr(dist.distribution_config, "Enabled", False) or dist.status != "Deployed"):
+            raise DistributionNotDisabled()
+        return orig_delete(self, distribution_id, if_match)
+
+    backend.update_distribution = update_distribution
+    backend.delete_distribution = delete_distribution
+
+
 # --------------------------------------------------------------- latency mode
 
 # Latency table (seconds, unscaled).
@@ -340,6 +387,51 @@ def _patch_latency():
     _wrap(ecs.EC2ContainerServiceBackend, "delete_service", lambda b, svc, *a, **k: _pending(svc, "status", "DRAINING", "INACTIVE", LATENCY["ecs"][1]))
 
 
+# Services moodlectl calls (botocore names).
+SERVICES = (
+    "acm", "application-autoscaling", "cloudfront", "cloudtrail", "ec2", "ecr", "ecs", "efs",
+    "elasticache", "elbv2", "iam", "logs", "rds", "s3", "secretsmanager", "service-quotas",
+    "sns", "sts", "wafv2",
+)
+
+
+def _trim_overheads():
+    """moto repeats two lookups for every request although their answers
+    never change (a directory listing of its modules, under the dispatcher's
+    global lock; the method names of the service's response class, by
+    introspection) and adds CORS headers to every response: together a good
+    part of its time per request. Cached and cut here, which changes no
+    answer."""
+    import functools
+
+    from moto import backends as moto_backends
+    from moto.core import responses as moto_responses
+    from moto.moto_server import werkzeug_app
+
+    werkzeug_app.CORS = lambda app, *args, **kwargs: app
+    modules = tuple(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules
+    moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
+
+
+def _warm_up():
+    """Latency mode times moodlectl against the latency table, so moto's
+    costs that AWS does not have are moved out of the timed runs: a log line
+    for every request, and loading each service's model on its first request
+    (hundreds of ms for EC2's or S3's)."""
+    import logging
+
+    from moto.core import utils as moto_utils
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for service in SERVICES:
+        moto_utils.get_service_model(service)
+        try:
+            moto_utils.get_pagination_model(service)
+        except Exception:  # a service without paginators
+            pass
+
+
 def _patch_prefix_lists():
     from moto.ec2.models import managed_prefixes
 
@@ -453,8 +545,11 @@ def _install_faults():
 _patch_elasticache()
 _patch_ec2()
 _patch_ecs()
+_patch_cloudfront()
+_trim_overheads()
 if SCALE > 0:
     _patch_latency()
+    _warm_up()
 if os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1":
     _patch_prefix_lists()
 
