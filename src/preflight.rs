@@ -428,12 +428,6 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             .map(|o| o.vpcs().len())
             .unwrap_or(0)
     };
-    let (eips, our_eips, vpcs, our_vpcs) = tokio::join!(
-        count_eips(None),
-        count_eips(Some(stack_filter.clone())),
-        count_vpcs(None),
-        count_vpcs(Some(stack_filter.clone()))
-    );
     let quota = |service: &'static str, code: &'static str| async move {
         aws.quotas
             .get_service_quota()
@@ -457,7 +451,12 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             })
             .unwrap_or(0)
     };
-    let (eip_quota, vpc_quota, nat_quota, nats) = tokio::join!(
+    // Usage and quotas are independent reads: one round trip for all.
+    let (eips, our_eips, vpcs, our_vpcs, eip_quota, vpc_quota, nat_quota, nats) = tokio::join!(
+        count_eips(None),
+        count_eips(Some(stack_filter.clone())),
+        count_vpcs(None),
+        count_vpcs(Some(stack_filter.clone())),
         quota("ec2", "L-0263D0A3"),
         quota("vpc", "L-F678F1CE"),
         quota("vpc", "L-FE5A380F"),
