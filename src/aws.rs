@@ -13,19 +13,20 @@
 //! crash-resume tests exercise. `MOODLECTL_CRASH_AFTER_OP=CreateDBInstance`
 //! does the same after the first successful call of that operation.
 
-use crate::engine::StepCx;
+use crate::engine::{Outcome, StepCx};
 use crate::error::StepError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,9 +79,26 @@ impl CallStats {
 #[derive(Debug, Clone)]
 struct Counter(Arc<CallStats>);
 
+/// When the operation (all its attempts) began: for the `-vv` call log.
+#[derive(Debug, Clone)]
+struct CallStart(Instant);
+
+impl Storable for CallStart {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for Counter {
     fn name(&self) -> &'static str {
         "moodlectl-call-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(CallStart(Instant::now()));
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -117,6 +135,15 @@ impl Intercept for Counter {
             .entry(format!("{service}:{op}"))
             .or_default() += 1;
         let succeeded = matches!(ctx.output_or_error(), Some(Ok(_)));
+        // Which calls a run made and how long each took, retries included:
+        // what a slow step spends its time on (`-vv`).
+        tracing::debug!(
+            target: "moodlectl::api",
+            "{service}:{op} {} in {} ms",
+            if succeeded { "ok" } else { "failed" },
+            cfg.load::<CallStart>()
+                .map_or(0, |s| s.0.elapsed().as_millis())
+        );
         if !read
             && succeeded
             && (self.0.crash_after == Some(n)
@@ -324,9 +351,189 @@ where
     }
 }
 
+/// After a step found or created several resources of one kind (`found`:
+/// each one's ID and outcome), wait until every one is in state `ready`
+/// (one `read` per poll, see [`wait_all`]; a state in `failed` is an error),
+/// and merge their outcomes. A dry run does not wait.
+pub async fn ready_all<F, Fut>(
+    cx: &StepCx,
+    what: &str,
+    found: Vec<(String, Outcome)>,
+    ready: &str,
+    failed: &[&str],
+    read: F,
+) -> Result<Outcome, StepError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
+{
+    let (ids, outs): (Vec<String>, Vec<Outcome>) = found.into_iter().unzip();
+    if !cx.dry_run {
+        let want = Want {
+            ready: &[ready],
+            failed,
+            gone_is_ready: false,
+        };
+        wait_all(cx, what, ids, want, read).await?;
+    }
+    Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+}
+
+/// Wait until each of `ids` is gone: no longer returned by `read`, or in one
+/// of the `gone` states (e.g. `deleted`, which AWS shows for a while).
+pub async fn gone_all<F, Fut>(
+    cx: &StepCx,
+    what: &str,
+    ids: Vec<String>,
+    gone: &[&str],
+    read: F,
+) -> Result<(), StepError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
+{
+    let want = Want {
+        ready: gone,
+        failed: &[],
+        gone_is_ready: true,
+    };
+    wait_all(cx, what, ids, want, read).await
+}
+
+/// What [`wait_all`] waits for.
+struct Want<'a> {
+    /// States that count as done.
+    ready: &'a [&'a str],
+    /// States that end the wait with an error.
+    failed: &'a [&'a str],
+    /// Does a resource the read no longer returns count as done (deletion)?
+    gone_is_ready: bool,
+}
+
+/// Wait until each of `ids` is done, reading the states of all those not
+/// done yet with one call per poll: `read(ids)` returns the states it sees,
+/// by ID, or `None` when the service refused the call because one of the IDs
+/// is unknown to it (then each is read on its own). Several resources of one
+/// kind (two NAT gateways, four endpoints) cost one call per poll rather than
+/// one each — API rate limits are per account, and a step's waits run beside
+/// the whole stack's creates.
+async fn wait_all<F, Fut>(
+    cx: &StepCx,
+    what: &str,
+    ids: Vec<String>,
+    want: Want<'_>,
+    read: F,
+) -> Result<(), StepError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
+{
+    let pending = Mutex::new(ids);
+    wait_for(cx, what, cx.wait_timeout, || async {
+        let ids = pending.lock().unwrap().clone();
+        if ids.is_empty() {
+            return Ok(Poll::Ready(()));
+        }
+        let states = match read(ids.clone()).await? {
+            Some(m) => m,
+            None => {
+                let mut m = BTreeMap::new();
+                if ids.len() > 1 {
+                    for id in &ids {
+                        m.extend(read(vec![id.clone()]).await?.unwrap_or_default());
+                    }
+                }
+                m
+            }
+        };
+        let left = not_done(what, ids, &states, &want)?;
+        let shown = left
+            .iter()
+            .map(|(id, s)| format!("{id} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let done = left.is_empty();
+        *pending.lock().unwrap() = left.into_iter().map(|(id, _)| id).collect();
+        Ok(if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(shown)
+        })
+    })
+    .await
+}
+
+/// The IDs of `ids` not done yet, each with its state; an error for one
+/// that failed.
+fn not_done(
+    what: &str,
+    ids: Vec<String>,
+    states: &BTreeMap<String, String>,
+    want: &Want<'_>,
+) -> Result<Vec<(String, String)>, StepError> {
+    let mut left = vec![];
+    for id in ids {
+        match states.get(&id).map(String::as_str) {
+            Some(s) if want.ready.contains(&s) => {}
+            Some(s) if want.failed.contains(&s) => {
+                return Err(StepError::BadState {
+                    resource: format!("{what} {id}"),
+                    state: s.to_string(),
+                    wanted: want.ready.first().copied().unwrap_or("gone").into(),
+                })
+            }
+            None if want.gone_is_ready => {}
+            s => {
+                let s = s.unwrap_or("not visible yet").to_string();
+                left.push((id, s));
+            }
+        }
+    }
+    Ok(left)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_waits_keep_only_what_is_not_done() {
+        let states: BTreeMap<String, String> = [("a", "available"), ("b", "pending")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let create = Want {
+            ready: &["available"],
+            failed: &["failed"],
+            gone_is_ready: false,
+        };
+        assert_eq!(
+            not_done("NAT gateway", ids(&["a", "b", "c"]), &states, &create).unwrap(),
+            vec![
+                ("b".to_string(), "pending".to_string()),
+                ("c".to_string(), "not visible yet".to_string())
+            ]
+        );
+        // Deletion: an ID the service no longer returns is done.
+        let delete = Want {
+            ready: &["deleted"],
+            failed: &[],
+            gone_is_ready: true,
+        };
+        assert_eq!(
+            not_done("NAT gateway", ids(&["b", "c"]), &states, &delete).unwrap(),
+            vec![("b".to_string(), "pending".to_string())]
+        );
+        let failed: BTreeMap<String, String> = [("a".to_string(), "failed".to_string())]
+            .into_iter()
+            .collect();
+        let e = not_done("NAT gateway", ids(&["a"]), &failed, &create).unwrap_err();
+        assert!(
+            e.to_string().contains("NAT gateway a") && e.to_string().contains("failed"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn read_only_classification() {

@@ -20,9 +20,10 @@ use crate::report::{Event, Reporter};
 use crate::state::{Resource, StateStore};
 use async_trait::async_trait;
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What a step did (or, in dry-run, would do).
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +153,30 @@ pub struct Ctx {
     pub dry_run: bool,
     pub opts: Options,
     pub wait_timeout: Duration,
+    pub created: CreatedThisRun,
+}
+
+/// State keys of the resources this run created (not found, not adopted).
+#[derive(Debug, Default)]
+pub struct CreatedThisRun(Mutex<HashSet<String>>);
+
+impl CreatedThisRun {
+    fn insert(&self, key: &str) {
+        self.0.lock().unwrap().insert(key.to_string());
+    }
+
+    /// Can `key`, which only ever lives inside `parent`, exist without this
+    /// run having created it? Not when this run created `parent` itself (a
+    /// new VPC holds no subnets, groups, route tables, endpoints or flow log
+    /// of ours), so the lookups before creating them — a round trip each, at
+    /// the moment the whole tier starts at once — can be skipped.
+    pub fn may_preexist(&self, key: &str, parent: &str) -> bool {
+        !self.contains(parent) || self.contains(key)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.lock().unwrap().contains(key)
+    }
 }
 
 /// A step's view of the context: knows which step it is, for events and tags.
@@ -199,6 +224,7 @@ impl StepCx {
 
     /// Record a resource this step just created (no adoption note).
     pub fn record_new(&self, key: &str, res: Resource) -> Result<(), StepError> {
+        self.created.insert(key);
         self.state
             .record(key, res)
             .map_err(|e| StepError::State(e.to_string()))
@@ -380,15 +406,20 @@ pub async fn run(
             ctx.reporter.emit(&Event::StepStarted {
                 step: step.id().to_string(),
             });
-            running.push(tokio::spawn(async move {
-                let t = Instant::now();
-                let cx = StepCx::new(ctx, step.id());
-                let result = match dir {
-                    Direction::Up => step.ensure(&cx).await,
-                    Direction::Down => step.destroy(&cx).await,
-                };
-                (i, result, cx.notes(), t.elapsed())
-            }));
+            // The span names the step on every log line its calls emit.
+            let span = tracing::info_span!("step", id = step.id());
+            running.push(tokio::spawn(
+                async move {
+                    let t = Instant::now();
+                    let cx = StepCx::new(ctx, step.id());
+                    let result = match dir {
+                        Direction::Up => step.ensure(&cx).await,
+                        Direction::Down => step.destroy(&cx).await,
+                    };
+                    (i, result, cx.notes(), t.elapsed())
+                }
+                .instrument(span),
+            ));
         }
         let Some(joined) = running.next().await else {
             break;
@@ -455,6 +486,21 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_of_a_parent_created_this_run_cannot_preexist() {
+        let c = CreatedThisRun::default();
+        // Nothing created yet (e.g. the VPC was found): look everything up.
+        assert!(c.may_preexist("subnet/public-a", "vpc"));
+        c.insert("vpc");
+        assert!(!c.may_preexist("subnet/public-a", "vpc"));
+        // Once the child is created it is found again by its recorded ID.
+        c.insert("subnet/public-a");
+        assert!(c.may_preexist("subnet/public-a", "vpc"));
+        assert!(!c.may_preexist("subnet/private-a", "vpc"));
+        // Another parent is unaffected.
+        assert!(c.may_preexist("subnet/public-a", "other"));
+    }
 
     #[test]
     fn merge_prefers_the_strongest_change() {

@@ -411,6 +411,118 @@ async fn in_place_update_shows_in_plan_and_updates_without_recreating() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn first_up_skips_lookups_inside_the_vpc_it_created() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let ops: Vec<String> = moto
+        .stop_recording()
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    // A new VPC holds none of our subnets, endpoints or flow logs, so none is
+    // looked for; the four interface endpoints share one wait, whose first
+    // DescribeVpcEndpoints (the emulator makes them available at once) ends it.
+    assert!(ops.iter().any(|o| o == "CreateSubnet"), "{ops:?}");
+    assert!(!ops.iter().any(|o| o == "DescribeSubnets"), "{ops:?}");
+    assert!(!ops.iter().any(|o| o == "DescribeFlowLogs"), "{ops:?}");
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!(
+        (count("CreateVpcEndpoint"), count("DescribeVpcEndpoints")),
+        (5, 1),
+        "{ops:?}"
+    );
+    // The lookups are still made when the VPC already exists (state lost).
+    std::fs::remove_file(p.state_path()).unwrap();
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let ops = moto.stop_recording();
+    assert!(ops.iter().any(|(o, _)| o == "DescribeSubnets"), "{ops:?}");
+    assert!(mutating(&ops).is_empty(), "{:?}", mutating(&ops));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let state = read_state(&p.state_path());
+    let vpc = state["resources"]["vpc"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = state["resources"]["subnet/public-b"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Changed behind moodlectl's back, with an independent client.
+    let conf = sdk(&moto.url, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let off = || {
+        aws_sdk_ec2::types::AttributeBooleanValue::builder()
+            .value(false)
+            .build()
+    };
+    ec2.modify_vpc_attribute()
+        .vpc_id(&vpc)
+        .enable_dns_hostnames(off())
+        .send()
+        .await
+        .unwrap();
+    ec2.modify_subnet_attribute()
+        .subnet_id(&subnet)
+        .map_public_ip_on_launch(off())
+        .send()
+        .await
+        .unwrap();
+
+    // `status` puts each step's drift on the row of the resource it
+    // configures (the VPC; the subnets), not nowhere.
+    let (st, _) = p.expect(&["status", "-o", "json"], 4);
+    let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let rows = doc["resources"].as_array().unwrap();
+    let drift_of = |kind: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["kind"] == kind)
+            .filter_map(|r| r["drift"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        drift_of("ec2:vpc"),
+        vec!["enableDnsHostnames: false → true".to_string()]
+    );
+    assert_eq!(
+        drift_of("ec2:subnet"),
+        vec!["subnet/public-b.map_public_ip_on_launch: false → true".to_string()]
+    );
+    assert_eq!(doc["summary"]["drifted"], 2);
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let mut ops = mutating(&moto.stop_recording());
+    ops.sort();
+    assert_eq!(ops, vec!["ModifySubnetAttribute", "ModifyVpcAttribute"]);
+    let a = ec2
+        .describe_vpc_attribute()
+        .vpc_id(&vpc)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.enable_dns_hostnames().and_then(|b| b.value()), Some(true));
+    let s = ec2
+        .describe_subnets()
+        .subnet_ids(&subnet)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.subnets()[0].map_public_ip_on_launch(), Some(true));
+    p.expect(&["status"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn down_removes_everything_and_is_repeatable() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);

@@ -296,6 +296,7 @@ pub async fn context(
         dry_run,
         opts,
         wait_timeout: wait_timeout(),
+        created: Default::default(),
     })
 }
 

@@ -127,34 +127,48 @@ pub async fn run(cli: &Cli) -> CmdResult {
         run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize),
         probe(&ctx.cfg, custom_endpoint)
     );
-    let mut rows: Vec<Inspection> = vec![];
     let mut errors = vec![];
+    let mut by_step: Vec<(&str, Vec<Inspection>)> = vec![];
     for (id, r) in inspected {
         match r {
             Ok(mut v) => {
                 for i in &mut v {
                     i.tier = tier_of(id).to_string();
                 }
-                // Step-level drift from the dry run goes on the step's first row.
-                if let Some(res) = plan.results.iter().find(|p| p.id == id) {
-                    let mut drift = vec![];
-                    if let Ok(Outcome::Updated(c)) = &res.result {
-                        drift.extend(c.iter().cloned());
-                    }
-                    drift.extend(res.notes.iter().cloned());
-                    if let (Some(first), false) = (v.first_mut(), drift.is_empty()) {
-                        let joined = drift.join("; ");
-                        first.drift = Some(match first.drift.take() {
-                            Some(d) if !joined.contains(&d) => format!("{d}; {joined}"),
-                            _ => joined,
-                        });
-                    }
-                }
-                rows.extend(v);
+                by_step.push((id, v));
             }
             Err(e) => errors.push(format!("{id}: {e}")),
         }
     }
+    // Step-level drift from the dry run goes on the step's first row; a step
+    // with no rows of its own (it configures another step's resource, like
+    // the VPC's DNS attributes) reports it on its first dependency's row.
+    for res in &plan.results {
+        let mut drift = vec![];
+        if let Ok(Outcome::Updated(c)) = &res.result {
+            drift.extend(c.iter().cloned());
+        }
+        drift.extend(res.notes.iter().cloned());
+        if drift.is_empty() {
+            continue;
+        }
+        let deps = steps
+            .iter()
+            .find(|s| s.id() == res.id)
+            .map_or(&[][..], |s| s.deps());
+        let target = std::iter::once(res.id)
+            .chain(deps.iter().copied())
+            .find_map(|id| by_step.iter().position(|(s, v)| *s == id && !v.is_empty()));
+        if let Some(first) = target.map(|t| &mut by_step[t].1[0]) {
+            let joined = drift.join("; ");
+            first.drift = Some(match first.drift.take() {
+                Some(d) if d.contains(&joined) => d,
+                Some(d) if !joined.contains(&d) => format!("{d}; {joined}"),
+                _ => joined,
+            });
+        }
+    }
+    let rows: Vec<Inspection> = by_step.into_iter().flat_map(|(_, v)| v).collect();
     let unhealthy = rows.iter().filter(|r| !r.healthy).count();
     let drifted = rows.iter().filter(|r| r.drift.is_some()).count();
     let health = health(&rows, reachable);

@@ -19,7 +19,7 @@ use super::{
     deleted, ec2_filters, ec2_stack_filter, ec2_tag, ec2_tag_spec, ec2_tagged, ec2_tags,
     retry_while_in_use, same_policy,
 };
-use crate::aws::{wait_for, Poll};
+use crate::aws::{gone_all, ready_all};
 use crate::engine::{change, Inspection, Outcome, Step, StepCx};
 use crate::error::{absent_ok, aws_err, StepError};
 use crate::state::Resource;
@@ -29,6 +29,7 @@ use aws_sdk_ec2::types::{
     LogDestinationType, ResourceType, TrafficType, VpcAttributeName, VpcEndpointType,
 };
 use futures::future::try_join_all;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const VPC: &str = "vpc";
@@ -67,7 +68,9 @@ pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] = [
 pub fn steps() -> Vec<Arc<dyn Step>> {
     vec![
         Arc::new(VpcStep),
+        Arc::new(VpcDnsStep),
         Arc::new(SubnetsStep),
+        Arc::new(PublicSubnetIpStep),
         Arc::new(EipsStep),
         Arc::new(IgwStep),
         Arc::new(NatStep),
@@ -169,7 +172,7 @@ impl Step for VpcStep {
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpc");
-        let (id, mut outcome) = match find_vpc(cx).await? {
+        match find_vpc(cx).await? {
             Some(v) => {
                 let id = v.vpc_id().unwrap_or_default().to_string();
                 cx.record(VPC, Resource::new("ec2:vpc", &id))?;
@@ -180,9 +183,9 @@ impl Step for VpcStep {
                         cx.cfg.network.vpc_cidr
                     )));
                 }
-                (id, Outcome::Unchanged)
+                Ok(Outcome::Unchanged)
             }
-            None if cx.dry_run => return Ok(Outcome::Created),
+            None if cx.dry_run => Ok(Outcome::Created),
             None => {
                 let o = cx
                     .aws
@@ -199,48 +202,9 @@ impl Step for VpcStep {
                     .unwrap_or_default()
                     .to_string();
                 cx.record_new(VPC, Resource::new("ec2:vpc", &id))?;
-                (id, Outcome::Created)
-            }
-        };
-        // DNS support + hostnames are required for interface endpoints' private DNS.
-        // A new VPC has DNS support on already (AWS default), so a create costs
-        // one extra call on the critical path, not two; an existing VPC is read.
-        let missing: Vec<VpcAttributeName> = if outcome == Outcome::Created {
-            vec![VpcAttributeName::EnableDnsHostnames]
-        } else {
-            let (support, hostnames) = tokio::join!(
-                vpc_attr(cx, &id, VpcAttributeName::EnableDnsSupport),
-                vpc_attr(cx, &id, VpcAttributeName::EnableDnsHostnames)
-            );
-            [
-                (VpcAttributeName::EnableDnsSupport, support?),
-                (VpcAttributeName::EnableDnsHostnames, hostnames?),
-            ]
-            .into_iter()
-            .filter(|(_, on)| !on)
-            .map(|(a, _)| a)
-            .collect()
-        };
-        if outcome != Outcome::Created {
-            for attr in &missing {
-                outcome = outcome.merge(Outcome::Updated(vec![change(attr.as_str(), false, true)]));
+                Ok(Outcome::Created)
             }
         }
-        if !cx.dry_run {
-            // AWS takes one attribute per ModifyVpcAttribute call.
-            try_join_all(missing.into_iter().map(|attr| {
-                let t = AttributeBooleanValue::builder().value(true).build();
-                let req = cx.aws.ec2.modify_vpc_attribute().vpc_id(&id);
-                let req = match attr {
-                    VpcAttributeName::EnableDnsSupport => req.enable_dns_support(t),
-                    _ => req.enable_dns_hostnames(t),
-                };
-                let id = id.clone();
-                async move { req.send().await.map_err(ec2_err("ModifyVpcAttribute", &id)) }
-            }))
-            .await?;
-        }
-        Ok(outcome)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(v) = find_vpc(cx).await? else {
@@ -275,6 +239,85 @@ impl Step for VpcStep {
     }
 }
 
+/// DNS support and hostnames on the VPC, which interface endpoints' private
+/// DNS needs. A step of its own so that the subnets, and the database behind
+/// them (the stack's critical path), do not wait for this call.
+struct VpcDnsStep;
+
+#[async_trait]
+impl Step for VpcDnsStep {
+    fn id(&self) -> &'static str {
+        "network.vpc-dns"
+    }
+    fn deps(&self) -> &'static [&'static str] {
+        &["network.vpc"]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let Some(id) = cx.state.id(VPC) else {
+            return if cx.dry_run {
+                Ok(Outcome::Created)
+            } else {
+                Err(StepError::MissingDependency {
+                    step: "network.vpc",
+                    what: "VPC ID".into(),
+                })
+            };
+        };
+        // A VPC this run created has DNS support on already (AWS default), so
+        // a create costs one call and no reads; an existing VPC is read.
+        let created = cx.created.contains(VPC);
+        let missing: Vec<VpcAttributeName> = if created {
+            vec![VpcAttributeName::EnableDnsHostnames]
+        } else {
+            let (support, hostnames) = tokio::join!(
+                vpc_attr(cx, &id, VpcAttributeName::EnableDnsSupport),
+                vpc_attr(cx, &id, VpcAttributeName::EnableDnsHostnames)
+            );
+            [
+                (VpcAttributeName::EnableDnsSupport, support?),
+                (VpcAttributeName::EnableDnsHostnames, hostnames?),
+            ]
+            .into_iter()
+            .filter(|(_, on)| !on)
+            .map(|(a, _)| a)
+            .collect()
+        };
+        let outcome = if created {
+            Outcome::Created
+        } else if missing.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated(
+                missing
+                    .iter()
+                    .map(|a| change(a.as_str(), false, true))
+                    .collect(),
+            )
+        };
+        if !cx.dry_run {
+            // AWS takes one attribute per ModifyVpcAttribute call.
+            try_join_all(missing.into_iter().map(|attr| {
+                let t = AttributeBooleanValue::builder().value(true).build();
+                let req = cx.aws.ec2.modify_vpc_attribute().vpc_id(&id);
+                let req = match attr {
+                    VpcAttributeName::EnableDnsSupport => req.enable_dns_support(t),
+                    _ => req.enable_dns_hostnames(t),
+                };
+                let id = id.clone();
+                async move { req.send().await.map_err(ec2_err("ModifyVpcAttribute", &id)) }
+            }))
+            .await?;
+        }
+        Ok(outcome)
+    }
+    async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
+        Ok(Outcome::AlreadyAbsent) // attributes go with the VPC
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![]) // `status` shows a change here as drift through its dry run
+    }
+}
+
 // ---------------------------------------------------------------- Subnets
 
 struct SubnetsStep;
@@ -290,6 +333,9 @@ async fn find_subnet(
     cx: &StepCx,
     key: &str,
 ) -> Result<Option<aws_sdk_ec2::types::Subnet>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeSubnets",
@@ -352,31 +398,20 @@ async fn ensure_subnet(
     found: Option<aws_sdk_ec2::types::Subnet>,
     zones: &[String],
 ) -> Result<Outcome, StepError> {
-    let az_suffix = AZS[ai];
-    let key = subnet_key(public, az_suffix);
+    let key = subnet_key(public, AZS[ai]);
     let name = cx.cfg.name(&key.replace("subnet/", ""));
     let cidr = subnet_cidr(&cx.cfg.network.vpc_cidr, public, ai);
-    let (id, outcome) = match found {
+    match found {
         Some(s) => {
-            let id = s.subnet_id().unwrap_or_default().to_string();
-            let az = s.availability_zone().unwrap_or_default();
             cx.record(
                 &key,
-                Resource::new("ec2:subnet", &id)
-                    .with("az", az)
+                Resource::new("ec2:subnet", s.subnet_id().unwrap_or_default())
+                    .with("az", s.availability_zone().unwrap_or_default())
                     .with("cidr", s.cidr_block().unwrap_or_default()),
             )?;
-            let mut out = Outcome::Unchanged;
-            if public && s.map_public_ip_on_launch() != Some(true) {
-                out = Outcome::Updated(vec![change(
-                    &format!("{key}.map_public_ip_on_launch"),
-                    false,
-                    true,
-                )]);
-            }
-            (id, out)
+            Ok(Outcome::Unchanged)
         }
-        None if cx.dry_run => return Ok(Outcome::Created),
+        None if cx.dry_run => Ok(Outcome::Created),
         None => {
             let vpc = cx.require(VPC, "network.vpc")?;
             let az = &zones[ai];
@@ -391,38 +426,16 @@ async fn ensure_subnet(
                 .send()
                 .await
                 .map_err(ec2_err("CreateSubnet", &name))?;
-            let id = o
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .unwrap_or_default()
-                .to_string();
+            let id = o.subnet().and_then(|s| s.subnet_id()).unwrap_or_default();
             cx.record_new(
                 &key,
-                Resource::new("ec2:subnet", &id)
+                Resource::new("ec2:subnet", id)
                     .with("az", az)
                     .with("cidr", &cidr),
             )?;
-            (
-                id,
-                if public {
-                    Outcome::Created
-                } else {
-                    return Ok(Outcome::Created);
-                },
-            )
+            Ok(Outcome::Created)
         }
-    };
-    if public && outcome != Outcome::Unchanged && !cx.dry_run {
-        cx.aws
-            .ec2
-            .modify_subnet_attribute()
-            .subnet_id(&id)
-            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
-            .send()
-            .await
-            .map_err(ec2_err("ModifySubnetAttribute", &id))?;
     }
-    Ok(outcome)
 }
 
 #[async_trait]
@@ -500,12 +513,84 @@ impl Step for SubnetsStep {
                         s.state().map(|s| s.as_str()) == Some("available"),
                     )
                     .detail("az", s.availability_zone().unwrap_or_default())
-                    .detail("cidr", s.cidr_block().unwrap_or_default()),
+                    .detail("cidr", s.cidr_block().unwrap_or_default())
+                    .detail(
+                        "map_public_ip_on_launch",
+                        s.map_public_ip_on_launch().unwrap_or(false).to_string(),
+                    ),
                     None => Inspection::missing("ec2:subnet", name, cx.state.id(&key)),
                 });
             }
         }
         Ok(rows)
+    }
+}
+
+/// Public subnets map a public IP on launch (the reference's setting). A step
+/// of its own: nothing in the stack needs it to start (the ALB and the NAT
+/// gateways bring their own addresses), so the private subnets' dependants —
+/// the database first — do not wait for these calls.
+struct PublicSubnetIpStep;
+
+#[async_trait]
+impl Step for PublicSubnetIpStep {
+    fn id(&self) -> &'static str {
+        "network.public-subnet-ip"
+    }
+    fn deps(&self) -> &'static [&'static str] {
+        &["network.subnets"]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = AZS.iter().map(|az| async move {
+            let key = subnet_key(true, az);
+            // A subnet this run created maps no public IP yet (AWS default):
+            // no need to read it first.
+            let (id, outcome) = if cx.created.contains(&key) {
+                (cx.require(&key, "network.subnets")?, Outcome::Created)
+            } else {
+                match find_subnet(cx, &key).await? {
+                    None if cx.dry_run => return Ok(Outcome::Created),
+                    None => {
+                        return Err(StepError::MissingDependency {
+                            step: "network.subnets",
+                            what: key,
+                        })
+                    }
+                    Some(s) if s.map_public_ip_on_launch() == Some(true) => {
+                        return Ok(Outcome::Unchanged)
+                    }
+                    Some(s) => (
+                        s.subnet_id().unwrap_or_default().to_string(),
+                        Outcome::Updated(vec![change(
+                            &format!("{key}.map_public_ip_on_launch"),
+                            false,
+                            true,
+                        )]),
+                    ),
+                }
+            };
+            if !cx.dry_run {
+                cx.aws
+                    .ec2
+                    .modify_subnet_attribute()
+                    .subnet_id(&id)
+                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+                    .send()
+                    .await
+                    .map_err(ec2_err("ModifySubnetAttribute", &id))?;
+            }
+            Ok::<_, StepError>(outcome)
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
+    }
+    async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
+        Ok(Outcome::AlreadyAbsent) // the attribute goes with the subnet
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![]) // the subnets' rows carry it (`status` puts drift there)
     }
 }
 
@@ -831,22 +916,31 @@ async fn find_nat(
         .cloned())
 }
 
-async fn nat_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
+/// The states of NAT gateways `ids`, in one call (`None`: one is unknown).
+async fn nat_states(
+    cx: &StepCx,
+    ids: Vec<String>,
+) -> Result<Option<BTreeMap<String, String>>, StepError> {
     let r = absent_ok(
         "DescribeNatGateways",
-        id,
+        &ids.join(","),
         cx.aws
             .ec2
             .describe_nat_gateways()
-            .nat_gateway_ids(id)
+            .set_nat_gateway_ids(Some(ids.clone()))
             .send()
             .await,
     )?;
-    Ok(r.and_then(|o| {
+    Ok(r.map(|o| {
         o.nat_gateways()
-            .first()
-            .and_then(|n| n.state())
-            .map(|s| s.as_str().to_string())
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.nat_gateway_id()?.to_string(),
+                    n.state()?.as_str().to_string(),
+                ))
+            })
+            .collect()
     }))
 }
 
@@ -868,7 +962,7 @@ impl Step for NatStep {
                     cx.record(&key, Resource::new("ec2:nat-gateway", &id))?;
                     (id, Outcome::Unchanged)
                 }
-                None if cx.dry_run => return Ok(Outcome::Created),
+                None if cx.dry_run => (String::new(), Outcome::Created),
                 None => {
                     let subnet = cx.require(&subnet_key(true, az), "network.subnets")?;
                     let eip = cx.require(&eip_key(az), "network.eips")?;
@@ -893,33 +987,14 @@ impl Step for NatStep {
                     (id, Outcome::Created)
                 }
             };
-            if cx.dry_run {
-                return Ok(out);
-            }
-            wait_for(
-                cx,
-                &format!("NAT gateway {id}"),
-                cx.wait_timeout,
-                || async {
-                    match nat_state(cx, &id).await?.as_deref() {
-                        Some("available") => Ok(Poll::Ready(())),
-                        Some("failed") | Some("deleted") => Err(StepError::BadState {
-                            resource: format!("NAT gateway {id}"),
-                            state: "failed".into(),
-                            wanted: "available".into(),
-                        }),
-                        Some(s) => Ok(Poll::Pending(s.to_string())),
-                        None => Ok(Poll::Pending("not visible yet".into())),
-                    }
-                },
-            )
-            .await?;
-            Ok::<_, StepError>(out)
+            Ok::<_, StepError>((id, out))
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        let found = try_join_all(futs).await?;
+        let failed = ["failed", "deleting", "deleted"];
+        ready_all(cx, "NAT gateway", found, "available", &failed, |ids| {
+            nat_states(cx, ids)
+        })
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
@@ -944,25 +1019,23 @@ impl Step for NatStep {
                 }
                 None => cx.state.id(&key),
             };
-            if let Some(id) = id {
-                wait_for(
-                    cx,
-                    &format!("NAT gateway {id} deletion"),
-                    cx.wait_timeout,
-                    || async {
-                        match nat_state(cx, &id).await?.as_deref() {
-                            None | Some("deleted") | Some("failed") => Ok(Poll::Ready(())),
-                            Some(s) => Ok(Poll::Pending(s.to_string())),
-                        }
-                    },
-                )
-                .await?;
-            }
-            cx.forget(&key)?;
-            Ok::<_, StepError>(out)
+            Ok::<_, StepError>((id, out))
         });
-        Ok(try_join_all(futs)
-            .await?
+        let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) =
+            try_join_all(futs).await?.into_iter().unzip();
+        let ids = ids.into_iter().flatten().collect();
+        gone_all(
+            cx,
+            "NAT gateway deletion",
+            ids,
+            &["deleted", "failed"],
+            |ids| nat_states(cx, ids),
+        )
+        .await?;
+        for az in AZS {
+            cx.forget(&nat_key(az))?;
+        }
+        Ok(outs
             .into_iter()
             .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
@@ -998,6 +1071,9 @@ async fn find_rtb(
     cx: &StepCx,
     key: &str,
 ) -> Result<Option<aws_sdk_ec2::types::RouteTable>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeRouteTables",
@@ -1392,6 +1468,9 @@ pub async fn find_sg(
     cx: &StepCx,
     key: &str,
 ) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
     if let Some(id) = cx.state.id(key) {
         let r = absent_ok(
             "DescribeSecurityGroups",
@@ -1781,6 +1860,9 @@ async fn find_endpoint(
     cx: &StepCx,
     key: &str,
 ) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
     let live = |e: &aws_sdk_ec2::types::VpcEndpoint| {
         !matches!(
             e.state()
@@ -1818,28 +1900,46 @@ async fn find_endpoint(
         .cloned())
 }
 
-async fn endpoint_state(cx: &StepCx, id: &str) -> Result<Option<String>, StepError> {
+/// The states of VPC endpoints `ids`, in one call (`None`: one is unknown).
+async fn endpoint_states(
+    cx: &StepCx,
+    ids: Vec<String>,
+) -> Result<Option<BTreeMap<String, String>>, StepError> {
     let r = absent_ok(
         "DescribeVpcEndpoints",
-        id,
+        &ids.join(","),
         cx.aws
             .ec2
             .describe_vpc_endpoints()
-            .vpc_endpoint_ids(id)
+            .set_vpc_endpoint_ids(Some(ids.clone()))
             .send()
             .await,
     )?;
-    Ok(r.and_then(|o| {
+    Ok(r.map(|o| {
         o.vpc_endpoints()
-            .first()
-            .and_then(|e| e.state())
-            .map(|s| s.as_str().to_ascii_lowercase())
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.vpc_endpoint_id()?.to_string(),
+                    e.state()?.as_str().to_ascii_lowercase(),
+                ))
+            })
+            .collect()
     }))
 }
 
-async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
-    let mut out = Outcome::AlreadyAbsent;
-    let id = match find_endpoint(cx, key).await? {
+/// Wait until VPC endpoints `ids` are gone: subnets can only be deleted once
+/// the endpoints' network interfaces are released.
+async fn wait_endpoints_deleted(cx: &StepCx, ids: Vec<String>) -> Result<(), StepError> {
+    gone_all(cx, "endpoint deletion", ids, &["deleted"], |ids| {
+        endpoint_states(cx, ids)
+    })
+    .await
+}
+
+/// Delete the endpoint `key` (without waiting); its ID if there is one to wait for.
+async fn delete_endpoint(cx: &StepCx, key: &str) -> Result<(Option<String>, Outcome), StepError> {
+    Ok(match find_endpoint(cx, key).await? {
         Some(e) => {
             let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
             let r = cx
@@ -1849,26 +1949,16 @@ async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> 
                 .vpc_endpoint_ids(&id)
                 .send()
                 .await;
-            out = deleted("DeleteVpcEndpoints", &id, r)?;
-            Some(id)
+            let out = deleted("DeleteVpcEndpoints", &id, r)?;
+            (Some(id), out)
         }
-        None => cx.state.id(key),
-    };
-    if let Some(id) = id {
-        // Subnets can only be deleted once the endpoint's ENIs are released.
-        wait_for(
-            cx,
-            &format!("endpoint {id} deletion"),
-            cx.wait_timeout,
-            || async {
-                match endpoint_state(cx, &id).await?.as_deref() {
-                    None | Some("deleted") => Ok(Poll::Ready(())),
-                    Some(s) => Ok(Poll::Pending(s.to_string())),
-                }
-            },
-        )
-        .await?;
-    }
+        None => (cx.state.id(key), Outcome::AlreadyAbsent),
+    })
+}
+
+async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
+    let (id, out) = delete_endpoint(cx, key).await?;
+    wait_endpoints_deleted(cx, id.into_iter().collect()).await?;
     cx.forget(key)?;
     Ok(out)
 }
@@ -1906,7 +1996,7 @@ impl Step for InterfaceEndpointsStep {
         "network.interface-endpoints"
     }
     fn deps(&self) -> &'static [&'static str] {
-        &["network.subnets", "network.endpoint-sg"]
+        &["network.subnets", "network.endpoint-sg", "network.vpc-dns"]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, svc)| async move {
@@ -1939,7 +2029,7 @@ impl Step for InterfaceEndpointsStep {
                         },
                     )
                 }
-                None if cx.dry_run => return Ok(Outcome::Created),
+                None if cx.dry_run => (String::new(), Outcome::Created),
                 None => {
                     let vpc = cx.require(VPC, "network.vpc")?;
                     let sg = cx.require(SG_ENDPOINTS, "network.endpoint-sg")?;
@@ -1972,35 +2062,30 @@ impl Step for InterfaceEndpointsStep {
                     (id, Outcome::Created)
                 }
             };
-            if cx.dry_run {
-                return Ok(out);
-            }
-            wait_for(cx, &format!("endpoint {name}"), cx.wait_timeout, || async {
-                match endpoint_state(cx, &id).await?.as_deref() {
-                    Some("available") => Ok(Poll::Ready(())),
-                    Some(s @ ("failed" | "rejected" | "deleted")) => Err(StepError::BadState {
-                        resource: format!("endpoint {id}"),
-                        state: s.into(),
-                        wanted: "available".into(),
-                    }),
-                    Some(s) => Ok(Poll::Pending(s.to_string())),
-                    None => Ok(Poll::Pending("not visible yet".into())),
-                }
-            })
-            .await?;
-            Ok::<_, StepError>(out)
+            Ok::<_, StepError>((id, out))
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        let found = try_join_all(futs).await?;
+        let failed = ["failed", "rejected", "deleting", "deleted"];
+        ready_all(cx, "endpoint", found, "available", &failed, |ids| {
+            endpoint_states(cx, ids)
+        })
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, _)| async move {
-            destroy_endpoint(cx, &format!("vpce/{suffix}")).await
-        });
-        Ok(try_join_all(futs)
-            .await?
+        let keys: Vec<String> = INTERFACE_ENDPOINTS
+            .iter()
+            .map(|(suffix, _)| format!("vpce/{suffix}"))
+            .collect();
+        let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) =
+            try_join_all(keys.iter().map(|k| delete_endpoint(cx, k)))
+                .await?
+                .into_iter()
+                .unzip();
+        wait_endpoints_deleted(cx, ids.into_iter().flatten().collect()).await?;
+        for k in &keys {
+            cx.forget(k)?;
+        }
+        Ok(outs
             .into_iter()
             .fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
@@ -2525,6 +2610,9 @@ impl Step for FlowLogGroupStep {
 struct FlowLogStep;
 
 async fn find_flow_log(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::FlowLog>, StepError> {
+    if !cx.created.may_preexist(FLOW_LOG, VPC) {
+        return Ok(None);
+    }
     if let Some(id) = cx.state.id(FLOW_LOG) {
         let r = absent_ok(
             "DescribeFlowLogs",

@@ -14,7 +14,7 @@
 
 use super::network::{destroy_sg, ensure_sg, inspect_sg, subnet_key, AZS};
 use super::{TAG_RESOURCE, TAG_STACK};
-use crate::aws::{wait_for, Poll};
+use crate::aws::{ready_all, wait_for, Poll};
 use crate::engine::{change, Inspection, Outcome, Step, StepCx};
 use crate::error::{absent_ok, aws_err, StepError};
 use crate::state::Resource;
@@ -461,7 +461,7 @@ impl Step for MountTargetsStep {
                         )?;
                         (m.mount_target_id().to_string(), Outcome::Unchanged)
                     }
-                    None if cx.dry_run => return Ok(Outcome::Created),
+                    None if cx.dry_run => (String::new(), Outcome::Created),
                     None => {
                         let subnet = cx.require(&subnet_key(false, az), "network.subnets")?;
                         let sg = cx.require(SG_EFS, "data.efs-sg")?;
@@ -507,38 +507,34 @@ impl Step for MountTargetsStep {
                         (id, Outcome::Created)
                     }
                 };
-                if cx.dry_run {
-                    return Ok(out);
-                }
-                wait_for(
-                    cx,
-                    &format!("EFS mount target {id}"),
-                    cx.wait_timeout,
-                    || async {
-                        let m = mount_targets(cx, fs).await?;
-                        match m
-                            .iter()
-                            .find(|m| m.mount_target_id() == id)
-                            .map(|m| m.life_cycle_state().as_str().to_string())
-                        {
-                            Some(s) if s == "available" => Ok(Poll::Ready(())),
-                            Some(s) if s == "error" => Err(StepError::BadState {
-                                resource: format!("mount target {id}"),
-                                state: s,
-                                wanted: "available".into(),
-                            }),
-                            s => Ok(Poll::Pending(s.unwrap_or("creating".into()))),
-                        }
-                    },
-                )
-                .await?;
-                Ok::<_, StepError>(out)
+                Ok::<_, StepError>((id, out))
             }
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        let found = try_join_all(futs).await?;
+        let failed = ["error", "deleting", "deleted"];
+        // One DescribeMountTargets lists them all.
+        ready_all(
+            cx,
+            "EFS mount target",
+            found,
+            "available",
+            &failed,
+            |_| async {
+                Ok(Some(
+                    mount_targets(cx, &fs)
+                        .await?
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.mount_target_id().to_string(),
+                                m.life_cycle_state().as_str().to_string(),
+                            )
+                        })
+                        .collect(),
+                ))
+            },
+        )
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(f) = find_fs(cx).await? else {
