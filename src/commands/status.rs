@@ -152,13 +152,22 @@ pub async fn run(cli: &Cli) -> CmdResult {
         if drift.is_empty() {
             continue;
         }
-        let deps = steps
-            .iter()
-            .find(|s| s.id() == res.id)
-            .map_or(&[][..], |s| s.deps());
-        let target = std::iter::once(res.id)
-            .chain(deps.iter().copied())
-            .find_map(|id| by_step.iter().position(|(s, v)| *s == id && !v.is_empty()));
+        let rows_of = |id: &str| by_step.iter().position(|(s, _)| *s == id);
+        // A step whose inspect failed is reported in `errors` instead.
+        let Some(own) = rows_of(res.id) else {
+            continue;
+        };
+        let target = if by_step[own].1.is_empty() {
+            let deps = steps
+                .iter()
+                .find(|s| s.id() == res.id)
+                .map_or(&[][..], |s| s.deps());
+            deps.iter()
+                .filter_map(|d| rows_of(d))
+                .find(|&i| !by_step[i].1.is_empty())
+        } else {
+            Some(own)
+        };
         if let Some(first) = target.map(|t| &mut by_step[t].1[0]) {
             let joined = drift.join("; ");
             first.drift = Some(match first.drift.take() {
