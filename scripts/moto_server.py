@@ -26,8 +26,7 @@ deleting: still visible while deleting), replication groups (creating,
 deleting), EFS file systems and mount targets (creating, deleting), ALBs
 (provisioning), CloudFront distributions (InProgress on create and every
 update, disable included: moto's own state manager, timed, plus the update
-patch above), ECS services (deployment; DRAINING
-before INACTIVE). Describe calls return the pending state until the scaled
+patch above), ECS services (deployment; DRAINING before INACTIVE). Describe calls return the pending state until the scaled
 time has passed. ALB and CloudFront deletions (5 s in the table) complete at
 once here; the benchmark's "best" still counts them.
 

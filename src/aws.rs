@@ -379,25 +379,32 @@ where
     Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
 }
 
-/// Wait until each of `ids` is gone: no longer returned by `read`, or in one
-/// of the `gone` states (e.g. `deleted`, which AWS shows for a while).
+/// The deletion twin of [`ready_all`]: after a step deleted several
+/// resources of one kind (`deleted`: each one's ID, if there is one to wait
+/// for, and outcome), wait until every one is gone — no longer returned by
+/// `read`, or in one of the `gone` states (e.g. `deleted`, which AWS shows
+/// for a while) — and merge their outcomes.
 pub async fn gone_all<F, Fut>(
     cx: &StepCx,
     what: &str,
-    ids: Vec<String>,
+    deleted: Vec<(Option<String>, Outcome)>,
     gone: &[&str],
     read: F,
-) -> Result<(), StepError>
+) -> Result<Outcome, StepError>
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
 {
+    let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) = deleted.into_iter().unzip();
     let want = Want {
         ready: gone,
         failed: &[],
         gone_is_ready: true,
     };
-    wait_all(cx, what, ids, want, read).await
+    wait_all(cx, what, ids.into_iter().flatten().collect(), want, read).await?;
+    Ok(outs
+        .into_iter()
+        .fold(Outcome::AlreadyAbsent, Outcome::merge))
 }
 
 /// What [`wait_all`] waits for.

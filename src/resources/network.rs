@@ -1021,13 +1021,11 @@ impl Step for NatStep {
             };
             Ok::<_, StepError>((id, out))
         });
-        let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) =
-            try_join_all(futs).await?.into_iter().unzip();
-        let ids = ids.into_iter().flatten().collect();
-        gone_all(
+        let deleted = try_join_all(futs).await?;
+        let out = gone_all(
             cx,
             "NAT gateway deletion",
-            ids,
+            deleted,
             &["deleted", "failed"],
             |ids| nat_states(cx, ids),
         )
@@ -1035,9 +1033,7 @@ impl Step for NatStep {
         for az in AZS {
             cx.forget(&nat_key(az))?;
         }
-        Ok(outs
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -1930,8 +1926,11 @@ async fn endpoint_states(
 
 /// Wait until VPC endpoints `ids` are gone: subnets can only be deleted once
 /// the endpoints' network interfaces are released.
-async fn wait_endpoints_deleted(cx: &StepCx, ids: Vec<String>) -> Result<(), StepError> {
-    gone_all(cx, "endpoint deletion", ids, &["deleted"], |ids| {
+async fn wait_endpoints_deleted(
+    cx: &StepCx,
+    deleted: Vec<(Option<String>, Outcome)>,
+) -> Result<Outcome, StepError> {
+    gone_all(cx, "endpoint deletion", deleted, &["deleted"], |ids| {
         endpoint_states(cx, ids)
     })
     .await
@@ -1957,8 +1956,7 @@ async fn delete_endpoint(cx: &StepCx, key: &str) -> Result<(Option<String>, Outc
 }
 
 async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
-    let (id, out) = delete_endpoint(cx, key).await?;
-    wait_endpoints_deleted(cx, id.into_iter().collect()).await?;
+    let out = wait_endpoints_deleted(cx, vec![delete_endpoint(cx, key).await?]).await?;
     cx.forget(key)?;
     Ok(out)
 }
@@ -2076,18 +2074,12 @@ impl Step for InterfaceEndpointsStep {
             .iter()
             .map(|(suffix, _)| format!("vpce/{suffix}"))
             .collect();
-        let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) =
-            try_join_all(keys.iter().map(|k| delete_endpoint(cx, k)))
-                .await?
-                .into_iter()
-                .unzip();
-        wait_endpoints_deleted(cx, ids.into_iter().flatten().collect()).await?;
+        let deleted = try_join_all(keys.iter().map(|k| delete_endpoint(cx, k))).await?;
+        let out = wait_endpoints_deleted(cx, deleted).await?;
         for k in &keys {
             cx.forget(k)?;
         }
-        Ok(outs
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
