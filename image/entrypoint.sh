@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Moodle container entrypoint: config.php from the environment, wait for the
-# database, install exactly once across replicas (or upgrade), cron, Apache.
+# Moodle container entrypoint: config.php from the environment, a writable
+# dataroot, the database reachable, Moodle installed exactly once across
+# replicas (or upgraded), the application cache on Redis, then cron and Apache.
 #
 # The environment contract (set by moodlectl's compute tier; a test checks that
 # both sides name the same MOODLE_* variables):
@@ -9,20 +10,35 @@
 #   MOODLE_USERNAME MOODLE_PASSWORD MOODLE_EMAIL MOODLE_SITE_NAME MOODLE_DNS_NAME
 #   MOODLE_REDIS_HOST MOODLE_REDIS_PORT MOODLE_REDIS_TLS MOODLE_DATA_DIR
 # Tunables (not part of the contract) deliberately have other names.
+#
+# Why the order matters: a replica must not serve (Apache) or run cron until
+# the database is fully installed or upgraded by whichever replica holds the
+# install lock, and only `upgrade.php --is-pending` can say so: exit 0 = up to
+# date, 2 = upgrade pending, anything else (1: "Site is being upgraded",
+# "missing config version" mid-install, a downgrade, …) = not ready, look again.
 set -euo pipefail
 
 APP_DIR="${APP_DIR:-/var/www/moodle}"
 CONFIG_FILE="${CONFIG_FILE:-/var/www/config/config.php}"
+OPCACHE_BLACKLIST="${OPCACHE_BLACKLIST:-$(dirname "$CONFIG_FILE")/opcache.blacklist}"
 LOCAL_CACHE_DIR="${LOCAL_CACHE_DIR:-/var/cache/moodle}"
 HELPERS="${HELPERS:-/usr/local/lib/moodlectl}"
 PHP_BIN="${PHP_BIN:-php}"
 WEB_SERVER="${WEB_SERVER:-apache2-foreground}"
+# The CA bundle that must have signed the Redis server's certificate
+# (ElastiCache's are signed by Amazon's public CA, in the system bundle).
+REDIS_CA_FILE="${REDIS_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}"
 DB_WAIT_SECONDS="${DB_WAIT_SECONDS:-600}"
+# Bound on waiting for another replica's install/upgrade (or a site that
+# stays "not ready"); also how old an install lock must be to count as stale.
 LOCK_WAIT_SECONDS="${LOCK_WAIT_SECONDS:-3600}"
 LOCK_STALE_SECONDS="${LOCK_STALE_SECONDS:-7200}"
 POLL_SECONDS="${POLL_SECONDS:-5}"
-# off: leave cron to something else (e.g. a scheduled ECS task).
+# off: leave cron to something else (e.g. a separate cron service).
 CRON="${CRON:-on}"
+# true: let upgrade.php move the site to development (alpha/beta) code, which
+# Moodle refuses unless asked; keep false for production.
+UPGRADE_ALLOW_UNSTABLE="${UPGRADE_ALLOW_UNSTABLE:-false}"
 
 log() { printf '%s moodle-entrypoint: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 
@@ -50,10 +66,14 @@ php_str() {
 write_config() {
   require_env MOODLE_DATABASE_TYPE MOODLE_DATABASE_HOST MOODLE_DATABASE_PORT_NUMBER MOODLE_DATABASE_NAME \
     MOODLE_DATABASE_USER MOODLE_DATABASE_PASSWORD MOODLE_DNS_NAME MOODLE_DATA_DIR MOODLE_REDIS_HOST MOODLE_REDIS_PORT
-  local tls="${MOODLE_REDIS_TLS:-false}" redis_host="$MOODLE_REDIS_HOST" encrypt="false"
-  if [[ "$tls" == "true" ]]; then
-    redis_host="tls://$MOODLE_REDIS_HOST"
-    encrypt="['verify_peer' => true, 'verify_peer_name' => true]"
+  local tls=false session_tls="false" ca
+  ca="$(php_str "$REDIS_CA_FILE")"
+  if [[ "${MOODLE_REDIS_TLS:-false}" == "true" ]]; then
+    tls=true
+    # Moodle's session handler takes the bare host (a tls:// prefix breaks
+    # its host:port split) and turns TLS on through this array of SSL context
+    # options; the peer is verified against the CA bundle.
+    session_tls="['cafile' => $ca, 'verify_peer' => true, 'verify_peer_name' => true]"
   fi
   local tmp="$CONFIG_FILE.tmp.$$"
   cat >"$tmp" <<PHP
@@ -80,34 +100,66 @@ global \$CFG;
 \$CFG->dataroot      = $(php_str "$MOODLE_DATA_DIR");
 \$CFG->localcachedir = $(php_str "$LOCAL_CACHE_DIR");
 \$CFG->admin         = 'admin';
-\$CFG->directorypermissions = 02777;
+// Every process of every task runs as the same user (the EFS access point's).
+\$CFG->directorypermissions = 02770;
 // TLS ends at CloudFront/the ALB; the task sees plain HTTP.
 \$CFG->sslproxy = true;
 \$CFG->preventexecpath = true;
 \$CFG->routerconfigured = true;
+// The code is baked into the image, so its component list is too: keep it on
+// local disk (rebuilt at each start) instead of the shared dataroot, where
+// tasks running two image versions during a rollout would fight over it.
+\$CFG->alternative_component_cache = $(php_str "$LOCAL_CACHE_DIR/core_component.php");
 
 // Sessions in Redis (ElastiCache), shared by every task.
 \$CFG->session_handler_class = '\\core\\session\\redis';
-\$CFG->session_redis_host = $(php_str "$redis_host");
+\$CFG->session_redis_host = $(php_str "$MOODLE_REDIS_HOST");
 \$CFG->session_redis_port = $((10#$MOODLE_REDIS_PORT));
-\$CFG->session_redis_encrypt = $encrypt;
+\$CFG->session_redis_encrypt = $session_tls;
 \$CFG->session_redis_prefix = 'sess_';
 \$CFG->session_redis_acquire_lock_timeout = 120;
 \$CFG->session_redis_lock_expire = 7200;
 \$CFG->session_redis_serializer_use_igbinary = false;
 
-// Application cache (MUC) in the same Redis; applied by
-// $HELPERS/configure-muc.php after install/upgrade.
+// Application cache (MUC) in the same Redis: applied at every start by
+// $HELPERS/configure-muc.php (config.php cannot declare cache stores).
 \$CFG->moodlectl_muc_redis = [
     'server' => $(php_str "$MOODLE_REDIS_HOST:$((10#$MOODLE_REDIS_PORT))"),
-    'encryption' => $([[ "$tls" == "true" ]] && echo true || echo false),
+    'encryption' => $tls,
+    'cafile' => $([[ $tls == true ]] && echo "$ca" || echo "''"),
     'prefix' => 'muc_',
 ];
 
-require_once(__DIR__ . '/../moodle/lib/setup.php');
+require_once($(php_str "$APP_DIR/lib/setup.php"));
 PHP
-  chmod 0640 "$tmp"
-  mv "$tmp" "$CONFIG_FILE"
+  # Read-only, even for its owner: Moodle's security check (core_configrw)
+  # warns about a config.php the web server could rewrite.
+  chmod 0440 "$tmp"
+  mv -f "$tmp" "$CONFIG_FILE"
+  # Nothing below the dataroot may be served from OPcache (see php.ini).
+  printf '%s/\n' "${MOODLE_DATA_DIR%/}" >"$OPCACHE_BLACKLIST.tmp.$$"
+  mv -f "$OPCACHE_BLACKLIST.tmp.$$" "$OPCACHE_BLACKLIST"
+}
+
+# The dataroot is the EFS access point's root directory: it must be writable
+# by this user, or no replica can take the install lock or store a file.
+check_dataroot() {
+  local probe="$MOODLE_DATA_DIR/.moodlectl-write-test.$$"
+  if [[ -d "$MOODLE_DATA_DIR" ]] && : 2>/dev/null >"$probe" && rm -f "$probe"; then
+    return 0
+  fi
+  log "moodledata $MOODLE_DATA_DIR is not writable by uid $(id -u) gid $(id -g)" \
+    "(it is $(stat -c 'owned by %u:%g, mode %a' "$MOODLE_DATA_DIR" 2>/dev/null || echo missing))." \
+    "The EFS access point must create its root directory owned by this user (CreationInfo): run \`moodlectl up\`."
+  exit 73
+}
+
+# Moodle's component list for this image's code, on local disk.
+build_component_cache() {
+  if ! "$PHP_BIN" "$APP_DIR/admin/cli/alternative_component_cache.php" --rebuild >/dev/null; then
+    log "Moodle could not load $CONFIG_FILE (see the PHP error above)"
+    exit 78
+  fi
 }
 
 db_state() { "$PHP_BIN" "$HELPERS/db-state.php"; }
@@ -143,6 +195,7 @@ take_lock() {
   lock="$(lock_dir)"
   if mkdir "$lock" 2>/dev/null; then
     write_holder "$lock"
+    trap release_lock EXIT
     return 0
   fi
   # A holder that died long ago must not block every future start.
@@ -154,55 +207,133 @@ take_lock() {
   if (($(date -u +%s) - since > LOCK_STALE_SECONDS)); then
     log "removing stale install lock from $(cut -d' ' -f1 "$lock/holder" 2>/dev/null || echo unknown)"
     rm -rf "$lock"
-    mkdir "$lock" 2>/dev/null && write_holder "$lock"
-    return $?
+    mkdir "$lock" 2>/dev/null || return 1
+    write_holder "$lock"
+    trap release_lock EXIT
+    return 0
   fi
   return 1
 }
 
-release_lock() { rm -rf "$(lock_dir)"; }
+release_lock() {
+  rm -rf "$(lock_dir)"
+  trap - EXIT
+}
 
+# What `upgrade.php --is-pending` says, as SITE_STATUS (current, pending or
+# not-ready) and SITE_STATUS_DETAIL (its exit code and last line).
+read_status() {
+  local out rc=0
+  out="$("$PHP_BIN" "$APP_DIR/admin/cli/upgrade.php" --is-pending 2>&1)" || rc=$?
+  case $rc in
+    0) SITE_STATUS=current ;;
+    2) SITE_STATUS=pending ;;
+    *) SITE_STATUS=not-ready ;;
+  esac
+  out="$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | tail -n 1)"
+  SITE_STATUS_DETAIL="upgrade.php --is-pending exited $rc${out:+: $out}"
+}
+
+# Under the install lock: install if the database is still empty.
+install_locked() {
+  if [[ "$(db_state)" != "empty" ]]; then
+    release_lock
+    return 0
+  fi
+  require_env MOODLE_USERNAME MOODLE_PASSWORD MOODLE_EMAIL MOODLE_SITE_NAME
+  log "installing Moodle (this replica holds the install lock)"
+  if ! "$PHP_BIN" "$APP_DIR/admin/cli/install_database.php" --agree-license \
+    --fullname="$MOODLE_SITE_NAME" --shortname="$MOODLE_SITE_NAME" \
+    --adminuser="$MOODLE_USERNAME" --adminpass="$MOODLE_PASSWORD" --adminemail="$MOODLE_EMAIL"; then
+    release_lock
+    log "the installation failed (see above); the database may be half-installed:" \
+      "empty it before the next start"
+    return 1
+  fi
+  log "installation finished"
+  release_lock
+}
+
+# Under the install lock: upgrade if one is still pending.
+upgrade_locked() {
+  read_status
+  if [[ "$SITE_STATUS" != "pending" ]]; then
+    release_lock
+    return 0
+  fi
+  log "upgrading Moodle (this replica holds the install lock)"
+  local unstable=()
+  [[ "$UPGRADE_ALLOW_UNSTABLE" != "true" ]] || unstable=(--allow-unstable)
+  if ! "$PHP_BIN" "$APP_DIR/admin/cli/upgrade.php" --non-interactive "${unstable[@]}"; then
+    release_lock
+    log "the upgrade failed (see above); the site stays in maintenance until it is rerun"
+    return 1
+  fi
+  log "upgrade finished"
+  release_lock
+}
+
+# Returns once the database holds this code's version of Moodle; waits
+# (bounded) while another replica installs or upgrades, or while Moodle says
+# it is not ready.
 install_or_upgrade() {
-  local deadline=$((SECONDS + LOCK_WAIT_SECONDS))
+  local deadline=$((SECONDS + LOCK_WAIT_SECONDS)) why said=""
   while true; do
-    local state
-    state="$(db_state)"
-    if [[ "$state" == "installed" ]] && ! upgrade_pending; then
-      log "Moodle is installed and up to date"
-      return 0
-    fi
-    if take_lock; then
-      trap release_lock EXIT
-      state="$(db_state)"
-      if [[ "$state" == "empty" ]]; then
-        require_env MOODLE_USERNAME MOODLE_PASSWORD MOODLE_EMAIL MOODLE_SITE_NAME
-        log "installing Moodle (this replica holds the install lock)"
-        "$PHP_BIN" "$APP_DIR/admin/cli/install_database.php" --agree-license \
-          --fullname="$MOODLE_SITE_NAME" --shortname="$MOODLE_SITE_NAME" \
-          --adminuser="$MOODLE_USERNAME" --adminpass="$MOODLE_PASSWORD" --adminemail="$MOODLE_EMAIL"
-      elif upgrade_pending; then
-        log "upgrading Moodle"
-        "$PHP_BIN" "$APP_DIR/admin/cli/upgrade.php" --non-interactive
-      fi
-      "$PHP_BIN" "$HELPERS/configure-muc.php" || log "MUC Redis store not configured (see log above)"
-      release_lock
-      trap - EXIT
-      return 0
-    fi
+    case "$(db_state)" in
+      empty)
+        if take_lock; then
+          install_locked || return 1
+          continue
+        fi
+        why="another replica holds the install lock (installing)"
+        ;;
+      installed)
+        read_status
+        case "$SITE_STATUS" in
+          current)
+            # Moodle reports "no upgrade needed" before install_database.php
+            # or upgrade.php has finished (the admin password, caches, ... come
+            # after): up to date also means nobody holds the install lock.
+            if take_lock; then
+              release_lock
+              log "Moodle is installed and up to date"
+              return 0
+            fi
+            why="another replica holds the install lock (finishing)"
+            ;;
+          pending)
+            if take_lock; then
+              upgrade_locked || return 1
+              continue
+            fi
+            why="another replica holds the install lock (upgrading)"
+            ;;
+          *) why="Moodle is not ready ($SITE_STATUS_DETAIL)" ;;
+        esac
+        ;;
+      *) why="the database is not reachable" ;;
+    esac
     if ((SECONDS >= deadline)); then
-      log "another replica held the install lock for ${LOCK_WAIT_SECONDS}s"
+      case "$why" in
+        another*) log "another replica held the install lock for ${LOCK_WAIT_SECONDS}s" ;;
+        *) log "gave up after ${LOCK_WAIT_SECONDS}s: $why" ;;
+      esac
       return 1
     fi
-    log "another replica is installing; waiting"
+    # One line per change of reason, not one per poll.
+    [[ "$why" == "$said" ]] || log "$why; waiting"
+    said="$why"
     sleep "$POLL_SECONDS"
   done
 }
 
-# upgrade.php --is-pending exits 2 when the code is newer than the database.
-upgrade_pending() {
-  local rc=0
-  "$PHP_BIN" "$APP_DIR/admin/cli/upgrade.php" --is-pending >/dev/null 2>&1 || rc=$?
-  [[ $rc -eq 2 ]]
+# The application cache on Redis, at every start: the helper is idempotent,
+# and a store that cannot be reached must be loud (Moodle would silently fall
+# back to files on EFS).
+configure_muc() {
+  if ! CONFIG_FILE="$CONFIG_FILE" "$PHP_BIN" "$HELPERS/configure-muc.php"; then
+    log "ERROR: the application cache is NOT on Redis (see above); Moodle falls back to its file cache on EFS"
+  fi
 }
 
 # Moodle cron every minute, supervised in this container (no second one).
@@ -222,9 +353,13 @@ main() {
       ;;
     run)
       write_config
+      check_dataroot
+      build_component_cache
       wait_for_db
       install_or_upgrade
+      configure_muc
       [[ "$CRON" == "off" ]] || start_cron
+      log "starting the web server"
       exec "$WEB_SERVER"
       ;;
     *)

@@ -31,14 +31,22 @@ fn hadolint_and_shellcheck_are_clean() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    let mut scripts: Vec<String> = vec!["image/entrypoint.sh".into(), ".ci/run".into()];
-    for e in std::fs::read_dir(repo().join("scripts")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().map(|x| x == "sh").unwrap_or(false) {
-            scripts.push(p.strip_prefix(repo()).unwrap().display().to_string());
+    let mut scripts: Vec<String> = vec![".ci/run".into()];
+    for dir in ["image", "scripts"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().map(|x| x == "sh").unwrap_or(false) {
+                scripts.push(p.strip_prefix(repo()).unwrap().display().to_string());
+            }
         }
     }
-    assert!(scripts.len() >= 6, "{scripts:?}");
+    for f in [
+        "image/entrypoint.sh",
+        "image/layout.sh",
+        "image/healthcheck.sh",
+    ] {
+        assert!(scripts.iter().any(|s| s == f), "{f} in {scripts:?}");
+    }
     let o = Command::new(tool("shellcheck"))
         .current_dir(repo())
         .args(&scripts)
@@ -154,20 +162,22 @@ fn generated_config_php_lints_and_carries_the_right_values() {
             cfg_value(&file, "$CFG->session_handler_class"),
             "\"\\\\core\\\\session\\\\redis\""
         );
-        let host = if *tls {
-            "tls:\\/\\/master.moodle-redis.abc.cache.amazonaws.com"
-        } else {
-            "master.moodle-redis.abc.cache.amazonaws.com"
-        };
+        // Moodle's session handler takes the bare host (a tls:// prefix breaks
+        // its host:port split) and TLS options with peer verification.
         assert_eq!(
             cfg_value(&file, "$CFG->session_redis_host"),
-            format!("\"{host}\"")
+            "\"master.moodle-redis.abc.cache.amazonaws.com\""
         );
         assert_eq!(cfg_value(&file, "$CFG->session_redis_port"), "6380");
-        assert_eq!(
-            cfg_value(&file, "(bool) $CFG->session_redis_encrypt"),
-            tls.to_string()
-        );
+        let ca = "\"\\/etc\\/ssl\\/certs\\/ca-certificates.crt\"";
+        if *tls {
+            assert_eq!(
+                cfg_value(&file, "$CFG->session_redis_encrypt"),
+                format!("{{\"cafile\":{ca},\"verify_peer\":true,\"verify_peer_name\":true}}")
+            );
+        } else {
+            assert_eq!(cfg_value(&file, "$CFG->session_redis_encrypt"), "false");
+        }
         assert_eq!(
             cfg_value(&file, "$CFG->moodlectl_muc_redis['server']"),
             "\"master.moodle-redis.abc.cache.amazonaws.com:6380\""
@@ -175,6 +185,34 @@ fn generated_config_php_lints_and_carries_the_right_values() {
         assert_eq!(
             cfg_value(&file, "$CFG->moodlectl_muc_redis['encryption']"),
             tls.to_string()
+        );
+        // The MUC store verifies the peer only when given a CA file.
+        assert_eq!(
+            cfg_value(&file, "$CFG->moodlectl_muc_redis['cafile']"),
+            if *tls {
+                ca.to_string()
+            } else {
+                "\"\"".to_string()
+            }
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->alternative_component_cache"),
+            "\"\\/var\\/cache\\/moodle\\/core_component.php\""
+        );
+        assert_eq!(
+            cfg_value(&file, "$CFG->directorypermissions"),
+            0o2770.to_string()
+        );
+        // Read-only even for its owner (Moodle's core_configrw check).
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o440
+        );
+        // OPcache never caches what Moodle writes below the dataroot.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("opcache.blacklist")).unwrap(),
+            "/var/www/moodledata/\n"
         );
     }
     // A missing variable is refused by name.
@@ -191,24 +229,46 @@ fn generated_config_php_lints_and_carries_the_right_values() {
 }
 
 /// A stand-in for `php` that plays the DB probe and Moodle's CLI scripts,
-/// recording what it was asked to do in $STUB_DIR.
+/// recording what it was asked to do in $STUB_DIR. `upgrade.php
+/// --is-pending` answers as Moodle does: 1 while "notready_left" counts down
+/// (mid-install or mid-upgrade: "Site is being upgraded"), 2 when an upgrade
+/// is pending, 0 when up to date — and 0 already while the installer is
+/// still finishing, as real Moodle does.
 const FAKE_PHP: &str = r#"#!/usr/bin/env bash
 set -euo pipefail
 d="$STUB_DIR"
+exec 9>"$d/.flock"; flock 9
 case "$1" in
   */db-state.php)
-    exec 9>"$d/.flock"; flock 9
     left=$(cat "$d/unreachable_left" 2>/dev/null || echo 0)
     if (( left > 0 )); then echo $((left - 1)) > "$d/unreachable_left"; echo unreachable; exit 0; fi
     cat "$d/state" ;;
   */install_database.php)
-    echo "$*" >> "$d/installs"; sleep 1; echo installed > "$d/state" ;;
+    flock -u 9
+    echo "$*" >> "$d/installs"; echo installed > "$d/state"; echo 1 > "$d/installing"; sleep 1; rm -f "$d/installing" ;;
   */upgrade.php)
-    if [[ "${2:-}" == "--is-pending" ]]; then [[ -f "$d/pending" ]] && exit 2; exit 0; fi
+    if [[ "${2:-}" == "--is-pending" ]]; then
+      left=$(cat "$d/notready_left" 2>/dev/null || echo 0)
+      if (( left > 0 )); then echo $((left - 1)) > "$d/notready_left"; echo "!!! Site is being upgraded, please retry later. !!!"; exit 1; fi
+      # As Moodle 5.2 does in install_database.php's last seconds: the
+      # version hashes are stored, "no upgrade needed", the install goes on.
+      [[ -f "$d/installing" ]] && exit 0
+      [[ -f "$d/pending" ]] && exit 2
+      exit 0
+    fi
     echo upgrade >> "$d/upgrades"; rm -f "$d/pending" ;;
+  */alternative_component_cache.php) echo "$*" >> "$d/component_caches" ;;
   */configure-muc.php) echo muc >> "$d/muc" ;;
   *) echo "unexpected: $*" >&2; exit 1 ;;
 esac
+"#;
+
+/// The web server's stand-in: records what the database looked like when
+/// this replica started serving.
+const FAKE_WEB: &str = r#"#!/usr/bin/env bash
+d="$STUB_DIR"
+exec 9>"$d/.flock"; flock 9
+echo "state=$(cat "$d/state") installing=$([[ -f "$d/installing" ]] && echo yes || echo no) pending=$([[ -f "$d/pending" ]] && echo yes || echo no) notready_left=$(cat "$d/notready_left" 2>/dev/null || echo 0)" >> "$d/serving"
 "#;
 
 fn replica(stub: &Path, data: &Path, i: usize, extra: &[(&str, &str)]) -> std::process::Child {
@@ -223,7 +283,7 @@ fn replica(stub: &Path, data: &Path, i: usize, extra: &[(&str, &str)]) -> std::p
         .env("APP_DIR", "/opt/moodle")
         .env("HELPERS", "/opt/moodlectl")
         .env("STUB_DIR", stub)
-        .env("WEB_SERVER", "true")
+        .env("WEB_SERVER", stub.join("web"))
         .env("CRON", "off")
         .env("POLL_SECONDS", "0.2")
         .env("DB_WAIT_SECONDS", "30")
@@ -235,11 +295,22 @@ fn replica(stub: &Path, data: &Path, i: usize, extra: &[(&str, &str)]) -> std::p
 
 fn stub_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let php = dir.path().join("php");
-    std::fs::write(&php, FAKE_PHP).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&php, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (name, text) in [("php", FAKE_PHP), ("web", FAKE_WEB)] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     dir
+}
+
+/// Every "serving" line: each replica that reached its web server.
+fn served(stub: &Path) -> Vec<String> {
+    std::fs::read_to_string(stub.join("serving"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn lines(p: &Path) -> usize {
@@ -273,7 +344,18 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
         .unwrap()
         .contains("--adminuser=moodleadmin"));
     assert_eq!(lines(&stub.path().join("upgrades")), 0);
-    assert!(lines(&stub.path().join("muc")) >= 1, "MUC configured");
+    // Every replica points the cache at Redis and builds its component
+    // cache at every start, and serves only once the install is complete.
+    assert_eq!(lines(&stub.path().join("muc")), 3, "{logs}");
+    assert_eq!(lines(&stub.path().join("component_caches")), 3);
+    let serving = served(stub.path());
+    assert_eq!(serving.len(), 3, "{serving:?}\n{logs}");
+    for s in &serving {
+        assert_eq!(
+            s, "state=installed installing=no pending=no notready_left=0",
+            "a replica served before the install finished:\n{logs}"
+        );
+    }
     assert!(
         !data.path().join(".moodlectl-install.lock").exists(),
         "lock released"
@@ -289,6 +371,128 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
     }
     assert_eq!(lines(&stub.path().join("upgrades")), 1);
     assert_eq!(lines(&stub.path().join("installs")), 1);
+    let serving = served(stub.path());
+    assert_eq!(serving.len(), 6);
+    assert!(
+        serving.iter().all(|s| s.contains("pending=no")),
+        "no replica serves the old database with new code: {serving:?}"
+    );
+}
+
+#[test]
+fn a_site_that_is_not_ready_is_waited_for_not_served() {
+    // `upgrade.php --is-pending` exits 1 while another replica installs or
+    // upgrades ("Site is being upgraded"): only 0 means up to date. The
+    // replica waits, says why, and serves once Moodle answers 0.
+    let stub = stub_dir();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(stub.path().join("state"), "installed\n").unwrap();
+    std::fs::write(stub.path().join("notready_left"), "4\n").unwrap();
+    let o = replica(stub.path(), data.path(), 0, &[])
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("Moodle is not ready (upgrade.php --is-pending exited 1: !!! Site is being upgraded, please retry later. !!!); waiting"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("is not ready").count(),
+        1,
+        "one line per reason: {err}"
+    );
+    assert_eq!(
+        served(stub.path()),
+        ["state=installed installing=no pending=no notready_left=0"]
+    );
+    assert_eq!(lines(&stub.path().join("upgrades")), 0, "1 is not 2");
+    assert_eq!(lines(&stub.path().join("installs")), 0);
+
+    // Bounded: a site that never becomes ready stops the start, unserved.
+    std::fs::write(stub.path().join("notready_left"), "100000\n").unwrap();
+    let o = replica(stub.path(), data.path(), 1, &[("LOCK_WAIT_SECONDS", "1")])
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("gave up after 1s: Moodle is not ready (upgrade.php --is-pending exited 1"),
+        "{err}"
+    );
+    assert_eq!(
+        served(stub.path()).len(),
+        1,
+        "the second replica never served"
+    );
+}
+
+#[test]
+fn a_dataroot_the_php_user_cannot_write_stops_the_start_with_a_clear_message() {
+    // An EFS access point rooted at `/` hands uid 33 the file system's
+    // root-owned 755 root. As root (CI) the check runs as `nobody`, since
+    // root may write anywhere.
+    let stub = stub_dir();
+    let data = tempfile::tempdir().unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(conf.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "bash"]);
+        c
+    } else {
+        Command::new("bash")
+    };
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(repo().join("image/entrypoint.sh"), script.path()).unwrap();
+    std::fs::set_permissions(script.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = c
+        .arg(script.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(base_env("pw", true, "3306"))
+        .env("MOODLE_DATA_DIR", data.path())
+        .env("CONFIG_FILE", conf.path().join("config.php"))
+        .env("PHP_BIN", stub.path().join("php"))
+        .env("STUB_DIR", stub.path())
+        .env("WEB_SERVER", stub.path().join("web"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(73), "{err}");
+    assert!(
+        err.contains(&format!(
+            "moodledata {} is not writable by uid",
+            data.path().display()
+        )) && err.contains("mode 755")
+            && err.contains("EFS access point must create its root directory owned by this user"),
+        "{err}"
+    );
+    assert!(served(stub.path()).is_empty());
+    assert_eq!(lines(&stub.path().join("installs")), 0);
+
+    // A dataroot that is not there at all says so too.
+    let o = Command::new("bash")
+        .arg(repo().join("image/entrypoint.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(base_env("pw", true, "3306"))
+        .env("MOODLE_DATA_DIR", data.path().join("missing"))
+        .env("CONFIG_FILE", conf.path().join("config2.php"))
+        .env("PHP_BIN", stub.path().join("php"))
+        .env("STUB_DIR", stub.path())
+        .env("WEB_SERVER", stub.path().join("web"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(73), "{err}");
+    assert!(err.contains("(it is missing)"), "{err}");
 }
 
 #[test]
@@ -356,7 +560,13 @@ fn the_env_contract_is_the_same_on_both_sides() {
         .map(|s| s.to_string())
         .collect();
     let mut read_by_image = BTreeSet::new();
-    for f in ["image/entrypoint.sh", "image/moodlectl/db-state.php"] {
+    for f in [
+        "image/entrypoint.sh",
+        "image/healthcheck.sh",
+        "image/moodlectl/db-state.php",
+        "image/moodlectl/health.php",
+        "image/moodlectl/configure-muc.php",
+    ] {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -370,8 +580,11 @@ fn the_env_contract_is_the_same_on_both_sides() {
             {
                 end += 1;
             }
-            // `MOODLE_*` in prose is a wildcard, not a variable.
-            if end > start + "MOODLE_".len() {
+            // `MOODLE_*` in prose is a wildcard, not a variable; NO_MOODLE_COOKIES
+            // (a Moodle constant) only contains the prefix.
+            let inside_a_word =
+                start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            if end > start + "MOODLE_".len() && !inside_a_word {
                 read_by_image.insert(text[start..end].to_string());
             }
             i = end;
