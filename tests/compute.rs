@@ -61,6 +61,20 @@ async fn up_builds_the_service_as_specified() {
     assert_eq!(ctr.name(), Some("moodle"));
     assert_eq!(ctr.port_mappings()[0].container_port(), Some(8080));
     assert_eq!(ctr.stop_timeout(), Some(120));
+    // The image's health endpoint, not the Dockerfile's HEALTHCHECK (ECS
+    // ignores it).
+    let hc = ctr.health_check().expect("container health check");
+    assert_eq!(
+        hc.command(),
+        [
+            "CMD-SHELL",
+            "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:8080/moodlectl-health || exit 1"
+        ]
+    );
+    assert_eq!(
+        (hc.interval(), hc.timeout(), hc.retries(), hc.start_period()),
+        (Some(30), Some(10), Some(3), Some(300))
+    );
     let env: BTreeSet<&str> = ctr.environment().iter().filter_map(|e| e.name()).collect();
     for name in [
         "MOODLE_DATABASE_TYPE",

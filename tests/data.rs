@@ -261,7 +261,20 @@ async fn up_builds_the_data_tier_as_specified_and_keeps_the_password_secret() {
         .access_points()
         .to_vec();
     assert_eq!(aps.len(), 1);
-    assert_eq!(aps[0].root_directory().and_then(|r| r.path()), Some("/"));
+    // A non-root directory EFS creates owned by the PHP user: the file
+    // system's own root is root-owned 755, unwritable by uid 33.
+    assert_eq!(
+        aps[0].root_directory().and_then(|r| r.path()),
+        Some("/moodledata")
+    );
+    let ci = aps[0]
+        .root_directory()
+        .and_then(|r| r.creation_info())
+        .expect("CreationInfo");
+    assert_eq!(
+        (ci.owner_uid(), ci.owner_gid(), ci.permissions()),
+        (33, 33, "0750")
+    );
     assert_eq!(
         aps[0].posix_user().map(|u| (u.uid(), u.gid())),
         Some((33, 33))
@@ -652,4 +665,233 @@ async fn aurora_serverless_v2_cluster_and_writer() {
         .db_clusters()
         .is_empty());
     assert_eq!(census(&moto.url).await, empty_stack());
+}
+
+/// A stack built before the access point got its own directory has one
+/// rooted at `/` (root-owned 755 on EFS: uid 33 cannot write). `plan` shows
+/// the replacement; `up` creates the new access point, points a new task
+/// definition revision at it, and deletes the old one after the rollout.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_point_rooted_at_slash_is_replaced_on_an_existing_stack() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let efs = aws_sdk_efs::Client::new(&conf);
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let state = read_state(&p.state_path());
+    let fs_id = state["resources"]["efs/file-system"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_ap = state["resources"]["efs/access-point"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Make it the stack an earlier version built: its access point at `/`,
+    // recorded in the state, mounted by the service's task definition.
+    efs.delete_access_point()
+        .access_point_id(&new_ap)
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: &str, v: &str| {
+        aws_sdk_efs::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    let old = efs
+        .create_access_point()
+        .client_token("an-earlier-moodlectl")
+        .file_system_id(&fs_id)
+        .posix_user(
+            aws_sdk_efs::types::PosixUser::builder()
+                .uid(33)
+                .gid(33)
+                .build()
+                .unwrap(),
+        )
+        .root_directory(
+            aws_sdk_efs::types::RootDirectory::builder()
+                .path("/")
+                .build(),
+        )
+        .tags(tag("moodlectl:stack", "moodle"))
+        .tags(tag("moodlectl:resource", "efs/access-point"))
+        .tags(tag("Name", "moodle-moodledata-ap"))
+        .send()
+        .await
+        .unwrap();
+    let old_ap = old.access_point_id().unwrap().to_string();
+    let text = std::fs::read_to_string(p.state_path())
+        .unwrap()
+        .replace(&new_ap, &old_ap);
+    std::fs::write(p.state_path(), text).unwrap();
+    let mounted = |td: aws_sdk_ecs::types::TaskDefinition| {
+        td.volumes()[0]
+            .efs_volume_configuration()
+            .and_then(|e| e.authorization_config())
+            .and_then(|a| a.access_point_id())
+            .unwrap()
+            .to_string()
+    };
+    let service_td = || async {
+        let s = ecs
+            .describe_services()
+            .cluster("moodle-cluster")
+            .services("moodle-service")
+            .send()
+            .await
+            .unwrap()
+            .services()[0]
+            .clone();
+        ecs.describe_task_definition()
+            .task_definition(s.task_definition().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .clone()
+    };
+    // ...and the service on a task definition revision that mounts it.
+    let td = service_td().await;
+    use aws_sdk_ecs::types::{EfsAuthorizationConfig, EfsVolumeConfiguration, Volume};
+    let efs_cfg = td.volumes()[0].efs_volume_configuration().unwrap();
+    let volume = Volume::builder()
+        .name(td.volumes()[0].name().unwrap())
+        .efs_volume_configuration(
+            EfsVolumeConfiguration::builder()
+                .file_system_id(efs_cfg.file_system_id())
+                .set_transit_encryption(efs_cfg.transit_encryption().cloned())
+                .authorization_config(
+                    EfsAuthorizationConfig::builder()
+                        .access_point_id(&old_ap)
+                        .set_iam(
+                            efs_cfg
+                                .authorization_config()
+                                .and_then(|a| a.iam())
+                                .cloned(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let registered = ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_container_definitions(Some(td.container_definitions().to_vec()))
+        .volumes(volume)
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .set_network_mode(td.network_mode().cloned())
+        .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+        .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+        .set_task_role_arn(td.task_role_arn().map(str::to_string))
+        .set_runtime_platform(td.runtime_platform().cloned())
+        .send()
+        .await
+        .unwrap();
+    ecs.update_service()
+        .cluster("moodle-cluster")
+        .service("moodle-service")
+        .task_definition(
+            registered
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let td_before = service_td().await;
+    assert_eq!(mounted(td_before.clone()), old_ap);
+
+    moto.start_recording();
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(
+        mutating(&moto.stop_recording()).is_empty(),
+        "plan is read-only"
+    );
+    let line = |step: &str| {
+        plan.lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("{step} in {plan}"))
+            .to_string()
+    };
+    let ap_line = line("data.efs-access-point ");
+    assert!(ap_line.starts_with('~'), "{plan}");
+    assert!(
+        ap_line.contains(&format!("{old_ap} at / (no creation info)"))
+            && ap_line.contains("/moodledata (created 33:33 0750): replace"),
+        "{plan}"
+    );
+    assert!(
+        line("data.efs-old-access-points")
+            .contains(&format!("{old_ap} at / (no creation info) → deleted")),
+        "{plan}"
+    );
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let muts = mutating(&moto.stop_recording());
+    // EFS is a REST API: the recorder names its calls by method and path.
+    let pos = |what: &dyn Fn(&str) -> bool, name: &str| {
+        muts.iter()
+            .position(|m| what(m))
+            .unwrap_or_else(|| panic!("{name} in {muts:?}"))
+    };
+    let create_ap = pos(
+        &|m| m.starts_with("POST ") && m.ends_with("/access-points"),
+        "CreateAccessPoint",
+    );
+    let register = pos(&|m| m == "RegisterTaskDefinition", "RegisterTaskDefinition");
+    let update = pos(&|m| m == "UpdateService", "UpdateService");
+    let delete_ap = pos(
+        &|m| m.starts_with("DELETE ") && m.ends_with(&format!("/access-points/{old_ap}")),
+        "DeleteAccessPoint",
+    );
+    assert!(
+        create_ap < register && register < update && update < delete_ap,
+        "new access point, new revision, rollout, then the old access point goes: {muts:?}"
+    );
+
+    // Independent reads: one access point, the new shape; the service's
+    // task definition mounts it.
+    let aps = efs
+        .describe_access_points()
+        .file_system_id(&fs_id)
+        .send()
+        .await
+        .unwrap()
+        .access_points()
+        .to_vec();
+    assert_eq!(aps.len(), 1, "{aps:?}");
+    let ap = &aps[0];
+    assert_ne!(ap.access_point_id(), Some(old_ap.as_str()));
+    let root = ap.root_directory().unwrap();
+    assert_eq!(root.path(), Some("/moodledata"));
+    let ci = root.creation_info().unwrap();
+    assert_eq!(
+        (ci.owner_uid(), ci.owner_gid(), ci.permissions()),
+        (33, 33, "0750")
+    );
+    let td_after = service_td().await;
+    assert!(td_after.revision() > td_before.revision());
+    assert_eq!(mounted(td_after), ap.access_point_id().unwrap());
+    // Older revisions stay registered (ECS keeps them for rollbacks): the
+    // first, the one this test registered, and the new one.
+    let mut expected = full_stack();
+    expected.insert("task_definition", 3);
+    assert_eq!(census(&moto.url).await, expected);
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
 }

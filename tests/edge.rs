@@ -112,9 +112,9 @@ async fn up_builds_edge_and_audit_as_specified() {
     assert_eq!(tg.protocol().map(|p| p.as_str()), Some("HTTP"));
     assert_eq!(tg.port(), Some(8080));
     assert_eq!(tg.target_type().map(|t| t.as_str()), Some("ip"));
-    assert_eq!(tg.health_check_path(), Some("/"));
+    assert_eq!(tg.health_check_path(), Some("/moodlectl-health"));
     assert_eq!(tg.health_check_timeout_seconds(), Some(20));
-    assert_eq!(tg.matcher().and_then(|m| m.http_code()), Some("200,303"));
+    assert_eq!(tg.matcher().and_then(|m| m.http_code()), Some("200"));
     let attrs = elb
         .describe_target_group_attributes()
         .target_group_arn(tg.target_group_arn().unwrap())

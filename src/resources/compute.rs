@@ -19,7 +19,7 @@
 
 use super::cache::REPLICATION_GROUP;
 use super::database::{DB_INSTANCE, DB_NAME, DB_SECRET, DB_USER};
-use super::loadbalancer::{CONTAINER_PORT, TARGET_GROUP};
+use super::loadbalancer::{CONTAINER_PORT, HEALTH_PATH, TARGET_GROUP};
 use super::network::{
     self, destroy_sg, ensure_sg, expected_ingress, iam, inspect_sg, loggroup, private_subnet_ids,
     sync_ingress, SG_SERVICE,
@@ -583,6 +583,15 @@ pub fn environment(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
     Ok(ENV_NAMES.iter().map(|s| s.to_string()).zip(v).collect())
 }
 
+/// The container health check: the image's health endpoint, which names the
+/// part of the site that fails (the Dockerfile's HEALTHCHECK is ignored by ECS).
+fn health_check_command() -> Vec<String> {
+    vec![
+        "CMD-SHELL".into(),
+        format!("curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:{CONTAINER_PORT}{HEALTH_PATH} || exit 1"),
+    ]
+}
+
 /// The desired task definition, as a comparable signature and the register request.
 struct TaskSpec {
     sig: Vec<String>,
@@ -617,6 +626,7 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
         format!("task={task_role}"),
         format!("efs={fs}/{ap}"),
         format!("logs={}", log_group_name(cx)),
+        format!("healthcheck={}", health_check_command().join(" ")),
     ];
     sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
     sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
@@ -633,6 +643,17 @@ fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_
                 .build(),
         )
         .stop_timeout(120)
+        .health_check(
+            ecs::HealthCheck::builder()
+                .set_command(Some(health_check_command()))
+                .interval(30)
+                .timeout(10)
+                .retries(3)
+                // ECS's maximum; the service's grace period covers a first install.
+                .start_period(300)
+                .build()
+                .expect("command set"),
+        )
         .log_configuration(
             ecs::LogConfiguration::builder()
                 .log_driver(ecs::LogDriver::Awslogs)
@@ -750,6 +771,12 @@ fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
             .and_then(|l| l.options())
             .and_then(|o| o.get("awslogs-group"))
             .cloned()
+            .unwrap_or_default()
+    ));
+    sig.push(format!(
+        "healthcheck={}",
+        c.health_check()
+            .map(|h| h.command().join(" "))
             .unwrap_or_default()
     ));
     sig.extend(c.environment().iter().map(|kv| {

@@ -39,6 +39,13 @@ pub const CLOUDFRONT_PREFIX_LIST: &str = "com.amazonaws.global.cloudfront.origin
 /// A modern policy: TLS 1.3 and 1.2 only.
 pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 pub const CONTAINER_PORT: i32 = 8080;
+/// The image's health endpoint (`image/moodlectl/health.php`). Not a Moodle
+/// page: the ALB sends the task's IP as Host, and Moodle answers any foreign
+/// Host with a 303 before touching its database, sessions or cache, so `/`
+/// with 200/303 passed a site whose every page was a 500.
+pub const HEALTH_PATH: &str = "/moodlectl-health";
+/// Only 200 is healthy: the endpoint answers 503 naming the failing part.
+pub const HEALTH_CODES: &str = "200";
 
 pub fn steps() -> Vec<Arc<dyn Step>> {
     vec![
@@ -359,9 +366,9 @@ impl Step for TargetGroupStep {
                 cx.record(TARGET_GROUP, Resource::new("elbv2:target-group", &arn))?;
                 let mut changes = vec![];
                 let codes = tg.matcher().and_then(|m| m.http_code()).unwrap_or_default();
-                if tg.health_check_path() != Some("/")
+                if tg.health_check_path() != Some(HEALTH_PATH)
                     || tg.health_check_timeout_seconds() != Some(20)
-                    || codes != "200,303"
+                    || codes != HEALTH_CODES
                 {
                     changes.push(change(
                         "health_check",
@@ -370,17 +377,17 @@ impl Step for TargetGroupStep {
                             tg.health_check_path().unwrap_or("?"),
                             tg.health_check_timeout_seconds().unwrap_or(0)
                         ),
-                        "/ 20s 200,303",
+                        format!("{HEALTH_PATH} 20s {HEALTH_CODES}"),
                     ));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
                             .modify_target_group()
                             .target_group_arn(&arn)
-                            .health_check_path("/")
+                            .health_check_path(HEALTH_PATH)
                             .health_check_timeout_seconds(20)
                             .health_check_interval_seconds(30)
-                            .matcher(Matcher::builder().http_code("200,303").build())
+                            .matcher(Matcher::builder().http_code(HEALTH_CODES).build())
                             .send()
                             .await
                             .map_err(|e| aws_err("ModifyTargetGroup", &name, e))?;
@@ -406,10 +413,10 @@ impl Step for TargetGroupStep {
                     .port(CONTAINER_PORT)
                     .vpc_id(cx.require(VPC, "network.vpc")?)
                     .target_type(TargetTypeEnum::Ip)
-                    .health_check_path("/")
+                    .health_check_path(HEALTH_PATH)
                     .health_check_timeout_seconds(20)
                     .health_check_interval_seconds(30)
-                    .matcher(Matcher::builder().http_code("200,303").build())
+                    .matcher(Matcher::builder().http_code(HEALTH_CODES).build())
                     .set_tags(Some(tags(cx, TARGET_GROUP, &name)))
                     .send()
                     .await

@@ -20,8 +20,8 @@ use crate::error::{absent_ok, aws_err, StepError};
 use crate::state::Resource;
 use async_trait::async_trait;
 use aws_sdk_efs::types::{
-    FileSystemDescription, LifecyclePolicy, PerformanceMode, PosixUser, RootDirectory,
-    ThroughputMode, TransitionToIaRules, TransitionToPrimaryStorageClassRules,
+    CreationInfo, FileSystemDescription, LifecyclePolicy, PerformanceMode, PosixUser,
+    RootDirectory, ThroughputMode, TransitionToIaRules, TransitionToPrimaryStorageClassRules,
 };
 use futures::future::try_join_all;
 use std::sync::Arc;
@@ -39,6 +39,7 @@ pub fn steps() -> Vec<Arc<dyn Step>> {
         Arc::new(EfsSgStep),
         Arc::new(MountTargetsStep),
         Arc::new(AccessPointStep),
+        Arc::new(OldAccessPointsStep),
     ]
 }
 
@@ -616,10 +617,21 @@ impl Step for MountTargetsStep {
 
 struct AccessPointStep;
 
-async fn find_access_point(
+/// Where moodledata lives inside the file system. Not `/`: a new file
+/// system's root is owned by root with mode 755, so uid 33 could read it but
+/// never write (no install lock, no file). An access point can only hand its
+/// user a writable directory it creates itself: a non-root path plus
+/// `CreationInfo`, applied by EFS on the first mount.
+pub const AP_PATH: &str = "/moodledata";
+/// Mode of the directory EFS creates: the PHP user's alone.
+pub const AP_PERMISSIONS: &str = "0750";
+
+/// This stack's access points on the file system (normally one; two while
+/// an outdated one waits for the service to roll off it).
+async fn find_access_points(
     cx: &StepCx,
     fs: &str,
-) -> Result<Option<aws_sdk_efs::types::AccessPointDescription>, StepError> {
+) -> Result<Vec<aws_sdk_efs::types::AccessPointDescription>, StepError> {
     let r = absent_ok(
         "DescribeAccessPoints",
         fs,
@@ -630,12 +642,51 @@ async fn find_access_point(
             .send()
             .await,
     )?;
-    Ok(r.and_then(|o| {
+    Ok(r.map(|o| {
         o.access_points()
             .iter()
-            .find(|a| tagged(cx, a.tags(), ACCESS_POINT))
+            .filter(|a| tagged(cx, a.tags(), ACCESS_POINT))
             .cloned()
-    }))
+            .collect()
+    })
+    .unwrap_or_default())
+}
+
+/// Access points cannot be modified: one that differs from the wanted
+/// shape is replaced, never updated.
+fn access_point_is_current(a: &aws_sdk_efs::types::AccessPointDescription) -> bool {
+    let root = a.root_directory();
+    let ci = root.and_then(|r| r.creation_info());
+    a.posix_user().map(|p| (p.uid(), p.gid())) == Some((WEB_UID, WEB_UID))
+        && root.and_then(|r| r.path()) == Some(AP_PATH)
+        && ci.map(|c| (c.owner_uid(), c.owner_gid(), c.permissions()))
+            == Some((WEB_UID, WEB_UID, AP_PERMISSIONS))
+}
+
+fn describe_access_point(a: &aws_sdk_efs::types::AccessPointDescription) -> String {
+    let root = a.root_directory();
+    let owner = root
+        .and_then(|r| r.creation_info())
+        .map(|c| {
+            format!(
+                "created {}:{} {}",
+                c.owner_uid(),
+                c.owner_gid(),
+                c.permissions()
+            )
+        })
+        .unwrap_or_else(|| "no creation info".into());
+    format!(
+        "{} at {} ({owner})",
+        a.access_point_id().unwrap_or_default(),
+        root.and_then(|r| r.path()).unwrap_or("/")
+    )
+}
+
+fn access_point_resource(id: &str, arn: &str) -> Resource {
+    Resource::new("efs:access-point", id)
+        .with("arn", arn)
+        .with("path", AP_PATH)
 }
 
 #[async_trait]
@@ -658,27 +709,46 @@ impl Step for AccessPointStep {
                 })
             };
         };
-        if let Some(a) = find_access_point(cx, &fs).await? {
+        let all = find_access_points(cx, &fs).await?;
+        if let Some(a) = all.iter().find(|a| access_point_is_current(a)) {
             cx.record(
                 ACCESS_POINT,
-                Resource::new("efs:access-point", a.access_point_id().unwrap_or_default())
-                    .with("arn", a.access_point_arn().unwrap_or_default()),
+                access_point_resource(
+                    a.access_point_id().unwrap_or_default(),
+                    a.access_point_arn().unwrap_or_default(),
+                ),
             )?;
-            let uid = a.posix_user().map(|p| p.uid());
-            let path = a.root_directory().and_then(|r| r.path()).unwrap_or("/");
-            if uid != Some(WEB_UID) || path != "/" {
-                return Err(StepError::Refused(format!("access point {} has uid {uid:?} / path {path}; access points cannot be modified: delete it and run `up` again", a.access_point_id().unwrap_or_default())));
-            }
             return Ok(Outcome::Unchanged);
         }
+        // An outdated access point (an earlier moodlectl rooted it at `/`) is
+        // replaced: the new one now, a new task definition revision points at
+        // it, and data.efs-old-access-points deletes the old one once the
+        // service has rolled off it.
+        let replaced: Vec<String> = all
+            .iter()
+            .map(|a| {
+                change(
+                    "access_point",
+                    describe_access_point(a),
+                    format!("{AP_PATH} (created {WEB_UID}:{WEB_UID} {AP_PERMISSIONS}): replace"),
+                )
+            })
+            .collect();
+        let outcome = if replaced.is_empty() {
+            Outcome::Created
+        } else {
+            Outcome::Updated(replaced)
+        };
         if cx.dry_run {
-            return Ok(Outcome::Created);
+            return Ok(outcome);
         }
         let o = cx
             .aws
             .efs
             .create_access_point()
-            .client_token(cx.token(ACCESS_POINT))
+            // The path is part of the token: the outdated access point's
+            // token must not be answered with the outdated access point.
+            .client_token(cx.token(&format!("{ACCESS_POINT}{AP_PATH}")))
             .file_system_id(&fs)
             .posix_user(
                 PosixUser::builder()
@@ -687,46 +757,49 @@ impl Step for AccessPointStep {
                     .build()
                     .expect("uid and gid set"),
             )
-            .root_directory(RootDirectory::builder().path("/").build())
+            .root_directory(
+                RootDirectory::builder()
+                    .path(AP_PATH)
+                    .creation_info(
+                        CreationInfo::builder()
+                            .owner_uid(WEB_UID)
+                            .owner_gid(WEB_UID)
+                            .permissions(AP_PERMISSIONS)
+                            .build()
+                            .expect("owner and permissions set"),
+                    )
+                    .build(),
+            )
             .set_tags(Some(efs_tags(cx, ACCESS_POINT, &name)))
             .send()
             .await
             .map_err(|e| aws_err("CreateAccessPoint", &name, e))?;
         cx.record_new(
             ACCESS_POINT,
-            Resource::new("efs:access-point", o.access_point_id().unwrap_or_default())
-                .with("arn", o.access_point_arn().unwrap_or_default()),
+            access_point_resource(
+                o.access_point_id().unwrap_or_default(),
+                o.access_point_arn().unwrap_or_default(),
+            ),
         )?;
-        Ok(Outcome::Created)
+        Ok(outcome)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(f) = find_fs(cx).await? else {
             cx.forget(ACCESS_POINT)?;
             return Ok(Outcome::AlreadyAbsent);
         };
-        let out = match find_access_point(cx, f.file_system_id()).await? {
-            Some(a) => {
-                let id = a.access_point_id().unwrap_or_default().to_string();
-                super::deleted(
-                    "DeleteAccessPoint",
-                    &id,
-                    cx.aws
-                        .efs
-                        .delete_access_point()
-                        .access_point_id(&id)
-                        .send()
-                        .await,
-                )?
-            }
-            None => Outcome::AlreadyAbsent,
-        };
+        let out =
+            delete_access_points(cx, find_access_points(cx, f.file_system_id()).await?).await?;
         cx.forget(ACCESS_POINT)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cx.cfg.name("moodledata-ap");
         let found = match cx.state.id(EFS) {
-            Some(fs) => find_access_point(cx, &fs).await?,
+            Some(fs) => find_access_points(cx, &fs)
+                .await?
+                .into_iter()
+                .find(access_point_is_current),
             None => None,
         };
         Ok(vec![match found {
@@ -744,8 +817,76 @@ impl Step for AccessPointStep {
                 a.posix_user()
                     .map(|p| p.uid().to_string())
                     .unwrap_or_default(),
+            )
+            .detail(
+                "path",
+                a.root_directory().and_then(|r| r.path()).unwrap_or("/"),
             ),
             None => Inspection::missing("efs:access-point", &name, cx.state.id(ACCESS_POINT)),
         }])
+    }
+}
+
+async fn delete_access_points(
+    cx: &StepCx,
+    aps: Vec<aws_sdk_efs::types::AccessPointDescription>,
+) -> Result<Outcome, StepError> {
+    let mut out = Outcome::AlreadyAbsent;
+    for a in aps {
+        let id = a.access_point_id().unwrap_or_default().to_string();
+        out = out.merge(super::deleted(
+            "DeleteAccessPoint",
+            &id,
+            cx.aws
+                .efs
+                .delete_access_point()
+                .access_point_id(&id)
+                .send()
+                .await,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Deletes this stack's outdated access points once the service runs on
+/// the task definition revision that mounts the current one (deleting an
+/// access point cuts off the tasks still mounting it).
+struct OldAccessPointsStep;
+
+#[async_trait]
+impl Step for OldAccessPointsStep {
+    fn id(&self) -> &'static str {
+        "data.efs-old-access-points"
+    }
+    fn deps(&self) -> &'static [&'static str] {
+        &["compute.service"]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let Some(fs) = cx.state.id(EFS) else {
+            return Ok(Outcome::Unchanged);
+        };
+        let old: Vec<_> = find_access_points(cx, &fs)
+            .await?
+            .into_iter()
+            .filter(|a| !access_point_is_current(a))
+            .collect();
+        if old.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        let changes = old
+            .iter()
+            .map(|a| change("old_access_point", describe_access_point(a), "deleted"))
+            .collect();
+        if !cx.dry_run {
+            delete_access_points(cx, old).await?;
+        }
+        Ok(Outcome::Updated(changes))
+    }
+    async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
+        // The access point step deletes every access point of the stack.
+        Ok(Outcome::AlreadyAbsent)
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![])
     }
 }
