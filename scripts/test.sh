@@ -20,3 +20,15 @@ cargo test --no-fail-fast 2>&1
 # Crash-resume soak on the latency emulator: 10 SIGKILLs at random moments
 # (fixed seed) in `up` and in `down`, each checked by an independent census.
 scripts/soak-crash-resume --kills 10 --seed 7
+# The image against real Moodle code: opt-in, since no registry carries Moodle.
+if [[ -n "${MOODLE_SRC:-}" ]]; then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo -E)
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    echo "installing debootstrap (Debian) for real-moodle-check" >&2
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
+  "${sudo[@]}" scripts/real-moodle-check
+else
+  echo "real-moodle-check skipped: set MOODLE_SRC to a Moodle code tree to run the image against real Moodle" >&2
+fi
