@@ -23,7 +23,7 @@ def build():
     (aws-smithy-mocks, insta) switch features on shared crates, so a plain
     `cargo build` after `cargo test` would rebuild the whole AWS SDK a second
     time (≈ 10 minutes on a 2-core machine)."""
-    subprocess.run(["cargo", "build", "--tests", "--quiet"], cwd=ROOT, check=True,
+    subprocess.run(["cargo", "build", "--tests", "--features", "test-hooks", "--quiet"], cwd=ROOT, check=True,
                    env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
 
 

@@ -16,7 +16,7 @@ if ! command -v php >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli >/dev/null
   fi
 fi
-cargo test --no-fail-fast 2>&1
+cargo test --features test-hooks --no-fail-fast 2>&1
 # Crash-resume soak on the latency emulator: 10 SIGKILLs at random moments
 # (fixed seed) in `up` and in `down`, each checked by an independent census.
 scripts/soak-crash-resume --kills 10 --seed 7

@@ -9,21 +9,56 @@
 //! already saved (every ID is recorded as it is created), so rerunning
 //! resumes.
 //!
-//! `plan` and `status` run the same `ensure` code with `dry_run` set: the step
-//! performs its reads, and returns the outcome it *would* have, without any
-//! mutating call.
+//! `plan` and `status` run the same `ensure` code with a dry-run context: the
+//! step performs its reads, and returns the outcome it *would* have, without
+//! any mutating call.
+//!
+//! The engine knows nothing of AWS: it is generic over the context its steps
+//! receive ([`Context`]), and the stack's steps, clients and options live in
+//! `crate::resources`. What it does know is the graph: step IDs are
+//! [`StepId`] constants declared once (`crate::resources::ids`), and a
+//! [`Graph`] is checked when it is built (unique IDs, known dependencies, no
+//! cycle), so a misspelt dependency cannot reach a run.
 
-use crate::aws::Aws;
-use crate::config::Config;
 use crate::error::StepError;
 use crate::report::{Event, Reporter};
-use crate::state::{Resource, StateStore};
 use async_trait::async_trait;
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
+
+/// A step's stable identifier, `tier.name`: in events, `plan`, `status` and
+/// the benchmark's graph. Only [`StepId::new`] makes one, in a `const`, so
+/// every ID is written once and referred to by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId(&'static str);
+
+impl StepId {
+    pub const fn new(id: &'static str) -> StepId {
+        StepId(id)
+    }
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+    /// The tier: what comes before the dot.
+    pub fn tier(self) -> &'static str {
+        self.0.split('.').next().unwrap_or(self.0)
+    }
+}
+
+impl std::fmt::Display for StepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
 
 /// What a step did (or, in dry-run, would do).
 #[derive(Debug, Clone, PartialEq)]
@@ -119,167 +154,98 @@ impl Inspection {
     }
 }
 
+/// One node of the graph: a resource (or a few of one kind) and its whole
+/// lifecycle. `Cx` is what the step receives: the engine never looks inside.
 #[async_trait]
-pub trait Step: Send + Sync {
-    /// Stable identifier, `tier.name`; also the benchmark's graph node.
-    fn id(&self) -> &'static str;
-    fn deps(&self) -> &'static [&'static str];
+pub trait Step<Cx>: Send + Sync {
+    fn id(&self) -> StepId;
+    fn deps(&self) -> &'static [StepId];
     /// Find (by recorded ID, then by tag), create if missing, update if changed.
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError>;
+    async fn ensure(&self, cx: &Cx) -> Result<Outcome, StepError>;
     /// Delete; not-found is success.
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError>;
+    async fn destroy(&self, cx: &Cx) -> Result<Outcome, StepError>;
     /// Live state of the step's resources, for `status`.
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError>;
+    async fn inspect(&self, cx: &Cx) -> Result<Vec<Inspection>, StepError>;
 }
 
-pub fn tier_of(id: &str) -> &str {
-    id.split('.').next().unwrap_or(id)
+/// What a run needs from its context: a per-step view for each step it
+/// starts, the notes that view collected, and where events go.
+pub trait Context: Send + Sync + 'static {
+    type StepCx: Send + Sync + 'static;
+    fn for_step(self: &Arc<Self>, id: StepId) -> Self::StepCx;
+    /// Notes a step left for the run's report (adoptions, …).
+    fn notes(cx: &Self::StepCx) -> Vec<String>;
+    fn reporter(&self) -> &dyn Reporter;
 }
 
-/// Options that change what steps do.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub skip_final_snapshot: bool,
-    pub delete_audit_logs: bool,
-    pub force_delete_secrets: bool,
+/// A validated graph: unique IDs, every dependency a step of the graph, no
+/// cycle. The only way to a run.
+pub struct Graph<Cx> {
+    steps: Vec<Arc<dyn Step<Cx>>>,
 }
 
-/// Everything a step can reach.
-pub struct Ctx {
-    pub cfg: Config,
-    pub aws: Aws,
-    pub state: StateStore,
-    pub reporter: Arc<dyn Reporter>,
-    pub dry_run: bool,
-    pub opts: Options,
-    pub wait_timeout: Duration,
-    pub created: CreatedThisRun,
-}
-
-/// State keys of the resources this run created (not found, not adopted).
-#[derive(Debug, Default)]
-pub struct CreatedThisRun(Mutex<HashSet<String>>);
-
-impl CreatedThisRun {
-    fn insert(&self, key: &str) {
-        self.0.lock().unwrap().insert(key.to_string());
-    }
-
-    /// Can `key`, which only ever lives inside `parent`, exist without this
-    /// run having created it? Not when this run created `parent` itself (a
-    /// new VPC holds no subnets, groups, route tables, endpoints or flow log
-    /// of ours), so the lookups before creating them — a round trip each, at
-    /// the moment the whole tier starts at once — can be skipped.
-    pub fn may_preexist(&self, key: &str, parent: &str) -> bool {
-        !self.contains(parent) || self.contains(key)
-    }
-
-    pub fn contains(&self, key: &str) -> bool {
-        self.0.lock().unwrap().contains(key)
-    }
-}
-
-/// A step's view of the context: knows which step it is, for events and tags.
-pub struct StepCx {
-    pub ctx: Arc<Ctx>,
-    pub id: &'static str,
-    notes: Mutex<Vec<String>>,
-}
-
-impl std::ops::Deref for StepCx {
-    type Target = Ctx;
-    fn deref(&self) -> &Ctx {
-        &self.ctx
-    }
-}
-
-impl StepCx {
-    pub fn new(ctx: Arc<Ctx>, id: &'static str) -> Self {
-        StepCx {
-            ctx,
-            id,
-            notes: Mutex::new(vec![]),
+impl<Cx> Clone for Graph<Cx> {
+    fn clone(&self) -> Self {
+        Graph {
+            steps: self.steps.clone(),
         }
     }
+}
 
-    pub fn progress(&self, message: impl Into<String>) {
-        self.reporter.emit(&Event::StepProgress {
-            step: self.id.to_string(),
-            message: message.into(),
-        });
-    }
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum GraphError {
+    #[error("step {0} is declared twice")]
+    Duplicate(StepId),
+    #[error("step {step} depends on {dep}, which is not a step of the graph")]
+    UnknownDependency { step: StepId, dep: StepId },
+    #[error("the steps {0:?} depend on each other in a cycle")]
+    Cycle(Vec<StepId>),
+}
 
-    /// Record a resource in state (no-op in dry-run). A resource found by tag
-    /// that was not in state is "adopted", which `status` reports as drift.
-    pub fn record(&self, key: &str, res: Resource) -> Result<(), StepError> {
-        if self.state.get(key).map(|r| r.id) != Some(res.id.clone()) {
-            self.note(format!("{key} not in state (found by tag)"));
+impl<Cx> Graph<Cx> {
+    pub fn new(steps: Vec<Arc<dyn Step<Cx>>>) -> Result<Graph<Cx>, GraphError> {
+        let mut ids: HashMap<StepId, usize> = HashMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            if ids.insert(s.id(), i).is_some() {
+                return Err(GraphError::Duplicate(s.id()));
+            }
         }
-        // In dry-run the store is read-only: this updates memory only, so
-        // downstream steps of a plan see what was found.
-        self.state
-            .record(key, res)
-            .map_err(|e| StepError::State(e.to_string()))
-    }
-
-    /// Record a resource this step just created (no adoption note).
-    pub fn record_new(&self, key: &str, res: Resource) -> Result<(), StepError> {
-        self.created.insert(key);
-        self.state
-            .record(key, res)
-            .map_err(|e| StepError::State(e.to_string()))
-    }
-
-    pub fn forget(&self, key: &str) -> Result<(), StepError> {
-        if self.dry_run {
-            return Ok(());
+        for s in &steps {
+            if let Some(&dep) = s.deps().iter().find(|d| !ids.contains_key(*d)) {
+                return Err(GraphError::UnknownDependency { step: s.id(), dep });
+            }
         }
-        self.state
-            .forget(key)
-            .map_err(|e| StepError::State(e.to_string()))
+        // Kahn's algorithm: every node must be reached.
+        let mut indeg: Vec<usize> = steps.iter().map(|s| s.deps().len()).collect();
+        let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| indeg[i] == 0).collect();
+        let mut reached = vec![false; steps.len()];
+        while let Some(i) = ready.pop() {
+            reached[i] = true;
+            for (j, s) in steps.iter().enumerate() {
+                if s.deps().contains(&steps[i].id()) {
+                    indeg[j] -= 1;
+                    if indeg[j] == 0 {
+                        ready.push(j);
+                    }
+                }
+            }
+        }
+        let stuck: Vec<StepId> = (0..steps.len())
+            .filter(|&i| !reached[i])
+            .map(|i| steps[i].id())
+            .collect();
+        if !stuck.is_empty() {
+            return Err(GraphError::Cycle(stuck));
+        }
+        Ok(Graph { steps })
     }
 
-    /// ID recorded by a step this one depends on.
-    pub fn require(&self, key: &str, step: &'static str) -> Result<String, StepError> {
-        self.state.id(key).ok_or(StepError::MissingDependency {
-            step,
-            what: key.to_string(),
-        })
+    pub fn steps(&self) -> &[Arc<dyn Step<Cx>>] {
+        &self.steps
     }
 
-    pub fn require_attr(
-        &self,
-        key: &str,
-        attr: &str,
-        step: &'static str,
-    ) -> Result<String, StepError> {
-        self.state
-            .get(key)
-            .and_then(|r| r.attrs.get(attr).cloned())
-            .ok_or(StepError::MissingDependency {
-                step,
-                what: format!("{key}.{attr}"),
-            })
-    }
-
-    pub fn note(&self, s: String) {
-        self.notes.lock().unwrap().push(s);
-    }
-
-    pub fn notes(&self) -> Vec<String> {
-        self.notes.lock().unwrap().clone()
-    }
-
-    /// An idempotency token unique to this stack lifetime and resource.
-    pub fn token(&self, key: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let h = Sha256::digest(format!(
-            "{}|{}|{}",
-            self.cfg.stack.name,
-            self.state.generation(),
-            key
-        ));
-        format!("moodlectl-{}", &hex::encode(h)[..40])
+    pub fn get(&self, id: StepId) -> Option<&Arc<dyn Step<Cx>>> {
+        self.steps.iter().find(|s| s.id() == id)
     }
 }
 
@@ -292,7 +258,7 @@ pub enum Direction {
 /// The result of one step in a run.
 #[derive(Debug)]
 pub struct StepResult {
-    pub id: &'static str,
+    pub id: StepId,
     pub result: Result<Outcome, StepError>,
     pub notes: Vec<String>,
     pub elapsed: Duration,
@@ -301,7 +267,7 @@ pub struct StepResult {
 #[derive(Debug)]
 pub struct RunReport {
     pub results: Vec<StepResult>,
-    pub skipped: Vec<&'static str>,
+    pub skipped: Vec<StepId>,
     pub elapsed: Duration,
 }
 
@@ -309,7 +275,7 @@ impl RunReport {
     pub fn ok(&self) -> bool {
         self.skipped.is_empty() && self.results.iter().all(|r| r.result.is_ok())
     }
-    pub fn failures(&self) -> impl Iterator<Item = (&'static str, &StepError)> {
+    pub fn failures(&self) -> impl Iterator<Item = (StepId, &StepError)> {
         self.results
             .iter()
             .filter_map(|r| r.result.as_ref().err().map(|e| (r.id, e)))
@@ -327,50 +293,18 @@ impl RunReport {
     }
 }
 
-/// Check the graph: unique ids, known deps, no cycles. Panics are for us, not users.
-pub fn validate_graph(steps: &[Arc<dyn Step>]) -> Result<(), String> {
-    let ids: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
-    if ids.len() != steps.len() {
-        return Err("duplicate step id".into());
-    }
-    for s in steps {
-        for d in s.deps() {
-            if !ids.contains_key(d) {
-                return Err(format!("step {} depends on unknown step {d}", s.id()));
-            }
-        }
-    }
-    // Kahn's algorithm: every node must be reached.
-    let mut indeg: Vec<usize> = steps.iter().map(|s| s.deps().len()).collect();
-    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| indeg[i] == 0).collect();
-    let mut seen = 0;
-    while let Some(i) = ready.pop() {
-        seen += 1;
-        for (j, s) in steps.iter().enumerate() {
-            if s.deps().contains(&steps[i].id()) {
-                indeg[j] -= 1;
-                if indeg[j] == 0 {
-                    ready.push(j);
-                }
-            }
-        }
-    }
-    if seen != steps.len() {
-        return Err("dependency cycle".into());
-    }
-    Ok(())
-}
-
-/// Run `steps` in `dir` order with at most `parallelism` at once.
-pub async fn run(
-    steps: &[Arc<dyn Step>],
-    ctx: Arc<Ctx>,
+/// Run the graph in `dir` order with at most `parallelism` steps at once.
+pub async fn run<C: Context>(
+    graph: &Graph<C::StepCx>,
+    ctx: Arc<C>,
     dir: Direction,
     parallelism: usize,
 ) -> RunReport {
+    let steps = graph.steps();
     let start = Instant::now();
     let n = steps.len();
-    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
+    let index: HashMap<StepId, usize> =
+        steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
     // preds[i]: what must finish before i; succs[i]: what i unblocks.
     let mut preds: Vec<Vec<usize>> = vec![vec![]; n];
     for (i, s) in steps.iter().enumerate() {
@@ -402,37 +336,44 @@ pub async fn run(
             let Some(i) = ready.pop() else { break };
             started[i] = true;
             let step = steps[i].clone();
-            let ctx = ctx.clone();
-            ctx.reporter.emit(&Event::StepStarted {
-                step: step.id().to_string(),
+            let id = step.id();
+            ctx.reporter().emit(&Event::StepStarted {
+                step: id.to_string(),
             });
+            let cx = ctx.for_step(id);
             // The span names the step on every log line its calls emit.
-            let span = tracing::info_span!("step", id = step.id());
-            running.push(tokio::spawn(
+            let span = tracing::info_span!("step", id = id.as_str());
+            let task = tokio::spawn(
                 async move {
                     let t = Instant::now();
-                    let cx = StepCx::new(ctx, step.id());
                     let result = match dir {
                         Direction::Up => step.ensure(&cx).await,
                         Direction::Down => step.destroy(&cx).await,
                     };
-                    (i, result, cx.notes(), t.elapsed())
+                    (result, C::notes(&cx), t.elapsed())
                 }
                 .instrument(span),
-            ));
+            );
+            running.push(async move { (i, task.await) });
         }
-        let Some(joined) = running.next().await else {
+        let Some((i, joined)) = running.next().await else {
             break;
         };
-        let (i, result, notes, elapsed) = match joined {
-            Ok(v) => v,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
         let id = steps[i].id();
+        let (result, notes, elapsed) = match joined {
+            Ok(v) => v,
+            // A step's panic is that step's failure: the run stops like for
+            // any other failure, with the state saved.
+            Err(e) => (
+                Err(StepError::Panicked(panic_message(e))),
+                vec![],
+                Duration::ZERO,
+            ),
+        };
         match &result {
             Ok(o) => {
-                ctx.reporter.emit(&Event::StepFinished {
-                    step: id.into(),
+                ctx.reporter().emit(&Event::StepFinished {
+                    step: id.to_string(),
                     outcome: o.label().into(),
                     changes: o.changes(),
                     elapsed_ms: elapsed.as_millis() as u64,
@@ -446,8 +387,8 @@ pub async fn run(
             }
             Err(e) => {
                 failed = true;
-                ctx.reporter.emit(&Event::StepFailed {
-                    step: id.into(),
+                ctx.reporter().emit(&Event::StepFailed {
+                    step: id.to_string(),
                     error: e.to_string(),
                     code: e.code().map(str::to_string),
                     hint: e.hint().map(str::to_string),
@@ -462,12 +403,12 @@ pub async fn run(
             elapsed,
         });
     }
-    let skipped: Vec<&'static str> = (0..n)
+    let skipped: Vec<StepId> = (0..n)
         .filter(|&i| !started[i])
         .map(|i| steps[i].id())
         .collect();
     for s in &skipped {
-        ctx.reporter.emit(&Event::StepSkipped {
+        ctx.reporter().emit(&Event::StepSkipped {
             step: s.to_string(),
             reason: if failed {
                 "an earlier step failed".into()
@@ -483,23 +424,71 @@ pub async fn run(
     }
 }
 
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    struct S(StepId, &'static [StepId]);
+
+    #[async_trait]
+    impl Step<()> for S {
+        fn id(&self) -> StepId {
+            self.0
+        }
+        fn deps(&self) -> &'static [StepId] {
+            self.1
+        }
+        async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
+            Ok(Outcome::Unchanged)
+        }
+        async fn destroy(&self, _: &()) -> Result<Outcome, StepError> {
+            Ok(Outcome::AlreadyAbsent)
+        }
+        async fn inspect(&self, _: &()) -> Result<Vec<Inspection>, StepError> {
+            Ok(vec![])
+        }
+    }
+
+    const A: StepId = StepId::new("t.a");
+    const B: StepId = StepId::new("t.b");
+    const C: StepId = StepId::new("t.c");
+
+    fn graph(steps: Vec<S>) -> Result<Graph<()>, GraphError> {
+        Graph::new(
+            steps
+                .into_iter()
+                .map(|s| Arc::new(s) as Arc<dyn Step<()>>)
+                .collect(),
+        )
+    }
+
     #[test]
-    fn children_of_a_parent_created_this_run_cannot_preexist() {
-        let c = CreatedThisRun::default();
-        // Nothing created yet (e.g. the VPC was found): look everything up.
-        assert!(c.may_preexist("subnet/public-a", "vpc"));
-        c.insert("vpc");
-        assert!(!c.may_preexist("subnet/public-a", "vpc"));
-        // Once the child is created it is found again by its recorded ID.
-        c.insert("subnet/public-a");
-        assert!(c.may_preexist("subnet/public-a", "vpc"));
-        assert!(!c.may_preexist("subnet/private-a", "vpc"));
-        // Another parent is unaffected.
-        assert!(c.may_preexist("subnet/public-a", "other"));
+    fn a_graph_is_checked_when_it_is_built() {
+        assert!(graph(vec![S(A, &[]), S(B, &[A]), S(C, &[A, B])]).is_ok());
+        assert_eq!(
+            graph(vec![S(A, &[]), S(A, &[])]).err(),
+            Some(GraphError::Duplicate(A))
+        );
+        assert_eq!(
+            graph(vec![S(A, &[C])]).err(),
+            Some(GraphError::UnknownDependency { step: A, dep: C })
+        );
+        assert_eq!(
+            graph(vec![S(A, &[]), S(B, &[C]), S(C, &[B])]).err(),
+            Some(GraphError::Cycle(vec![B, C]))
+        );
+        assert_eq!(C.tier(), "t");
     }
 
     #[test]

@@ -1,15 +1,14 @@
-//! Errors shared by every resource module, and the process exit codes.
+//! The error a step returns, and the process exit codes.
 //!
-//! Every AWS failure is turned into a [`StepError::Aws`] that carries the API
+//! Every AWS failure becomes a [`StepError::Aws`] that carries the API
 //! operation, the resource it was acting on and the AWS error code, because
 //! that triple is what an operator needs to act ("CreateNatGateway on
-//! `moodle-nat-a` failed: NatGatewayLimitExceeded"). Resource modules match
-//! specific service errors through `into_service_error()`; everything else is
-//! converted here so the code never gets lost.
+//! `moodle-nat-a` failed: NatGatewayLimitExceeded"); the SDK error itself is
+//! kept as the source. The conversion from SDK errors lives with the AWS
+//! clients (`crate::aws::errors`): this module knows no SDK type.
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::engine::StepId;
+use crate::state::StateError;
 use std::time::Duration;
 
 /// Process exit codes; documented in the README.
@@ -21,6 +20,8 @@ pub mod exit {
     pub const DEGRADED: u8 = 4;
 }
 
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error("failed to {op} {resource}: {code}: {message}")]
@@ -29,6 +30,8 @@ pub enum StepError {
         resource: String,
         code: String,
         message: String,
+        #[source]
+        source: Option<BoxError>,
     },
     #[error("timed out after {}s waiting for {what}", elapsed.as_secs())]
     Timeout { what: String, elapsed: Duration },
@@ -39,11 +42,13 @@ pub enum StepError {
         wanted: String,
     },
     #[error("{what} is missing: step `{step}` must run first")]
-    MissingDependency { step: &'static str, what: String },
+    MissingDependency { step: StepId, what: String },
     #[error("{0}")]
     Refused(String),
     #[error("state file: {0}")]
-    State(String),
+    State(#[from] StateError),
+    #[error("the step stopped on an internal error (a bug; please report it): {0}")]
+    Panicked(String),
 }
 
 impl StepError {
@@ -62,7 +67,7 @@ impl StepError {
             c if c.contains("LimitExceeded") || c.contains("QuotaExceeded") => {
                 "a service quota is exhausted; request an increase in Service Quotas or free unused resources"
             }
-            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure" => {
                 "the credentials lack a permission; see the IAM policy in the README"
             }
             "InvalidClientTokenId" | "ExpiredToken" | "UnrecognizedClientException" => {
@@ -76,102 +81,9 @@ impl StepError {
     }
 }
 
-/// Convert any SDK error into a [`StepError::Aws`] naming the operation and resource.
-pub fn aws_err<E, R>(op: &str, resource: impl Into<String>, err: SdkError<E, R>) -> StepError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let (code, message) = error_code_message(&err);
-    StepError::Aws {
-        op: op.to_string(),
-        resource: resource.into(),
-        code,
-        message,
-    }
-}
-
-/// The AWS error code of an SDK error, or a synthetic code for transport failures.
-pub fn error_code_message<E, R>(err: &SdkError<E, R>) -> (String, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            (
-                e.code().unwrap_or("Unknown").to_string(),
-                e.message().unwrap_or("").to_string(),
-            )
-        }
-        SdkError::TimeoutError(_) => ("TimeoutError".into(), "request timed out".into()),
-        SdkError::DispatchFailure(_) => (
-            "DispatchFailure".into(),
-            DisplayErrorContext(err).to_string(),
-        ),
-        _ => ("ClientError".into(), DisplayErrorContext(err).to_string()),
-    }
-}
-
-/// AWS spells "does not exist" a dozen ways; all of them mean the same to a
-/// destroy step (success) and to a lookup (absent).
-pub fn is_not_found_code(code: &str) -> bool {
-    code.contains("NotFound")
-        || code.contains("NoSuch")
-        || code == "ResourceNotFoundException"
-        || code == "InvalidAllocationID.NotFound"
-        || code == "InvalidParameterValue.NotFound"
-}
-
-/// True when an SDK error means the resource does not exist.
-pub fn sdk_not_found<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match err {
-        SdkError::ServiceError(se) => se.err().code().map(is_not_found_code).unwrap_or(false),
-        _ => false,
-    }
-}
-
-/// `Ok(None)` for not-found, the value otherwise, an error for anything else.
-pub fn absent_ok<T, E, R>(
-    op: &str,
-    resource: &str,
-    res: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, StepError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match res {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if sdk_not_found(&e) => Ok(None),
-        Err(e) => Err(aws_err(op, resource, e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn not_found_codes_are_recognised() {
-        for c in [
-            "InvalidVpcID.NotFound",
-            "NoSuchEntity",
-            "ResourceNotFoundException",
-            "NatGatewayNotFound",
-            "InvalidAllocationID.NotFound",
-        ] {
-            assert!(is_not_found_code(c), "{c}");
-        }
-        for c in ["DependencyViolation", "Throttling", "InvalidParameterValue"] {
-            assert!(!is_not_found_code(c), "{c}");
-        }
-    }
 
     #[test]
     fn hints_for_actionable_codes() {
@@ -180,6 +92,7 @@ mod tests {
             resource: "VPC `x`".into(),
             code: "VpcLimitExceeded".into(),
             message: String::new(),
+            source: None,
         };
         assert!(e.hint().unwrap().contains("quota"));
         assert_eq!(

@@ -6,10 +6,10 @@
 //! Every check only reads. Each failure is one line with a `hint:`; the
 //! command then exits 2 with nothing created.
 
+use crate::aws::errors::error_code_message;
 use crate::aws::Aws;
 use crate::config::{Config, DbEngine};
-use crate::error::error_code_message;
-use crate::resources::loadbalancer::CLOUDFRONT_PREFIX_LIST;
+use crate::resources::edge::CLOUDFRONT_PREFIX_LIST;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {

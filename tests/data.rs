@@ -571,6 +571,8 @@ async fn deletion_protection_is_reported_not_forced() {
     assert_eq!(census(&moto.url).await, empty_stack());
 }
 
+// Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
+#[cfg(feature = "test-hooks")]
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_right_after_each_data_create_then_up_has_no_duplicates() {
     let moto = Moto::start();

@@ -485,6 +485,8 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
     assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
 }
 
+// Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
+#[cfg(feature = "test-hooks")]
 #[tokio::test(flavor = "multi_thread")]
 async fn down_removes_edge_keeps_audit_bucket_unless_asked_and_survives_kill_mid_disable() {
     let moto = Moto::start();

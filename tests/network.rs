@@ -553,6 +553,8 @@ async fn down_removes_everything_and_is_repeatable() {
     );
 }
 
+// Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
+#[cfg(feature = "test-hooks")]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_many_points_then_rerun_converges_without_duplicates() {
     let moto = Moto::start();

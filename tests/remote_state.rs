@@ -102,6 +102,8 @@ async fn two_concurrent_ups_exactly_one_proceeds() {
     assert_eq!(census(&moto.url).await, full_stack());
 }
 
+// Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
+#[cfg(feature = "test-hooks")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_run_leaves_a_lock_that_force_unlock_clears() {
     let moto = Moto::start();

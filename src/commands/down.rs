@@ -2,9 +2,10 @@
 
 use super::{confirm, context, inputs, reporter, CmdError, CmdResult};
 use crate::cli::Cli;
-use crate::engine::{run as run_graph, Direction, Options};
+use crate::engine::{run as run_graph, Direction};
 use crate::error::exit;
 use crate::report::Event;
+use crate::resources::Options;
 
 pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     let inp = inputs(cli)?;
@@ -22,12 +23,12 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     let rep = reporter(cli);
     let region = inp.cfg.stack.region.clone();
     let ctx = context(inp, state, rep.clone(), false, opts).await;
-    let steps = crate::resources::steps();
+    let steps = crate::resources::graph();
     rep.emit(&Event::RunStarted {
         command: "down".into(),
         stack,
         region,
-        steps: steps.len(),
+        steps: steps.steps().len(),
     });
     let report = tokio::select! {
         r = run_graph(&steps, ctx.clone(), Direction::Down, cli.parallelism as usize) => r,

@@ -2,9 +2,10 @@
 //! `--follow` keeps polling for new events until interrupted.
 
 use super::{inputs, CmdError, CmdResult};
+use crate::aws::errors::aws_err;
 use crate::aws::Aws;
 use crate::cli::{Cli, OutputFormat};
-use crate::error::{aws_err, exit};
+use crate::error::exit;
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;

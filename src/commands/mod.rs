@@ -17,9 +17,9 @@ pub mod up;
 use crate::aws::{Aws, Conn};
 use crate::cli::{Cli, Command, OutputFormat};
 use crate::config::{Config, StateBackend, REGIONS};
-use crate::engine::{Ctx, Options};
 use crate::error::exit;
 use crate::report::{Reporter, Verbosity};
+use crate::resources::{Ctx, Options};
 use crate::state::{Location, StateError, StateLock, StateStore};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -93,7 +93,8 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Outputs => outputs::run(cli).await,
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
         Command::Graph => {
-            let steps: Vec<serde_json::Value> = crate::resources::steps()
+            let steps: Vec<serde_json::Value> = crate::resources::graph()
+                .steps()
                 .iter()
                 .map(|s| serde_json::json!({"id": s.id(), "deps": s.deps()}))
                 .collect();

@@ -5,7 +5,7 @@ use crate::cli::{Cli, OutputFormat};
 use crate::config::Config;
 use crate::error::exit;
 use crate::resources::network::{nat_key, private_rtb_key, subnet_key, AZS, VPC};
-use crate::resources::{audit, cache, compute, database, edge, loadbalancer, storage};
+use crate::resources::{audit, compute, data, edge};
 use crate::state::StateData;
 use std::collections::BTreeMap;
 
@@ -30,31 +30,31 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     let attr = |k: &str, a: &str| st.resources.get(k).and_then(|r| r.attrs.get(a).cloned());
     put(
         "db_endpoint",
-        attr(database::DB_INSTANCE, "host").map(|h| {
+        attr(data::DB_INSTANCE, "host").map(|h| {
             format!(
                 "{h}:{}",
-                attr(database::DB_INSTANCE, "port").unwrap_or("3306".into())
+                attr(data::DB_INSTANCE, "port").unwrap_or("3306".into())
             )
         }),
     );
-    put("db_secret_arn", id(database::DB_SECRET));
+    put("db_secret_arn", id(data::DB_SECRET));
     put(
         "redis_primary_endpoint",
-        attr(cache::REPLICATION_GROUP, "host").map(|h| {
+        attr(data::REPLICATION_GROUP, "host").map(|h| {
             format!(
                 "{h}:{}",
-                attr(cache::REPLICATION_GROUP, "port").unwrap_or("6379".into())
+                attr(data::REPLICATION_GROUP, "port").unwrap_or("6379".into())
             )
         }),
     );
-    put("efs_file_system_id", id(storage::EFS));
-    put("efs_access_point_id", id(storage::ACCESS_POINT));
-    put("rds_events_topic_arn", id(database::TOPIC));
-    put("alb_dns_name", attr(loadbalancer::ALB, "dns"));
+    put("efs_file_system_id", id(data::EFS));
+    put("efs_access_point_id", id(data::ACCESS_POINT));
+    put("rds_events_topic_arn", id(data::TOPIC));
+    put("alb_dns_name", attr(edge::ALB, "dns"));
     put("cloudfront_domain", attr(edge::DISTRIBUTION, "domain"));
     put("cloudfront_distribution_id", id(edge::DISTRIBUTION));
     put("waf_web_acl_arn", id(edge::WEB_ACL));
-    put("origin_verify_secret_arn", id(loadbalancer::ORIGIN_SECRET));
+    put("origin_verify_secret_arn", id(edge::ORIGIN_SECRET));
     put("cloudtrail_bucket", id(audit::BUCKET));
     put("ecs_cluster", attr(compute::CLUSTER, "name"));
     put("ecs_service", attr(compute::SERVICE, "name"));

@@ -5,9 +5,10 @@
 
 use super::{context, inputs, print_table, CmdResult};
 use crate::cli::{Cli, OutputFormat};
-use crate::engine::{run as run_graph, Direction, Options, Outcome};
+use crate::engine::{run as run_graph, Direction, Outcome, StepId};
 use crate::error::exit;
 use crate::report::Collect;
+use crate::resources::Options;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli) -> CmdResult {
@@ -21,7 +22,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
         Options::default(),
     )
     .await;
-    let steps = crate::resources::steps();
+    let steps = crate::resources::graph();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;
     if !report.ok() {
         return Err(super::up::failure(
@@ -31,7 +32,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
         ));
     }
     // Keep the graph's declaration order for a stable listing.
-    let order: Vec<&str> = steps.iter().map(|s| s.id()).collect();
+    let order: Vec<StepId> = steps.steps().iter().map(|s| s.id()).collect();
     let mut results: Vec<_> = report.results.iter().collect();
     results.sort_by_key(|r| order.iter().position(|o| *o == r.id));
     let (mut create, mut update, mut same) = (0, 0, 0);

@@ -8,9 +8,10 @@
 
 use super::{context, inputs, print_table, CmdResult};
 use crate::cli::{Cli, OutputFormat};
-use crate::engine::{run as run_graph, tier_of, Direction, Inspection, Options, Outcome, StepCx};
+use crate::engine::{run as run_graph, Context, Direction, Inspection, Outcome, StepId};
 use crate::error::exit;
 use crate::report::Collect;
+use crate::resources::Options;
 use futures::future::join_all;
 use serde::Serialize;
 use std::sync::Arc;
@@ -115,9 +116,9 @@ pub async fn run(cli: &Cli) -> CmdResult {
         Options::default(),
     )
     .await;
-    let steps = crate::resources::steps();
-    let inspections = join_all(steps.iter().map(|s| {
-        let cx = StepCx::new(ctx.clone(), s.id());
+    let steps = crate::resources::graph();
+    let inspections = join_all(steps.steps().iter().map(|s| {
+        let cx = ctx.for_step(s.id());
         let s = s.clone();
         async move { (s.id(), s.inspect(&cx).await) }
     }));
@@ -128,12 +129,12 @@ pub async fn run(cli: &Cli) -> CmdResult {
         probe(&ctx.cfg, custom_endpoint)
     );
     let mut errors = vec![];
-    let mut by_step: Vec<(&str, Vec<Inspection>)> = vec![];
+    let mut by_step: Vec<(StepId, Vec<Inspection>)> = vec![];
     for (id, r) in inspected {
         match r {
             Ok(mut v) => {
                 for i in &mut v {
-                    i.tier = tier_of(id).to_string();
+                    i.tier = id.tier().to_string();
                 }
                 by_step.push((id, v));
             }
@@ -152,18 +153,15 @@ pub async fn run(cli: &Cli) -> CmdResult {
         if drift.is_empty() {
             continue;
         }
-        let rows_of = |id: &str| by_step.iter().position(|(s, _)| *s == id);
+        let rows_of = |id: StepId| by_step.iter().position(|(s, _)| *s == id);
         // A step whose inspect failed is reported in `errors` instead.
         let Some(own) = rows_of(res.id) else {
             continue;
         };
         let target = if by_step[own].1.is_empty() {
-            let deps = steps
-                .iter()
-                .find(|s| s.id() == res.id)
-                .map_or(&[][..], |s| s.deps());
+            let deps = steps.get(res.id).map_or(&[][..], |s| s.deps());
             deps.iter()
-                .filter_map(|d| rows_of(d))
+                .filter_map(|&d| rows_of(d))
                 .find(|&i| !by_step[i].1.is_empty())
         } else {
             Some(own)

@@ -2,9 +2,10 @@
 
 use super::{confirm, context, inputs, reporter, CmdError, CmdResult};
 use crate::cli::{Cli, OutputFormat};
-use crate::engine::{run as run_graph, Direction, Options, RunReport};
+use crate::engine::{run as run_graph, Direction, RunReport};
 use crate::error::exit;
 use crate::report::{Event, Reporter};
+use crate::resources::Options;
 use std::collections::BTreeMap;
 
 pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
@@ -33,12 +34,12 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     // The file exists from the start so the idempotency-token generation
     // survives a crash before the first resource is recorded.
     ctx.state.save()?;
-    let steps = crate::resources::steps();
+    let steps = crate::resources::graph();
     rep.emit(&Event::RunStarted {
         command: "up".into(),
         stack,
         region,
-        steps: steps.len(),
+        steps: steps.steps().len(),
     });
     let report = tokio::select! {
         r = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize) => r,

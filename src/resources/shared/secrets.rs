@@ -7,9 +7,7 @@
 //! A secret deleted with a recovery window is *pending deletion* and its name
 //! is taken until the window ends: `ensure` restores it instead of failing.
 
-use crate::engine::{Outcome, StepCx};
-use crate::error::{absent_ok, aws_err, StepError};
-use crate::state::Resource;
+use crate::resources::prelude::*;
 
 /// Characters that break Moodle's DB connection string or config.php quoting.
 pub const EXCLUDED: &str = "\"' %+~`#$&*()|[]{}:;<>?!/^-,@_=\\";
@@ -47,22 +45,6 @@ pub async fn random_password(cx: &StepCx, len: i64) -> Result<String, StepError>
         .await
         .map_err(|e| aws_err("GetRandomPassword", "password", e))?;
     Ok(o.random_password().unwrap_or_default().to_string())
-}
-
-fn tags(cx: &StepCx, key: &str) -> Vec<aws_sdk_secretsmanager::types::Tag> {
-    [
-        (super::TAG_STACK, cx.cfg.stack.name.as_str()),
-        (super::TAG_RESOURCE, key),
-        ("Name", key),
-    ]
-    .iter()
-    .map(|(k, v)| {
-        aws_sdk_secretsmanager::types::Tag::builder()
-            .key(*k)
-            .value(*v)
-            .build()
-    })
-    .collect()
 }
 
 /// Ensure secret `name` exists; create it from a fresh password via `value`
@@ -107,7 +89,7 @@ pub async fn ensure(
         .description(description)
         .secret_string(value(&pw))
         .client_request_token(cx.token(key))
-        .set_tags(Some(tags(cx, key)))
+        .set_tags(Some(Tags::named(cx, key, key).render()))
         .send()
         .await
         .map_err(|e| aws_err("CreateSecret", name, e))?;
@@ -163,7 +145,7 @@ pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, Step
             } else {
                 req.recovery_window_in_days(7)
             };
-            super::deleted("DeleteSecret", name, req.send().await)?
+            deleted("DeleteSecret", name, req.send().await)?
         }
     };
     cx.forget(key)?;

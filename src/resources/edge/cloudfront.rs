@@ -1,337 +1,23 @@
-//! Edge tier: the WAFv2 web ACL (scope CLOUDFRONT, so created through a
-//! us-east-1 client whatever the stack's region) and the CloudFront
-//! distribution in front of the ALB.
+//! The CloudFront distribution in front of the ALB.
 //!
-//! The reference needs two CloudFormation stacks, an SSM parameter and a
-//! Lambda custom resource to get the web ACL's ARN across regions; a direct
-//! SDK call in us-east-1 returns it.
-//!
-//! Ordering constraints: the distribution needs the ALB's DNS name, the web
-//! ACL's ARN and the origin-verify secret. Teardown: a distribution can only
-//! be deleted once it is disabled *and* Deployed, with the ETag of its latest
-//! config; each of disable → wait → delete is resumable because every step
-//! re-reads the live state first. The web ACL is deleted after the
-//! distribution (which depends on it) no longer references it.
+//! It needs the ALB's DNS name, the web ACL's ARN and the origin-verify
+//! secret. Teardown: a distribution can only be deleted once it is disabled
+//! *and* Deployed, with the ETag of its latest config; each of disable → wait
+//! → delete is resumable because every step re-reads the live state first.
 
-use super::loadbalancer::{origin_value, ALB, ORIGIN_HEADER, ORIGIN_SECRET};
-use super::{TAG_RESOURCE, TAG_STACK};
-use crate::aws::{wait_for, Poll};
-use crate::engine::{change, Inspection, Outcome, Step, StepCx};
-use crate::error::{absent_ok, aws_err, StepError};
-use crate::state::Resource;
-use async_trait::async_trait;
+use super::*;
+use crate::resources::prelude::*;
 use aws_sdk_cloudfront::types as cf;
-use aws_sdk_wafv2::types as waf;
-use std::sync::Arc;
-
-pub const WEB_ACL: &str = "wafv2/web-acl";
-pub const DISTRIBUTION: &str = "cloudfront/distribution";
-
-/// AWS managed cache policy "Managed-CachingDisabled" (documented fixed ID;
-/// the emulator does not implement ListCachePolicies).
-pub const CACHE_POLICY_CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
-/// AWS managed origin request policy "Managed-AllViewer" (documented fixed ID).
-pub const ORIGIN_REQUEST_POLICY_ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
-pub const IP_REPUTATION: &str = "AWSManagedRulesAmazonIpReputationList";
-const ORIGIN_ID: &str = "alb";
-
-pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![Arc::new(WebAclStep), Arc::new(DistributionStep)]
-}
-
-pub fn acl_name(cx: &StepCx) -> String {
-    cx.cfg.name("cf-waf")
-}
-fn comment(cx: &StepCx) -> String {
-    format!("moodlectl stack {}", cx.cfg.stack.name)
-}
-
-// ---------------------------------------------------------------- WAF
-
-fn visibility(metric: &str) -> waf::VisibilityConfig {
-    waf::VisibilityConfig::builder()
-        .sampled_requests_enabled(true)
-        .cloud_watch_metrics_enabled(true)
-        .metric_name(
-            metric
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect::<String>(),
-        )
-        .build()
-        .expect("all fields set")
-}
-
-/// The rules we want: IP reputation at priority 0, then the configured extras.
-fn desired_rules(cx: &StepCx) -> Vec<waf::Rule> {
-    let mut groups = vec![(IP_REPUTATION.to_string(), "AWS".to_string(), vec![])];
-    for g in &cx.cfg.cdn.extra_managed_rule_groups {
-        groups.push((g.name.clone(), g.vendor.clone(), g.count_rules.clone()));
-    }
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, vendor, count))| {
-            let overrides: Vec<waf::RuleActionOverride> = count
-                .iter()
-                .map(|r| {
-                    waf::RuleActionOverride::builder()
-                        .name(r)
-                        .action_to_use(
-                            waf::RuleAction::builder()
-                                .count(waf::CountAction::builder().build())
-                                .build(),
-                        )
-                        .build()
-                        .expect("name and action set")
-                })
-                .collect();
-            let stmt = waf::ManagedRuleGroupStatement::builder()
-                .vendor_name(&vendor)
-                .name(&name)
-                .set_rule_action_overrides((!overrides.is_empty()).then_some(overrides))
-                .build()
-                .expect("vendor and name set");
-            waf::Rule::builder()
-                .name(&name)
-                .priority(i as i32)
-                .statement(
-                    waf::Statement::builder()
-                        .managed_rule_group_statement(stmt)
-                        .build(),
-                )
-                .override_action(
-                    waf::OverrideAction::builder()
-                        .none(waf::NoneAction::builder().build())
-                        .build(),
-                )
-                .visibility_config(visibility(&name))
-                .build()
-                .expect("rule fields set")
-        })
-        .collect()
-}
-
-/// A comparable signature of a rule list (name, priority, group, overrides).
-fn rules_sig(rules: &[waf::Rule]) -> Vec<String> {
-    let mut v: Vec<String> = rules
-        .iter()
-        .map(|r| {
-            let g = r.statement().and_then(|s| s.managed_rule_group_statement());
-            let mut o: Vec<String> = g
-                .map(|g| {
-                    g.rule_action_overrides()
-                        .iter()
-                        .map(|o| o.name().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            o.sort();
-            format!(
-                "{}|{}|{}/{}|{}|none={}",
-                r.name(),
-                r.priority(),
-                g.map(|g| g.vendor_name()).unwrap_or(""),
-                g.map(|g| g.name()).unwrap_or(""),
-                o.join(","),
-                r.override_action().and_then(|a| a.none()).is_some()
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// (id, arn, lock token) of our web ACL, if it exists.
-async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, String)>, StepError> {
-    let name = acl_name(cx);
-    let mut marker = None;
-    loop {
-        let o = cx
-            .aws
-            .wafv2_global
-            .list_web_acls()
-            .scope(waf::Scope::Cloudfront)
-            .set_next_marker(marker)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListWebACLs", &name, e))?;
-        if let Some(a) = o
-            .web_acls()
-            .iter()
-            .find(|a| a.name() == Some(name.as_str()))
-        {
-            return Ok(Some((
-                a.id().unwrap_or_default().to_string(),
-                a.arn().unwrap_or_default().to_string(),
-                a.lock_token().unwrap_or_default().to_string(),
-            )));
-        }
-        match o
-            .next_marker()
-            .filter(|m| !m.is_empty() && !o.web_acls().is_empty())
-        {
-            Some(m) => marker = Some(m.to_string()),
-            None => return Ok(None),
-        }
-    }
-}
-
-struct WebAclStep;
-
-#[async_trait]
-impl Step for WebAclStep {
-    fn id(&self) -> &'static str {
-        "edge.waf"
-    }
-    fn deps(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = acl_name(cx);
-        let want = desired_rules(cx);
-        match find_acl(cx).await? {
-            Some((id, arn, _)) => {
-                cx.record(
-                    WEB_ACL,
-                    Resource::new("wafv2:web-acl", &arn).with("id", &id),
-                )?;
-                let g = cx
-                    .aws
-                    .wafv2_global
-                    .get_web_acl()
-                    .name(&name)
-                    .scope(waf::Scope::Cloudfront)
-                    .id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("GetWebACL", &name, e))?;
-                let acl = g.web_acl().ok_or_else(|| {
-                    StepError::Refused(format!("GetWebACL {name} returned no ACL"))
-                })?;
-                let allow = acl.default_action().and_then(|d| d.allow()).is_some();
-                if rules_sig(acl.rules()) == rules_sig(&want) && allow {
-                    return Ok(Outcome::Unchanged);
-                }
-                let changes = vec![change(
-                    "rules",
-                    rules_sig(acl.rules()).len(),
-                    rules_sig(&want).len(),
-                )];
-                if !cx.dry_run {
-                    // The lock token from the read just made: a concurrent
-                    // writer makes this fail with WAFOptimisticLockException.
-                    cx.aws
-                        .wafv2_global
-                        .update_web_acl()
-                        .name(&name)
-                        .scope(waf::Scope::Cloudfront)
-                        .id(&id)
-                        .lock_token(g.lock_token().unwrap_or_default())
-                        .default_action(
-                            waf::DefaultAction::builder()
-                                .allow(waf::AllowAction::builder().build())
-                                .build(),
-                        )
-                        .set_rules(Some(want))
-                        .visibility_config(visibility(&name))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("UpdateWebACL", &name, e))?;
-                }
-                Ok(Outcome::Updated(changes))
-            }
-            None if cx.dry_run => Ok(Outcome::Created),
-            None => {
-                let tags = [
-                    (TAG_STACK, cx.cfg.stack.name.as_str()),
-                    (TAG_RESOURCE, WEB_ACL),
-                ]
-                .iter()
-                .map(|(k, v)| {
-                    waf::Tag::builder()
-                        .key(*k)
-                        .value(*v)
-                        .build()
-                        .expect("key and value")
-                })
-                .collect();
-                let o = cx
-                    .aws
-                    .wafv2_global
-                    .create_web_acl()
-                    .name(&name)
-                    .scope(waf::Scope::Cloudfront)
-                    .description(format!("moodlectl {}: CloudFront", cx.cfg.stack.name))
-                    .default_action(
-                        waf::DefaultAction::builder()
-                            .allow(waf::AllowAction::builder().build())
-                            .build(),
-                    )
-                    .set_rules(Some(want))
-                    .visibility_config(visibility(&name))
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateWebACL", &name, e))?;
-                let s = o
-                    .summary()
-                    .cloned()
-                    .unwrap_or_else(|| waf::WebAclSummary::builder().build());
-                cx.record_new(
-                    WEB_ACL,
-                    Resource::new("wafv2:web-acl", s.arn().unwrap_or_default())
-                        .with("id", s.id().unwrap_or_default()),
-                )?;
-                Ok(Outcome::Created)
-            }
-        }
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = acl_name(cx);
-        let out = match find_acl(cx).await? {
-            Some((id, _, lock)) => super::deleted(
-                "DeleteWebACL",
-                &name,
-                cx.aws
-                    .wafv2_global
-                    .delete_web_acl()
-                    .name(&name)
-                    .scope(waf::Scope::Cloudfront)
-                    .id(&id)
-                    .lock_token(lock)
-                    .send()
-                    .await,
-            )?,
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(WEB_ACL)?;
-        Ok(out)
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = acl_name(cx);
-        Ok(vec![match find_acl(cx).await? {
-            Some((_, arn, _)) => Inspection::new(
-                "wafv2:web-acl",
-                &name,
-                Some(arn),
-                "exists (us-east-1, CLOUDFRONT)",
-                true,
-            ),
-            None => Inspection::missing("wafv2:web-acl", &name, cx.state.id(WEB_ACL)),
-        }])
-    }
-}
 
 // ---------------------------------------------------------------- CloudFront
 
-fn methods(m: &[&str]) -> Vec<cf::Method> {
+pub(crate) fn methods(m: &[&str]) -> Vec<cf::Method> {
     m.iter().map(|s| cf::Method::from(*s)).collect()
 }
 
 /// The distribution config we want; `caller_reference` is kept from the live
 /// config on updates (it cannot change).
-fn desired_config(
+pub(crate) fn desired_config(
     cx: &StepCx,
     caller_reference: &str,
     alb_dns: &str,
@@ -431,7 +117,10 @@ fn desired_config(
 }
 
 /// Differences that matter between the live and the desired config (no secret values).
-fn config_diff(live: &cf::DistributionConfig, want: &cf::DistributionConfig) -> Vec<String> {
+pub(crate) fn config_diff(
+    live: &cf::DistributionConfig,
+    want: &cf::DistributionConfig,
+) -> Vec<String> {
     let mut d = vec![];
     let o = |c: &cf::DistributionConfig| c.origins().and_then(|o| o.items().first().cloned());
     let (lo, wo) = (o(live), o(want));
@@ -547,7 +236,7 @@ fn config_diff(live: &cf::DistributionConfig, want: &cf::DistributionConfig) -> 
     d
 }
 
-async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, StepError> {
+pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, StepError> {
     if let Some(id) = cx.state.id(DISTRIBUTION) {
         if let Some(o) = absent_ok(
             "GetDistribution",
@@ -587,7 +276,7 @@ async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, Step
     }
 }
 
-async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
+pub(crate) async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
     wait_for(cx, &format!("CloudFront {id}"), cx.wait_timeout, || async {
         let o = absent_ok(
             "GetDistribution",
@@ -607,15 +296,15 @@ async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
     .await
 }
 
-struct DistributionStep;
+pub(crate) struct DistributionStep;
 
 #[async_trait]
-impl Step for DistributionStep {
-    fn id(&self) -> &'static str {
-        "edge.cloudfront"
+impl Step<StepCx> for DistributionStep {
+    fn id(&self) -> StepId {
+        ids::EDGE_CLOUDFRONT
     }
-    fn deps(&self) -> &'static [&'static str] {
-        &["edge.alb", "edge.waf", "edge.origin-secret"]
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::EDGE_ALB, ids::EDGE_WAF, ids::EDGE_ORIGIN_SECRET]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let alb_dns = cx.state.get(ALB).and_then(|r| r.attrs.get("dns").cloned());
@@ -642,7 +331,7 @@ impl Step for DistributionStep {
                         ]))
                     } else {
                         Err(StepError::MissingDependency {
-                            step: "edge.alb",
+                            step: ids::EDGE_ALB,
                             what: "ALB DNS, web ACL, origin secret".into(),
                         })
                     };
@@ -681,30 +370,22 @@ impl Step for DistributionStep {
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
                 let alb_dns = alb_dns.ok_or(StepError::MissingDependency {
-                    step: "edge.alb",
+                    step: ids::EDGE_ALB,
                     what: ALB.into(),
                 })?;
                 let acl = acl.ok_or(StepError::MissingDependency {
-                    step: "edge.waf",
+                    step: ids::EDGE_WAF,
                     what: WEB_ACL.into(),
                 })?;
                 let secret = secret.ok_or(StepError::MissingDependency {
-                    step: "edge.origin-secret",
+                    step: ids::EDGE_ORIGIN_SECRET,
                     what: ORIGIN_SECRET.into(),
                 })?;
                 // CallerReference makes a retried create return the same distribution.
                 let config =
                     desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
                 let tags = cf::Tags::builder()
-                    .set_items(Some(
-                        [
-                            (TAG_STACK, cx.cfg.stack.name.as_str()),
-                            (TAG_RESOURCE, DISTRIBUTION),
-                        ]
-                        .iter()
-                        .map(|(k, v)| cf::Tag::builder().key(*k).value(*v).build().expect("key"))
-                        .collect(),
-                    ))
+                    .set_items(Some(Tags::new(cx, DISTRIBUTION).render()))
                     .build();
                 let o = cx
                     .aws
@@ -781,7 +462,7 @@ impl Step for DistributionStep {
             .e_tag()
             .unwrap_or_default()
             .to_string();
-        let out = super::deleted(
+        let out = deleted(
             "DeleteDistribution",
             &id,
             cx.aws

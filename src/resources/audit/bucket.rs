@@ -1,118 +1,21 @@
-//! Audit tier: the CloudTrail trail and the S3 bucket it writes to.
+//! The trail's S3 bucket: public access blocked, SSE-S3, bucket-owner
+//! enforced, a TLS-only policy allowing only this trail's ACL check and writes.
 //!
-//! Ordering: the bucket and its policy must exist before the trail (CloudTrail
-//! checks it can write when the trail is created), and logging is started
-//! after the trail exists. Teardown deletes the trail; the bucket — audit logs
-//! outlive the stack — is kept and reported unless `--delete-audit-logs`.
+//! It must exist with its policy before the trail: CloudTrail checks it can
+//! write when the trail is created.
 
-use super::{TAG_RESOURCE, TAG_STACK};
-use crate::engine::{Inspection, Outcome, Step, StepCx};
-use crate::error::{absent_ok, aws_err, StepError};
-use crate::state::Resource;
-use async_trait::async_trait;
+use super::*;
+use crate::resources::prelude::*;
 use aws_sdk_s3::types as s3;
-use std::sync::Arc;
 
-pub const BUCKET: &str = "s3/cloudtrail-bucket";
-pub const TRAIL: &str = "cloudtrail/trail";
-
-pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![Arc::new(BucketStep), Arc::new(TrailStep)]
-}
-
-pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
-    let o = cx
-        .aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
-    Ok(o.account().unwrap_or_default().to_string())
-}
-
-/// Bucket names are global: account and region make ours unique.
-pub fn bucket_name(cx: &StepCx, account: &str) -> String {
-    format!(
-        "{}-cloudtrail-{account}-{}",
-        cx.cfg.stack.name, cx.aws.region
-    )
-}
-
-pub fn trail_name(cx: &StepCx) -> String {
-    cx.cfg.name("trail")
-}
-
-fn trail_arn(cx: &StepCx, account: &str) -> String {
-    format!(
-        "arn:aws:cloudtrail:{}:{account}:trail/{}",
-        cx.aws.region,
-        trail_name(cx)
-    )
-}
-
-/// Deny plain HTTP; let exactly this account's trail check the ACL and write.
-pub fn bucket_policy(bucket: &str, account: &str, trail_arn: &str) -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-            },
-            {
-                "Sid": "CloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:GetBucketAcl",
-                "Resource": format!("arn:aws:s3:::{bucket}"),
-                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}}
-            },
-            {
-                "Sid": "CloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/{account}/*"),
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}}
-            }
-        ]
-    })
-}
-
-async fn bucket_exists(cx: &StepCx, bucket: &str) -> Result<bool, StepError> {
-    match cx.aws.s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .map(|s| s.is_not_found())
-                .unwrap_or(false) =>
-        {
-            Ok(false)
-        }
-        Err(e)
-            if e.raw_response()
-                .map(|r| r.status().as_u16() == 404)
-                .unwrap_or(false) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(aws_err("HeadBucket", bucket, e)),
-    }
-}
-
-struct BucketStep;
+pub(crate) struct BucketStep;
 
 #[async_trait]
-impl Step for BucketStep {
-    fn id(&self) -> &'static str {
-        "audit.bucket"
+impl Step<StepCx> for BucketStep {
+    fn id(&self) -> StepId {
+        ids::AUDIT_BUCKET
     }
-    fn deps(&self) -> &'static [&'static str] {
+    fn deps(&self) -> &'static [StepId] {
         &[]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -284,7 +187,7 @@ impl Step for BucketStep {
                 cx.aws.s3.get_bucket_policy().bucket(&bucket).send().await,
             )?
             .and_then(|o| o.policy().map(str::to_string))
-            .map(|p| super::same_policy(&p, &want))
+            .map(|p| iam::same_policy(&p, &want))
             .unwrap_or(false);
         if !pol_ok {
             changes.push("bucket policy".to_string());
@@ -305,25 +208,14 @@ impl Step for BucketStep {
                 &bucket,
                 cx.aws.s3.get_bucket_tagging().bucket(&bucket).send().await,
             )?
-            .map(|o| {
-                o.tag_set()
-                    .iter()
-                    .any(|t| t.key() == TAG_STACK && t.value() == cx.cfg.stack.name)
-            })
+            .map(|o| tag_value(o.tag_set(), TAG_STACK) == Some(cx.cfg.stack.name.as_str()))
             .unwrap_or(false);
         if !tag_ok {
             if !fresh {
                 changes.push("tags".to_string());
             }
             if !cx.dry_run {
-                let tags: Vec<s3::Tag> = [
-                    (TAG_STACK, cx.cfg.stack.name.as_str()),
-                    (TAG_RESOURCE, BUCKET),
-                    ("Name", bucket.as_str()),
-                ]
-                .iter()
-                .map(|(k, v)| s3::Tag::builder().key(*k).value(*v).build().expect("key"))
-                .collect();
+                let tags: Vec<s3::Tag> = Tags::named(cx, BUCKET, &bucket).render();
                 cx.aws
                     .s3
                     .put_bucket_tagging()
@@ -400,7 +292,7 @@ impl Step for BucketStep {
                 .await
                 .map_err(|e| aws_err("DeleteObjects", &bucket, e))?;
         }
-        let out = super::deleted(
+        let out = deleted(
             "DeleteBucket",
             &bucket,
             cx.aws.s3.delete_bucket().bucket(&bucket).send().await,
@@ -415,173 +307,6 @@ impl Step for BucketStep {
             Inspection::new("s3:bucket", &bucket, Some(bucket.clone()), "exists", true)
         } else {
             Inspection::missing("s3:bucket", &bucket, cx.state.id(BUCKET))
-        }])
-    }
-}
-
-struct TrailStep;
-
-async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
-    let name = trail_name(cx);
-    let o = cx
-        .aws
-        .cloudtrail
-        .describe_trails()
-        .trail_name_list(&name)
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeTrails", &name, e))?;
-    Ok(o.trail_list()
-        .iter()
-        .find(|t| t.name() == Some(name.as_str()))
-        .cloned())
-}
-
-async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
-    let name = trail_name(cx);
-    Ok(absent_ok(
-        "GetTrailStatus",
-        &name,
-        cx.aws
-            .cloudtrail
-            .get_trail_status()
-            .name(&name)
-            .send()
-            .await,
-    )?
-    .and_then(|s| s.is_logging())
-    .unwrap_or(false))
-}
-
-#[async_trait]
-impl Step for TrailStep {
-    fn id(&self) -> &'static str {
-        "audit.trail"
-    }
-    fn deps(&self) -> &'static [&'static str] {
-        &["audit.bucket"]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = trail_name(cx);
-        let out = match find_trail(cx).await? {
-            Some(t) => {
-                cx.record(
-                    TRAIL,
-                    Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()),
-                )?;
-                let bucket = cx.state.id(BUCKET).unwrap_or_default();
-                let ok = t.is_multi_region_trail() == Some(true)
-                    && t.include_global_service_events() == Some(true)
-                    && t.log_file_validation_enabled() == Some(true)
-                    && t.s3_bucket_name() == Some(bucket.as_str());
-                if ok {
-                    Outcome::Unchanged
-                } else {
-                    if !cx.dry_run {
-                        cx.aws
-                            .cloudtrail
-                            .update_trail()
-                            .name(&name)
-                            .s3_bucket_name(&bucket)
-                            .is_multi_region_trail(true)
-                            .include_global_service_events(true)
-                            .enable_log_file_validation(true)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateTrail", &name, e))?;
-                    }
-                    Outcome::Updated(vec![
-                        "trail settings (multi-region, global events, log validation, bucket)"
-                            .into(),
-                    ])
-                }
-            }
-            None if cx.dry_run => return Ok(Outcome::Created),
-            None => {
-                let tags = [
-                    (TAG_STACK, cx.cfg.stack.name.as_str()),
-                    (TAG_RESOURCE, TRAIL),
-                ]
-                .iter()
-                .map(|(k, v)| {
-                    aws_sdk_cloudtrail::types::Tag::builder()
-                        .key(*k)
-                        .value(*v)
-                        .build()
-                        .expect("key")
-                })
-                .collect();
-                let o = cx
-                    .aws
-                    .cloudtrail
-                    .create_trail()
-                    .name(&name)
-                    .s3_bucket_name(cx.require(BUCKET, "audit.bucket")?)
-                    .is_multi_region_trail(true)
-                    .include_global_service_events(true)
-                    .enable_log_file_validation(true)
-                    .set_tags_list(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateTrail", &name, e))?;
-                cx.record_new(
-                    TRAIL,
-                    Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()),
-                )?;
-                Outcome::Created
-            }
-        };
-        if !is_logging(cx).await? {
-            if !cx.dry_run {
-                cx.aws
-                    .cloudtrail
-                    .start_logging()
-                    .name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("StartLogging", &name, e))?;
-            }
-            if out == Outcome::Unchanged {
-                return Ok(Outcome::Updated(vec!["logging: off → on".into()]));
-            }
-        }
-        Ok(out)
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = trail_name(cx);
-        let out = match find_trail(cx).await? {
-            Some(_) => super::deleted(
-                "DeleteTrail",
-                &name,
-                cx.aws.cloudtrail.delete_trail().name(&name).send().await,
-            )?,
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(TRAIL)?;
-        Ok(out)
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = trail_name(cx);
-        Ok(vec![match find_trail(cx).await? {
-            Some(t) => {
-                let logging = is_logging(cx).await?;
-                let mut i = Inspection::new(
-                    "cloudtrail:trail",
-                    &name,
-                    t.trail_arn().map(str::to_string),
-                    if logging { "logging" } else { "not logging" },
-                    logging,
-                )
-                .detail(
-                    "multi_region",
-                    t.is_multi_region_trail().unwrap_or(false).to_string(),
-                );
-                if !logging {
-                    i.drift = Some("logging stopped".into());
-                }
-                i
-            }
-            None => Inspection::missing("cloudtrail:trail", &name, cx.state.id(TRAIL)),
         }])
     }
 }

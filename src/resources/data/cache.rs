@@ -1,68 +1,29 @@
-//! Cache tier: an ElastiCache Redis (or Valkey) replication group for Moodle's
-//! sessions and application cache.
+//! The Redis (or Valkey) replication group for Moodle's sessions and
+//! application cache, with its security group and cache subnet group.
 //!
-//! Ordering constraints encoded here: the cache subnet group needs the private
-//! subnets; the replication group needs the subnet group and the cache
-//! security group; teardown deletes the replication group (and waits until it
-//! is gone — its nodes hold ENIs in the subnets) before the subnet group.
-//!
-//! In-transit encryption is on: the image connects with TLS.
+//! The subnet group needs the private subnets; the group needs the subnet
+//! group and its security group. Teardown deletes the replication group and
+//! waits until it is gone (its nodes hold ENIs in the subnets) before the
+//! subnet group. In-transit encryption is on: the image connects with TLS.
 
-use super::network::{destroy_sg, ensure_sg, inspect_sg, private_subnet_ids};
-use super::{TAG_RESOURCE, TAG_STACK};
-use crate::aws::{wait_for, Poll};
+use super::*;
 use crate::config::CacheEngine;
-use crate::engine::{change, Inspection, Outcome, Step, StepCx};
-use crate::error::{absent_ok, aws_err, StepError};
-use crate::state::Resource;
-use async_trait::async_trait;
-use std::sync::Arc;
+use crate::resources::network::private_subnet_ids;
+use crate::resources::prelude::*;
+use crate::resources::shared::sg::destroy_sg;
+use crate::resources::shared::sg::ensure_sg;
+use crate::resources::shared::sg::expected_ingress;
+use crate::resources::shared::sg::inspect_sg;
 
-pub const SG_CACHE: &str = "sg/cache";
-pub const CACHE_SUBNET_GROUP: &str = "elasticache/subnet-group";
-pub const REPLICATION_GROUP: &str = "elasticache/replication-group";
-pub const PORT: i32 = 6379;
-
-pub fn steps() -> Vec<Arc<dyn Step>> {
-    vec![
-        Arc::new(ReplicationGroupStep),
-        Arc::new(CacheSubnetGroupStep),
-        Arc::new(CacheSgStep),
-    ]
-}
-
-pub fn group_id(cx: &StepCx) -> String {
-    cx.cfg.name("redis")
-}
-fn subnet_group_name(cx: &StepCx) -> String {
-    cx.cfg.name("cache-subnets")
-}
-
-fn tags(cx: &StepCx, key: &str, name: &str) -> Vec<aws_sdk_elasticache::types::Tag> {
-    [
-        (TAG_STACK, cx.cfg.stack.name.as_str()),
-        (TAG_RESOURCE, key),
-        ("Name", name),
-    ]
-    .iter()
-    .map(|(k, v)| {
-        aws_sdk_elasticache::types::Tag::builder()
-            .key(*k)
-            .value(*v)
-            .build()
-    })
-    .collect()
-}
-
-struct CacheSgStep;
+pub(crate) struct CacheSgStep;
 
 #[async_trait]
-impl Step for CacheSgStep {
-    fn id(&self) -> &'static str {
-        "data.cache-sg"
+impl Step<StepCx> for CacheSgStep {
+    fn id(&self) -> StepId {
+        ids::DATA_CACHE_SG
     }
-    fn deps(&self) -> &'static [&'static str] {
-        &["network.vpc"]
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_VPC]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         ensure_sg(cx, SG_CACHE, "cache-sg", "moodlectl: ElastiCache", None).await
@@ -72,23 +33,17 @@ impl Step for CacheSgStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         Ok(vec![
-            inspect_sg(
-                cx,
-                SG_CACHE,
-                "cache-sg",
-                &super::network::expected_ingress(cx, SG_CACHE),
-            )
-            .await?,
+            inspect_sg(cx, SG_CACHE, "cache-sg", &expected_ingress(cx, SG_CACHE)).await?,
         ])
     }
 }
 
-struct CacheSubnetGroupStep;
+pub(crate) struct CacheSubnetGroupStep;
 
-async fn find_subnet_group(
+pub(crate) async fn find_subnet_group(
     cx: &StepCx,
 ) -> Result<Option<aws_sdk_elasticache::types::CacheSubnetGroup>, StepError> {
-    let name = subnet_group_name(cx);
+    let name = cache_subnet_group_name(cx);
     let r = absent_ok(
         "DescribeCacheSubnetGroups",
         &name,
@@ -103,15 +58,15 @@ async fn find_subnet_group(
 }
 
 #[async_trait]
-impl Step for CacheSubnetGroupStep {
-    fn id(&self) -> &'static str {
-        "data.cache-subnet-group"
+impl Step<StepCx> for CacheSubnetGroupStep {
+    fn id(&self) -> StepId {
+        ids::DATA_CACHE_SUBNET_GROUP
     }
-    fn deps(&self) -> &'static [&'static str] {
-        &["network.subnets"]
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_SUBNETS]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = subnet_group_name(cx);
+        let name = cache_subnet_group_name(cx);
         let want = if cx.dry_run {
             private_subnet_ids(cx).unwrap_or_default()
         } else {
@@ -161,7 +116,7 @@ impl Step for CacheSubnetGroupStep {
                         cx.cfg.stack.name
                     ))
                     .set_subnet_ids(Some(want))
-                    .set_tags(Some(tags(cx, CACHE_SUBNET_GROUP, &name)))
+                    .set_tags(Some(Tags::named(cx, CACHE_SUBNET_GROUP, &name).render()))
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateCacheSubnetGroup", &name, e))?;
@@ -174,12 +129,12 @@ impl Step for CacheSubnetGroupStep {
         }
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = subnet_group_name(cx);
+        let name = cache_subnet_group_name(cx);
         if find_subnet_group(cx).await?.is_none() {
             cx.forget(CACHE_SUBNET_GROUP)?;
             return Ok(Outcome::AlreadyAbsent);
         }
-        let out = super::deleted(
+        let out = deleted(
             "DeleteCacheSubnetGroup",
             &name,
             cx.aws
@@ -193,7 +148,7 @@ impl Step for CacheSubnetGroupStep {
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = subnet_group_name(cx);
+        let name = cache_subnet_group_name(cx);
         Ok(vec![match find_subnet_group(cx).await? {
             Some(g) => Inspection::new(
                 "elasticache:subnet-group",
@@ -212,7 +167,7 @@ impl Step for CacheSubnetGroupStep {
     }
 }
 
-struct ReplicationGroupStep;
+pub(crate) struct ReplicationGroupStep;
 
 pub async fn find_group(
     cx: &StepCx,
@@ -231,12 +186,14 @@ pub async fn find_group(
     Ok(r.and_then(|o| o.replication_groups().first().cloned()))
 }
 
-fn primary_endpoint(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<(String, i32)> {
+pub(crate) fn primary_endpoint(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+) -> Option<(String, i32)> {
     let e = g.node_groups().first()?.primary_endpoint()?;
     Some((e.address()?.to_string(), e.port().unwrap_or(PORT)))
 }
 
-fn record_group(
+pub(crate) fn record_group(
     cx: &StepCx,
     g: &aws_sdk_elasticache::types::ReplicationGroup,
     new: bool,
@@ -261,12 +218,12 @@ fn record_group(
 }
 
 #[async_trait]
-impl Step for ReplicationGroupStep {
-    fn id(&self) -> &'static str {
-        "data.redis"
+impl Step<StepCx> for ReplicationGroupStep {
+    fn id(&self) -> StepId {
+        ids::DATA_REDIS
     }
-    fn deps(&self) -> &'static [&'static str] {
-        &["data.cache-subnet-group", "data.cache-sg"]
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::DATA_CACHE_SUBNET_GROUP, ids::DATA_CACHE_SG]
     }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let c = &cx.cfg.cache;
@@ -332,10 +289,10 @@ impl Step for ReplicationGroupStep {
                     .auto_minor_version_upgrade(true)
                     .port(PORT)
                     .cache_subnet_group_name(
-                        cx.require(CACHE_SUBNET_GROUP, "data.cache-subnet-group")?,
+                        cx.require(CACHE_SUBNET_GROUP, ids::DATA_CACHE_SUBNET_GROUP)?,
                     )
-                    .security_group_ids(cx.require(SG_CACHE, "data.cache-sg")?)
-                    .set_tags(Some(tags(cx, REPLICATION_GROUP, &id)))
+                    .security_group_ids(cx.require(SG_CACHE, ids::DATA_CACHE_SG)?)
+                    .set_tags(Some(Tags::named(cx, REPLICATION_GROUP, &id).render()))
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateReplicationGroup", &id, e))?;
@@ -380,7 +337,7 @@ impl Step for ReplicationGroupStep {
         let out = if g.status() == Some("deleting") {
             Outcome::Deleted
         } else {
-            super::deleted(
+            deleted(
                 "DeleteReplicationGroup",
                 &id,
                 cx.aws

@@ -1,0 +1,464 @@
+//! The task definition: CPU/memory/platform, the container with its
+//! environment and secrets (the contract with the image), its log
+//! configuration, health check and EFS volume.
+//!
+//! It needs the log group, both roles, both secrets, the DB and Redis
+//! endpoints and the access point. A new revision is registered only when
+//! something in it changed.
+
+use super::*;
+use crate::config::{DbEngine, Platform};
+use crate::resources::data::ACCESS_POINT;
+use crate::resources::data::DB_INSTANCE;
+use crate::resources::data::DB_NAME;
+use crate::resources::data::DB_SECRET;
+use crate::resources::data::DB_USER;
+use crate::resources::data::EFS;
+use crate::resources::data::REPLICATION_GROUP;
+use crate::resources::edge::CONTAINER_PORT;
+use crate::resources::edge::HEALTH_PATH;
+use crate::resources::prelude::*;
+use aws_sdk_ecs::types as ecs;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+// ---------------------------------------------------------------- task definition
+
+pub(crate) fn db_type(e: DbEngine) -> &'static str {
+    match e {
+        DbEngine::Mysql => "mysqli",
+        DbEngine::Mariadb => "mariadb",
+        DbEngine::AuroraMysql | DbEngine::AuroraServerless => "auroramysql",
+    }
+}
+
+/// The plain environment of the container, in `ENV_NAMES` order.
+pub fn environment(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
+    let attr = |k: &str, a: &str, step: StepId| cx.require_attr(k, a, step);
+    let c = &cx.cfg;
+    let v = vec![
+        db_type(c.database.engine).to_string(),
+        attr(DB_INSTANCE, "host", ids::DATA_DB_INSTANCE)?,
+        attr(DB_INSTANCE, "port", ids::DATA_DB_INSTANCE)?,
+        DB_NAME.to_string(),
+        DB_USER.to_string(),
+        c.moodle.admin_user.clone(),
+        c.moodle.admin_email.clone(),
+        c.moodle.site_name.clone(),
+        c.domain.name.clone(),
+        attr(REPLICATION_GROUP, "host", ids::DATA_REDIS)?,
+        attr(REPLICATION_GROUP, "port", ids::DATA_REDIS)?,
+        attr(REPLICATION_GROUP, "tls", ids::DATA_REDIS)?,
+        MOODLEDATA_PATH.to_string(),
+    ];
+    Ok(ENV_NAMES.iter().map(|s| s.to_string()).zip(v).collect())
+}
+
+/// The container health check: the image's health endpoint, which names the
+/// part of the site that fails (the Dockerfile's HEALTHCHECK is ignored by ECS).
+pub(crate) fn health_check_command() -> Vec<String> {
+    vec![
+        "CMD-SHELL".into(),
+        format!("curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:{CONTAINER_PORT}{HEALTH_PATH} || exit 1"),
+    ]
+}
+
+/// The desired task definition, as a comparable signature and the register request.
+pub(crate) struct TaskSpec {
+    sig: Vec<String>,
+}
+
+pub(crate) fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder), StepError>{
+    let c = &cx.cfg;
+    let env = environment(cx)?;
+    let db_secret = cx.require(DB_SECRET, ids::DATA_DB_SECRET)?;
+    let admin_secret = cx.require(ADMIN_SECRET, ids::COMPUTE_ADMIN_SECRET)?;
+    let secrets = [
+        (
+            "MOODLE_DATABASE_PASSWORD",
+            format!("{db_secret}:password::"),
+        ),
+        ("MOODLE_PASSWORD", admin_secret),
+    ];
+    let exec_role = cx.require_attr(EXEC_ROLE, "arn", ids::COMPUTE_EXECUTION_ROLE)?;
+    let task_role = cx.require_attr(TASK_ROLE, "arn", ids::COMPUTE_TASK_ROLE)?;
+    let fs = cx.require(EFS, ids::DATA_EFS)?;
+    let ap = cx.require(ACCESS_POINT, ids::DATA_EFS_ACCESS_POINT)?;
+    let arch = match c.service.platform {
+        Platform::X86 => "X86_64",
+        Platform::ARM => "ARM64",
+    };
+    let mut sig = vec![
+        format!("image={}", c.image.uri),
+        format!("cpu={}", c.service.cpu),
+        format!("memory={}", c.service.memory_mib),
+        format!("arch={arch}"),
+        format!("exec={exec_role}"),
+        format!("task={task_role}"),
+        format!("efs={fs}/{ap}"),
+        format!("logs={}", log_group_name(cx)),
+        format!("healthcheck={}", health_check_command().join(" ")),
+    ];
+    sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
+    sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
+    sig.sort();
+
+    let container = ecs::ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&c.image.uri)
+        .essential(true)
+        .port_mappings(
+            ecs::PortMapping::builder()
+                .container_port(CONTAINER_PORT)
+                .protocol(ecs::TransportProtocol::Tcp)
+                .build(),
+        )
+        .stop_timeout(120)
+        .health_check(
+            ecs::HealthCheck::builder()
+                .set_command(Some(health_check_command()))
+                .interval(30)
+                .timeout(10)
+                .retries(3)
+                // ECS's maximum; the service's grace period covers a first install.
+                .start_period(300)
+                .build()
+                .expect("command set"),
+        )
+        .log_configuration(
+            ecs::LogConfiguration::builder()
+                .log_driver(ecs::LogDriver::Awslogs)
+                .options("awslogs-group", log_group_name(cx))
+                .options("awslogs-region", &cx.aws.region)
+                .options("awslogs-stream-prefix", "ecs-moodle")
+                .build()
+                .expect("driver"),
+        )
+        .mount_points(
+            ecs::MountPoint::builder()
+                .source_volume("moodle")
+                .container_path(MOODLEDATA_PATH)
+                .read_only(false)
+                .build(),
+        )
+        .set_environment(Some(
+            env.iter()
+                .map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .set_secrets(Some(
+            secrets
+                .iter()
+                .map(|(k, v)| {
+                    ecs::Secret::builder()
+                        .name(*k)
+                        .value_from(v)
+                        .build()
+                        .expect("name and valueFrom")
+                })
+                .collect(),
+        ))
+        .build();
+    let volume = ecs::Volume::builder()
+        .name("moodle")
+        .efs_volume_configuration(
+            ecs::EfsVolumeConfiguration::builder()
+                .file_system_id(fs)
+                .transit_encryption(ecs::EfsTransitEncryption::Enabled)
+                .authorization_config(
+                    ecs::EfsAuthorizationConfig::builder()
+                        .access_point_id(ap)
+                        .iam(ecs::EfsAuthorizationConfigIam::Enabled)
+                        .build(),
+                )
+                .build()
+                .expect("file system id"),
+        )
+        .build();
+    let req = cx
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(family(cx))
+        .task_role_arn(task_role)
+        .execution_role_arn(exec_role)
+        .network_mode(ecs::NetworkMode::Awsvpc)
+        .requires_compatibilities(ecs::Compatibility::Fargate)
+        .cpu(c.service.cpu.to_string())
+        .memory(c.service.memory_mib.to_string())
+        .runtime_platform(
+            ecs::RuntimePlatform::builder()
+                .cpu_architecture(ecs::CpuArchitecture::from(arch))
+                .operating_system_family(ecs::OsFamily::Linux)
+                .build(),
+        )
+        .container_definitions(container)
+        .volumes(volume)
+        .set_tags(Some(Tags::new(cx, TASK_DEF).render()));
+    Ok((TaskSpec { sig }, req))
+}
+
+/// The signature of a live task definition, comparable with `TaskSpec::sig`.
+pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
+    let mut sig = vec![];
+    let Some(c) = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(CONTAINER))
+    else {
+        return sig;
+    };
+    sig.push(format!("image={}", c.image().unwrap_or_default()));
+    sig.push(format!("cpu={}", td.cpu().unwrap_or_default()));
+    sig.push(format!("memory={}", td.memory().unwrap_or_default()));
+    sig.push(format!(
+        "arch={}",
+        td.runtime_platform()
+            .and_then(|r| r.cpu_architecture())
+            .map(|a| a.as_str())
+            .unwrap_or("X86_64")
+    ));
+    sig.push(format!(
+        "exec={}",
+        td.execution_role_arn().unwrap_or_default()
+    ));
+    sig.push(format!("task={}", td.task_role_arn().unwrap_or_default()));
+    if let Some(e) = td
+        .volumes()
+        .iter()
+        .find_map(|v| v.efs_volume_configuration())
+    {
+        sig.push(format!(
+            "efs={}/{}",
+            e.file_system_id(),
+            e.authorization_config()
+                .and_then(|a| a.access_point_id())
+                .unwrap_or_default()
+        ));
+    }
+    sig.push(format!(
+        "logs={}",
+        c.log_configuration()
+            .and_then(|l| l.options())
+            .and_then(|o| o.get("awslogs-group"))
+            .cloned()
+            .unwrap_or_default()
+    ));
+    sig.push(format!(
+        "healthcheck={}",
+        c.health_check()
+            .map(|h| h.command().join(" "))
+            .unwrap_or_default()
+    ));
+    sig.extend(c.environment().iter().map(|kv| {
+        format!(
+            "env {}={}",
+            kv.name().unwrap_or_default(),
+            kv.value().unwrap_or_default()
+        )
+    }));
+    sig.extend(
+        c.secrets()
+            .iter()
+            .map(|s| format!("secret {}={}", s.name(), s.value_from())),
+    );
+    sig.sort();
+    sig
+}
+
+pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefinition>, StepError> {
+    let fam = family(cx);
+    match cx
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&fam)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .task_definition()
+            .filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active))
+            .cloned()),
+        // ECS answers ClientException for an unknown family.
+        Err(e) if e.code() == Some("ClientException") || sdk_not_found(&e) => Ok(None),
+        Err(e) => Err(aws_err("DescribeTaskDefinition", &fam, e)),
+    }
+}
+
+/// Retry a call that fails while IAM has not yet propagated a new role.
+pub(crate) async fn retry_iam<T, E, F, Fut>(
+    cx: &StepCx,
+    op: &str,
+    what: &str,
+    mut call: F,
+) -> Result<T, StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+        Output = Result<
+            T,
+            aws_smithy_runtime_api::client::result::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    >,
+{
+    let timeout = cx.wait_timeout.min(std::time::Duration::from_secs(120));
+    wait_for(cx, &format!("{op} {what}"), timeout, || {
+        let fut = call();
+        async move {
+            match fut.await {
+                Ok(v) => Ok(Poll::Ready(v)),
+                Err(e) => {
+                    let msg = e.message().unwrap_or_default().to_ascii_lowercase();
+                    if e.code() == Some("InvalidParameterException")
+                        && (msg.contains("assume") || msg.contains("role"))
+                    {
+                        Ok(Poll::Pending("IAM role not yet assumable, retrying".into()))
+                    } else {
+                        Err(aws_err(op, what, e))
+                    }
+                }
+            }
+        }
+    })
+    .await
+}
+
+pub(crate) struct TaskDefStep;
+
+#[async_trait]
+impl Step<StepCx> for TaskDefStep {
+    fn id(&self) -> StepId {
+        ids::COMPUTE_TASK_DEFINITION
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[
+            ids::COMPUTE_LOG_GROUP,
+            ids::COMPUTE_EXECUTION_ROLE,
+            ids::COMPUTE_TASK_ROLE,
+            ids::COMPUTE_ADMIN_SECRET,
+            ids::DATA_DB_INSTANCE,
+            ids::DATA_DB_SECRET,
+            ids::DATA_REDIS,
+            ids::DATA_EFS_ACCESS_POINT,
+        ]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let live = latest_task_def(cx).await?;
+        let spec = task_spec(cx);
+        let (spec, req) = match spec {
+            Ok(s) => s,
+            Err(_) if cx.dry_run => {
+                return Ok(if live.is_some() {
+                    Outcome::Updated(vec!["task definition (dependencies pending)".into()])
+                } else {
+                    Outcome::Created
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(td) = &live {
+            let arn = td.task_definition_arn().unwrap_or_default().to_string();
+            if live_sig(td) == spec.sig {
+                cx.record(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
+                return Ok(Outcome::Unchanged);
+            }
+        }
+        let changes: Vec<String> = match &live {
+            Some(td) => {
+                let old = live_sig(td);
+                spec.sig
+                    .iter()
+                    .filter(|s| !old.contains(s))
+                    .map(|s| format!("new revision: {s}"))
+                    .collect()
+            }
+            None => vec![],
+        };
+        if cx.dry_run {
+            return Ok(if live.is_some() {
+                Outcome::Updated(changes)
+            } else {
+                Outcome::Created
+            });
+        }
+        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || {
+            req.clone().send()
+        })
+        .await?;
+        let arn = o
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .unwrap_or_default()
+            .to_string();
+        cx.record_new(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
+        Ok(if live.is_some() {
+            Outcome::Updated(changes)
+        } else {
+            Outcome::Created
+        })
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let fam = family(cx);
+        let o = cx
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&fam)
+            .status(ecs::TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .map_err(|e| aws_err("ListTaskDefinitions", &fam, e))?;
+        let mut out = Outcome::AlreadyAbsent;
+        // The family is ours: every active revision was registered by moodlectl.
+        for arn in o
+            .task_definition_arns()
+            .iter()
+            .filter(|a| a.contains(&format!("task-definition/{fam}:")))
+        {
+            out = out.merge(deleted(
+                "DeregisterTaskDefinition",
+                arn,
+                cx.aws
+                    .ecs
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await,
+            )?);
+        }
+        cx.forget(TASK_DEF)?;
+        Ok(out)
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let fam = family(cx);
+        Ok(vec![match latest_task_def(cx).await? {
+            Some(td) => {
+                let mut i = Inspection::new(
+                    "ecs:task-definition",
+                    format!("{fam}:{}", td.revision()),
+                    td.task_definition_arn().map(str::to_string),
+                    "ACTIVE",
+                    true,
+                )
+                .detail(
+                    "image",
+                    td.container_definitions()
+                        .first()
+                        .and_then(|c| c.image())
+                        .unwrap_or_default(),
+                );
+                if let Ok((spec, _)) = task_spec(cx) {
+                    if live_sig(&td) != spec.sig {
+                        i.drift = Some("differs from config (a new revision is pending)".into());
+                    }
+                }
+                i
+            }
+            None => Inspection::missing("ecs:task-definition", &fam, cx.state.id(TASK_DEF)),
+        }])
+    }
+}

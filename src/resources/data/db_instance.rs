@@ -1,0 +1,548 @@
+//! The RDS instance (MySQL/MariaDB), or the Aurora cluster and its writer.
+//!
+//! The instance needs its subnet group, its security group and the
+//! credentials secret. Settings change in place (`ModifyDBInstance`, applied
+//! immediately); teardown takes a final snapshot unless skipped, and an
+//! instance with deletion protection is reported, never forced.
+
+use super::*;
+use crate::config::DbEngine;
+use crate::resources::prelude::*;
+
+// ---------------------------------------------------------------- the instance (and Aurora cluster)
+
+pub(crate) struct DbInstanceStep;
+
+pub(crate) async fn find_instance(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
+    let id = instance_id(cx);
+    let r = absent_ok(
+        "DescribeDBInstances",
+        &id,
+        cx.aws
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&id)
+            .send()
+            .await,
+    )?;
+    Ok(r.and_then(|o| o.db_instances().first().cloned()))
+}
+
+pub(crate) async fn find_cluster(
+    cx: &StepCx,
+) -> Result<Option<aws_sdk_rds::types::DbCluster>, StepError> {
+    let id = cluster_id(cx);
+    let r = absent_ok(
+        "DescribeDBClusters",
+        &id,
+        cx.aws
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(&id)
+            .send()
+            .await,
+    )?;
+    Ok(r.and_then(|o| o.db_clusters().first().cloned()))
+}
+
+pub(crate) const DB_FAILED: [&str; 6] = [
+    "failed",
+    "incompatible-parameters",
+    "incompatible-network",
+    "incompatible-restore",
+    "storage-full",
+    "inaccessible-encryption-credentials",
+];
+
+pub(crate) async fn wait_instance_available(
+    cx: &StepCx,
+) -> Result<aws_sdk_rds::types::DbInstance, StepError> {
+    let id = instance_id(cx);
+    wait_for(
+        cx,
+        &format!("DB instance {id}"),
+        cx.wait_timeout,
+        || async {
+            let Some(i) = find_instance(cx).await? else {
+                return Ok(Poll::Pending("not visible yet".into()));
+            };
+            match i.db_instance_status().unwrap_or("unknown") {
+                "available"
+                    if i.pending_modified_values()
+                        .and_then(|p| p.db_instance_class())
+                        .is_none() =>
+                {
+                    Ok(Poll::Ready(i))
+                }
+                s if DB_FAILED.contains(&s) => Err(StepError::BadState {
+                    resource: format!("DB instance {id}"),
+                    state: s.into(),
+                    wanted: "available".into(),
+                }),
+                s => Ok(Poll::Pending(s.to_string())),
+            }
+        },
+    )
+    .await
+}
+
+pub(crate) async fn master_password(cx: &StepCx) -> Result<String, StepError> {
+    let arn = cx.require(DB_SECRET, ids::DATA_DB_SECRET)?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&secrets::value(cx, &arn).await?).map_err(|_| {
+            StepError::Refused(format!(
+                "secret {} is not the JSON moodlectl wrote",
+                secret_name(cx)
+            ))
+        })?;
+    doc["password"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::Refused(format!("secret {} has no `password`", secret_name(cx))))
+}
+
+pub(crate) fn record_instance(
+    cx: &StepCx,
+    i: &aws_sdk_rds::types::DbInstance,
+    new: bool,
+) -> Result<(), StepError> {
+    let mut r = Resource::new(
+        "rds:db-instance",
+        i.db_instance_identifier().unwrap_or_default(),
+    )
+    .with("arn", i.db_instance_arn().unwrap_or_default());
+    if let Some(e) = i.endpoint() {
+        r = r
+            .with("host", e.address().unwrap_or_default())
+            .with("port", e.port().unwrap_or(3306).to_string());
+    }
+    if new {
+        cx.record_new(DB_INSTANCE, r)
+    } else {
+        cx.record(DB_INSTANCE, r)
+    }
+}
+
+/// Aurora: the cluster holds storage, credentials and backups; the instance is its writer.
+pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
+    let d = &cx.cfg.database;
+    let id = cluster_id(cx);
+    if let Some(c) = find_cluster(cx).await? {
+        cx.record(
+            DB_CLUSTER,
+            Resource::new("rds:db-cluster", &id)
+                .with("arn", c.db_cluster_arn().unwrap_or_default()),
+        )?;
+        let mut changes = vec![];
+        if c.backup_retention_period() != Some(d.backup_retention_days) {
+            changes.push(change(
+                "backup_retention_days",
+                c.backup_retention_period().unwrap_or(0),
+                d.backup_retention_days,
+            ));
+            if !cx.dry_run {
+                cx.aws
+                    .rds
+                    .modify_db_cluster()
+                    .db_cluster_identifier(&id)
+                    .backup_retention_period(d.backup_retention_days)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
+            }
+        }
+        return Ok(if changes.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated(changes)
+        });
+    }
+    if cx.dry_run {
+        return Ok(Outcome::Created);
+    }
+    let mut req = cx
+        .aws
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier(&id)
+        .engine("aurora-mysql")
+        .database_name(DB_NAME)
+        .master_username(DB_USER)
+        .master_user_password(master_password(cx).await?)
+        .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?)
+        .vpc_security_group_ids(cx.require(SG_DB, ids::DATA_DB_SG)?)
+        .storage_encrypted(true)
+        .backup_retention_period(d.backup_retention_days)
+        .copy_tags_to_snapshot(true)
+        .deletion_protection(d.deletion_protection)
+        .set_tags(Some(Tags::named(cx, DB_CLUSTER, &id).render()));
+    // Aurora versions are spelled `8.0.mysql_aurora.3.x`; otherwise take AWS's default.
+    if d.engine_version.contains("aurora") {
+        req = req.engine_version(&d.engine_version);
+    }
+    if d.engine == DbEngine::AuroraServerless {
+        req = req.serverless_v2_scaling_configuration(
+            aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                .min_capacity(d.serverless_min_acu)
+                .max_capacity(d.serverless_max_acu)
+                .build(),
+        );
+    }
+    let o = req
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateDBCluster", &id, e))?;
+    cx.record_new(
+        DB_CLUSTER,
+        Resource::new("rds:db-cluster", &id).with(
+            "arn",
+            o.db_cluster()
+                .and_then(|c| c.db_cluster_arn())
+                .unwrap_or_default(),
+        ),
+    )?;
+    Ok(Outcome::Created)
+}
+
+#[async_trait]
+impl Step<StepCx> for DbInstanceStep {
+    fn id(&self) -> StepId {
+        ids::DATA_DB_INSTANCE
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[
+            ids::DATA_DB_SUBNET_GROUP,
+            ids::DATA_DB_SG,
+            ids::DATA_DB_SECRET,
+        ]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let d = &cx.cfg.database;
+        let id = instance_id(cx);
+        let class = instance_class(cx);
+        let aurora = is_aurora(cx);
+        let cluster_out = if aurora {
+            ensure_cluster(cx).await?
+        } else {
+            Outcome::Unchanged
+        };
+        // A first run creates: fetch the master password alongside the lookup
+        // rather than after it, since both sit on the stack's critical path.
+        let (found, mut password) = if cx.state.id(DB_INSTANCE).is_none() && !aurora && !cx.dry_run
+        {
+            let (f, p) = tokio::join!(find_instance(cx), master_password(cx));
+            (f?, Some(p))
+        } else {
+            (find_instance(cx).await?, None)
+        };
+        let out = match found {
+            Some(i) => {
+                record_instance(cx, &i, false)?;
+                if i.db_instance_status() == Some("deleting") {
+                    return Err(StepError::Refused(format!("DB instance {id} is being deleted; wait for `moodlectl down` to finish, then run `up` again")));
+                }
+                let mut changes = vec![];
+                let mut req = cx
+                    .aws
+                    .rds
+                    .modify_db_instance()
+                    .db_instance_identifier(&id)
+                    .apply_immediately(true);
+                if i.db_instance_class() != Some(class.as_str()) {
+                    changes.push(change(
+                        "instance_class",
+                        i.db_instance_class().unwrap_or("?"),
+                        &class,
+                    ));
+                    req = req.db_instance_class(&class);
+                }
+                if !aurora {
+                    if i.backup_retention_period() != Some(d.backup_retention_days) {
+                        changes.push(change(
+                            "backup_retention_days",
+                            i.backup_retention_period().unwrap_or(0),
+                            d.backup_retention_days,
+                        ));
+                        req = req.backup_retention_period(d.backup_retention_days);
+                    }
+                    if i.max_allocated_storage() != Some(d.max_allocated_storage_gb) {
+                        changes.push(change(
+                            "max_allocated_storage_gb",
+                            i.max_allocated_storage()
+                                .map(|v| v.to_string())
+                                .unwrap_or("none".into()),
+                            d.max_allocated_storage_gb,
+                        ));
+                        req = req.max_allocated_storage(d.max_allocated_storage_gb);
+                    }
+                    if i.allocated_storage().unwrap_or(0) < d.allocated_storage_gb {
+                        changes.push(change(
+                            "allocated_storage_gb",
+                            i.allocated_storage().unwrap_or(0),
+                            d.allocated_storage_gb,
+                        ));
+                        req = req.allocated_storage(d.allocated_storage_gb);
+                    }
+                    if i.multi_az() != Some(d.multi_az) {
+                        changes.push(change(
+                            "multi_az",
+                            i.multi_az().unwrap_or(false),
+                            d.multi_az,
+                        ));
+                        req = req.multi_az(d.multi_az);
+                    }
+                }
+                if i.deletion_protection() != Some(d.deletion_protection) {
+                    changes.push(change(
+                        "deletion_protection",
+                        i.deletion_protection().unwrap_or(false),
+                        d.deletion_protection,
+                    ));
+                    req = req.deletion_protection(d.deletion_protection);
+                }
+                if changes.is_empty() {
+                    Outcome::Unchanged
+                } else {
+                    if !cx.dry_run {
+                        req.send()
+                            .await
+                            .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+                    }
+                    Outcome::Updated(changes)
+                }
+            }
+            None if cx.dry_run => return Ok(Outcome::Created),
+            None => {
+                let mut req = cx
+                    .aws
+                    .rds
+                    .create_db_instance()
+                    .db_instance_identifier(&id)
+                    .db_instance_class(&class)
+                    .engine(engine_name(d.engine))
+                    .auto_minor_version_upgrade(true)
+                    .enable_performance_insights(performance_insights_supported(&class))
+                    .publicly_accessible(false)
+                    .copy_tags_to_snapshot(true)
+                    .set_tags(Some(Tags::named(cx, DB_INSTANCE, &id).render()));
+                if aurora {
+                    req = req.db_cluster_identifier(cluster_id(cx));
+                } else {
+                    req = req
+                        .engine_version(&d.engine_version)
+                        .allocated_storage(d.allocated_storage_gb)
+                        .max_allocated_storage(d.max_allocated_storage_gb)
+                        .storage_type("gp3")
+                        .multi_az(d.multi_az)
+                        .storage_encrypted(true)
+                        .backup_retention_period(d.backup_retention_days)
+                        .deletion_protection(d.deletion_protection)
+                        .db_name(DB_NAME)
+                        .master_username(DB_USER)
+                        .master_user_password(match password.take() {
+                            Some(p) => p?,
+                            None => master_password(cx).await?,
+                        })
+                        .db_subnet_group_name(
+                            cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?,
+                        )
+                        .vpc_security_group_ids(cx.require(SG_DB, ids::DATA_DB_SG)?);
+                }
+                let o = req
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("CreateDBInstance", &id, e))?;
+                if let Some(i) = o.db_instance() {
+                    record_instance(cx, i, true)?;
+                }
+                Outcome::Created
+            }
+        };
+        if cx.dry_run {
+            return Ok(cluster_out.merge(out));
+        }
+        let i = wait_instance_available(cx).await?;
+        record_instance(cx, &i, false)?;
+        if aurora {
+            // Moodle connects to the cluster's writer endpoint, which follows failovers.
+            if let Some(c) = find_cluster(cx).await? {
+                let r = cx.state.get(DB_INSTANCE).unwrap_or_default();
+                cx.record(
+                    DB_INSTANCE,
+                    r.with("host", c.endpoint().unwrap_or_default())
+                        .with("port", c.port().unwrap_or(3306).to_string()),
+                )?;
+            }
+        }
+        Ok(cluster_out.merge(out))
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let id = instance_id(cx);
+        let aurora_cluster = find_cluster(cx).await?;
+        let snapshot = format!(
+            "{}-final-{}",
+            cx.cfg.stack.name,
+            time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!(
+                    "[year][month][day]-[hour][minute][second]"
+                ))
+                .unwrap_or_default()
+        );
+        let mut out = Outcome::AlreadyAbsent;
+        if let Some(i) = find_instance(cx).await? {
+            if i.deletion_protection() == Some(true) {
+                return Err(StepError::Refused(format!(
+                    "DB instance {id} has deletion protection; it was not deleted.\nhint: set database.deletion_protection = false and run `moodlectl up`, then `moodlectl down` again"
+                )));
+            }
+            if i.db_instance_status() != Some("deleting") {
+                let mut req = cx.aws.rds.delete_db_instance().db_instance_identifier(&id);
+                // Aurora members have no snapshot of their own: the cluster's is taken below.
+                if aurora_cluster.is_some() || cx.opts.skip_final_snapshot {
+                    req = req.skip_final_snapshot(true);
+                } else {
+                    req = req
+                        .skip_final_snapshot(false)
+                        .final_db_snapshot_identifier(&snapshot);
+                }
+                out = deleted("DeleteDBInstance", &id, req.send().await)?;
+                if out == Outcome::Deleted
+                    && aurora_cluster.is_none()
+                    && !cx.opts.skip_final_snapshot
+                {
+                    cx.note(format!(
+                        "kept: final DB snapshot `{snapshot}` (RDS snapshots in {})",
+                        cx.aws.region
+                    ));
+                    cx.progress(format!("final snapshot `{snapshot}` is being taken"));
+                }
+            } else {
+                out = Outcome::Deleted;
+            }
+            wait_for(
+                cx,
+                &format!("DB instance {id} deletion"),
+                cx.wait_timeout,
+                || async {
+                    Ok(match find_instance(cx).await? {
+                        None => Poll::Ready(()),
+                        Some(i) => {
+                            Poll::Pending(i.db_instance_status().unwrap_or("deleting").to_string())
+                        }
+                    })
+                },
+            )
+            .await?;
+        }
+        if let Some(c) = aurora_cluster {
+            let cid = cluster_id(cx);
+            if c.deletion_protection() == Some(true) {
+                return Err(StepError::Refused(format!(
+                    "DB cluster {cid} has deletion protection; it was not deleted"
+                )));
+            }
+            if c.status() != Some("deleting") {
+                let req = cx.aws.rds.delete_db_cluster().db_cluster_identifier(&cid);
+                let req = if cx.opts.skip_final_snapshot {
+                    req.skip_final_snapshot(true)
+                } else {
+                    req.skip_final_snapshot(false)
+                        .final_db_snapshot_identifier(&snapshot)
+                };
+                out = out.merge(deleted("DeleteDBCluster", &cid, req.send().await)?);
+                if !cx.opts.skip_final_snapshot {
+                    cx.note(format!(
+                        "kept: final DB cluster snapshot `{snapshot}` (RDS snapshots in {})",
+                        cx.aws.region
+                    ));
+                }
+            }
+            wait_for(
+                cx,
+                &format!("DB cluster {cid} deletion"),
+                cx.wait_timeout,
+                || async {
+                    Ok(match find_cluster(cx).await? {
+                        None => Poll::Ready(()),
+                        Some(c) => Poll::Pending(c.status().unwrap_or("deleting").to_string()),
+                    })
+                },
+            )
+            .await?;
+        }
+        cx.forget(DB_INSTANCE)?;
+        cx.forget(DB_CLUSTER)?;
+        Ok(out)
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let id = instance_id(cx);
+        let mut rows = vec![match find_instance(cx).await? {
+            Some(i) => {
+                let st = i.db_instance_status().unwrap_or("unknown").to_string();
+                let mut row = Inspection::new(
+                    "rds:db-instance",
+                    &id,
+                    i.db_instance_arn().map(str::to_string),
+                    &st,
+                    st == "available",
+                )
+                .detail("class", i.db_instance_class().unwrap_or_default())
+                .detail(
+                    "engine",
+                    format!(
+                        "{} {}",
+                        i.engine().unwrap_or_default(),
+                        i.engine_version().unwrap_or_default()
+                    ),
+                )
+                .detail("multi_az", i.multi_az().unwrap_or(false).to_string());
+                if let Some(e) = i.endpoint() {
+                    row = row.detail(
+                        "endpoint",
+                        format!(
+                            "{}:{}",
+                            e.address().unwrap_or_default(),
+                            e.port().unwrap_or(0)
+                        ),
+                    );
+                }
+                row
+            }
+            None => Inspection::missing(
+                "rds:db-instance",
+                &id,
+                cx.state.get(DB_INSTANCE).map(|r| r.id),
+            ),
+        }];
+        if is_aurora(cx) {
+            let cid = cluster_id(cx);
+            rows.push(match find_cluster(cx).await? {
+                Some(c) => Inspection::new(
+                    "rds:db-cluster",
+                    &cid,
+                    c.db_cluster_arn().map(str::to_string),
+                    c.status().unwrap_or("unknown"),
+                    c.status() == Some("available"),
+                ),
+                None => Inspection::missing("rds:db-cluster", &cid, cx.state.id(DB_CLUSTER)),
+            });
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn performance_insights_class_support() {
+        assert!(performance_insights_supported("db.r6g.large"));
+        assert!(performance_insights_supported("db.t3.medium"));
+        assert!(!performance_insights_supported("db.t3.micro"));
+        assert!(!performance_insights_supported("db.t2.small"));
+    }
+}

@@ -1,0 +1,391 @@
+//! VPC endpoints: the S3 gateway endpoint on the private route tables, and
+//! interface endpoints (ECR API and Docker, Secrets Manager, CloudWatch Logs)
+//! with their security group, so tasks pull images and read secrets without
+//! crossing the NAT gateways.
+//!
+//! Interface endpoints need the VPC's DNS attributes for private DNS; their
+//! network interfaces linger after deletion, which the subnet and
+//! security-group deletes wait out.
+
+use super::*;
+use crate::resources::prelude::*;
+use crate::resources::shared::sg::destroy_sg;
+use crate::resources::shared::sg::ensure_sg;
+use crate::resources::shared::sg::inspect_sg;
+use crate::resources::shared::sg::Ingress;
+use crate::resources::shared::sg::IngressSource;
+use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
+use futures::future::try_join_all;
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------- Security group for endpoints
+
+pub(crate) struct EndpointSgStep;
+pub(crate) fn endpoint_ingress(cx: &StepCx) -> Vec<Ingress> {
+    vec![Ingress {
+        port: 443,
+        source: IngressSource::Cidr(cx.cfg.network.vpc_cidr.clone()),
+        description: "HTTPS from the VPC to interface endpoints".into(),
+    }]
+}
+
+#[async_trait]
+impl Step<StepCx> for EndpointSgStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_ENDPOINT_SG
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_VPC]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        ensure_sg(
+            cx,
+            SG_ENDPOINTS,
+            "endpoints-sg",
+            "moodlectl: VPC interface endpoints",
+            Some(&endpoint_ingress(cx)),
+        )
+        .await
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy_sg(cx, SG_ENDPOINTS).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![
+            inspect_sg(cx, SG_ENDPOINTS, "endpoints-sg", &endpoint_ingress(cx)).await?,
+        ])
+    }
+}
+
+// ---------------------------------------------------------------- VPC endpoints
+
+pub(crate) async fn find_endpoint(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
+    let live = |e: &aws_sdk_ec2::types::VpcEndpoint| {
+        !matches!(
+            e.state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .as_deref(),
+            Some("deleted") | Some("deleting") | Some("failed") | Some("rejected")
+        )
+    };
+    if let Some(id) = cx.state.id(key) {
+        let r = absent_ok(
+            "DescribeVpcEndpoints",
+            &id,
+            cx.aws
+                .ec2
+                .describe_vpc_endpoints()
+                .vpc_endpoint_ids(&id)
+                .send()
+                .await,
+        )?;
+        if let Some(e) = r.and_then(|o| o.vpc_endpoints().iter().find(|e| live(e)).cloned()) {
+            return Ok(Some(e));
+        }
+    }
+    let o = cx
+        .aws
+        .ec2
+        .describe_vpc_endpoints()
+        .set_filters(Some(ec2_filters(cx, key)))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeVpcEndpoints", key))?;
+    Ok(o.vpc_endpoints()
+        .iter()
+        .find(|e| live(e) && is_ours(cx, e.tags(), key))
+        .cloned())
+}
+
+/// The states of VPC endpoints `ids`, in one call (`None`: one is unknown).
+pub(crate) async fn endpoint_states(
+    cx: &StepCx,
+    ids: Vec<String>,
+) -> Result<Option<BTreeMap<String, String>>, StepError> {
+    let r = absent_ok(
+        "DescribeVpcEndpoints",
+        &ids.join(","),
+        cx.aws
+            .ec2
+            .describe_vpc_endpoints()
+            .set_vpc_endpoint_ids(Some(ids.clone()))
+            .send()
+            .await,
+    )?;
+    Ok(r.map(|o| {
+        o.vpc_endpoints()
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.vpc_endpoint_id()?.to_string(),
+                    e.state()?.as_str().to_ascii_lowercase(),
+                ))
+            })
+            .collect()
+    }))
+}
+
+/// Wait until VPC endpoints `ids` are gone: subnets can only be deleted once
+/// the endpoints' network interfaces are released.
+pub(crate) async fn wait_endpoints_deleted(
+    cx: &StepCx,
+    deleted: Vec<(Option<String>, Outcome)>,
+) -> Result<Outcome, StepError> {
+    gone_all(cx, "endpoint deletion", deleted, &["deleted"], |ids| {
+        endpoint_states(cx, ids)
+    })
+    .await
+}
+
+/// Delete the endpoint `key` (without waiting); its ID if there is one to wait for.
+pub(crate) async fn delete_endpoint(
+    cx: &StepCx,
+    key: &str,
+) -> Result<(Option<String>, Outcome), StepError> {
+    Ok(match find_endpoint(cx, key).await? {
+        Some(e) => {
+            let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
+            let r = cx
+                .aws
+                .ec2
+                .delete_vpc_endpoints()
+                .vpc_endpoint_ids(&id)
+                .send()
+                .await;
+            let out = deleted("DeleteVpcEndpoints", &id, r)?;
+            (Some(id), out)
+        }
+        None => (cx.state.id(key), Outcome::AlreadyAbsent),
+    })
+}
+
+pub(crate) async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
+    let out = wait_endpoints_deleted(cx, vec![delete_endpoint(cx, key).await?]).await?;
+    cx.forget(key)?;
+    Ok(out)
+}
+
+pub(crate) fn inspect_endpoint(
+    cx: &StepCx,
+    key: &str,
+    e: Option<aws_sdk_ec2::types::VpcEndpoint>,
+) -> Inspection {
+    let name = cx.cfg.name(&key.replace("vpce/", "vpce-"));
+    match e {
+        Some(e) => {
+            let st = e
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_default();
+            Inspection::new(
+                "ec2:vpc-endpoint",
+                name,
+                e.vpc_endpoint_id().map(str::to_string),
+                st.clone(),
+                st == "available",
+            )
+            .detail("service", e.service_name().unwrap_or_default())
+        }
+        None => Inspection::missing("ec2:vpc-endpoint", name, cx.state.id(key)),
+    }
+}
+
+pub(crate) struct InterfaceEndpointsStep;
+
+#[async_trait]
+impl Step<StepCx> for InterfaceEndpointsStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_INTERFACE_ENDPOINTS
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[
+            ids::NETWORK_SUBNETS,
+            ids::NETWORK_ENDPOINT_SG,
+            ids::NETWORK_VPC_DNS,
+        ]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, svc)| async move {
+            let key = format!("vpce/{suffix}");
+            let name = cx.cfg.name(&format!("vpce-{suffix}"));
+            let (id, out) = match find_endpoint(cx, &key).await? {
+                Some(e) => {
+                    let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
+                    cx.record(&key, Resource::new("ec2:vpc-endpoint", &id))?;
+                    let mut changes = vec![];
+                    if e.private_dns_enabled() != Some(true) {
+                        changes.push(change(&format!("{key}.private_dns"), false, true));
+                        if !cx.dry_run {
+                            cx.aws
+                                .ec2
+                                .modify_vpc_endpoint()
+                                .vpc_endpoint_id(&id)
+                                .private_dns_enabled(true)
+                                .send()
+                                .await
+                                .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
+                        }
+                    }
+                    (
+                        id,
+                        if changes.is_empty() {
+                            Outcome::Unchanged
+                        } else {
+                            Outcome::Updated(changes)
+                        },
+                    )
+                }
+                None if cx.dry_run => (String::new(), Outcome::Created),
+                None => {
+                    let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
+                    let sg = cx.require(SG_ENDPOINTS, ids::NETWORK_ENDPOINT_SG)?;
+                    let o = cx
+                        .aws
+                        .ec2
+                        .create_vpc_endpoint()
+                        .vpc_id(&vpc)
+                        .vpc_endpoint_type(VpcEndpointType::Interface)
+                        .service_name(format!("com.amazonaws.{}.{svc}", cx.aws.region))
+                        .set_subnet_ids(Some(private_subnet_ids(cx)?))
+                        .security_group_ids(sg)
+                        .private_dns_enabled(true)
+                        .client_token(cx.token(&key))
+                        .tag_specifications(ec2_tag_spec(
+                            cx,
+                            ResourceType::VpcEndpoint,
+                            &key,
+                            &name,
+                        ))
+                        .send()
+                        .await
+                        .map_err(ec2_err("CreateVpcEndpoint", &name))?;
+                    let id = o
+                        .vpc_endpoint()
+                        .and_then(|e| e.vpc_endpoint_id())
+                        .unwrap_or_default()
+                        .to_string();
+                    cx.record_new(&key, Resource::new("ec2:vpc-endpoint", &id))?;
+                    (id, Outcome::Created)
+                }
+            };
+            Ok::<_, StepError>((id, out))
+        });
+        let found = try_join_all(futs).await?;
+        let failed = ["failed", "rejected", "deleting", "deleted"];
+        ready_all(cx, "endpoint", found, "available", &failed, |ids| {
+            endpoint_states(cx, ids)
+        })
+        .await
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let keys: Vec<String> = INTERFACE_ENDPOINTS
+            .iter()
+            .map(|(suffix, _)| format!("vpce/{suffix}"))
+            .collect();
+        let deleted = try_join_all(keys.iter().map(|k| delete_endpoint(cx, k))).await?;
+        let out = wait_endpoints_deleted(cx, deleted).await?;
+        for k in &keys {
+            cx.forget(k)?;
+        }
+        Ok(out)
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let mut rows = vec![];
+        for (suffix, _) in INTERFACE_ENDPOINTS {
+            let key = format!("vpce/{suffix}");
+            rows.push(inspect_endpoint(cx, &key, find_endpoint(cx, &key).await?));
+        }
+        Ok(rows)
+    }
+}
+
+pub(crate) struct S3EndpointStep;
+
+#[async_trait]
+impl Step<StepCx> for S3EndpointStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_S3_ENDPOINT
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_PRIVATE_ROUTE_TABLES]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let name = cx.cfg.name("vpce-s3");
+        let tables: Vec<String> = AZS
+            .iter()
+            .filter_map(|az| cx.state.id(&private_rtb_key(az)))
+            .collect();
+        match find_endpoint(cx, VPCE_S3).await? {
+            Some(e) => {
+                let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
+                cx.record(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
+                let missing: Vec<String> = tables
+                    .iter()
+                    .filter(|t| !e.route_table_ids().contains(t))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    return Ok(Outcome::Unchanged);
+                }
+                if !cx.dry_run {
+                    cx.aws
+                        .ec2
+                        .modify_vpc_endpoint()
+                        .vpc_endpoint_id(&id)
+                        .set_add_route_table_ids(Some(missing.clone()))
+                        .send()
+                        .await
+                        .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
+                }
+                Ok(Outcome::Updated(vec![format!(
+                    "route tables: add {}",
+                    missing.join(",")
+                )]))
+            }
+            None if cx.dry_run => Ok(Outcome::Created),
+            None => {
+                let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
+                if tables.len() != AZS.len() {
+                    cx.require(&private_rtb_key("a"), ids::NETWORK_PRIVATE_ROUTE_TABLES)?;
+                    cx.require(&private_rtb_key("b"), ids::NETWORK_PRIVATE_ROUTE_TABLES)?;
+                }
+                let o = cx
+                    .aws
+                    .ec2
+                    .create_vpc_endpoint()
+                    .vpc_id(&vpc)
+                    .vpc_endpoint_type(VpcEndpointType::Gateway)
+                    .service_name(format!("com.amazonaws.{}.s3", cx.aws.region))
+                    .set_route_table_ids(Some(tables))
+                    .client_token(cx.token(VPCE_S3))
+                    .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, VPCE_S3, &name))
+                    .send()
+                    .await
+                    .map_err(ec2_err("CreateVpcEndpoint", &name))?;
+                let id = o
+                    .vpc_endpoint()
+                    .and_then(|e| e.vpc_endpoint_id())
+                    .unwrap_or_default()
+                    .to_string();
+                cx.record_new(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
+                Ok(Outcome::Created)
+            }
+        }
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy_endpoint(cx, VPCE_S3).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![inspect_endpoint(
+            cx,
+            VPCE_S3,
+            find_endpoint(cx, VPCE_S3).await?,
+        )])
+    }
+}

@@ -1,0 +1,138 @@
+//! Network tier: VPC, subnets, gateways, routes, VPC endpoints, flow log.
+//!
+//! Ordering constraints this tier encodes (AWS refuses otherwise):
+//! - subnets, the IGW, route tables and endpoints need the VPC;
+//! - a NAT gateway needs its public subnet, its Elastic IP, and the IGW
+//!   attached (a public NAT without a route to an IGW never works);
+//! - the private default routes need the NAT gateways, the S3 gateway
+//!   endpoint needs the private route tables;
+//! - teardown: NAT gateways and interface endpoints must be fully gone (their
+//!   network interfaces released) before subnets and the VPC can be deleted,
+//!   and Elastic IPs are released only after their NAT gateway is deleted.
+//!   The engine derives all of that from `deps()` in reverse.
+//!
+//! Every resource is created with its tags in the create call itself
+//! (`TagSpecifications`), so a crash right after a create can always be
+//! recovered by finding the resource by tag. This file holds what the tier's
+//! resources share: their state keys, the AZ layout, and the step list.
+
+mod endpoints;
+mod flow_log;
+mod igw;
+mod nat;
+mod routes;
+mod subnets;
+mod vpc;
+pub(crate) use endpoints::*;
+pub use flow_log::*;
+pub(crate) use igw::*;
+pub(crate) use nat::*;
+pub(crate) use routes::*;
+pub use subnets::*;
+pub(crate) use vpc::*;
+
+use crate::resources::prelude::*;
+
+pub const VPC: &str = "vpc";
+pub const IGW: &str = "igw";
+pub const RTB_PUBLIC: &str = "rtb/public";
+pub const SG_ENDPOINTS: &str = "sg/endpoints";
+pub const VPCE_S3: &str = "vpce/s3";
+pub const FLOW_ROLE: &str = "iam-role/flow-logs";
+pub const FLOW_LOG_GROUP: &str = "log-group/flow-logs";
+pub const FLOW_LOG: &str = "flow-log";
+
+/// The two AZ suffixes; resource keys end in them.
+pub const AZS: [&str; 2] = ["a", "b"];
+
+pub fn subnet_key(public: bool, az: &str) -> String {
+    format!("subnet/{}-{az}", if public { "public" } else { "private" })
+}
+pub fn eip_key(az: &str) -> String {
+    format!("eip/{az}")
+}
+pub fn nat_key(az: &str) -> String {
+    format!("nat/{az}")
+}
+pub fn private_rtb_key(az: &str) -> String {
+    format!("rtb/private-{az}")
+}
+
+/// Interface endpoints: (logical suffix, service suffix).
+pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] = [
+    ("ecr-api", "ecr.api"),
+    ("ecr-dkr", "ecr.dkr"),
+    ("secretsmanager", "secretsmanager"),
+    ("logs", "logs"),
+];
+
+/// The private subnet IDs (for the data and compute tiers).
+pub fn private_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {
+    AZS.iter()
+        .map(|az| cx.require(&subnet_key(false, az), ids::NETWORK_SUBNETS))
+        .collect()
+}
+
+pub fn public_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {
+    AZS.iter()
+        .map(|az| cx.require(&subnet_key(true, az), ids::NETWORK_SUBNETS))
+        .collect()
+}
+
+pub(crate) fn ec2_err<'a, E>(
+    op: &'a str,
+    what: &'a str,
+) -> impl FnOnce(
+    aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> StepError
+       + 'a
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    move |e| aws_err(op, what, e)
+}
+/// Resources tagged for this stack that the state does not know (`status` drift).
+pub async fn untracked(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
+    let mut out = vec![];
+    let vpcs = cx
+        .aws
+        .ec2
+        .describe_vpcs()
+        .filters(ec2_stack_filter(cx))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeVpcs", "VPC"))?;
+    for v in vpcs.vpcs() {
+        let key = tag_value(v.tags(), TAG_RESOURCE).unwrap_or("?").to_string();
+        let id = v.vpc_id().unwrap_or_default().to_string();
+        if cx.state.id(&key).as_deref() != Some(id.as_str()) {
+            out.push((key, id));
+        }
+    }
+    let nats = cx
+        .aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(ec2_stack_filter(cx))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeNatGateways", "NAT"))?;
+    for n in nats.nat_gateways() {
+        if matches!(
+            n.state().map(|s| s.as_str()),
+            Some("deleted") | Some("deleting")
+        ) {
+            continue;
+        }
+        let key = tag_value(n.tags(), TAG_RESOURCE).unwrap_or("?").to_string();
+        let id = n.nat_gateway_id().unwrap_or_default().to_string();
+        if cx.state.id(&key).as_deref() != Some(id.as_str()) {
+            out.push((key, id));
+        }
+    }
+    Ok(out)
+}

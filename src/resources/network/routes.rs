@@ -1,0 +1,405 @@
+//! Route tables: the public one (default route to the IGW) and one private
+//! table per AZ (default route to that AZ's NAT gateway).
+//!
+//! A table is associated with its subnets when created; teardown
+//! disassociates before deleting, since AWS refuses to delete an associated
+//! table.
+
+use super::*;
+use crate::resources::prelude::*;
+use aws_sdk_ec2::types::ResourceType;
+use futures::future::try_join_all;
+
+// ---------------------------------------------------------------- Route tables
+
+pub(crate) async fn find_rtb(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::RouteTable>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
+    if let Some(id) = cx.state.id(key) {
+        let r = absent_ok(
+            "DescribeRouteTables",
+            &id,
+            cx.aws
+                .ec2
+                .describe_route_tables()
+                .route_table_ids(&id)
+                .send()
+                .await,
+        )?;
+        if let Some(t) = r.and_then(|o| o.route_tables().first().cloned()) {
+            return Ok(Some(t));
+        }
+    }
+    let o = cx
+        .aws
+        .ec2
+        .describe_route_tables()
+        .set_filters(Some(ec2_filters(cx, key)))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeRouteTables", key))?;
+    Ok(o.route_tables()
+        .iter()
+        .find(|t| is_ours(cx, t.tags(), key))
+        .cloned())
+}
+
+/// Find or create a route table and associate it with `subnets`.
+pub(crate) async fn ensure_rtb(
+    cx: &StepCx,
+    key: &str,
+    subnets: &[String],
+) -> Result<(Option<String>, Outcome), StepError> {
+    let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
+    let (id, live_assoc, mut out) = match find_rtb(cx, key).await? {
+        Some(t) => {
+            let id = t.route_table_id().unwrap_or_default().to_string();
+            cx.record(key, Resource::new("ec2:route-table", &id))?;
+            let assoc: Vec<String> = t
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id().map(str::to_string))
+                .collect();
+            (id, assoc, Outcome::Unchanged)
+        }
+        None if cx.dry_run => return Ok((None, Outcome::Created)),
+        None => {
+            let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
+            let o = cx
+                .aws
+                .ec2
+                .create_route_table()
+                .vpc_id(&vpc)
+                .tag_specifications(ec2_tag_spec(cx, ResourceType::RouteTable, key, &name))
+                .send()
+                .await
+                .map_err(ec2_err("CreateRouteTable", &name))?;
+            let id = o
+                .route_table()
+                .and_then(|t| t.route_table_id())
+                .unwrap_or_default()
+                .to_string();
+            cx.record_new(key, Resource::new("ec2:route-table", &id))?;
+            (id, vec![], Outcome::Created)
+        }
+    };
+    for s in subnets {
+        if live_assoc.contains(s) {
+            continue;
+        }
+        if out != Outcome::Created {
+            out = out.merge(Outcome::Updated(vec![format!("{key}: associate {s}")]));
+        }
+        if !cx.dry_run {
+            cx.aws
+                .ec2
+                .associate_route_table()
+                .route_table_id(&id)
+                .subnet_id(s)
+                .send()
+                .await
+                .map_err(ec2_err("AssociateRouteTable", &id))?;
+        }
+    }
+    Ok((Some(id), out))
+}
+
+/// Ensure `0.0.0.0/0` in table `rtb` goes to `target` (an IGW or NAT ID).
+pub(crate) async fn ensure_default_route(
+    cx: &StepCx,
+    key: &str,
+    rtb: Option<&aws_sdk_ec2::types::RouteTable>,
+    rtb_id: &str,
+    target: &str,
+) -> Result<Outcome, StepError> {
+    let current = rtb.and_then(|t| {
+        t.routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .map(|r| {
+                r.gateway_id()
+                    .or(r.nat_gateway_id())
+                    .unwrap_or("")
+                    .to_string()
+            })
+    });
+    let is_nat = target.starts_with("nat-");
+    match current {
+        Some(c) if c == target => Ok(Outcome::Unchanged),
+        _ if cx.dry_run => Ok(Outcome::Updated(vec![format!(
+            "{key}: 0.0.0.0/0 → {target}"
+        )])),
+        Some(c) => {
+            let req = cx
+                .aws
+                .ec2
+                .replace_route()
+                .route_table_id(rtb_id)
+                .destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
+            req.send().await.map_err(ec2_err("ReplaceRoute", rtb_id))?;
+            Ok(Outcome::Updated(vec![change(
+                &format!("{key} 0.0.0.0/0"),
+                c,
+                target,
+            )]))
+        }
+        None => {
+            let req = cx
+                .aws
+                .ec2
+                .create_route()
+                .route_table_id(rtb_id)
+                .destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
+            req.send().await.map_err(ec2_err("CreateRoute", rtb_id))?;
+            Ok(Outcome::Updated(vec![format!(
+                "{key}: add 0.0.0.0/0 → {target}"
+            )]))
+        }
+    }
+}
+
+pub(crate) async fn destroy_rtb(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
+    let Some(t) = find_rtb(cx, key).await? else {
+        cx.forget(key)?;
+        return Ok(Outcome::AlreadyAbsent);
+    };
+    let id = t.route_table_id().unwrap_or_default().to_string();
+    for a in t.associations() {
+        if a.main() == Some(true) {
+            continue;
+        }
+        if let Some(aid) = a.route_table_association_id() {
+            deleted(
+                "DisassociateRouteTable",
+                aid,
+                cx.aws
+                    .ec2
+                    .disassociate_route_table()
+                    .association_id(aid)
+                    .send()
+                    .await,
+            )?;
+        }
+    }
+    let out = retry_in_use(cx, "DeleteRouteTable", &id, || {
+        cx.aws.ec2.delete_route_table().route_table_id(&id).send()
+    })
+    .await?;
+    cx.forget(key)?;
+    Ok(out)
+}
+
+pub(crate) async fn inspect_rtb(
+    cx: &StepCx,
+    key: &str,
+    want_target: Option<String>,
+) -> Result<Inspection, StepError> {
+    let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
+    Ok(match find_rtb(cx, key).await? {
+        Some(t) => {
+            let default = t
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        r.gateway_id().or(r.nat_gateway_id()).unwrap_or("-"),
+                        r.state().map(|s| s.as_str()).unwrap_or("?")
+                    )
+                });
+            let mut i = Inspection::new(
+                "ec2:route-table",
+                name,
+                t.route_table_id().map(str::to_string),
+                format!(
+                    "{} association(s)",
+                    t.associations()
+                        .iter()
+                        .filter(|a| a.subnet_id().is_some())
+                        .count()
+                ),
+                true,
+            );
+            if let Some(d) = &default {
+                i = i.detail("default_route", d);
+            }
+            if let Some(w) = want_target {
+                if !default.as_deref().unwrap_or("").starts_with(&w) {
+                    i.healthy = false;
+                    i.drift = Some(format!("0.0.0.0/0 should go to {w}"));
+                }
+            }
+            i
+        }
+        None => Inspection::missing("ec2:route-table", name, cx.state.id(key)),
+    })
+}
+
+pub(crate) struct PublicRoutesStep;
+
+#[async_trait]
+impl Step<StepCx> for PublicRoutesStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_PUBLIC_ROUTES
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let subnets = if cx.dry_run {
+            AZS.iter()
+                .filter_map(|az| cx.state.id(&subnet_key(true, az)))
+                .collect()
+        } else {
+            public_subnet_ids(cx)?
+        };
+        let (id, out) = ensure_rtb(cx, RTB_PUBLIC, &subnets).await?;
+        let Some(id) = id else { return Ok(out) };
+        let Some(igw) = cx.state.id(IGW) else {
+            return Ok(out.merge(Outcome::Updated(vec!["default route".into()])));
+        };
+        let table = find_rtb(cx, RTB_PUBLIC).await?;
+        let r = ensure_default_route(cx, RTB_PUBLIC, table.as_ref(), &id, &igw).await?;
+        Ok(if out == Outcome::Created {
+            out
+        } else {
+            out.merge(r)
+        })
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy_rtb(cx, RTB_PUBLIC).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![inspect_rtb(cx, RTB_PUBLIC, cx.state.id(IGW)).await?])
+    }
+}
+
+pub(crate) struct PrivateRouteTablesStep;
+
+#[async_trait]
+impl Step<StepCx> for PrivateRouteTablesStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_PRIVATE_ROUTE_TABLES
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_SUBNETS]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = AZS.iter().map(|az| async move {
+            let subnets: Vec<String> = cx.state.id(&subnet_key(false, az)).into_iter().collect();
+            if subnets.is_empty() && !cx.dry_run {
+                cx.require(&subnet_key(false, az), ids::NETWORK_SUBNETS)?;
+            }
+            Ok::<_, StepError>(ensure_rtb(cx, &private_rtb_key(az), &subnets).await?.1)
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let outs = try_join_all(
+            AZS.iter()
+                .map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await }),
+        )
+        .await?;
+        Ok(outs
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let mut rows = vec![];
+        for az in AZS {
+            rows.push(inspect_rtb(cx, &private_rtb_key(az), cx.state.id(&nat_key(az))).await?);
+        }
+        Ok(rows)
+    }
+}
+
+/// The private tables' default routes, split from the tables themselves so
+/// the S3 endpoint need not wait for the NAT gateways.
+pub(crate) struct NatRoutesStep;
+
+#[async_trait]
+impl Step<StepCx> for NatRoutesStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_NAT_ROUTES
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_PRIVATE_ROUTE_TABLES, ids::NETWORK_NAT]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = AZS.iter().map(|az| async move {
+            let key = private_rtb_key(az);
+            let (Some(rtb), Some(nat)) = (cx.state.id(&key), cx.state.id(&nat_key(az))) else {
+                if cx.dry_run {
+                    return Ok(Outcome::Created);
+                }
+                return Err(StepError::MissingDependency {
+                    step: ids::NETWORK_NAT,
+                    what: nat_key(az),
+                });
+            };
+            let table = find_rtb(cx, &key).await?;
+            let o = ensure_default_route(cx, &key, table.as_ref(), &rtb, &nat).await?;
+            // A route has no identity of its own: adding it is creating it.
+            Ok(match o {
+                Outcome::Updated(c) if c.iter().all(|c| c.contains(": add ")) => Outcome::Created,
+                o => o,
+            })
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = AZS.iter().map(|az| async move {
+            let Some(rtb) = find_rtb(cx, &private_rtb_key(az)).await? else {
+                return Ok::<_, StepError>(Outcome::AlreadyAbsent);
+            };
+            let id = rtb.route_table_id().unwrap_or_default();
+            if !rtb
+                .routes()
+                .iter()
+                .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            {
+                return Ok(Outcome::AlreadyAbsent);
+            }
+            deleted(
+                "DeleteRoute",
+                id,
+                cx.aws
+                    .ec2
+                    .delete_route()
+                    .route_table_id(id)
+                    .destination_cidr_block("0.0.0.0/0")
+                    .send()
+                    .await,
+            )
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        // Reported on the private route tables' rows (default_route).
+        Ok(vec![])
+    }
+}

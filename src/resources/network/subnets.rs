@@ -1,0 +1,300 @@
+//! The four /18 subnets (public and private in two AZs), and public IPs on
+//! launch in the public ones.
+//!
+//! The AZs are the region's first two that offer every service the stack
+//! uses; a subnet is found again by its recorded ID or its tags, never by
+//! CIDR alone (another VPC may use the same range).
+
+use super::*;
+use crate::resources::prelude::*;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType};
+use futures::future::try_join_all;
+
+// ---------------------------------------------------------------- Subnets
+
+pub(crate) struct SubnetsStep;
+
+/// The /18 for subnet `i` of the VPC's /16 (CDK's default split for 4 subnets).
+pub fn subnet_cidr(vpc_cidr: &str, public: bool, az_index: usize) -> String {
+    let prefix: Vec<&str> = vpc_cidr.split('.').take(2).collect();
+    let i = if public { az_index } else { 2 + az_index };
+    format!("{}.{}.{}.0/18", prefix[0], prefix[1], i * 64)
+}
+
+pub(crate) async fn find_subnet(
+    cx: &StepCx,
+    key: &str,
+) -> Result<Option<aws_sdk_ec2::types::Subnet>, StepError> {
+    if !cx.created.may_preexist(key, VPC) {
+        return Ok(None);
+    }
+    if let Some(id) = cx.state.id(key) {
+        let r = absent_ok(
+            "DescribeSubnets",
+            &id,
+            cx.aws.ec2.describe_subnets().subnet_ids(&id).send().await,
+        )?;
+        if let Some(s) = r.and_then(|o| o.subnets().first().cloned()) {
+            return Ok(Some(s));
+        }
+    }
+    let o = cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(ec2_filters(cx, key)))
+        .send()
+        .await
+        .map_err(ec2_err("DescribeSubnets", key))?;
+    Ok(o.subnets()
+        .iter()
+        .find(|s| is_ours(cx, s.tags(), key))
+        .cloned())
+}
+
+pub(crate) async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
+    let o = cx
+        .aws
+        .ec2
+        .describe_availability_zones()
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .map_err(ec2_err("DescribeAvailabilityZones", &cx.aws.region))?;
+    let mut zones: Vec<String> = o
+        .availability_zones()
+        .iter()
+        .filter(|z| {
+            z.zone_type()
+                .map(|t| t == "availability-zone")
+                .unwrap_or(true)
+        })
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    zones.sort();
+    if zones.len() < 2 {
+        return Err(StepError::Refused(format!(
+            "region {} offers {} availability zone(s); the stack needs 2",
+            cx.aws.region,
+            zones.len()
+        )));
+    }
+    zones.truncate(2);
+    Ok(zones)
+}
+
+pub(crate) async fn ensure_subnet(
+    cx: &StepCx,
+    public: bool,
+    ai: usize,
+    found: Option<aws_sdk_ec2::types::Subnet>,
+    zones: &[String],
+) -> Result<Outcome, StepError> {
+    let key = subnet_key(public, AZS[ai]);
+    let name = cx.cfg.name(&key.replace("subnet/", ""));
+    let cidr = subnet_cidr(&cx.cfg.network.vpc_cidr, public, ai);
+    match found {
+        Some(s) => {
+            cx.record(
+                &key,
+                Resource::new("ec2:subnet", s.subnet_id().unwrap_or_default())
+                    .with("az", s.availability_zone().unwrap_or_default())
+                    .with("cidr", s.cidr_block().unwrap_or_default()),
+            )?;
+            Ok(Outcome::Unchanged)
+        }
+        None if cx.dry_run => Ok(Outcome::Created),
+        None => {
+            let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
+            let az = &zones[ai];
+            let o = cx
+                .aws
+                .ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(&cidr)
+                .availability_zone(az)
+                .tag_specifications(ec2_tag_spec(cx, ResourceType::Subnet, &key, &name))
+                .send()
+                .await
+                .map_err(ec2_err("CreateSubnet", &name))?;
+            let id = o.subnet().and_then(|s| s.subnet_id()).unwrap_or_default();
+            cx.record_new(
+                &key,
+                Resource::new("ec2:subnet", id)
+                    .with("az", az)
+                    .with("cidr", &cidr),
+            )?;
+            Ok(Outcome::Created)
+        }
+    }
+}
+
+#[async_trait]
+impl Step<StepCx> for SubnetsStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_SUBNETS
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_VPC]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let all_recorded = [true, false].iter().all(|p| {
+            AZS.iter()
+                .all(|az| cx.state.id(&subnet_key(*p, az)).is_some())
+        });
+        let slots: Vec<(bool, usize)> = [true, false]
+            .into_iter()
+            .flat_map(|p| (0..2).map(move |i| (p, i)))
+            .collect();
+        // AZs are only needed to create; skip the call when nothing is missing,
+        // and otherwise look them up alongside the subnets, not before them.
+        let azs = async {
+            if all_recorded || cx.dry_run {
+                Ok(vec![])
+            } else {
+                pick_azs(cx).await
+            }
+        };
+        let keys: Vec<String> = slots.iter().map(|(p, i)| subnet_key(*p, AZS[*i])).collect();
+        let finds = try_join_all(keys.iter().map(|k| find_subnet(cx, k)));
+        let (zones, found) = tokio::try_join!(azs, finds)?;
+        let futs = slots
+            .iter()
+            .zip(found)
+            .map(|((p, i), f)| ensure_subnet(cx, *p, *i, f, &zones));
+        let outs = try_join_all(futs).await?;
+        Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = [true, false]
+            .into_iter()
+            .flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az)))
+            .map(|key| async move {
+                let Some(s) = find_subnet(cx, &key).await? else {
+                    cx.forget(&key)?;
+                    return Ok::<_, StepError>(Outcome::AlreadyAbsent);
+                };
+                let id = s.subnet_id().unwrap_or_default().to_string();
+                let o = retry_in_use(cx, "DeleteSubnet", &id, || {
+                    cx.aws.ec2.delete_subnet().subnet_id(&id).send()
+                })
+                .await?;
+                cx.forget(&key)?;
+                Ok(o)
+            });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let mut rows = vec![];
+        for p in [true, false] {
+            for az in AZS {
+                let key = subnet_key(p, az);
+                let name = cx.cfg.name(&key.replace("subnet/", ""));
+                rows.push(match find_subnet(cx, &key).await? {
+                    Some(s) => Inspection::new(
+                        "ec2:subnet",
+                        name,
+                        s.subnet_id().map(str::to_string),
+                        s.state()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        s.state().map(|s| s.as_str()) == Some("available"),
+                    )
+                    .detail("az", s.availability_zone().unwrap_or_default())
+                    .detail("cidr", s.cidr_block().unwrap_or_default())
+                    .detail(
+                        "map_public_ip_on_launch",
+                        s.map_public_ip_on_launch().unwrap_or(false).to_string(),
+                    ),
+                    None => Inspection::missing("ec2:subnet", name, cx.state.id(&key)),
+                });
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Public subnets map a public IP on launch (the reference's setting). A step
+/// of its own: nothing in the stack needs it to start (the ALB and the NAT
+/// gateways bring their own addresses), so the private subnets' dependants —
+/// the database first — do not wait for these calls.
+pub(crate) struct PublicSubnetIpStep;
+
+#[async_trait]
+impl Step<StepCx> for PublicSubnetIpStep {
+    fn id(&self) -> StepId {
+        ids::NETWORK_PUBLIC_SUBNET_IP
+    }
+    fn deps(&self) -> &'static [StepId] {
+        &[ids::NETWORK_SUBNETS]
+    }
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let futs = AZS.iter().map(|az| async move {
+            let key = subnet_key(true, az);
+            // A subnet this run created maps no public IP yet (AWS default):
+            // no need to read it first.
+            let (id, outcome) = if cx.created.contains(&key) {
+                (cx.require(&key, ids::NETWORK_SUBNETS)?, Outcome::Created)
+            } else {
+                match find_subnet(cx, &key).await? {
+                    None if cx.dry_run => return Ok(Outcome::Created),
+                    None => {
+                        return Err(StepError::MissingDependency {
+                            step: ids::NETWORK_SUBNETS,
+                            what: key,
+                        })
+                    }
+                    Some(s) if s.map_public_ip_on_launch() == Some(true) => {
+                        return Ok(Outcome::Unchanged)
+                    }
+                    Some(s) => (
+                        s.subnet_id().unwrap_or_default().to_string(),
+                        Outcome::Updated(vec![change(
+                            &format!("{key}.map_public_ip_on_launch"),
+                            false,
+                            true,
+                        )]),
+                    ),
+                }
+            };
+            if !cx.dry_run {
+                cx.aws
+                    .ec2
+                    .modify_subnet_attribute()
+                    .subnet_id(&id)
+                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+                    .send()
+                    .await
+                    .map_err(ec2_err("ModifySubnetAttribute", &id))?;
+            }
+            Ok::<_, StepError>(outcome)
+        });
+        Ok(try_join_all(futs)
+            .await?
+            .into_iter()
+            .fold(Outcome::Unchanged, Outcome::merge))
+    }
+    async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
+        Ok(Outcome::AlreadyAbsent) // the attribute goes with the subnet
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![]) // the subnets' rows carry it (`status` puts drift there)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_cidrs_split_the_vpc_in_quarters() {
+        assert_eq!(subnet_cidr("10.0.0.0/16", true, 0), "10.0.0.0/18");
+        assert_eq!(subnet_cidr("10.0.0.0/16", true, 1), "10.0.64.0/18");
+        assert_eq!(subnet_cidr("10.0.0.0/16", false, 0), "10.0.128.0/18");
+        assert_eq!(subnet_cidr("10.1.0.0/16", false, 1), "10.1.192.0/18");
+    }
+}

@@ -1,0 +1,202 @@
+//! IAM roles: trust policy, inline policy, managed policies, tags.
+//!
+//! Shared by the flow log and the compute tier. IAM returns policy documents
+//! URL-encoded: they are compared as JSON, never as text.
+
+use crate::resources::prelude::*;
+
+pub async fn get_role(
+    cx: &StepCx,
+    name: &str,
+) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
+    let r = absent_ok(
+        "GetRole",
+        name,
+        cx.aws.iam.get_role().role_name(name).send().await,
+    )?;
+    Ok(r.and_then(|o| o.role().cloned()))
+}
+
+/// Ensure role `name` with `trust` and one inline policy `policy`.
+pub async fn ensure_role(
+    cx: &StepCx,
+    key: &str,
+    name: &str,
+    trust: &serde_json::Value,
+    policy_name: &str,
+    policy: &serde_json::Value,
+) -> Result<Outcome, StepError> {
+    let mut out = match get_role(cx, name).await? {
+        Some(r) => {
+            cx.record(key, Resource::new("iam:role", name).with("arn", r.arn()))?;
+            let mut o = Outcome::Unchanged;
+            if !same_policy(r.assume_role_policy_document().unwrap_or_default(), trust) {
+                o = Outcome::Updated(vec![format!("{name}: trust policy")]);
+                if !cx.dry_run {
+                    cx.aws
+                        .iam
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(trust.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("UpdateAssumeRolePolicy", name, e))?;
+                }
+            }
+            o
+        }
+        None if cx.dry_run => return Ok(Outcome::Created),
+        None => {
+            let o = cx
+                .aws
+                .iam
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust.to_string())
+                .description(format!("moodlectl stack {}", cx.cfg.stack.name))
+                .set_tags(Some(Tags::new(cx, key).render()))
+                .send()
+                .await
+                .map_err(|e| aws_err("CreateRole", name, e))?;
+            cx.record_new(
+                key,
+                Resource::new("iam:role", name)
+                    .with("arn", o.role().map(|r| r.arn()).unwrap_or_default()),
+            )?;
+            Outcome::Created
+        }
+    };
+    let live = absent_ok(
+        "GetRolePolicy",
+        name,
+        cx.aws
+            .iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy_name)
+            .send()
+            .await,
+    )?;
+    let same = live
+        .map(|p| same_policy(p.policy_document(), policy))
+        .unwrap_or(false);
+    if !same {
+        if out == Outcome::Unchanged {
+            out = Outcome::Updated(vec![format!("{name}: inline policy {policy_name}")]);
+        }
+        if !cx.dry_run {
+            cx.aws
+                .iam
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(policy_name)
+                .policy_document(policy.to_string())
+                .send()
+                .await
+                .map_err(|e| aws_err("PutRolePolicy", name, e))?;
+        }
+    }
+    Ok(out)
+}
+
+pub async fn destroy_role(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, StepError> {
+    if get_role(cx, name).await?.is_none() {
+        cx.forget(key)?;
+        return Ok(Outcome::AlreadyAbsent);
+    }
+    let policies = cx
+        .aws
+        .iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_err("ListRolePolicies", name, e))?;
+    for p in policies.policy_names() {
+        deleted(
+            "DeleteRolePolicy",
+            name,
+            cx.aws
+                .iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .send()
+                .await,
+        )?;
+    }
+    let attached = cx
+        .aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_err("ListAttachedRolePolicies", name, e))?;
+    for p in attached.attached_policies() {
+        if let Some(arn) = p.policy_arn() {
+            deleted(
+                "DetachRolePolicy",
+                name,
+                cx.aws
+                    .iam
+                    .detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await,
+            )?;
+        }
+    }
+    let out = deleted(
+        "DeleteRole",
+        name,
+        cx.aws.iam.delete_role().role_name(name).send().await,
+    )?;
+    cx.forget(key)?;
+    Ok(out)
+}
+
+pub async fn inspect_role(cx: &StepCx, key: &str, name: &str) -> Result<Inspection, StepError> {
+    Ok(match get_role(cx, name).await? {
+        Some(r) => Inspection::new("iam:role", name, Some(r.arn().to_string()), "exists", true),
+        None => Inspection::missing("iam:role", name, cx.state.get(key).map(|r| r.id)),
+    })
+}
+
+/// Compare two JSON policy documents semantically (whitespace, key order,
+/// and the URL encoding IAM returns them in).
+pub fn same_policy(live: &str, desired: &serde_json::Value) -> bool {
+    let live = if live.trim_start().starts_with('{') {
+        live.to_string()
+    } else {
+        percent_encoding::percent_decode_str(live)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    serde_json::from_str::<serde_json::Value>(&live)
+        .map(|v| &v == desired)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_compare_handles_url_encoding() {
+        let d = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        assert!(same_policy(
+            "%7B%22Version%22%3A%20%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D",
+            &d
+        ));
+        assert!(same_policy(
+            r#"{ "Statement": [], "Version": "2012-10-17" }"#,
+            &d
+        ));
+        assert!(!same_policy(
+            r#"{"Version": "2008-10-17", "Statement": []}"#,
+            &d
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! CloudWatch log groups with their retention: shared by the flow log and the
+//! container logs.
+
+use crate::resources::prelude::*;
+
+pub async fn find(
+    cx: &StepCx,
+    name: &str,
+) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
+    let o = cx
+        .aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| aws_err("DescribeLogGroups", name, e))?;
+    Ok(o.log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .cloned())
+}
+
+pub async fn ensure(
+    cx: &StepCx,
+    key: &str,
+    name: &str,
+    retention: i32,
+) -> Result<Outcome, StepError> {
+    let (live, out) = match find(cx, name).await? {
+        Some(g) => {
+            cx.record(key, Resource::new("logs:log-group", name))?;
+            (g.retention_in_days(), Outcome::Unchanged)
+        }
+        None if cx.dry_run => return Ok(Outcome::Created),
+        None => {
+            let tags = Tags::new(cx, key).map();
+            match cx
+                .aws
+                .logs
+                .create_log_group()
+                .log_group_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                // Created by a run killed before it could record it.
+                Err(e)
+                    if e.as_service_error()
+                        .map(|s| s.is_resource_already_exists_exception())
+                        .unwrap_or(false) => {}
+                Err(e) => return Err(aws_err("CreateLogGroup", name, e)),
+            }
+            cx.record_new(key, Resource::new("logs:log-group", name))?;
+            (None, Outcome::Created)
+        }
+    };
+    if live == Some(retention) {
+        return Ok(out);
+    }
+    if !cx.dry_run {
+        cx.aws
+            .logs
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(retention)
+            .send()
+            .await
+            .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+    }
+    Ok(if out == Outcome::Created {
+        out
+    } else {
+        Outcome::Updated(vec![change(
+            "retention_in_days",
+            live.map(|d| d.to_string()).unwrap_or("never expire".into()),
+            retention,
+        )])
+    })
+}
+
+pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, StepError> {
+    if find(cx, name).await?.is_none() {
+        cx.forget(key)?;
+        return Ok(Outcome::AlreadyAbsent);
+    }
+    let out = deleted(
+        "DeleteLogGroup",
+        name,
+        cx.aws
+            .logs
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await,
+    )?;
+    cx.forget(key)?;
+    Ok(out)
+}
+
+pub async fn inspect(
+    cx: &StepCx,
+    key: &str,
+    name: &str,
+    retention: i32,
+) -> Result<Inspection, StepError> {
+    Ok(match find(cx, name).await? {
+        Some(g) => {
+            let live = g.retention_in_days();
+            let mut i = Inspection::new(
+                "logs:log-group",
+                name,
+                Some(name.to_string()),
+                "exists",
+                true,
+            )
+            .detail(
+                "retention_days",
+                live.map(|d| d.to_string()).unwrap_or("never".into()),
+            );
+            if live != Some(retention) {
+                i.drift = Some(format!("retention {live:?} (config: {retention})"));
+            }
+            i
+        }
+        None => Inspection::missing("logs:log-group", name, cx.state.id(key)),
+    })
+}
