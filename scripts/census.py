@@ -3,11 +3,16 @@
 client: it shares no code with moodlectl).
 
 Usage: census.py [--json] [--expect full|empty] [STACK]
+       census.py --expected full|empty
   (endpoint from AWS_ENDPOINT_URL, region from AWS_REGION)
---json          print {kind: count} instead of the table
---expect full   exit 1 unless every kind is there exactly as often as the
-                default stack has it (no duplicates, nothing missing)
---expect empty  exit 1 unless nothing is left
+--json            print {kind: count} instead of the table
+--expect full     exit 1 unless every kind is there exactly as often as the
+                  default stack has it (no duplicates, nothing missing)
+--expect empty    exit 1 unless nothing is left
+--expected KIND   print that expectation as {kind: count} (no AWS call)
+
+This is the one census: the integration tests run it too (tests/common),
+against the same table of expected resources, FULL below.
 """
 import argparse
 import json
@@ -31,8 +36,12 @@ FULL = {
 ap = argparse.ArgumentParser()
 ap.add_argument("--json", action="store_true")
 ap.add_argument("--expect", choices=["full", "empty"])
+ap.add_argument("--expected", choices=["full", "empty"])
 ap.add_argument("stack", nargs="?", default="moodle")
 args = ap.parse_args()
+if args.expected:
+    print(json.dumps(FULL if args.expected == "full" else {k: 0 for k in FULL}, sort_keys=True))
+    sys.exit(0)
 stack = args.stack
 region = os.environ.get("AWS_REGION", "ap-southeast-1")
 kw = {"region_name": region}

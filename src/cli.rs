@@ -12,13 +12,7 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Config file.
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        default_value = "moodle.toml",
-        env = "MOODLECTL_CONFIG"
-    )]
+    #[arg(long, short = 'c', global = true, default_value = "moodle.toml", env = "MOODLECTL_CONFIG")]
     pub config: PathBuf,
 
     /// State file, or s3://BUCKET/KEY (default: [state] in the config, else .moodlectl/<stack>.json next to it).
@@ -61,20 +55,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// `30s`, `10m`, `2h`, `1d` → a duration.
+/// `30s`, `10m`, `2h`, `1d`, `1h 30m` → a duration.
 pub fn parse_since(s: &str) -> Result<std::time::Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 2h or 1d"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
-    };
-    Ok(std::time::Duration::from_secs(secs))
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s, 10m, 2h or 1d: {e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

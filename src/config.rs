@@ -15,29 +15,46 @@ pub struct ConfigIssue {
     pub line: Option<usize>,
     pub key: String,
     pub message: String,
+    /// Where in the file (bytes): the snippet under the message.
+    pub span: Option<std::ops::Range<usize>>,
 }
 
-/// All problems found in one config file; displayed one per line.
+/// All problems found in one config file. Each is shown as one greppable
+/// line (`file:line: \`key\`: message`, as compilers do) followed by the
+/// line of the file it is about, the spot underlined.
 #[derive(Debug)]
 pub struct ConfigError {
     pub file: PathBuf,
     pub issues: Vec<ConfigIssue>,
+    pub source: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use annotate_snippets::{Level, Renderer, Snippet};
+        let origin = self.file.display().to_string();
         for (i, is) in self.issues.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             match is.line {
-                Some(l) => write!(f, "{}:{}: ", self.file.display(), l)?,
-                None => write!(f, "{}: ", self.file.display())?,
+                Some(l) => write!(f, "{origin}:{l}: ")?,
+                None => write!(f, "{origin}: ")?,
             }
             if is.key.is_empty() {
                 write!(f, "{}", is.message)?;
             } else {
                 write!(f, "`{}`: {}", is.key, is.message)?;
+            }
+            if let Some(span) = is.span.clone().filter(|s| s.end <= self.source.len()) {
+                let snippet =
+                    Snippet::source(&self.source).origin(&origin).fold(true).annotation(Level::Error.span(span));
+                let msg = Level::Error.title("").snippet(snippet);
+                let rendered = Renderer::plain().render(msg).to_string();
+                // The title line repeats the message above; keep the snippet.
+                for line in rendered.lines().skip(1) {
+                    write!(f, "\n{line}")?;
+                }
             }
         }
         Ok(())
@@ -156,10 +173,7 @@ pub struct NetworkCfg {
 
 impl Default for NetworkCfg {
     fn default() -> Self {
-        Self {
-            vpc_cidr: "10.0.0.0/16".into(),
-            flow_log_retention_days: 7,
-        }
+        Self { vpc_cidr: "10.0.0.0/16".into(), flow_log_retention_days: 7 }
     }
 }
 
@@ -253,11 +267,7 @@ pub struct CacheCfg {
 
 impl Default for CacheCfg {
     fn default() -> Self {
-        Self {
-            engine: CacheEngine::Redis,
-            node_type: "cache.r6g.large".into(),
-            num_nodes: 2,
-        }
+        Self { engine: CacheEngine::Redis, node_type: "cache.r6g.large".into(), num_nodes: 2 }
     }
 }
 
@@ -287,9 +297,7 @@ pub struct LogsCfg {
 
 impl Default for LogsCfg {
     fn default() -> Self {
-        Self {
-            container_retention_days: 30,
-        }
+        Self { container_retention_days: 30 }
     }
 }
 
@@ -337,10 +345,8 @@ pub const REGIONS: &[&str] = &[
 ];
 
 /// CloudWatch Logs accepts only these retention values.
-pub const LOG_RETENTION_DAYS: &[i32] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
+pub const LOG_RETENTION_DAYS: &[i32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 impl Config {
     /// Read, parse and validate a config file.
@@ -351,28 +357,28 @@ impl Config {
                 line: None,
                 key: String::new(),
                 message: format!("cannot read config file: {e}"),
+                span: None,
             }],
+            source: String::new(),
         })?;
         Self::parse(path, &src)
     }
 
     /// Parse and validate config text; `path` is only used in messages.
     pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
-        let err = |issues| ConfigError {
-            file: path.to_path_buf(),
-            issues,
-        };
-        let spans = SpanIndex::new(src);
+        let err = |issues| ConfigError { file: path.to_path_buf(), issues, source: src.to_string() };
         let cfg: Config = toml::from_str(src).map_err(|e| {
-            let offset = e.span().map(|s| s.start);
-            let line = offset.map(|o| line_of(src, o));
-            let key = offset.and_then(|o| spans.key_at(o)).unwrap_or_default();
-            let message = e.message().trim().to_string();
-            err(vec![ConfigIssue { line, key, message }])
+            let span = e.span();
+            let key = span.as_ref().map(|s| key_at(src, s.start)).unwrap_or_default();
+            let message = did_you_mean(e.message().trim());
+            err(vec![ConfigIssue { line: span.as_ref().map(|s| line_of(src, s.start)), key, message, span }])
         })?;
         let mut issues = cfg.validate();
-        for is in &mut issues {
-            is.line = spans.line_of_key(src, &is.key);
+        if let Ok(doc) = toml_edit::ImDocument::parse(src.to_string()) {
+            for is in &mut issues {
+                is.span = span_of_key(doc.as_table(), &is.key);
+                is.line = is.span.as_ref().map(|s| line_of(src, s.start));
+            }
         }
         if issues.is_empty() {
             Ok(cfg)
@@ -385,18 +391,12 @@ impl Config {
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
         let mut bad = |key: &str, message: String| {
-            out.push(ConfigIssue {
-                line: None,
-                key: key.to_string(),
-                message,
-            })
+            out.push(ConfigIssue { line: None, key: key.to_string(), message, span: None })
         };
         let name = &self.stack.name;
         if !(1..=20).contains(&name.len())
             || !name.starts_with(|c: char| c.is_ascii_lowercase())
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             || name.ends_with('-')
         {
             bad(
@@ -405,19 +405,10 @@ impl Config {
             );
         }
         if !REGIONS.contains(&self.stack.region.as_str()) {
-            bad(
-                "stack.region",
-                format!("unknown AWS region `{}`", self.stack.region),
-            );
+            bad("stack.region", format!("unknown AWS region `{}`", self.stack.region));
         }
         if !is_domain(&self.domain.name) {
-            bad(
-                "domain.name",
-                format!(
-                    "`{}` is not a valid DNS name (e.g. moodle.example.com)",
-                    self.domain.name
-                ),
-            );
+            bad("domain.name", format!("`{}` is not a valid DNS name (e.g. moodle.example.com)", self.domain.name));
         }
         match parse_acm_arn(&self.domain.alb_certificate_arn) {
             None => bad(
@@ -439,10 +430,7 @@ impl Config {
         match parse_acm_arn(&self.domain.cloudfront_certificate_arn) {
             None => bad(
                 "domain.cloudfront_certificate_arn",
-                format!(
-                    "`{}` is not an ACM certificate ARN",
-                    self.domain.cloudfront_certificate_arn
-                ),
+                format!("`{}` is not an ACM certificate ARN", self.domain.cloudfront_certificate_arn),
             ),
             Some(r) if r != "us-east-1" => bad(
                 "domain.cloudfront_certificate_arn",
@@ -451,41 +439,26 @@ impl Config {
             _ => {}
         }
         if self.image.uri.trim().is_empty() || self.image.uri.contains(char::is_whitespace) {
-            bad(
-                "image.uri",
-                "must be a container image reference".to_string(),
-            );
+            bad("image.uri", "must be a container image reference".to_string());
         }
         let s = &self.service;
         if s.desired_count == 0 {
-            bad(
-                "service.desired_count",
-                "must be at least 1 (use `moodlectl down` to remove the service)".into(),
-            );
+            bad("service.desired_count", "must be at least 1 (use `moodlectl down` to remove the service)".into());
         }
         if s.max_count < s.desired_count {
             bad(
                 "service.max_count",
-                format!(
-                    "{} is less than service.desired_count ({})",
-                    s.max_count, s.desired_count
-                ),
+                format!("{} is less than service.desired_count ({})", s.max_count, s.desired_count),
             );
         }
         if !(1..=100).contains(&s.cpu_target_percent) {
-            bad(
-                "service.cpu_target_percent",
-                format!("{} must be between 1 and 100", s.cpu_target_percent),
-            );
+            bad("service.cpu_target_percent", format!("{} must be between 1 and 100", s.cpu_target_percent));
         }
         if let Err(m) = fargate_size_ok(s.cpu, s.memory_mib) {
             bad("service.memory_mib", m);
         }
         if s.spot_weight + s.ondemand_weight == 0 {
-            bad(
-                "service.spot_weight",
-                "spot_weight and ondemand_weight cannot both be 0".into(),
-            );
+            bad("service.spot_weight", "spot_weight and ondemand_weight cannot both be 0".into());
         }
         if s.health_check_grace_seconds > 2_147_483_647 {
             bad("service.health_check_grace_seconds", "too large".into());
@@ -493,10 +466,7 @@ impl Config {
         if !is_cidr16(&self.network.vpc_cidr) {
             bad(
                 "network.vpc_cidr",
-                format!(
-                    "`{}` must be an IPv4 /16 CIDR such as 10.0.0.0/16",
-                    self.network.vpc_cidr
-                ),
+                format!("`{}` must be an IPv4 /16 CIDR such as 10.0.0.0/16", self.network.vpc_cidr),
             );
         }
         if !LOG_RETENTION_DAYS.contains(&self.network.flow_log_retention_days) {
@@ -511,53 +481,29 @@ impl Config {
         if !LOG_RETENTION_DAYS.contains(&self.logs.container_retention_days) {
             bad(
                 "logs.container_retention_days",
-                format!(
-                    "{} is not a CloudWatch Logs retention value",
-                    self.logs.container_retention_days
-                ),
+                format!("{} is not a CloudWatch Logs retention value", self.logs.container_retention_days),
             );
         }
         if !(1..=180).contains(&self.cdn.origin_timeout_seconds) {
-            bad(
-                "cdn.origin_timeout_seconds",
-                format!(
-                    "{} must be between 1 and 180",
-                    self.cdn.origin_timeout_seconds
-                ),
-            );
+            bad("cdn.origin_timeout_seconds", format!("{} must be between 1 and 180", self.cdn.origin_timeout_seconds));
         }
         if self.cdn.deregistration_delay_seconds > 3600 {
-            bad(
-                "cdn.deregistration_delay_seconds",
-                "must be between 0 and 3600".into(),
-            );
+            bad("cdn.deregistration_delay_seconds", "must be between 0 and 3600".into());
         }
         let d = &self.database;
         if !is_instance_class(&d.instance_class, "db") {
             bad(
                 "database.instance_class",
-                format!(
-                    "`{}` is not an RDS instance class (e.g. db.r6g.large)",
-                    d.instance_class
-                ),
+                format!("`{}` is not an RDS instance class (e.g. db.r6g.large)", d.instance_class),
             );
         }
         if d.engine_version.is_empty()
-            || !d
-                .engine_version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            || !d.engine_version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
         {
-            bad(
-                "database.engine_version",
-                format!("`{}` is not an engine version", d.engine_version),
-            );
+            bad("database.engine_version", format!("`{}` is not an engine version", d.engine_version));
         }
         if !(20..=65536).contains(&d.allocated_storage_gb) {
-            bad(
-                "database.allocated_storage_gb",
-                "must be between 20 and 65536".into(),
-            );
+            bad("database.allocated_storage_gb", "must be between 20 and 65536".into());
         }
         if d.max_allocated_storage_gb < d.allocated_storage_gb {
             bad(
@@ -569,67 +515,40 @@ impl Config {
             );
         }
         if !(1..=35).contains(&d.backup_retention_days) {
-            bad(
-                "database.backup_retention_days",
-                "must be between 1 and 35".into(),
-            );
+            bad("database.backup_retention_days", "must be between 1 and 35".into());
         }
         if !is_email(&d.event_email) {
-            bad(
-                "database.event_email",
-                format!("`{}` is not an e-mail address", d.event_email),
-            );
+            bad("database.event_email", format!("`{}` is not an e-mail address", d.event_email));
         }
         if !(d.serverless_min_acu >= 0.0
             && d.serverless_max_acu <= 256.0
             && d.serverless_min_acu <= d.serverless_max_acu)
         {
-            bad(
-                "database.serverless_max_acu",
-                "need 0 <= serverless_min_acu <= serverless_max_acu <= 256".into(),
-            );
+            bad("database.serverless_max_acu", "need 0 <= serverless_min_acu <= serverless_max_acu <= 256".into());
         }
         if !is_instance_class(&self.cache.node_type, "cache") {
             bad(
                 "cache.node_type",
-                format!(
-                    "`{}` is not an ElastiCache node type (e.g. cache.r6g.large)",
-                    self.cache.node_type
-                ),
+                format!("`{}` is not an ElastiCache node type (e.g. cache.r6g.large)", self.cache.node_type),
             );
         }
         if !(2..=6).contains(&self.cache.num_nodes) {
-            bad(
-                "cache.num_nodes",
-                "must be between 2 and 6 (Multi-AZ failover needs a replica)".into(),
-            );
+            bad("cache.num_nodes", "must be between 2 and 6 (Multi-AZ failover needs a replica)".into());
         }
         if self.state.backend == StateBackend::S3
             && (self.state.bucket.as_deref().unwrap_or("").is_empty()
                 || self.state.key.as_deref().unwrap_or("").is_empty())
         {
-            bad(
-                "state.bucket",
-                "backend = \"s3\" needs both `bucket` and `key`".into(),
-            );
+            bad("state.bucket", "backend = \"s3\" needs both `bucket` and `key`".into());
         }
         let m = &self.moodle;
         if m.admin_user.is_empty()
-            || !m
-                .admin_user
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
+            || !m.admin_user.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c))
         {
-            bad(
-                "moodle.admin_user",
-                "must be lower-case letters, digits and ._-@ (Moodle's username rules)".into(),
-            );
+            bad("moodle.admin_user", "must be lower-case letters, digits and ._-@ (Moodle's username rules)".into());
         }
         if !is_email(&m.admin_email) {
-            bad(
-                "moodle.admin_email",
-                format!("`{}` is not an e-mail address", m.admin_email),
-            );
+            bad("moodle.admin_email", format!("`{}` is not an e-mail address", m.admin_email));
         }
         if m.site_name.trim().is_empty() {
             bad("moodle.site_name", "must not be empty".into());
@@ -654,18 +573,13 @@ fn is_domain(s: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels
-            .last()
-            .is_some_and(|t| t.chars().all(|c| c.is_ascii_alphabetic()))
+        && labels.last().is_some_and(|t| t.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && !local.contains(char::is_whitespace)
-                && !domain.contains('@')
-                && is_domain(domain)
+            !local.is_empty() && !local.contains(char::is_whitespace) && !domain.contains('@') && is_domain(domain)
         }
         None => false,
     }
@@ -696,14 +610,10 @@ fn is_instance_class(s: &str, prefix: &str) -> bool {
         && parts[0] == prefix
         && parts[1].len() >= 2
         && parts[1].starts_with(|c: char| c.is_ascii_lowercase())
-        && parts[1]
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && parts[1].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && parts[1].chars().any(|c| c.is_ascii_digit())
         && !parts[2].is_empty()
-        && parts[2]
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && parts[2].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 fn is_cidr16(s: &str) -> bool {
@@ -730,16 +640,14 @@ fn fargate_size_ok(cpu: u32, mem: u32) -> Result<(), String> {
         16384 => (32768..=122880).contains(&mem) && mem % 8192 == 0,
         _ => {
             return Err(format!(
-            "service.cpu {cpu} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)"
-        ))
+                "service.cpu {cpu} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)"
+            ))
         }
     };
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{mem} MiB is not a valid Fargate memory size for {cpu} CPU units"
-        ))
+        Err(format!("{mem} MiB is not a valid Fargate memory size for {cpu} CPU units"))
     }
 }
 
@@ -747,70 +655,56 @@ fn line_of(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())].matches('\n').count() + 1
 }
 
-/// Key spans of the document, for turning byte offsets and dotted keys into lines.
-struct SpanIndex {
-    entries: Vec<(String, std::ops::Range<usize>, std::ops::Range<usize>)>,
-}
-
-impl SpanIndex {
-    fn new(src: &str) -> Self {
-        let mut entries = Vec::new();
-        if let Ok(doc) = toml_edit::ImDocument::parse(src.to_string()) {
-            walk(doc.as_table(), "", &mut entries);
-        }
-        SpanIndex { entries }
+/// The dotted key a parse error at `offset` is about: the key on its line,
+/// under the last `[table]` header above it.
+fn key_at(src: &str, offset: usize) -> String {
+    let before = &src[..offset.min(src.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = src[line_start..].lines().next().unwrap_or("").trim();
+    if line.starts_with('[') {
+        return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
     }
-
-    /// The innermost key whose key or value covers `offset`.
-    fn key_at(&self, offset: usize) -> Option<String> {
-        self.entries
-            .iter()
-            .filter(|(_, k, v)| k.contains(&offset) || v.contains(&offset) || v.end == offset)
-            .min_by_key(|(_, k, v)| v.end.max(k.end) - k.start.min(v.start))
-            .map(|(p, _, _)| p.clone())
-    }
-
-    /// Line of a dotted key; falls back to its nearest present parent table.
-    fn line_of_key(&self, src: &str, key: &str) -> Option<usize> {
-        let mut k = key.to_string();
-        loop {
-            if let Some((_, ks, _)) = self.entries.iter().find(|(p, _, _)| *p == k) {
-                return Some(line_of(src, ks.start));
-            }
-            match k.rfind('.') {
-                Some(i) => k.truncate(i),
-                None => return None,
-            }
-        }
+    let key = line.split('=').next().filter(|_| line.contains('=')).map(str::trim).unwrap_or("");
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    match (table, key) {
+        (Some(t), "") => t.to_string(),
+        (Some(t), k) => format!("{t}.{k}"),
+        (None, k) => k.to_string(),
     }
 }
 
-fn walk(
-    table: &toml_edit::Table,
-    prefix: &str,
-    out: &mut Vec<(String, std::ops::Range<usize>, std::ops::Range<usize>)>,
-) {
-    for (k, item) in table.iter() {
-        let path = if prefix.is_empty() {
-            k.to_string()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        let kspan = table.key(k).and_then(|key| key.span()).unwrap_or(0..0);
-        let vspan = item.span().unwrap_or(kspan.clone());
-        out.push((path.clone(), kspan, vspan));
-        if let Some(t) = item.as_table() {
-            walk(t, &path, out);
-        } else if let Some(t) = item.as_inline_table() {
-            for (ik, iv) in t.iter() {
-                let ispan = iv.span().unwrap_or(0..0);
-                let kspan = t
-                    .key(ik)
-                    .and_then(|key| key.span())
-                    .unwrap_or(ispan.clone());
-                out.push((format!("{path}.{ik}"), kspan, ispan));
-            }
+/// Where a dotted key's value is (or its nearest present parent table).
+fn span_of_key(root: &toml_edit::Table, key: &str) -> Option<std::ops::Range<usize>> {
+    let mut table = root;
+    let mut found = None;
+    for part in key.split('.') {
+        let Some(item) = table.get(part) else { break };
+        found = item.span().or_else(|| table.key(part).and_then(|k| k.span())).or(found);
+        match item.as_table() {
+            Some(t) => table = t,
+            None => break,
         }
+    }
+    found
+}
+
+/// toml names the expected keys of an unknown one; point at the closest.
+fn did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else { return message.to_string() };
+    let Some((given, expected)) = rest.split_once('`') else { return message.to_string() };
+    let candidates = expected.split('`').skip(1).step_by(2);
+    let best = candidates
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, c)) => format!("{message}\nhint: did you mean `{c}`?"),
+        None => message.to_string(),
     }
 }
 
@@ -875,9 +769,7 @@ uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle:5.0"
         assert_eq!(e.issues.len(), 1);
         assert_eq!(e.issues[0].key, "service.max_count");
         assert_eq!(e.issues[0].line, Some(16));
-        assert!(e
-            .to_string()
-            .contains("moodle.toml:16: `service.max_count`"));
+        assert!(e.to_string().contains("moodle.toml:16: `service.max_count`"));
     }
 
     #[test]
@@ -908,14 +800,8 @@ uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle:5.0"
         assert!(fargate_size_ok(2048, 4096).is_ok());
         assert!(fargate_size_ok(2048, 1024).is_err());
         assert!(fargate_size_ok(300, 1024).is_err());
-        assert_eq!(
-            parse_acm_arn("arn:aws:acm:us-east-1:123456789012:certificate/ab-12"),
-            Some("us-east-1")
-        );
-        assert_eq!(
-            parse_acm_arn("arn:aws:acm:us-east-1:1234:certificate/ab"),
-            None
-        );
+        assert_eq!(parse_acm_arn("arn:aws:acm:us-east-1:123456789012:certificate/ab-12"), Some("us-east-1"));
+        assert_eq!(parse_acm_arn("arn:aws:acm:us-east-1:1234:certificate/ab"), None);
         assert!(is_cidr16("10.0.0.0/16"));
         assert!(!is_cidr16("10.0.0.0/24"));
     }

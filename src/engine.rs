@@ -154,12 +154,10 @@ impl Inspection {
     }
 }
 
-/// One node of the graph: a resource (or a few of one kind) and its whole
-/// lifecycle. `Cx` is what the step receives: the engine never looks inside.
+/// A resource (or a few of one kind) and its whole lifecycle. `Cx` is what
+/// the step receives: the engine never looks inside.
 #[async_trait]
 pub trait Step<Cx>: Send + Sync {
-    fn id(&self) -> StepId;
-    fn deps(&self) -> &'static [StepId];
     /// Find (by recorded ID, then by tag), create if missing, update if changed.
     async fn ensure(&self, cx: &Cx) -> Result<Outcome, StepError>;
     /// Delete; not-found is success.
@@ -167,6 +165,21 @@ pub trait Step<Cx>: Send + Sync {
     /// Live state of the step's resources, for `status`.
     async fn inspect(&self, cx: &Cx) -> Result<Vec<Inspection>, StepError>;
 }
+
+/// A step in the graph: its ID, what must be done before it, and the step.
+/// Each resource file declares its nodes next to its step, as constants.
+pub struct Node<Cx: 'static> {
+    pub id: StepId,
+    pub deps: &'static [StepId],
+    pub step: &'static (dyn Step<Cx> + 'static),
+}
+
+impl<Cx> Clone for Node<Cx> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<Cx> Copy for Node<Cx> {}
 
 /// What a run needs from its context: a per-step view for each step it
 /// starts, the notes that view collected, and where events go.
@@ -180,16 +193,9 @@ pub trait Context: Send + Sync + 'static {
 
 /// A validated graph: unique IDs, every dependency a step of the graph, no
 /// cycle. The only way to a run.
-pub struct Graph<Cx> {
-    steps: Vec<Arc<dyn Step<Cx>>>,
-}
-
-impl<Cx> Clone for Graph<Cx> {
-    fn clone(&self) -> Self {
-        Graph {
-            steps: self.steps.clone(),
-        }
-    }
+#[derive(Clone)]
+pub struct Graph<Cx: 'static> {
+    nodes: Vec<Node<Cx>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -203,26 +209,26 @@ pub enum GraphError {
 }
 
 impl<Cx> Graph<Cx> {
-    pub fn new(steps: Vec<Arc<dyn Step<Cx>>>) -> Result<Graph<Cx>, GraphError> {
+    pub fn new(nodes: Vec<Node<Cx>>) -> Result<Graph<Cx>, GraphError> {
         let mut ids: HashMap<StepId, usize> = HashMap::new();
-        for (i, s) in steps.iter().enumerate() {
-            if ids.insert(s.id(), i).is_some() {
-                return Err(GraphError::Duplicate(s.id()));
+        for (i, n) in nodes.iter().enumerate() {
+            if ids.insert(n.id, i).is_some() {
+                return Err(GraphError::Duplicate(n.id));
             }
         }
-        for s in &steps {
-            if let Some(&dep) = s.deps().iter().find(|d| !ids.contains_key(*d)) {
-                return Err(GraphError::UnknownDependency { step: s.id(), dep });
+        for n in &nodes {
+            if let Some(&dep) = n.deps.iter().find(|d| !ids.contains_key(*d)) {
+                return Err(GraphError::UnknownDependency { step: n.id, dep });
             }
         }
         // Kahn's algorithm: every node must be reached.
-        let mut indeg: Vec<usize> = steps.iter().map(|s| s.deps().len()).collect();
-        let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| indeg[i] == 0).collect();
-        let mut reached = vec![false; steps.len()];
+        let mut indeg: Vec<usize> = nodes.iter().map(|n| n.deps.len()).collect();
+        let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indeg[i] == 0).collect();
+        let mut reached = vec![false; nodes.len()];
         while let Some(i) = ready.pop() {
             reached[i] = true;
-            for (j, s) in steps.iter().enumerate() {
-                if s.deps().contains(&steps[i].id()) {
+            for (j, n) in nodes.iter().enumerate() {
+                if n.deps.contains(&nodes[i].id) {
                     indeg[j] -= 1;
                     if indeg[j] == 0 {
                         ready.push(j);
@@ -230,22 +236,19 @@ impl<Cx> Graph<Cx> {
                 }
             }
         }
-        let stuck: Vec<StepId> = (0..steps.len())
-            .filter(|&i| !reached[i])
-            .map(|i| steps[i].id())
-            .collect();
+        let stuck: Vec<StepId> = (0..nodes.len()).filter(|&i| !reached[i]).map(|i| nodes[i].id).collect();
         if !stuck.is_empty() {
             return Err(GraphError::Cycle(stuck));
         }
-        Ok(Graph { steps })
+        Ok(Graph { nodes })
     }
 
-    pub fn steps(&self) -> &[Arc<dyn Step<Cx>>] {
-        &self.steps
+    pub fn nodes(&self) -> &[Node<Cx>] {
+        &self.nodes
     }
 
-    pub fn get(&self, id: StepId) -> Option<&Arc<dyn Step<Cx>>> {
-        self.steps.iter().find(|s| s.id() == id)
+    pub fn get(&self, id: StepId) -> Option<&Node<Cx>> {
+        self.nodes.iter().find(|n| n.id == id)
     }
 }
 
@@ -276,39 +279,26 @@ impl RunReport {
         self.skipped.is_empty() && self.results.iter().all(|r| r.result.is_ok())
     }
     pub fn failures(&self) -> impl Iterator<Item = (StepId, &StepError)> {
-        self.results
-            .iter()
-            .filter_map(|r| r.result.as_ref().err().map(|e| (r.id, e)))
+        self.results.iter().filter_map(|r| r.result.as_ref().err().map(|e| (r.id, e)))
     }
     pub fn changed(&self) -> Vec<&StepResult> {
         self.results
             .iter()
-            .filter(|r| {
-                matches!(
-                    r.result,
-                    Ok(Outcome::Created | Outcome::Updated(_) | Outcome::Deleted)
-                )
-            })
+            .filter(|r| matches!(r.result, Ok(Outcome::Created | Outcome::Updated(_) | Outcome::Deleted)))
             .collect()
     }
 }
 
 /// Run the graph in `dir` order with at most `parallelism` steps at once.
-pub async fn run<C: Context>(
-    graph: &Graph<C::StepCx>,
-    ctx: Arc<C>,
-    dir: Direction,
-    parallelism: usize,
-) -> RunReport {
-    let steps = graph.steps();
+pub async fn run<C: Context>(graph: &Graph<C::StepCx>, ctx: Arc<C>, dir: Direction, parallelism: usize) -> RunReport {
+    let nodes = graph.nodes();
     let start = Instant::now();
-    let n = steps.len();
-    let index: HashMap<StepId, usize> =
-        steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
+    let n = nodes.len();
+    let index: HashMap<StepId, usize> = nodes.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     // preds[i]: what must finish before i; succs[i]: what i unblocks.
     let mut preds: Vec<Vec<usize>> = vec![vec![]; n];
-    for (i, s) in steps.iter().enumerate() {
-        for d in s.deps() {
+    for (i, s) in nodes.iter().enumerate() {
+        for d in s.deps {
             let j = index[d];
             match dir {
                 Direction::Up => preds[i].push(j),
@@ -335,11 +325,8 @@ pub async fn run<C: Context>(
         while !failed && running.len() < parallelism.max(1) {
             let Some(i) = ready.pop() else { break };
             started[i] = true;
-            let step = steps[i].clone();
-            let id = step.id();
-            ctx.reporter().emit(&Event::StepStarted {
-                step: id.to_string(),
-            });
+            let Node { id, step, .. } = nodes[i];
+            ctx.reporter().emit(&Event::StepStarted { step: id.to_string() });
             let cx = ctx.for_step(id);
             // The span names the step on every log line its calls emit.
             let span = tracing::info_span!("step", id = id.as_str());
@@ -359,16 +346,12 @@ pub async fn run<C: Context>(
         let Some((i, joined)) = running.next().await else {
             break;
         };
-        let id = steps[i].id();
+        let id = nodes[i].id;
         let (result, notes, elapsed) = match joined {
             Ok(v) => v,
             // A step's panic is that step's failure: the run stops like for
             // any other failure, with the state saved.
-            Err(e) => (
-                Err(StepError::Panicked(panic_message(e))),
-                vec![],
-                Duration::ZERO,
-            ),
+            Err(e) => (Err(StepError::Panicked(panic_message(e))), vec![], Duration::ZERO),
         };
         match &result {
             Ok(o) => {
@@ -396,32 +379,16 @@ pub async fn run<C: Context>(
                 });
             }
         }
-        results.push(StepResult {
-            id,
-            result,
-            notes,
-            elapsed,
-        });
+        results.push(StepResult { id, result, notes, elapsed });
     }
-    let skipped: Vec<StepId> = (0..n)
-        .filter(|&i| !started[i])
-        .map(|i| steps[i].id())
-        .collect();
+    let skipped: Vec<StepId> = (0..n).filter(|&i| !started[i]).map(|i| nodes[i].id).collect();
     for s in &skipped {
         ctx.reporter().emit(&Event::StepSkipped {
             step: s.to_string(),
-            reason: if failed {
-                "an earlier step failed".into()
-            } else {
-                "dependency not done".into()
-            },
+            reason: if failed { "an earlier step failed".into() } else { "dependency not done".into() },
         });
     }
-    RunReport {
-        results,
-        skipped,
-        elapsed: start.elapsed(),
-    }
+    RunReport { results, skipped, elapsed: start.elapsed() }
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {
@@ -439,16 +406,10 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 mod tests {
     use super::*;
 
-    struct S(StepId, &'static [StepId]);
+    struct S;
 
     #[async_trait]
     impl Step<()> for S {
-        fn id(&self) -> StepId {
-            self.0
-        }
-        fn deps(&self) -> &'static [StepId] {
-            self.1
-        }
         async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
             Ok(Outcome::Unchanged)
         }
@@ -464,30 +425,16 @@ mod tests {
     const B: StepId = StepId::new("t.b");
     const C: StepId = StepId::new("t.c");
 
-    fn graph(steps: Vec<S>) -> Result<Graph<()>, GraphError> {
-        Graph::new(
-            steps
-                .into_iter()
-                .map(|s| Arc::new(s) as Arc<dyn Step<()>>)
-                .collect(),
-        )
+    fn graph(nodes: &[(StepId, &'static [StepId])]) -> Result<Graph<()>, GraphError> {
+        Graph::new(nodes.iter().map(|&(id, deps)| Node { id, deps, step: &S }).collect())
     }
 
     #[test]
     fn a_graph_is_checked_when_it_is_built() {
-        assert!(graph(vec![S(A, &[]), S(B, &[A]), S(C, &[A, B])]).is_ok());
-        assert_eq!(
-            graph(vec![S(A, &[]), S(A, &[])]).err(),
-            Some(GraphError::Duplicate(A))
-        );
-        assert_eq!(
-            graph(vec![S(A, &[C])]).err(),
-            Some(GraphError::UnknownDependency { step: A, dep: C })
-        );
-        assert_eq!(
-            graph(vec![S(A, &[]), S(B, &[C]), S(C, &[B])]).err(),
-            Some(GraphError::Cycle(vec![B, C]))
-        );
+        assert!(graph(&[(A, &[]), (B, &[A]), (C, &[A, B])]).is_ok());
+        assert_eq!(graph(&[(A, &[]), (A, &[])]).err(), Some(GraphError::Duplicate(A)));
+        assert_eq!(graph(&[(A, &[C])]).err(), Some(GraphError::UnknownDependency { step: A, dep: C }));
+        assert_eq!(graph(&[(A, &[]), (B, &[C]), (C, &[B])]).err(), Some(GraphError::Cycle(vec![B, C])));
         assert_eq!(C.tier(), "t");
     }
 
@@ -495,10 +442,7 @@ mod tests {
     fn merge_prefers_the_strongest_change() {
         use Outcome::*;
         assert_eq!(Unchanged.merge(Created), Created);
-        assert_eq!(
-            Updated(vec!["a".into()]).merge(Updated(vec!["b".into()])),
-            Updated(vec!["a".into(), "b".into()])
-        );
+        assert_eq!(Updated(vec!["a".into()]).merge(Updated(vec!["b".into()])), Updated(vec!["a".into(), "b".into()]));
         assert_eq!(AlreadyAbsent.merge(Deleted), Deleted);
         assert_eq!(AlreadyAbsent.merge(AlreadyAbsent), AlreadyAbsent);
         assert_eq!(Unchanged.merge(AlreadyAbsent), Unchanged);

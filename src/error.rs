@@ -36,11 +36,7 @@ pub enum StepError {
     #[error("timed out after {}s waiting for {what}", elapsed.as_secs())]
     Timeout { what: String, elapsed: Duration },
     #[error("{resource} entered state `{state}` while waiting for `{wanted}`")]
-    BadState {
-        resource: String,
-        state: String,
-        wanted: String,
-    },
+    BadState { resource: String, state: String, wanted: String },
     #[error("{what} is missing: step `{step}` must run first")]
     MissingDependency { step: StepId, what: String },
     #[error("{0}")]
@@ -95,9 +91,6 @@ mod tests {
             source: None,
         };
         assert!(e.hint().unwrap().contains("quota"));
-        assert_eq!(
-            e.to_string(),
-            "failed to CreateVpc VPC `x`: VpcLimitExceeded: "
-        );
+        assert_eq!(e.to_string(), "failed to CreateVpc VPC `x`: VpcLimitExceeded: ");
     }
 }

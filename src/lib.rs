@@ -20,10 +20,7 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -49,8 +46,7 @@ fn init_tracing(cli: &cli::Cli) {
         (_, 1) => "moodlectl=info",
         (_, _) => "moodlectl=debug,aws_smithy_runtime=debug",
     };
-    let filter =
-        EnvFilter::try_from_env("MOODLECTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env("MOODLECTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -20,11 +20,7 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "preflight {}: {}\n  hint: {}",
-            self.check, self.problem, self.hint
-        )
+        write!(f, "preflight {}: {}\n  hint: {}", self.check, self.problem, self.hint)
     }
 }
 
@@ -32,9 +28,7 @@ impl std::fmt::Display for Finding {
 pub fn covers(pattern: &str, domain: &str) -> bool {
     let (p, d) = (pattern.to_ascii_lowercase(), domain.to_ascii_lowercase());
     if let Some(rest) = p.strip_prefix("*.") {
-        d.split_once('.')
-            .map(|(_, tail)| tail == rest)
-            .unwrap_or(false)
+        d.split_once('.').map(|(_, tail)| tail == rest).unwrap_or(false)
     } else {
         p == d
     }
@@ -44,11 +38,7 @@ pub fn covers(pattern: &str, domain: &str) -> bool {
 pub fn parse_ecr_uri(uri: &str) -> Option<(String, String, String)> {
     let (host, path) = uri.split_once('/')?;
     let parts: Vec<&str> = host.split('.').collect();
-    if parts.len() < 6
-        || parts[1] != "dkr"
-        || parts[2] != "ecr"
-        || !host.ends_with(".amazonaws.com")
-    {
+    if parts.len() < 6 || parts[1] != "dkr" || parts[2] != "ecr" || !host.ends_with(".amazonaws.com") {
         return None;
     }
     let region = parts[3].to_string();
@@ -65,13 +55,8 @@ pub fn parse_ecr_uri(uri: &str) -> Option<(String, String, String)> {
 /// Run every check; an empty result means go.
 pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
 
     // Every check is a read, so all of them go side by side with the
     // credentials check: preflight costs `up` one round of latency, not ten.
@@ -100,13 +85,7 @@ pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Findin
 
 async fn certificates(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let (alb, cdn) = tokio::join!(
-        certificate(
-            cfg,
-            "alb-certificate",
-            &cfg.domain.alb_certificate_arn,
-            &aws.acm,
-            cfg.stack.region.as_str(),
-        ),
+        certificate(cfg, "alb-certificate", &cfg.domain.alb_certificate_arn, &aws.acm, cfg.stack.region.as_str(),),
         certificate(
             cfg,
             "cloudfront-certificate",
@@ -126,13 +105,7 @@ async fn certificate(
     region: &str,
 ) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail = |problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
     let arn_region = crate::config::parse_acm_arn(arn).unwrap_or("");
     if arn_region != region {
         fail(
@@ -141,42 +114,30 @@ async fn certificate(
         );
         return out;
     }
-    match client
-        .describe_certificate()
-        .certificate_arn(arn)
-        .send()
-        .await
-    {
+    match client.describe_certificate().certificate_arn(arn).send().await {
         Ok(o) => {
             let Some(c) = o.certificate() else {
                 return out;
             };
-            let status = c
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
+            let status = c.status().map(|s| s.as_str().to_string()).unwrap_or_default();
             if status != "ISSUED" {
-                fail(
-                    format!("{arn} is {status}, not ISSUED"),
-                    "complete the DNS validation of the certificate in ACM",
-                );
+                fail(format!("{arn} is {status}, not ISSUED"), "complete the DNS validation of the certificate in ACM");
             }
             let mut names: Vec<String> = c.subject_alternative_names().to_vec();
             names.extend(c.domain_name().map(str::to_string));
             if !names.iter().any(|n| covers(n, &cfg.domain.name)) {
                 fail(
-                    format!(
-                        "{arn} covers {} but not {}",
-                        names.join(", "),
-                        cfg.domain.name
-                    ),
+                    format!("{arn} covers {} but not {}", names.join(", "), cfg.domain.name),
                     "request a certificate for domain.name (or a wildcard of its parent)",
                 );
             }
         }
         Err(e) => {
             let (code, msg) = error_code_message(&e);
-            fail(format!("{arn}: {code} {msg}"), "check the ARN in moodle.toml; the certificate must exist in that account and region");
+            fail(
+                format!("{arn}: {code} {msg}"),
+                "check the ARN in moodle.toml; the certificate must exist in that account and region",
+            );
         }
     }
     out
@@ -184,13 +145,8 @@ async fn certificate(
 
 async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
 
     // Image.
     if let Some((region, repo, reference)) = parse_ecr_uri(&cfg.image.uri) {
@@ -202,21 +158,11 @@ async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding>
             Aws::connect(&c).await.ecr
         };
         let id = if reference.starts_with("sha256:") {
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_digest(&reference)
-                .build()
+            aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&reference).build()
         } else {
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag(&reference)
-                .build()
+            aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(&reference).build()
         };
-        match ecr
-            .describe_images()
-            .repository_name(&repo)
-            .image_ids(id)
-            .send()
-            .await
-        {
+        match ecr.describe_images().repository_name(&repo).image_ids(id).send().await {
             Ok(o) if !o.image_details().is_empty() => {}
             Ok(_) => fail(
                 "image",
@@ -244,13 +190,8 @@ async fn classes(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
 
     // Instance class / node type offered here.
     if cfg.database.engine != DbEngine::AuroraServerless {
@@ -282,14 +223,13 @@ async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
                 if any {
                     fail(
                         "database.instance_class",
-                        format!(
-                            "{} is not offered for {engine} in {}",
-                            cfg.database.instance_class, cfg.stack.region
-                        ),
+                        format!("{} is not offered for {engine} in {}", cfg.database.instance_class, cfg.stack.region),
                         "pick a class listed by `aws rds describe-orderable-db-instance-options`",
                     );
                 } else {
-                    tracing::warn!("database.instance_class not verified: the endpoint lists no orderable options for {engine}");
+                    tracing::warn!(
+                        "database.instance_class not verified: the endpoint lists no orderable options for {engine}"
+                    );
                 }
             }
             Err(e) => {
@@ -307,13 +247,8 @@ async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
     // An optional check: no retry budget (and no backoff sleeps) for an
     // endpoint that lacks the API; a failure here is only a warning.
     let quick = aws_sdk_elasticache::config::Builder::default()
@@ -331,10 +266,7 @@ async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         Ok(o) if !o.reserved_cache_nodes_offerings().is_empty() => {}
         Ok(_) => fail(
             "cache.node_type",
-            format!(
-                "{} is not offered in {}",
-                cfg.cache.node_type, cfg.stack.region
-            ),
+            format!("{} is not offered in {}", cfg.cache.node_type, cfg.stack.region),
             "pick a node type offered in the region",
         ),
         // The one API that lists node types per region is not served by every
@@ -347,45 +279,22 @@ async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn prefix_list(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
 
     // CloudFront prefix list.
     if cfg.cdn.restrict_alb {
-        let f = aws_sdk_ec2::types::Filter::builder()
-            .name("prefix-list-name")
-            .values(CLOUDFRONT_PREFIX_LIST)
-            .build();
-        match aws
-            .ec2
-            .describe_managed_prefix_lists()
-            .filters(f)
-            .send()
-            .await
-        {
-            Ok(o)
-                if o.prefix_lists()
-                    .iter()
-                    .any(|p| p.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST)) => {}
+        let f = aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(CLOUDFRONT_PREFIX_LIST).build();
+        match aws.ec2.describe_managed_prefix_lists().filters(f).send().await {
+            Ok(o) if o.prefix_lists().iter().any(|p| p.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST)) => {}
             Ok(_) => fail(
                 "prefix-list",
-                format!(
-                    "{CLOUDFRONT_PREFIX_LIST} does not exist in {}",
-                    cfg.stack.region
-                ),
+                format!("{CLOUDFRONT_PREFIX_LIST} does not exist in {}", cfg.stack.region),
                 "set cdn.restrict_alb = false to open the ALB to the internet instead",
             ),
             Err(e) => fail(
                 "prefix-list",
-                format!(
-                    "cannot look up {CLOUDFRONT_PREFIX_LIST}: {}",
-                    error_code_message(&e).0
-                ),
+                format!("cannot look up {CLOUDFRONT_PREFIX_LIST}: {}", error_code_message(&e).0),
                 "check ec2:DescribeManagedPrefixLists permission",
             ),
         }
@@ -396,19 +305,12 @@ async fn prefix_list(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |check: &'static str, problem: String, hint: &str| {
-        out.push(Finding {
-            check,
-            problem,
-            hint: hint.to_string(),
-        })
-    };
+    let mut fail =
+        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
 
     // Quotas that commonly block a first deploy. Only what `up` would add counts.
-    let stack_filter = aws_sdk_ec2::types::Filter::builder()
-        .name("tag:moodlectl:stack")
-        .values(&cfg.stack.name)
-        .build();
+    let stack_filter =
+        aws_sdk_ec2::types::Filter::builder().name("tag:moodlectl:stack").values(&cfg.stack.name).build();
     let ours = |n: usize| n > 0;
     let count_eips = |f: Option<aws_sdk_ec2::types::Filter>| async {
         aws.ec2
@@ -420,13 +322,7 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             .unwrap_or(0)
     };
     let count_vpcs = |f: Option<aws_sdk_ec2::types::Filter>| async {
-        aws.ec2
-            .describe_vpcs()
-            .set_filters(f.map(|f| vec![f]))
-            .send()
-            .await
-            .map(|o| o.vpcs().len())
-            .unwrap_or(0)
+        aws.ec2.describe_vpcs().set_filters(f.map(|f| vec![f])).send().await.map(|o| o.vpcs().len()).unwrap_or(0)
     };
     let quota = |service: &'static str, code: &'static str| async move {
         aws.quotas
@@ -443,12 +339,7 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             .describe_nat_gateways()
             .send()
             .await
-            .map(|o| {
-                o.nat_gateways()
-                    .iter()
-                    .filter(|n| n.state().map(|s| s.as_str()) == Some("available"))
-                    .count()
-            })
+            .map(|o| o.nat_gateways().iter().filter(|n| n.state().map(|s| s.as_str()) == Some("available")).count())
             .unwrap_or(0)
     };
     // Usage and quotas are independent reads: one round trip for all.
@@ -463,22 +354,8 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         count_nats
     );
     for (check, code, service, limit, used, need) in [
-        (
-            "quota-eip",
-            "L-0263D0A3",
-            "ec2",
-            eip_quota,
-            eips,
-            if ours(our_eips) { 0 } else { 2 },
-        ),
-        (
-            "quota-vpc",
-            "L-F678F1CE",
-            "vpc",
-            vpc_quota,
-            vpcs,
-            if ours(our_vpcs) { 0 } else { 1 },
-        ),
+        ("quota-eip", "L-0263D0A3", "ec2", eip_quota, eips, if ours(our_eips) { 0 } else { 2 }),
+        ("quota-vpc", "L-F678F1CE", "vpc", vpc_quota, vpcs, if ours(our_vpcs) { 0 } else { 1 }),
     ] {
         if need == 0 {
             continue;
@@ -527,11 +404,7 @@ mod tests {
         );
         assert_eq!(
             parse_ecr_uri("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/moodle@sha256:abc"),
-            Some((
-                "eu-west-1".into(),
-                "team/moodle".into(),
-                "sha256:abc".into()
-            ))
+            Some(("eu-west-1".into(), "team/moodle".into(), "sha256:abc".into()))
         );
         assert_eq!(parse_ecr_uri("moodlehq/moodle-php-apache:8.3"), None);
     }

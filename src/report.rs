@@ -75,13 +75,9 @@ pub enum Verbosity {
 
 /// Pick the reporter for this process: JSON, TTY spinners, or plain lines.
 pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
-    let ci = std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false);
+    let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
     if json {
-        Box::new(JsonReporter {
-            out: Mutex::new(()),
-        })
+        Box::new(JsonReporter { out: Mutex::new(()) })
     } else if std::io::stderr().is_terminal() && !ci && verbosity != Verbosity::Quiet {
         Box::new(TtyReporter::new(verbosity, color_enabled()))
     } else {
@@ -90,10 +86,7 @@ pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
 }
 
 pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR")
-        .map(|v| v.is_empty())
-        .unwrap_or(true)
-        && std::io::stderr().is_terminal()
+    std::env::var_os("NO_COLOR").map(|v| v.is_empty()).unwrap_or(true) && std::io::stderr().is_terminal()
 }
 
 /// NDJSON on stdout, one event per line, each with a timestamp.
@@ -111,11 +104,7 @@ struct Stamped<'a> {
 impl Reporter for JsonReporter {
     fn emit(&self, ev: &Event) {
         let _g = self.out.lock().unwrap();
-        let line = serde_json::to_string(&Stamped {
-            ts: crate::state::now_rfc3339(),
-            ev,
-        })
-        .expect("event serialises");
+        let line = serde_json::to_string(&Stamped { ts: crate::state::now_rfc3339(), ev }).expect("event serialises");
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -129,33 +118,19 @@ pub struct PlainReporter {
 
 pub fn describe(ev: &Event) -> Option<String> {
     Some(match ev {
-        Event::RunStarted {
-            command,
-            stack,
-            region,
-            steps,
-        } => format!("{command}: stack `{stack}` in {region}, {steps} steps"),
+        Event::RunStarted { command, stack, region, steps } => {
+            format!("{command}: stack `{stack}` in {region}, {steps} steps")
+        }
         Event::StepStarted { step } => format!("{step}: started"),
         Event::StepProgress { step, message } => format!("{step}: {message}"),
-        Event::StepFinished {
-            step,
-            outcome,
-            changes,
-            elapsed_ms,
-        } => {
+        Event::StepFinished { step, outcome, changes, elapsed_ms } => {
             let mut s = format!("{step}: {outcome} ({})", secs(*elapsed_ms));
             if !changes.is_empty() {
                 s.push_str(&format!(" [{}]", changes.join(", ")));
             }
             s
         }
-        Event::StepFailed {
-            step,
-            error,
-            hint,
-            elapsed_ms,
-            ..
-        } => {
+        Event::StepFailed { step, error, hint, elapsed_ms, .. } => {
             let mut s = format!("{step}: FAILED after {}: {error}", secs(*elapsed_ms));
             if let Some(h) = hint {
                 s.push_str(&format!("\n  hint: {h}"));
@@ -163,19 +138,9 @@ pub fn describe(ev: &Event) -> Option<String> {
             s
         }
         Event::StepSkipped { step, reason } => format!("{step}: skipped ({reason})"),
-        Event::RunFinished {
-            ok,
-            elapsed_ms,
-            outcomes,
-            ..
-        } => {
+        Event::RunFinished { ok, elapsed_ms, outcomes, .. } => {
             let counts: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-            format!(
-                "{} in {}: {}",
-                if *ok { "done" } else { "failed" },
-                secs(*elapsed_ms),
-                counts.join(", ")
-            )
+            format!("{} in {}: {}", if *ok { "done" } else { "failed" }, secs(*elapsed_ms), counts.join(", "))
         }
         Event::Outputs { .. } => return None,
         Event::Kept { items } => format!("kept: {}", items.join("; ")),
@@ -197,9 +162,7 @@ impl Reporter for PlainReporter {
         }
         if let Some(line) = describe(ev) {
             let ts = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!(
-                    "[hour]:[minute]:[second]"
-                ))
+                .format(time::macros::format_description!("[hour]:[minute]:[second]"))
                 .unwrap_or_default();
             eprintln!("{ts} {line}");
         }
@@ -217,9 +180,7 @@ pub struct TtyReporter {
 impl TtyReporter {
     fn new(verbosity: Verbosity, color: bool) -> Self {
         TtyReporter {
-            multi: indicatif::MultiProgress::with_draw_target(
-                indicatif::ProgressDrawTarget::stderr(),
-            ),
+            multi: indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
             verbosity,
             color,
@@ -263,11 +224,7 @@ impl Reporter for TtyReporter {
             }
             Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
                 let failed = matches!(ev, Event::StepFailed { .. });
-                let mark = if failed {
-                    self.paint("✗", "31")
-                } else {
-                    self.paint("✓", "32")
-                };
+                let mark = if failed { self.paint("✗", "31") } else { self.paint("✓", "32") };
                 let line = format!("{mark} {}", describe(ev).unwrap_or_default());
                 if let Some((pb, _)) = bars.remove(step) {
                     pb.finish_and_clear();
@@ -309,8 +266,7 @@ mod tests {
             changes: vec![],
             elapsed_ms: 1200,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
         assert_eq!(v["event"], "step_finished");
         assert_eq!(v["outcome"], "created");
         assert!(v.get("changes").is_none());

@@ -32,11 +32,7 @@ pub struct Resource {
 
 impl Resource {
     pub fn new(kind: &str, id: impl Into<String>) -> Self {
-        Resource {
-            kind: kind.to_string(),
-            id: id.into(),
-            attrs: BTreeMap::new(),
-        }
+        Resource { kind: kind.to_string(), id: id.into(), attrs: BTreeMap::new() }
     }
     pub fn with(mut self, k: &str, v: impl Into<String>) -> Self {
         self.attrs.insert(k.to_string(), v.into());
@@ -60,32 +56,15 @@ pub struct StateData {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("{}: cannot read state file: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}:{line}: state file is not valid JSON for schema v{SCHEMA_VERSION}: {msg}\nhint: restore it from a backup, or delete it and rerun `moodlectl up`, which adopts resources by their `moodlectl:stack` tag", path.display())]
-    Corrupt {
-        path: PathBuf,
-        line: usize,
-        msg: String,
-    },
+    Corrupt { path: PathBuf, line: usize, msg: String },
     #[error("{}: `schema_version` is {found}, this moodlectl understands {SCHEMA_VERSION}\nhint: use the moodlectl version that wrote it", path.display())]
     Version { path: PathBuf, found: u64 },
     #[error("{}: `{key}` is `{found}` but the config says `{expected}`: this state belongs to another stack\nhint: pass the right --config, or --state for this stack", path.display())]
-    Mismatch {
-        path: PathBuf,
-        key: &'static str,
-        found: String,
-        expected: String,
-    },
+    Mismatch { path: PathBuf, key: &'static str, found: String, expected: String },
     #[error("stack `{stack}` is locked by {holder}\nhint: wait for that run to finish; if it died, `moodlectl force-unlock {id}` (lock at {})", path.display())]
-    Locked {
-        stack: String,
-        holder: String,
-        id: String,
-        path: PathBuf,
-    },
+    Locked { stack: String, holder: String, id: String, path: PathBuf },
     #[error("state bucket `{bucket}` is not usable ({code})\nhint: the bucket for remote state is yours: create it (with versioning) or fix --state / [state] in the config")]
     Bucket { bucket: String, code: String },
     #[error("{what}: the state object was changed by another writer since this run read it; nothing more was written\nhint: another moodlectl (or a hand edit) wrote it; rerun to continue from the newer state")]
@@ -95,10 +74,7 @@ pub enum StateError {
     #[error("lock `{found}` is held, not `{given}`; nothing was removed")]
     LockMismatch { found: String, given: String },
     #[error("{}: cannot write state file: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 impl StateError {
@@ -120,12 +96,7 @@ pub fn read(path: &Path, stack: &str, region: &str) -> Result<Option<StateData>,
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StateError::Read {
-                path: path.into(),
-                source,
-            })
-        }
+        Err(source) => return Err(StateError::Read { path: path.into(), source }),
     };
     parse(&text, path, stack, region).map(Some)
 }
@@ -142,29 +113,15 @@ pub fn parse(text: &str, path: &Path, stack: &str, region: &str) -> Result<State
     let found = value.get("schema_version").and_then(|v| v.as_u64());
     match found {
         Some(v) if v == SCHEMA_VERSION as u64 => {}
-        Some(v) => {
-            return Err(StateError::Version {
-                path: path.into(),
-                found: v,
-            })
-        }
-        None => {
-            return Err(StateError::Corrupt {
-                path: path.into(),
-                line: 1,
-                msg: "missing `schema_version`".into(),
-            })
-        }
+        Some(v) => return Err(StateError::Version { path: path.into(), found: v }),
+        None => return Err(StateError::Corrupt { path: path.into(), line: 1, msg: "missing `schema_version`".into() }),
     }
     let data: StateData = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         path: path.into(),
         line: e.line(),
         msg: e.to_string(),
     })?;
-    for (key, found, expected) in [
-        ("stack", &data.stack, stack),
-        ("region", &data.region, region),
-    ] {
+    for (key, found, expected) in [("stack", &data.stack, stack), ("region", &data.region, region)] {
         if found != expected {
             return Err(StateError::Mismatch {
                 path: path.into(),
@@ -201,10 +158,7 @@ impl Location {
         match s.strip_prefix("s3://") {
             Some(rest) => match rest.split_once('/') {
                 Some((b, k)) if !b.is_empty() && !k.is_empty() && !k.ends_with('/') => {
-                    Ok(Location::S3 {
-                        bucket: b.into(),
-                        key: k.into(),
-                    })
+                    Ok(Location::S3 { bucket: b.into(), key: k.into() })
                 }
                 _ => Err(format!("`{s}` is not s3://BUCKET/KEY")),
             },
@@ -252,10 +206,7 @@ impl S3State {
     pub async fn check_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), StateError> {
         match client.head_bucket().bucket(bucket).send().await {
             Ok(_) => Ok(()),
-            Err(e) => Err(StateError::Bucket {
-                bucket: bucket.into(),
-                code: s3_code(&e),
-            }),
+            Err(e) => Err(StateError::Bucket { bucket: bucket.into(), code: s3_code(&e) }),
         }
     }
 
@@ -272,25 +223,16 @@ impl S3State {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| StateError::Remote {
-                        what: format!("s3://{bucket}/{key}"),
-                        msg: e.to_string(),
-                    })?
+                    .map_err(|e| StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: e.to_string() })?
                     .into_bytes();
                 Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), etag)))
             }
             Err(e)
-                if e.as_service_error()
-                    .map(|s| s.is_no_such_key())
-                    .unwrap_or(false)
-                    || s3_code(&e) == "NoSuchKey" =>
+                if e.as_service_error().map(|s| s.is_no_such_key()).unwrap_or(false) || s3_code(&e) == "NoSuchKey" =>
             {
                 Ok(None)
             }
-            Err(e) => Err(StateError::Remote {
-                what: format!("s3://{bucket}/{key}"),
-                msg: s3_code(&e),
-            }),
+            Err(e) => Err(StateError::Remote { what: format!("s3://{bucket}/{key}"), msg: s3_code(&e) }),
         }
     }
 
@@ -316,18 +258,11 @@ impl S3State {
             }
             Err(e)
                 if s3_code(&e) == "PreconditionFailed"
-                    || e.raw_response()
-                        .map(|r| r.status().as_u16() == 412)
-                        .unwrap_or(false) =>
+                    || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) =>
             {
-                Err(StateError::Conflict {
-                    what: format!("s3://{}/{}", self.bucket, self.key),
-                })
+                Err(StateError::Conflict { what: format!("s3://{}/{}", self.bucket, self.key) })
             }
-            Err(e) => Err(StateError::Remote {
-                what: format!("s3://{}/{}", self.bucket, self.key),
-                msg: s3_code(&e),
-            }),
+            Err(e) => Err(StateError::Remote { what: format!("s3://{}/{}", self.bucket, self.key), msg: s3_code(&e) }),
         }
     }
 }
@@ -343,19 +278,9 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    pub fn open(
-        path: &Path,
-        stack: &str,
-        region: &str,
-        writable: bool,
-    ) -> Result<Self, StateError> {
+    pub fn open(path: &Path, stack: &str, region: &str, writable: bool) -> Result<Self, StateError> {
         let data = read(path, stack, region)?.unwrap_or_else(|| fresh(stack, region));
-        Ok(StateStore {
-            path: path.into(),
-            remote: None,
-            data: Mutex::new(data),
-            writable,
-        })
+        Ok(StateStore { path: path.into(), remote: None, data: Mutex::new(data), writable })
     }
 
     /// Did the state exist before this run (file or object)?
@@ -468,8 +393,7 @@ impl StateStore {
         }
         tokio::task::block_in_place(|| {
             let _g = r.save_lock.lock().unwrap();
-            let json =
-                serde_json::to_vec_pretty(&*self.data.lock().unwrap()).expect("state serialises");
+            let json = serde_json::to_vec_pretty(&*self.data.lock().unwrap()).expect("state serialises");
             tokio::runtime::Handle::current().block_on(r.put(json))
         })
     }
@@ -478,26 +402,14 @@ impl StateStore {
     pub fn remove_file(&self) -> Result<(), StateError> {
         if let Some(r) = &self.remote {
             let what = self.path.display().to_string();
-            return block_on(
-                r.client
-                    .delete_object()
-                    .bucket(&r.bucket)
-                    .key(&r.key)
-                    .send(),
-            )
-            .map(|_| ())
-            .map_err(|e| StateError::Remote {
-                what,
-                msg: s3_code(&e),
-            });
+            return block_on(r.client.delete_object().bucket(&r.bucket).key(&r.key).send())
+                .map(|_| ())
+                .map_err(|e| StateError::Remote { what, msg: s3_code(&e) });
         }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Write {
-                path: self.path.clone(),
-                source,
-            }),
+            Err(source) => Err(StateError::Write { path: self.path.clone(), source }),
         }
     }
 
@@ -510,19 +422,13 @@ impl StateStore {
             return Ok(()); // written by flush_remote, outside the data lock
         }
         let json = serde_json::to_vec_pretty(&*d).expect("state serialises");
-        write_atomic(&self.path, &json).map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        write_atomic(&self.path, &json).map_err(|source| StateError::Write { path: self.path.clone(), source })
     }
 }
 
 /// Write via a temp file in the same directory + fsync + rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -581,44 +487,28 @@ impl StateLock {
     pub fn acquire(state_path: &Path, stack: &str, command: &str) -> Result<StateLock, StateError> {
         let path = lock_path(state_path);
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Write { path: path.clone(), source })?;
         }
         let me = LockInfo::mine(command);
         for _ in 0..3 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
                     let body = serde_json::to_vec(&me).unwrap();
                     f.write_all(&body)
                         .and_then(|_| f.sync_all())
-                        .map_err(|source| StateError::Write {
-                            path: path.clone(),
-                            source,
-                        })?;
+                        .map_err(|source| StateError::Write { path: path.clone(), source })?;
                     return Ok(StateLock { path, remote: None });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder: Option<LockInfo> = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| serde_json::from_str(&t).ok());
+                    let holder: Option<LockInfo> =
+                        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
                     match holder {
                         Some(h) if h.host == me.host && !pid_alive(h.pid) => {
                             // The holder died (e.g. SIGKILL): the lock is stale.
                             let _ = std::fs::remove_file(&path);
                         }
                         Some(h) => {
-                            return Err(StateError::Locked {
-                                stack: stack.into(),
-                                holder: h.holder(),
-                                id: h.id,
-                                path,
-                            });
+                            return Err(StateError::Locked { stack: stack.into(), holder: h.holder(), id: h.id, path });
                         }
                         None => {
                             // Half-written by a holder that is still writing it,
@@ -669,15 +559,10 @@ impl StateLock {
             .send()
             .await;
         match r {
-            Ok(_) => Ok(StateLock {
-                path: shown,
-                remote: Some((client.clone(), bucket.into(), lock_key)),
-            }),
+            Ok(_) => Ok(StateLock { path: shown, remote: Some((client.clone(), bucket.into(), lock_key)) }),
             Err(e)
                 if s3_code(&e) == "PreconditionFailed"
-                    || e.raw_response()
-                        .map(|r| r.status().as_u16() == 412)
-                        .unwrap_or(false) =>
+                    || e.raw_response().map(|r| r.status().as_u16() == 412).unwrap_or(false) =>
             {
                 let holder = S3State::get(client, bucket, &lock_key)
                     .await?
@@ -686,43 +571,23 @@ impl StateLock {
                     Some(h) => (h.holder(), h.id),
                     None => ("an unreadable lock object".into(), "?".into()),
                 };
-                Err(StateError::Locked {
-                    stack: stack.into(),
-                    holder,
-                    id,
-                    path: shown,
-                })
+                Err(StateError::Locked { stack: stack.into(), holder, id, path: shown })
             }
-            Err(e) => Err(StateError::Remote {
-                what: shown.display().to_string(),
-                msg: s3_code(&e),
-            }),
+            Err(e) => Err(StateError::Remote { what: shown.display().to_string(), msg: s3_code(&e) }),
         }
     }
 
     /// Remove a lock left behind, if its id is `id`.
-    pub async fn force_unlock(
-        loc: &Location,
-        s3: Option<&aws_sdk_s3::Client>,
-        id: &str,
-    ) -> Result<(), StateError> {
+    pub async fn force_unlock(loc: &Location, s3: Option<&aws_sdk_s3::Client>, id: &str) -> Result<(), StateError> {
         match (loc, s3) {
             (Location::S3 { bucket, key }, Some(client)) => {
                 let lock_key = format!("{key}.lock");
                 let Some((text, _)) = S3State::get(client, bucket, &lock_key).await? else {
-                    return Err(StateError::LockMismatch {
-                        found: "none".into(),
-                        given: id.into(),
-                    });
+                    return Err(StateError::LockMismatch { found: "none".into(), given: id.into() });
                 };
-                let found = serde_json::from_str::<LockInfo>(&text)
-                    .map(|h| h.id)
-                    .unwrap_or_default();
+                let found = serde_json::from_str::<LockInfo>(&text).map(|h| h.id).unwrap_or_default();
                 if found != id {
-                    return Err(StateError::LockMismatch {
-                        found,
-                        given: id.into(),
-                    });
+                    return Err(StateError::LockMismatch { found, given: id.into() });
                 }
                 client
                     .delete_object()
@@ -730,10 +595,7 @@ impl StateLock {
                     .key(&lock_key)
                     .send()
                     .await
-                    .map_err(|e| StateError::Remote {
-                        what: lock_key,
-                        msg: s3_code(&e),
-                    })?;
+                    .map_err(|e| StateError::Remote { what: lock_key, msg: s3_code(&e) })?;
                 Ok(())
             }
             _ => {
@@ -743,12 +605,10 @@ impl StateLock {
                     .and_then(|t| serde_json::from_str::<LockInfo>(&t).ok())
                     .map(|h| h.id);
                 match found {
-                    Some(f) if f == id => std::fs::remove_file(&path)
-                        .map_err(|source| StateError::Write { path, source }),
-                    f => Err(StateError::LockMismatch {
-                        found: f.unwrap_or("none".into()),
-                        given: id.into(),
-                    }),
+                    Some(f) if f == id => {
+                        std::fs::remove_file(&path).map_err(|source| StateError::Write { path, source })
+                    }
+                    f => Err(StateError::LockMismatch { found: f.unwrap_or("none".into()), given: id.into() }),
                 }
             }
         }
@@ -772,21 +632,18 @@ impl Drop for StateLock {
 
 fn pid_alive(pid: u32) -> bool {
     // kill(pid, 0) probes existence without sending a signal.
+    // SAFETY: no signal is sent; the call only reads the process table.
+    #[allow(unsafe_code)]
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn host() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
+    hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 pub fn random_hex(bytes: usize) -> String {
@@ -823,19 +680,10 @@ mod tests {
         let p = dir.path().join("s.json");
         let s = StateStore::open(&p, "moodle", "eu-west-1", true).unwrap();
         s.save().unwrap();
-        assert!(matches!(
-            read(&p, "other", "eu-west-1"),
-            Err(StateError::Mismatch { key: "stack", .. })
-        ));
-        assert!(matches!(
-            read(&p, "moodle", "us-east-1"),
-            Err(StateError::Mismatch { key: "region", .. })
-        ));
+        assert!(matches!(read(&p, "other", "eu-west-1"), Err(StateError::Mismatch { key: "stack", .. })));
+        assert!(matches!(read(&p, "moodle", "us-east-1"), Err(StateError::Mismatch { key: "region", .. })));
         std::fs::write(&p, r#"{"schema_version": 99}"#).unwrap();
-        assert!(matches!(
-            read(&p, "moodle", "eu-west-1"),
-            Err(StateError::Version { found: 99, .. })
-        ));
+        assert!(matches!(read(&p, "moodle", "eu-west-1"), Err(StateError::Version { found: 99, .. })));
         std::fs::write(&p, "{\n  \"schema_version\": 1,\n  oops").unwrap();
         match read(&p, "moodle", "eu-west-1") {
             Err(StateError::Corrupt { line, .. }) => assert_eq!(line, 3),
@@ -848,10 +696,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.json");
         let l = StateLock::acquire(&p, "moodle", "up").unwrap();
-        let e = StateLock::acquire(&p, "moodle", "up")
-            .err()
-            .unwrap()
-            .to_string();
+        let e = StateLock::acquire(&p, "moodle", "up").err().unwrap().to_string();
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(l);
         // A lock left by a dead process on this host is stale.
@@ -862,11 +707,7 @@ mod tests {
             started_at: now_rfc3339(),
             command: "up".into(),
         };
-        std::fs::write(
-            p.with_extension("lock"),
-            serde_json::to_vec(&stale).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(p.with_extension("lock"), serde_json::to_vec(&stale).unwrap()).unwrap();
         assert!(StateLock::acquire(&p, "moodle", "up").is_ok());
     }
 }

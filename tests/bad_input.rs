@@ -2,6 +2,7 @@
 //! file/line/key, and not a single request sent (the endpoint is a listener
 //! that counts connections).
 
+#[macro_use]
 mod common;
 use common::*;
 
@@ -77,10 +78,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "malformed e-mail",
-        config: Config::Edit(
-            "event_email = \"user@example.com\"",
-            "event_email = \"user.example.com\"",
-        ),
+        config: Config::Edit("event_email = \"user@example.com\"", "event_email = \"user.example.com\""),
         args: &["up", "--yes"],
         state: None,
         expect: &["`database.event_email`", "e-mail"],
@@ -101,20 +99,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "bad DB instance class",
-        config: Config::Edit(
-            "instance_class = \"db.r6g.large\"",
-            "instance_class = \"r6g.large\"",
-        ),
+        config: Config::Edit("instance_class = \"db.r6g.large\"", "instance_class = \"r6g.large\""),
         args: &["up", "--yes"],
         state: None,
         expect: &["`database.instance_class`", "instance class"],
     },
     Case {
         name: "bad cache node type",
-        config: Config::Edit(
-            "node_type = \"cache.r6g.large\"",
-            "node_type = \"cache.huge\"",
-        ),
+        config: Config::Edit("node_type = \"cache.r6g.large\"", "node_type = \"cache.huge\""),
         args: &["up", "--yes"],
         state: None,
         expect: &["`cache.node_type`"],
@@ -189,13 +181,7 @@ const CASES: &[Case] = &[
         state: None,
         expect: &["yaml"],
     },
-    Case {
-        name: "unknown command",
-        config: Config::Edit("", ""),
-        args: &["deploy"],
-        state: None,
-        expect: &["deploy"],
-    },
+    Case { name: "unknown command", config: Config::Edit("", ""), args: &["deploy"], state: None, expect: &["deploy"] },
     Case {
         name: "--parallelism 0",
         config: Config::Edit("", ""),
@@ -279,34 +265,16 @@ fn bad_inputs_exit_2_naming_the_problem_without_any_request() {
         let before_state = std::fs::read(p.state_path()).ok();
         let o = p.run(case.args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{}: exit {:?}\n{err}",
-            case.name,
-            o.status.code()
-        );
+        assert_eq!(o.status.code(), Some(2), "{}: exit {:?}\n{err}", case.name, o.status.code());
         for e in case.expect {
             assert!(err.contains(e), "{}: stderr lacks `{e}`:\n{err}", case.name);
         }
         assert!(o.stdout.is_empty(), "{}: nothing on stdout", case.name);
-        assert_eq!(
-            hole.hits(),
-            0,
-            "{}: a request reached the endpoint",
-            case.name
-        );
-        assert_eq!(
-            std::fs::read(p.state_path()).ok(),
-            before_state,
-            "{}: state touched",
-            case.name
-        );
-        assert!(
-            !p.dir.path().join(".moodlectl/moodle.lock").exists(),
-            "{}: lock left",
-            case.name
-        );
+        // The whole message as a user reads it.
+        snapshot!(format!("bad_input_{}", case.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")), err);
+        assert_eq!(hole.hits(), 0, "{}: a request reached the endpoint", case.name);
+        assert_eq!(std::fs::read(p.state_path()).ok(), before_state, "{}: state touched", case.name);
+        assert!(!p.dir.path().join(".moodlectl/moodle.lock").exists(), "{}: lock left", case.name);
     }
 }
 
@@ -315,14 +283,7 @@ fn config_errors_name_the_line() {
     let hole = Blackhole::start();
     let p = Project::bare(&hole.url);
     p.edit_config("max_count = 10", "max_count = 0");
-    let line = CONFIG
-        .lines()
-        .position(|l| l.starts_with("max_count"))
-        .unwrap()
-        + 1;
+    let line = CONFIG.lines().position(|l| l.starts_with("max_count")).unwrap() + 1;
     let (_, err) = p.expect(&["plan"], 2);
-    assert!(
-        err.contains(&format!("moodle.toml:{line}: `service.max_count`")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("moodle.toml:{line}: `service.max_count`")), "{err}");
 }

@@ -32,10 +32,10 @@ async fn up_builds_the_service_as_specified() {
         .unwrap()
         .clusters()[0]
         .clone();
-    assert!(c.settings().iter().any(
-        |s| s.name().map(|n| n.as_str()) == Some("containerInsights")
-            && s.value() == Some("enabled")
-    ));
+    assert!(c
+        .settings()
+        .iter()
+        .any(|s| s.name().map(|n| n.as_str()) == Some("containerInsights") && s.value() == Some("enabled")));
     let providers: BTreeSet<&str> = c.capacity_providers().iter().map(|s| s.as_str()).collect();
     assert_eq!(providers, BTreeSet::from(["FARGATE", "FARGATE_SPOT"]));
 
@@ -52,10 +52,7 @@ async fn up_builds_the_service_as_specified() {
     assert_eq!((td.cpu(), td.memory()), (Some("2048"), Some("4096")));
     let rp = td.runtime_platform().unwrap();
     assert_eq!(rp.cpu_architecture().map(|a| a.as_str()), Some("X86_64"));
-    assert_eq!(
-        rp.operating_system_family().map(|a| a.as_str()),
-        Some("LINUX")
-    );
+    assert_eq!(rp.operating_system_family().map(|a| a.as_str()), Some("LINUX"));
     assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));
     let ctr = &td.container_definitions()[0];
     assert_eq!(ctr.name(), Some("moodle"));
@@ -66,10 +63,7 @@ async fn up_builds_the_service_as_specified() {
     let hc = ctr.health_check().expect("container health check");
     assert_eq!(
         hc.command(),
-        [
-            "CMD-SHELL",
-            "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:8080/moodlectl-health || exit 1"
-        ]
+        ["CMD-SHELL", "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:8080/moodlectl-health || exit 1"]
     );
     assert_eq!(
         (hc.interval(), hc.timeout(), hc.retries(), hc.start_period()),
@@ -92,44 +86,21 @@ async fn up_builds_the_service_as_specified() {
     ] {
         assert!(env.contains(name), "{name} missing from {env:?}");
     }
-    let envv = |n: &str| {
-        ctr.environment()
-            .iter()
-            .find(|e| e.name() == Some(n))
-            .and_then(|e| e.value())
-            .unwrap()
-            .to_string()
-    };
+    let envv =
+        |n: &str| ctr.environment().iter().find(|e| e.name() == Some(n)).and_then(|e| e.value()).unwrap().to_string();
     assert_eq!(envv("MOODLE_DATABASE_TYPE"), "mysqli");
     assert_eq!(envv("MOODLE_DNS_NAME"), "moodle.example.com");
     assert_eq!(envv("MOODLE_REDIS_TLS"), "true");
-    assert_eq!(
-        envv("MOODLE_DATABASE_HOST"),
-        st["resources"]["rds/instance"]["attrs"]["host"]
-            .as_str()
-            .unwrap()
-    );
-    let secrets: std::collections::BTreeMap<&str, &str> = ctr
-        .secrets()
-        .iter()
-        .map(|s| (s.name(), s.value_from()))
-        .collect();
-    assert_eq!(
-        secrets["MOODLE_DATABASE_PASSWORD"],
-        format!("{}:password::", sid("secret/db"))
-    );
+    assert_eq!(envv("MOODLE_DATABASE_HOST"), st["resources"]["rds/instance"]["attrs"]["host"].as_str().unwrap());
+    let secrets: std::collections::BTreeMap<&str, &str> =
+        ctr.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+    assert_eq!(secrets["MOODLE_DATABASE_PASSWORD"], format!("{}:password::", sid("secret/db")));
     assert_eq!(secrets["MOODLE_PASSWORD"], sid("secret/moodle-admin"));
     assert_eq!(secrets.len(), 2);
     let vol = td.volumes()[0].efs_volume_configuration().unwrap();
     assert_eq!(vol.file_system_id(), sid("efs/file-system"));
-    assert_eq!(
-        vol.transit_encryption().map(|t| t.as_str()),
-        Some("ENABLED")
-    );
-    assert_eq!(
-        vol.authorization_config().and_then(|a| a.access_point_id()),
-        Some(sid("efs/access-point").as_str())
-    );
+    assert_eq!(vol.transit_encryption().map(|t| t.as_str()), Some("ENABLED"));
+    assert_eq!(vol.authorization_config().and_then(|a| a.access_point_id()), Some(sid("efs/access-point").as_str()));
     assert_eq!(ctr.mount_points()[0].source_volume(), Some("moodle"));
     let lc = ctr.log_configuration().unwrap();
     assert_eq!(lc.log_driver().as_str(), "awslogs");
@@ -137,12 +108,7 @@ async fn up_builds_the_service_as_specified() {
     assert_eq!(opts["awslogs-group"], "/moodlectl/moodle/moodle");
     assert_eq!(opts["awslogs-stream-prefix"], "ecs-moodle");
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let lg = logs
-        .describe_log_groups()
-        .log_group_name_prefix("/moodlectl/moodle/moodle")
-        .send()
-        .await
-        .unwrap();
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/moodle").send().await.unwrap();
     assert_eq!(lg.log_groups()[0].retention_in_days(), Some(30));
 
     // Roles: trust ecs-tasks; the execution role reads exactly the two secrets.
@@ -154,16 +120,7 @@ async fn up_builds_the_service_as_specified() {
     }
     assert_eq!(
         td.execution_role_arn(),
-        Some(
-            iam.get_role()
-                .role_name("moodle-task-execution")
-                .send()
-                .await
-                .unwrap()
-                .role()
-                .unwrap()
-                .arn()
-        )
+        Some(iam.get_role().role_name("moodle-task-execution").send().await.unwrap().role().unwrap().arn())
     );
     let pol = iam
         .get_role_policy()
@@ -172,89 +129,38 @@ async fn up_builds_the_service_as_specified() {
         .send()
         .await
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&&url_decode(pol.policy_document())).unwrap();
-    let sm_stmt = doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
-        .unwrap();
-    let res: BTreeSet<&str> = sm_stmt["Resource"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        res,
-        BTreeSet::from([
-            sid("secret/db").as_str(),
-            sid("secret/moodle-admin").as_str()
-        ])
-    );
-    let task_pol = iam
-        .get_role_policy()
-        .role_name("moodle-task")
-        .policy_name("moodle-ecs-exec")
-        .send()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&url_decode(pol.policy_document())).unwrap();
+    let sm_stmt =
+        doc["Statement"].as_array().unwrap().iter().find(|s| s["Action"] == "secretsmanager:GetSecretValue").unwrap();
+    let res: BTreeSet<&str> = sm_stmt["Resource"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(res, BTreeSet::from([sid("secret/db").as_str(), sid("secret/moodle-admin").as_str()]));
+    let task_pol = iam.get_role_policy().role_name("moodle-task").policy_name("moodle-ecs-exec").send().await.unwrap();
     assert!(url_decode(task_pol.policy_document()).contains("ssmmessages:CreateControlChannel"));
 
     // Service.
-    let s = ecs
-        .describe_services()
-        .cluster("moodle-cluster")
-        .services("moodle-service")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
+    let s =
+        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
+            [0]
         .clone();
     let strat: BTreeSet<(String, i32, i32)> = s
         .capacity_provider_strategy()
         .iter()
         .map(|i| (i.capacity_provider().to_string(), i.weight(), i.base()))
         .collect();
-    assert_eq!(
-        strat,
-        BTreeSet::from([
-            ("FARGATE_SPOT".to_string(), 3, 0),
-            ("FARGATE".to_string(), 1, 1)
-        ])
-    );
-    let net = s
-        .network_configuration()
-        .unwrap()
-        .awsvpc_configuration()
-        .unwrap();
+    assert_eq!(strat, BTreeSet::from([("FARGATE_SPOT".to_string(), 3, 0), ("FARGATE".to_string(), 1, 1)]));
+    let net = s.network_configuration().unwrap().awsvpc_configuration().unwrap();
     let subnets: BTreeSet<&str> = net.subnets().iter().map(|s| s.as_str()).collect();
-    assert_eq!(
-        subnets,
-        BTreeSet::from([
-            sid("subnet/private-a").as_str(),
-            sid("subnet/private-b").as_str()
-        ])
-    );
+    assert_eq!(subnets, BTreeSet::from([sid("subnet/private-a").as_str(), sid("subnet/private-b").as_str()]));
     assert_eq!(net.security_groups(), [sid("sg/service")]);
     assert_eq!(net.assign_public_ip().map(|a| a.as_str()), Some("DISABLED"));
     let dc = s.deployment_configuration().unwrap();
-    assert_eq!(
-        (dc.maximum_percent(), dc.minimum_healthy_percent()),
-        (Some(200), Some(50))
-    );
+    assert_eq!((dc.maximum_percent(), dc.minimum_healthy_percent()), (Some(200), Some(50)));
     let cb = dc.deployment_circuit_breaker().unwrap();
     assert!(cb.enable() && cb.rollback());
     assert_eq!(s.health_check_grace_period_seconds(), Some(1800));
     let lb = &s.load_balancers()[0];
-    assert_eq!(
-        (lb.container_name(), lb.container_port()),
-        (Some("moodle"), Some(8080))
-    );
-    assert_eq!(
-        lb.target_group_arn(),
-        Some(sid("elbv2/target-group").as_str())
-    );
+    assert_eq!((lb.container_name(), lb.container_port()), (Some("moodle"), Some(8080)));
+    assert_eq!(lb.target_group_arn(), Some(sid("elbv2/target-group").as_str()));
     assert!(s.enable_execute_command());
     assert_eq!(s.propagate_tags().map(|t| t.as_str()), Some("SERVICE"));
     assert_eq!(s.desired_count(), 1);
@@ -278,15 +184,10 @@ async fn up_builds_the_service_as_specified() {
         .send()
         .await
         .unwrap();
-    let cfg = pols.scaling_policies()[0]
-        .target_tracking_scaling_policy_configuration()
-        .unwrap();
+    let cfg = pols.scaling_policies()[0].target_tracking_scaling_policy_configuration().unwrap();
     assert_eq!(cfg.target_value(), 50.0);
     assert_eq!(
-        cfg.predefined_metric_specification()
-            .unwrap()
-            .predefined_metric_type()
-            .as_str(),
+        cfg.predefined_metric_specification().unwrap().predefined_metric_type().as_str(),
         "ECSServiceAverageCPUUtilization"
     );
 
@@ -298,24 +199,14 @@ async fn up_builds_the_service_as_specified() {
         ("sg/cache", 6379, "sg/service"),
         ("sg/service", 8080, "sg/alb"),
     ] {
-        let g = ec2
-            .describe_security_groups()
-            .group_ids(sid(key))
-            .send()
-            .await
-            .unwrap()
-            .security_groups()[0]
-            .clone();
+        let g = ec2.describe_security_groups().group_ids(sid(key)).send().await.unwrap().security_groups()[0].clone();
         let rules: Vec<(Option<i32>, Vec<String>, usize)> = g
             .ip_permissions()
             .iter()
             .map(|p| {
                 (
                     p.from_port(),
-                    p.user_id_group_pairs()
-                        .iter()
-                        .filter_map(|u| u.group_id().map(str::to_string))
-                        .collect(),
+                    p.user_id_group_pairs().iter().filter_map(|u| u.group_id().map(str::to_string)).collect(),
                     p.ip_ranges().len(),
                 )
             })
@@ -336,18 +227,11 @@ async fn up_builds_the_service_as_specified() {
         .to_string();
     let (outputs, _) = p.expect(&["outputs"], 0);
     let state_text = std::fs::read_to_string(p.state_path()).unwrap();
-    for (what, text) in [
-        ("state", &state_text),
-        ("up stdout", &up_out),
-        ("up stderr", &up_err),
-        ("outputs", &outputs),
-    ] {
+    for (what, text) in [("state", &state_text), ("up stdout", &up_out), ("up stderr", &up_err), ("outputs", &outputs)]
+    {
         assert!(!text.contains(&pw), "admin password in {what}");
     }
-    assert!(
-        outputs.contains(&format!("--secret-id {}", sid("secret/moodle-admin"))),
-        "{outputs}"
-    );
+    assert!(outputs.contains(&format!("--secret-id {}", sid("secret/moodle-admin"))), "{outputs}");
     for k in ["ecs_cluster", "ecs_service", "container_log_group"] {
         assert!(outputs.contains(k), "{outputs}");
     }
@@ -361,24 +245,14 @@ async fn revisions_only_on_change_and_one_update_each() {
     let conf = sdk(&moto.url, REGION).await;
     let ecs = aws_sdk_ecs::Client::new(&conf);
     let revisions = || async {
-        ecs.list_task_definitions()
-            .family_prefix("moodle-moodle")
-            .send()
-            .await
-            .unwrap()
-            .task_definition_arns()
-            .len()
+        ecs.list_task_definitions().family_prefix("moodle-moodle").send().await.unwrap().task_definition_arns().len()
     };
     assert_eq!(revisions().await, 1);
 
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
     assert!(mutating(&moto.stop_recording()).is_empty());
-    assert_eq!(
-        revisions().await,
-        1,
-        "no new revision for an unchanged config"
-    );
+    assert_eq!(revisions().await, 1, "no new revision for an unchanged config");
 
     // Push the new tag first, as a user would (preflight checks it exists).
     let ecr = aws_sdk_ecr::Client::new(&conf);
@@ -389,9 +263,7 @@ async fn revisions_only_on_change_and_one_update_each() {
     );
     let (plan, _) = p.expect(&["plan"], 3);
     assert!(
-        plan.lines().any(|l| l.starts_with('~')
-            && l.contains("compute.task-definition")
-            && l.contains("5.0.3")),
+        plan.lines().any(|l| l.starts_with('~') && l.contains("compute.task-definition") && l.contains("5.0.3")),
         "{plan}"
     );
     moto.start_recording();
@@ -400,23 +272,16 @@ async fn revisions_only_on_change_and_one_update_each() {
     m.sort();
     assert_eq!(m, ["RegisterTaskDefinition", "UpdateService"]);
     assert_eq!(revisions().await, 2);
-    let s = ecs
-        .describe_services()
-        .cluster("moodle-cluster")
-        .services("moodle-service")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
+    let s =
+        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
+            [0]
         .clone();
     assert!(s.task_definition().unwrap().ends_with(":2"));
 
     p.edit_config("desired_count = 1", "desired_count = 2");
     let (plan, _) = p.expect(&["plan"], 3);
     assert!(
-        plan.lines().any(|l| l.starts_with('~')
-            && l.contains("compute.service")
-            && l.contains("desired_count: 1 → 2")),
+        plan.lines().any(|l| l.starts_with('~') && l.contains("compute.service") && l.contains("desired_count: 1 → 2")),
         "{plan}"
     );
     moto.start_recording();
@@ -425,14 +290,9 @@ async fn revisions_only_on_change_and_one_update_each() {
     m.sort();
     // Autoscaling's minimum follows desired_count (stack.md), hence the second call.
     assert_eq!(m, ["RegisterScalableTarget", "UpdateService"]);
-    let s = ecs
-        .describe_services()
-        .cluster("moodle-cluster")
-        .services("moodle-service")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
+    let s =
+        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
+            [0]
         .clone();
     assert_eq!(s.desired_count(), 2);
     assert_eq!(revisions().await, 2);
@@ -456,39 +316,15 @@ async fn down_removes_compute_and_nothing_of_the_stack_is_left() {
         .send()
         .await
         .unwrap();
-    assert!(
-        active.task_definition_arns().is_empty(),
-        "both revisions deregistered"
-    );
+    assert!(active.task_definition_arns().is_empty(), "both revisions deregistered");
     let sm = aws_sdk_secretsmanager::Client::new(&conf);
-    let admin = sm
-        .describe_secret()
-        .secret_id("moodle-moodle-admin")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        admin.deleted_date().is_some(),
-        "scheduled for deletion with a recovery window"
-    );
+    let admin = sm.describe_secret().secret_id("moodle-moodle-admin").send().await.unwrap();
+    assert!(admin.deleted_date().is_some(), "scheduled for deletion with a recovery window");
     // A later up restores the pending secrets instead of failing on their names.
     p.expect(&["up", "--yes"], 0);
     assert_eq!(census(&moto.url).await, full_stack());
-    p.expect(
-        &[
-            "down",
-            "--yes",
-            "--force-delete-secrets",
-            "--skip-final-snapshot",
-        ],
-        0,
-    );
-    assert!(sm
-        .describe_secret()
-        .secret_id("moodle-moodle-admin")
-        .send()
-        .await
-        .is_err());
+    p.expect(&["down", "--yes", "--force-delete-secrets", "--skip-final-snapshot"], 0);
+    assert!(sm.describe_secret().secret_id("moodle-moodle-admin").send().await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -506,11 +342,7 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
     let ecs = aws_sdk_ecs::Client::new(&conf);
     let s = ids(&p);
     // Out of band: a flow log deleted, an SG rule added, the service scaled to 0.
-    ec2.delete_flow_logs()
-        .flow_log_ids(&s["flow-log"])
-        .send()
-        .await
-        .unwrap();
+    ec2.delete_flow_logs().flow_log_ids(&s["flow-log"]).send().await.unwrap();
     ec2.authorize_security_group_ingress()
         .group_id(&s["sg/db"])
         .ip_permissions(
@@ -518,23 +350,13 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
                 .ip_protocol("tcp")
                 .from_port(3306)
                 .to_port(3306)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
+                .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    ecs.update_service()
-        .cluster("moodle-cluster")
-        .service("moodle-service")
-        .desired_count(0)
-        .send()
-        .await
-        .unwrap();
+    ecs.update_service().cluster("moodle-cluster").service("moodle-service").desired_count(0).send().await.unwrap();
 
     let (st, _) = p.expect(&["status", "-o", "json"], 4);
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
@@ -548,45 +370,18 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
             .unwrap_or_else(|| panic!("{kind} {name}"))
             .clone()
     };
-    assert_eq!(
-        row("ec2:flow-log", "moodle-vpc-flow-log")["state"],
-        "missing"
-    );
-    assert!(row("ec2:security-group", "moodle-db-sg")["drift"]
-        .as_str()
-        .unwrap()
-        .contains("1 unexpected"));
-    assert!(row("ecs:service", "moodle-service")["drift"]
-        .as_str()
-        .unwrap()
-        .contains("desired count 0"));
+    assert_eq!(row("ec2:flow-log", "moodle-vpc-flow-log")["state"], "missing");
+    assert!(row("ec2:security-group", "moodle-db-sg")["drift"].as_str().unwrap().contains("1 unexpected"));
+    assert!(row("ecs:service", "moodle-service")["drift"].as_str().unwrap().contains("desired count 0"));
 
     p.expect(&["up", "--yes"], 0);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&st).unwrap()["healthy"],
-        true
-    );
-    let g = ec2
-        .describe_security_groups()
-        .group_ids(&s["sg/db"])
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .clone();
-    assert!(
-        g.ip_permissions().iter().all(|p| p.ip_ranges().is_empty()),
-        "the hand-added rule was revoked"
-    );
-    let svc = ecs
-        .describe_services()
-        .cluster("moodle-cluster")
-        .services("moodle-service")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&st).unwrap()["healthy"], true);
+    let g = ec2.describe_security_groups().group_ids(&s["sg/db"]).send().await.unwrap().security_groups()[0].clone();
+    assert!(g.ip_permissions().iter().all(|p| p.ip_ranges().is_empty()), "the hand-added rule was revoked");
+    let svc =
+        ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
+            [0]
         .clone();
     assert_eq!(svc.desired_count(), 1);
     assert_eq!(census(&moto.url).await, full_stack());
@@ -594,7 +389,5 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
 
 /// IAM returns policy documents URL-encoded.
 fn url_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }

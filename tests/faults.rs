@@ -13,8 +13,7 @@ use common::*;
 use std::time::Duration;
 
 fn fault_stats(moto: &Moto) -> serde_json::Value {
-    serde_json::from_str(&http("GET", &format!("{}/moodlectl-emu/faults", moto.url)).unwrap())
-        .unwrap()
+    serde_json::from_str(&http("GET", &format!("{}/moodlectl-emu/faults", moto.url)).unwrap()).unwrap()
 }
 
 fn run_finished(out: &[u8]) -> serde_json::Value {
@@ -25,12 +24,7 @@ fn run_finished(out: &[u8]) -> serde_json::Value {
 }
 
 fn injected_total(stats: &serde_json::Value) -> u64 {
-    stats["injected"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum()
+    stats["injected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,41 +38,25 @@ async fn up_then_down_complete_under_20_percent_injected_faults() {
     let p = Project::new(&moto.url);
     // The held ("timed out") attempts outlast the attempt timeout, which in
     // turn stays well above the emulator's normal answer time.
-    let env = [
-        ("MOODLECTL_ATTEMPT_TIMEOUT_MS", "1500"),
-        ("MOODLECTL_POLL_MIN_MS", "50"),
-        ("MOODLECTL_POLL_MAX_MS", "200"),
-    ];
+    let env =
+        [("MOODLECTL_ATTEMPT_TIMEOUT_MS", "1500"), ("MOODLECTL_POLL_MIN_MS", "50"), ("MOODLECTL_POLL_MAX_MS", "200")];
     let limit = Duration::from_secs(240);
 
     let o = p.run_bounded(&["up", "--yes", "-o", "json"], &env, limit);
-    assert!(
-        o.status.success(),
-        "up under faults failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "up under faults failed:\n{}", String::from_utf8_lossy(&o.stderr));
     let up = run_finished(&o.stdout);
     let after_up = fault_stats(&moto);
     let injected_up = injected_total(&after_up);
     // The mode really was on, every kind fired, and moodlectl retried.
-    assert!(
-        injected_up * 10 >= after_up["requests"].as_u64().unwrap(),
-        "{after_up}"
-    );
+    assert!(injected_up * 10 >= after_up["requests"].as_u64().unwrap(), "{after_up}");
     for kind in ["throttle", "500", "503", "timeout"] {
-        assert!(
-            after_up["injected"][kind].as_u64().unwrap() > 0,
-            "{after_up}"
-        );
+        assert!(after_up["injected"][kind].as_u64().unwrap() > 0, "{after_up}");
     }
     let retries = up["api_calls"]["retries"].as_u64().unwrap();
     eprintln!("up: {after_up}; moodlectl's calls: {}", up["api_calls"]);
     // Every fault is met by one retry, except on preflight's one optional,
     // single-attempt check (a fault there is a "not verified" warning).
-    assert!(
-        retries + 1 >= injected_up,
-        "{retries} retries for {injected_up} faults"
-    );
+    assert!(retries + 1 >= injected_up, "{retries} retries for {injected_up} faults");
     // Complete, no duplicates: every resource kind exactly as many times as
     // the stack has it.
     assert_eq!(census(&moto.url).await, full_stack());
@@ -89,29 +67,12 @@ async fn up_then_down_complete_under_20_percent_injected_faults() {
     assert_eq!(run_finished(&o.stdout)["api_calls"]["mutating"], 0);
 
     let o = p.run_bounded(
-        &[
-            "down",
-            "--yes",
-            "-o",
-            "json",
-            "--skip-final-snapshot",
-            "--force-delete-secrets",
-            "--delete-audit-logs",
-        ],
+        &["down", "--yes", "-o", "json", "--skip-final-snapshot", "--force-delete-secrets", "--delete-audit-logs"],
         &env,
         limit,
     );
-    assert!(
-        o.status.success(),
-        "down under faults failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "down under faults failed:\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(injected_total(&fault_stats(&moto)) > injected_up);
-    assert!(
-        run_finished(&o.stdout)["api_calls"]["retries"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert!(run_finished(&o.stdout)["api_calls"]["retries"].as_u64().unwrap() > 0);
     assert_eq!(census(&moto.url).await, empty_stack());
 }

@@ -11,20 +11,13 @@ use std::process::Command;
 
 fn tool(name: &str) -> std::path::PathBuf {
     let p = repo().join(".venv/bin").join(name);
-    assert!(
-        p.exists(),
-        "{} missing: scripts/test.sh installs it",
-        p.display()
-    );
+    assert!(p.exists(), "{} missing: scripts/test.sh installs it", p.display());
     p
 }
 
 #[test]
 fn hadolint_and_shellcheck_are_clean() {
-    let o = Command::new(tool("hadolint"))
-        .arg(repo().join("image/Dockerfile"))
-        .output()
-        .unwrap();
+    let o = Command::new(tool("hadolint")).arg(repo().join("image/Dockerfile")).output().unwrap();
     assert!(
         o.status.success(),
         "hadolint:\n{}{}",
@@ -40,32 +33,17 @@ fn hadolint_and_shellcheck_are_clean() {
             }
         }
     }
-    for f in [
-        "image/entrypoint.sh",
-        "image/layout.sh",
-        "image/healthcheck.sh",
-    ] {
+    for f in ["image/entrypoint.sh", "image/layout.sh", "image/healthcheck.sh"] {
         assert!(scripts.iter().any(|s| s == f), "{f} in {scripts:?}");
     }
-    let o = Command::new(tool("shellcheck"))
-        .current_dir(repo())
-        .args(&scripts)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "shellcheck:\n{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    let o = Command::new(tool("shellcheck")).current_dir(repo()).args(&scripts).output().unwrap();
+    assert!(o.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&o.stdout));
 }
 
 fn base_env(password: &str, tls: bool, port: &str) -> Vec<(String, String)> {
     [
         ("MOODLE_DATABASE_TYPE", "mysqli"),
-        (
-            "MOODLE_DATABASE_HOST",
-            "moodle-db.abc.ap-southeast-1.rds.amazonaws.com",
-        ),
+        ("MOODLE_DATABASE_HOST", "moodle-db.abc.ap-southeast-1.rds.amazonaws.com"),
         ("MOODLE_DATABASE_PORT_NUMBER", port),
         ("MOODLE_DATABASE_NAME", "moodledb"),
         ("MOODLE_DATABASE_USER", "dbadmin"),
@@ -75,10 +53,7 @@ fn base_env(password: &str, tls: bool, port: &str) -> Vec<(String, String)> {
         ("MOODLE_EMAIL", "hello@example.com"),
         ("MOODLE_SITE_NAME", "Scalable Moodle"),
         ("MOODLE_DNS_NAME", "moodle.example.com"),
-        (
-            "MOODLE_REDIS_HOST",
-            "master.moodle-redis.abc.cache.amazonaws.com",
-        ),
+        ("MOODLE_REDIS_HOST", "master.moodle-redis.abc.cache.amazonaws.com"),
         ("MOODLE_REDIS_PORT", "6380"),
         ("MOODLE_REDIS_TLS", if tls { "true" } else { "false" }),
         ("MOODLE_DATA_DIR", "/var/www/moodledata"),
@@ -89,10 +64,7 @@ fn base_env(password: &str, tls: bool, port: &str) -> Vec<(String, String)> {
 }
 
 fn php(args: &[&str]) -> std::process::Output {
-    Command::new("php")
-        .args(args)
-        .output()
-        .expect("php (scripts/test.sh installs php-cli)")
+    Command::new("php").args(args).output().expect("php (scripts/test.sh installs php-cli)")
 }
 
 /// Evaluate the config without Moodle's bootstrap; print one $CFG field.
@@ -110,13 +82,8 @@ fn cfg_value(file: &Path, expr: &str) -> String {
 fn generated_config_php_lints_and_carries_the_right_values() {
     let dir = tempfile::tempdir().unwrap();
     let nasty = r#"p'a\s$s"w`o{r}d;\'"#;
-    for (i, (password, tls, port)) in [
-        ("plainPassword123", true, "3306"),
-        (nasty, false, "3307"),
-        ("Abc123xyz", true, "03306"),
-    ]
-    .iter()
-    .enumerate()
+    for (i, (password, tls, port)) in
+        [("plainPassword123", true, "3306"), (nasty, false, "3307"), ("Abc123xyz", true, "03306")].iter().enumerate()
     {
         let file = dir.path().join(format!("config{i}.php"));
         let o = Command::new("bash")
@@ -130,44 +97,18 @@ fn generated_config_php_lints_and_carries_the_right_values() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let lint = php(&["-l", file.to_str().unwrap()]);
-        assert!(
-            lint.status.success(),
-            "php -l: {}",
-            String::from_utf8_lossy(&lint.stdout)
-        );
+        assert!(lint.status.success(), "php -l: {}", String::from_utf8_lossy(&lint.stdout));
         // Values, as PHP itself reads them.
-        assert_eq!(
-            cfg_value(&file, "$CFG->dbpass"),
-            serde_json::to_string(password).unwrap(),
-            "password escaped"
-        );
-        assert_eq!(
-            cfg_value(&file, "$CFG->dboptions['dbport']"),
-            (port.parse::<u32>().unwrap()).to_string()
-        );
-        assert_eq!(
-            cfg_value(&file, "$CFG->wwwroot"),
-            "\"https:\\/\\/moodle.example.com\""
-        );
-        assert_eq!(
-            cfg_value(&file, "$CFG->localcachedir"),
-            "\"\\/var\\/cache\\/moodle\""
-        );
-        assert_eq!(
-            cfg_value(&file, "$CFG->dataroot"),
-            "\"\\/var\\/www\\/moodledata\""
-        );
+        assert_eq!(cfg_value(&file, "$CFG->dbpass"), serde_json::to_string(password).unwrap(), "password escaped");
+        assert_eq!(cfg_value(&file, "$CFG->dboptions['dbport']"), (port.parse::<u32>().unwrap()).to_string());
+        assert_eq!(cfg_value(&file, "$CFG->wwwroot"), "\"https:\\/\\/moodle.example.com\"");
+        assert_eq!(cfg_value(&file, "$CFG->localcachedir"), "\"\\/var\\/cache\\/moodle\"");
+        assert_eq!(cfg_value(&file, "$CFG->dataroot"), "\"\\/var\\/www\\/moodledata\"");
         assert_eq!(cfg_value(&file, "$CFG->sslproxy"), "true");
-        assert_eq!(
-            cfg_value(&file, "$CFG->session_handler_class"),
-            "\"\\\\core\\\\session\\\\redis\""
-        );
+        assert_eq!(cfg_value(&file, "$CFG->session_handler_class"), "\"\\\\core\\\\session\\\\redis\"");
         // Moodle's session handler takes the bare host (a tls:// prefix breaks
         // its host:port split) and TLS options with peer verification.
-        assert_eq!(
-            cfg_value(&file, "$CFG->session_redis_host"),
-            "\"master.moodle-redis.abc.cache.amazonaws.com\""
-        );
+        assert_eq!(cfg_value(&file, "$CFG->session_redis_host"), "\"master.moodle-redis.abc.cache.amazonaws.com\"");
         assert_eq!(cfg_value(&file, "$CFG->session_redis_port"), "6380");
         let ca = "\"\\/etc\\/ssl\\/certs\\/ca-certificates.crt\"";
         if *tls {
@@ -182,38 +123,22 @@ fn generated_config_php_lints_and_carries_the_right_values() {
             cfg_value(&file, "$CFG->moodlectl_muc_redis['server']"),
             "\"master.moodle-redis.abc.cache.amazonaws.com:6380\""
         );
-        assert_eq!(
-            cfg_value(&file, "$CFG->moodlectl_muc_redis['encryption']"),
-            tls.to_string()
-        );
+        assert_eq!(cfg_value(&file, "$CFG->moodlectl_muc_redis['encryption']"), tls.to_string());
         // The MUC store verifies the peer only when given a CA file.
         assert_eq!(
             cfg_value(&file, "$CFG->moodlectl_muc_redis['cafile']"),
-            if *tls {
-                ca.to_string()
-            } else {
-                "\"\"".to_string()
-            }
+            if *tls { ca.to_string() } else { "\"\"".to_string() }
         );
         assert_eq!(
             cfg_value(&file, "$CFG->alternative_component_cache"),
             "\"\\/var\\/cache\\/moodle\\/core_component.php\""
         );
-        assert_eq!(
-            cfg_value(&file, "$CFG->directorypermissions"),
-            0o2770.to_string()
-        );
+        assert_eq!(cfg_value(&file, "$CFG->directorypermissions"), 0o2770.to_string());
         // Read-only even for its owner (Moodle's core_configrw check).
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o440
-        );
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o440);
         // OPcache never caches what Moodle writes below the dataroot.
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("opcache.blacklist")).unwrap(),
-            "/var/www/moodledata/\n"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("opcache.blacklist")).unwrap(), "/var/www/moodledata/\n");
     }
     // A missing variable is refused by name.
     let o = Command::new("bash")
@@ -306,17 +231,11 @@ fn stub_dir() -> tempfile::TempDir {
 
 /// Every "serving" line: each replica that reached its web server.
 fn served(stub: &Path) -> Vec<String> {
-    std::fs::read_to_string(stub.join("serving"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    std::fs::read_to_string(stub.join("serving")).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
 fn lines(p: &Path) -> usize {
-    std::fs::read_to_string(p)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+    std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
 }
 
 #[test]
@@ -325,9 +244,7 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(stub.path().join("state"), "empty\n").unwrap();
     std::fs::write(stub.path().join("unreachable_left"), "4\n").unwrap();
-    let kids: Vec<_> = (0..3)
-        .map(|i| replica(stub.path(), data.path(), i, &[]))
-        .collect();
+    let kids: Vec<_> = (0..3).map(|i| replica(stub.path(), data.path(), i, &[])).collect();
     let mut logs = String::new();
     for (i, k) in kids.into_iter().enumerate() {
         let o = k.wait_with_output().unwrap();
@@ -340,9 +257,7 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
         1,
         "install_database.php ran exactly once; replicas said:\n{logs}"
     );
-    assert!(std::fs::read_to_string(stub.path().join("installs"))
-        .unwrap()
-        .contains("--adminuser=moodleadmin"));
+    assert!(std::fs::read_to_string(stub.path().join("installs")).unwrap().contains("--adminuser=moodleadmin"));
     assert_eq!(lines(&stub.path().join("upgrades")), 0);
     // Every replica points the cache at Redis and builds its component
     // cache at every start, and serves only once the install is complete.
@@ -356,16 +271,11 @@ fn three_replicas_wait_for_the_db_and_install_exactly_once() {
             "a replica served before the install finished:\n{logs}"
         );
     }
-    assert!(
-        !data.path().join(".moodlectl-install.lock").exists(),
-        "lock released"
-    );
+    assert!(!data.path().join(".moodlectl-install.lock").exists(), "lock released");
 
     // Newer code: exactly one replica upgrades.
     std::fs::write(stub.path().join("pending"), "").unwrap();
-    let kids: Vec<_> = (0..3)
-        .map(|i| replica(stub.path(), data.path(), i, &[]))
-        .collect();
+    let kids: Vec<_> = (0..3).map(|i| replica(stub.path(), data.path(), i, &[])).collect();
     for k in kids {
         assert!(k.wait_with_output().unwrap().status.success());
     }
@@ -388,43 +298,25 @@ fn a_site_that_is_not_ready_is_waited_for_not_served() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(stub.path().join("state"), "installed\n").unwrap();
     std::fs::write(stub.path().join("notready_left"), "4\n").unwrap();
-    let o = replica(stub.path(), data.path(), 0, &[])
-        .wait_with_output()
-        .unwrap();
+    let o = replica(stub.path(), data.path(), 0, &[]).wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
         err.contains("Moodle is not ready (upgrade.php --is-pending exited 1: !!! Site is being upgraded, please retry later. !!!); waiting"),
         "{err}"
     );
-    assert_eq!(
-        err.matches("is not ready").count(),
-        1,
-        "one line per reason: {err}"
-    );
-    assert_eq!(
-        served(stub.path()),
-        ["state=installed installing=no pending=no notready_left=0"]
-    );
+    assert_eq!(err.matches("is not ready").count(), 1, "one line per reason: {err}");
+    assert_eq!(served(stub.path()), ["state=installed installing=no pending=no notready_left=0"]);
     assert_eq!(lines(&stub.path().join("upgrades")), 0, "1 is not 2");
     assert_eq!(lines(&stub.path().join("installs")), 0);
 
     // Bounded: a site that never becomes ready stops the start, unserved.
     std::fs::write(stub.path().join("notready_left"), "100000\n").unwrap();
-    let o = replica(stub.path(), data.path(), 1, &[("LOCK_WAIT_SECONDS", "1")])
-        .wait_with_output()
-        .unwrap();
+    let o = replica(stub.path(), data.path(), 1, &[("LOCK_WAIT_SECONDS", "1")]).wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(
-        err.contains("gave up after 1s: Moodle is not ready (upgrade.php --is-pending exited 1"),
-        "{err}"
-    );
-    assert_eq!(
-        served(stub.path()).len(),
-        1,
-        "the second replica never served"
-    );
+    assert!(err.contains("gave up after 1s: Moodle is not ready (upgrade.php --is-pending exited 1"), "{err}");
+    assert_eq!(served(stub.path()).len(), 1, "the second replica never served");
 }
 
 #[test]
@@ -438,7 +330,8 @@ fn a_dataroot_the_php_user_cannot_write_stops_the_start_with_a_clear_message() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(conf.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let root = unsafe { libc::geteuid() } == 0;
+    // A directory we just made is ours: its owner is our effective uid.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(data.path()).unwrap()) == 0;
     if !root {
         std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
     }
@@ -467,10 +360,8 @@ fn a_dataroot_the_php_user_cannot_write_stops_the_start_with_a_clear_message() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(73), "{err}");
     assert!(
-        err.contains(&format!(
-            "moodledata {} is not writable by uid",
-            data.path().display()
-        )) && err.contains("mode 755")
+        err.contains(&format!("moodledata {} is not writable by uid", data.path().display()))
+            && err.contains("mode 755")
             && err.contains("EFS access point must create its root directory owned by this user"),
         "{err}"
     );
@@ -502,9 +393,7 @@ fn db_wait_is_bounded_and_a_stale_lock_is_taken_over() {
     std::fs::write(stub.path().join("state"), "empty\n").unwrap();
     std::fs::write(stub.path().join("unreachable_left"), "100000\n").unwrap();
     let t = std::time::Instant::now();
-    let o = replica(stub.path(), data.path(), 0, &[("DB_WAIT_SECONDS", "1")])
-        .wait_with_output()
-        .unwrap();
+    let o = replica(stub.path(), data.path(), 0, &[("DB_WAIT_SECONDS", "1")]).wait_with_output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not reachable after 1s"));
     assert!(t.elapsed().as_secs() < 15);
@@ -515,9 +404,7 @@ fn db_wait_is_bounded_and_a_stale_lock_is_taken_over() {
     let lock = data.path().join(".moodlectl-install.lock");
     std::fs::create_dir(&lock).unwrap();
     std::fs::write(lock.join("holder"), "dead-host 1000\n").unwrap();
-    let o = replica(stub.path(), data.path(), 1, &[])
-        .wait_with_output()
-        .unwrap();
+    let o = replica(stub.path(), data.path(), 1, &[]).wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(lines(&stub.path().join("installs")), 1);
 }
@@ -536,15 +423,10 @@ fn a_lock_taken_a_moment_ago_is_not_mistaken_for_a_stale_one() {
         if let Some(h) = holder {
             std::fs::write(lock.join("holder"), h).unwrap();
         }
-        let o = replica(stub.path(), data.path(), 0, &[("LOCK_WAIT_SECONDS", "1")])
-            .wait_with_output()
-            .unwrap();
+        let o = replica(stub.path(), data.path(), 0, &[("LOCK_WAIT_SECONDS", "1")]).wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{holder:?}: {err}");
-        assert!(
-            err.contains("another replica held the install lock"),
-            "{err}"
-        );
+        assert!(err.contains("another replica held the install lock"), "{err}");
         assert!(!err.contains("stale"), "{err}");
         assert!(lock.exists());
         assert_eq!(lines(&stub.path().join("installs")), 0);
@@ -554,11 +436,7 @@ fn a_lock_taken_a_moment_ago_is_not_mistaken_for_a_stale_one() {
 #[test]
 fn the_env_contract_is_the_same_on_both_sides() {
     use moodlectl::resources::compute::{ENV_NAMES, SECRET_ENV_NAMES};
-    let set_by_compute: BTreeSet<String> = ENV_NAMES
-        .iter()
-        .chain(SECRET_ENV_NAMES)
-        .map(|s| s.to_string())
-        .collect();
+    let set_by_compute: BTreeSet<String> = ENV_NAMES.iter().chain(SECRET_ENV_NAMES).map(|s| s.to_string()).collect();
     let mut read_by_image = BTreeSet::new();
     for f in [
         "image/entrypoint.sh",
@@ -574,24 +452,18 @@ fn the_env_contract_is_the_same_on_both_sides() {
             let start = i + pos;
             let mut end = start;
             while end < bytes.len()
-                && (bytes[end].is_ascii_uppercase()
-                    || bytes[end] == b'_'
-                    || bytes[end].is_ascii_digit())
+                && (bytes[end].is_ascii_uppercase() || bytes[end] == b'_' || bytes[end].is_ascii_digit())
             {
                 end += 1;
             }
             // `MOODLE_*` in prose is a wildcard, not a variable; NO_MOODLE_COOKIES
             // (a Moodle constant) only contains the prefix.
-            let inside_a_word =
-                start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            let inside_a_word = start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
             if end > start + "MOODLE_".len() && !inside_a_word {
                 read_by_image.insert(text[start..end].to_string());
             }
             i = end;
         }
     }
-    assert_eq!(
-        read_by_image, set_by_compute,
-        "image/ and src/resources/compute.rs disagree on the environment"
-    );
+    assert_eq!(read_by_image, set_by_compute, "image/ and src/resources/compute.rs disagree on the environment");
 }

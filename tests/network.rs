@@ -9,10 +9,7 @@ use aws_sdk_ec2::types::Filter;
 use std::collections::BTreeSet;
 
 fn stack_filter() -> Filter {
-    Filter::builder()
-        .name("tag:moodlectl:stack")
-        .values("moodle")
-        .build()
+    Filter::builder().name("tag:moodlectl:stack").values("moodle").build()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -25,188 +22,78 @@ async fn up_builds_the_network_as_specified() {
     let conf = sdk(&moto.url, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
     let f = stack_filter();
-    let vpc = ec2
-        .describe_vpcs()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .vpcs()[0]
-        .clone();
+    let vpc = ec2.describe_vpcs().filters(f.clone()).send().await.unwrap().vpcs()[0].clone();
     let vpc_id = vpc.vpc_id().unwrap().to_string();
     assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
     for attr in [
         aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport,
         aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames,
     ] {
-        let a = ec2
-            .describe_vpc_attribute()
-            .vpc_id(&vpc_id)
-            .attribute(attr.clone())
-            .send()
-            .await
-            .unwrap();
-        let v = a
-            .enable_dns_support()
-            .or(a.enable_dns_hostnames())
-            .and_then(|b| b.value());
+        let a = ec2.describe_vpc_attribute().vpc_id(&vpc_id).attribute(attr.clone()).send().await.unwrap();
+        let v = a.enable_dns_support().or(a.enable_dns_hostnames()).and_then(|b| b.value());
         assert_eq!(v, Some(true), "{attr:?}");
     }
 
     // Subnets: 2 public (public IP on launch) + 2 private, over 2 AZs.
-    let subnets = ec2
-        .describe_subnets()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .subnets()
-        .to_vec();
+    let subnets = ec2.describe_subnets().filters(f.clone()).send().await.unwrap().subnets().to_vec();
     let name = |tags: &[aws_sdk_ec2::types::Tag]| {
-        tags.iter()
-            .find(|t| t.key() == Some("Name"))
-            .and_then(|t| t.value())
-            .unwrap_or("")
-            .to_string()
+        tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("").to_string()
     };
-    let public: Vec<_> = subnets
-        .iter()
-        .filter(|s| name(s.tags()).contains("public"))
-        .collect();
-    let private: Vec<_> = subnets
-        .iter()
-        .filter(|s| name(s.tags()).contains("private"))
-        .collect();
+    let public: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("public")).collect();
+    let private: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("private")).collect();
     assert_eq!((public.len(), private.len()), (2, 2));
-    assert!(public
-        .iter()
-        .all(|s| s.map_public_ip_on_launch() == Some(true)));
-    assert!(private
-        .iter()
-        .all(|s| s.map_public_ip_on_launch() != Some(true)));
-    let azs: BTreeSet<_> = public
-        .iter()
-        .map(|s| s.availability_zone().unwrap())
-        .collect();
+    assert!(public.iter().all(|s| s.map_public_ip_on_launch() == Some(true)));
+    assert!(private.iter().all(|s| s.map_public_ip_on_launch() != Some(true)));
+    let azs: BTreeSet<_> = public.iter().map(|s| s.availability_zone().unwrap()).collect();
     assert_eq!(azs.len(), 2);
     assert!(subnets.iter().all(|s| s.vpc_id() == Some(vpc_id.as_str())));
 
     // IGW attached to the VPC.
-    let igw = ec2
-        .describe_internet_gateways()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .internet_gateways()[0]
-        .clone();
+    let igw = ec2.describe_internet_gateways().filters(f.clone()).send().await.unwrap().internet_gateways()[0].clone();
     assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc_id.as_str()));
 
     // One NAT per AZ, each in a public subnet with its own EIP, available.
-    let nats = ec2
-        .describe_nat_gateways()
-        .filter(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .nat_gateways()
-        .to_vec();
+    let nats = ec2.describe_nat_gateways().filter(f.clone()).send().await.unwrap().nat_gateways().to_vec();
     let public_ids: BTreeSet<_> = public.iter().map(|s| s.subnet_id().unwrap()).collect();
     let nat_subnets: BTreeSet<_> = nats.iter().map(|n| n.subnet_id().unwrap()).collect();
     assert_eq!(nat_subnets, public_ids);
-    let nat_eips: BTreeSet<_> = nats
-        .iter()
-        .map(|n| {
-            n.nat_gateway_addresses()[0]
-                .allocation_id()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let nat_eips: BTreeSet<_> =
+        nats.iter().map(|n| n.nat_gateway_addresses()[0].allocation_id().unwrap().to_string()).collect();
     assert_eq!(nat_eips.len(), 2);
-    assert!(nats
-        .iter()
-        .all(|n| n.state().map(|s| s.as_str()) == Some("available")));
+    assert!(nats.iter().all(|n| n.state().map(|s| s.as_str()) == Some("available")));
 
     // Routes: public → IGW on both public subnets; each private → its AZ's NAT.
-    let rtbs = ec2
-        .describe_route_tables()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .route_tables()
-        .to_vec();
+    let rtbs = ec2.describe_route_tables().filters(f.clone()).send().await.unwrap().route_tables().to_vec();
     let default_target = |t: &aws_sdk_ec2::types::RouteTable| {
         t.routes()
             .iter()
             .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
             .map(|r| r.gateway_id().or(r.nat_gateway_id()).unwrap().to_string())
     };
-    let pub_rtb = rtbs
-        .iter()
-        .find(|t| name(t.tags()).contains("public"))
-        .unwrap();
-    assert_eq!(
-        default_target(pub_rtb).as_deref(),
-        igw.internet_gateway_id()
-    );
-    let assoc: BTreeSet<_> = pub_rtb
-        .associations()
-        .iter()
-        .filter_map(|a| a.subnet_id())
-        .collect();
+    let pub_rtb = rtbs.iter().find(|t| name(t.tags()).contains("public")).unwrap();
+    assert_eq!(default_target(pub_rtb).as_deref(), igw.internet_gateway_id());
+    let assoc: BTreeSet<_> = pub_rtb.associations().iter().filter_map(|a| a.subnet_id()).collect();
     assert_eq!(assoc, public_ids);
     for s in &private {
         let t = rtbs
             .iter()
-            .find(|t| {
-                t.associations()
-                    .iter()
-                    .any(|a| a.subnet_id() == s.subnet_id())
-            })
+            .find(|t| t.associations().iter().any(|a| a.subnet_id() == s.subnet_id()))
             .expect("private subnet associated");
         let nat = nats
             .iter()
             .find(|n| default_target(t).as_deref() == n.nat_gateway_id())
             .expect("private default route to a NAT");
-        let nat_subnet = subnets
-            .iter()
-            .find(|x| x.subnet_id() == nat.subnet_id())
-            .unwrap();
-        assert_eq!(
-            nat_subnet.availability_zone(),
-            s.availability_zone(),
-            "NAT in the same AZ"
-        );
+        let nat_subnet = subnets.iter().find(|x| x.subnet_id() == nat.subnet_id()).unwrap();
+        assert_eq!(nat_subnet.availability_zone(), s.availability_zone(), "NAT in the same AZ");
     }
 
     // Endpoints: S3 gateway on the private tables; 4 interface endpoints with private DNS.
-    let eps = ec2
-        .describe_vpc_endpoints()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoints()
-        .to_vec();
-    let s3 = eps
-        .iter()
-        .find(|e| e.service_name() == Some("com.amazonaws.ap-southeast-1.s3"))
-        .unwrap();
+    let eps = ec2.describe_vpc_endpoints().filters(f.clone()).send().await.unwrap().vpc_endpoints().to_vec();
+    let s3 = eps.iter().find(|e| e.service_name() == Some("com.amazonaws.ap-southeast-1.s3")).unwrap();
     assert_eq!(s3.vpc_endpoint_type().map(|t| t.as_str()), Some("Gateway"));
-    let private_rtbs: BTreeSet<_> = rtbs
-        .iter()
-        .filter(|t| name(t.tags()).contains("private"))
-        .map(|t| t.route_table_id().unwrap())
-        .collect();
-    assert_eq!(
-        s3.route_table_ids()
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<BTreeSet<_>>(),
-        private_rtbs
-    );
+    let private_rtbs: BTreeSet<_> =
+        rtbs.iter().filter(|t| name(t.tags()).contains("private")).map(|t| t.route_table_id().unwrap()).collect();
+    assert_eq!(s3.route_table_ids().iter().map(|s| s.as_str()).collect::<BTreeSet<_>>(), private_rtbs);
     let private_ids: BTreeSet<_> = private.iter().map(|s| s.subnet_id().unwrap()).collect();
     let sg = ec2
         .describe_security_groups()
@@ -222,60 +109,29 @@ async fn up_builds_the_network_as_specified() {
     for svc in ["ecr.api", "ecr.dkr", "secretsmanager", "logs"] {
         let e = eps
             .iter()
-            .find(|e| {
-                e.service_name() == Some(format!("com.amazonaws.ap-southeast-1.{svc}").as_str())
-            })
+            .find(|e| e.service_name() == Some(format!("com.amazonaws.ap-southeast-1.{svc}").as_str()))
             .unwrap_or_else(|| panic!("{svc}"));
         assert_eq!(e.vpc_endpoint_type().map(|t| t.as_str()), Some("Interface"));
         assert_eq!(e.private_dns_enabled(), Some(true));
-        assert_eq!(
-            e.subnet_ids()
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<BTreeSet<_>>(),
-            private_ids
-        );
+        assert_eq!(e.subnet_ids().iter().map(|s| s.as_str()).collect::<BTreeSet<_>>(), private_ids);
         assert_eq!(e.groups()[0].group_id(), sg.group_id());
     }
     let perms = sg.ip_permissions();
     assert_eq!(perms.len(), 1);
-    assert_eq!(
-        (perms[0].from_port(), perms[0].to_port()),
-        (Some(443), Some(443))
-    );
+    assert_eq!((perms[0].from_port(), perms[0].to_port()), (Some(443), Some(443)));
     assert_eq!(perms[0].ip_ranges()[0].cidr_ip(), Some("10.0.0.0/16"));
 
     // Flow log: ALL traffic, to the log group (7 days), through the role.
-    let fl = ec2
-        .describe_flow_logs()
-        .filter(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .flow_logs()[0]
-        .clone();
+    let fl = ec2.describe_flow_logs().filter(f.clone()).send().await.unwrap().flow_logs()[0].clone();
     assert_eq!(fl.traffic_type().map(|t| t.as_str()), Some("ALL"));
     assert_eq!(fl.resource_id(), Some(vpc_id.as_str()));
     assert_eq!(fl.log_group_name(), Some("/moodlectl/moodle/vpc-flow-logs"));
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let lg = logs
-        .describe_log_groups()
-        .log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs")
-        .send()
-        .await
-        .unwrap();
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs").send().await.unwrap();
     assert_eq!(lg.log_groups()[0].retention_in_days(), Some(7));
     let iam = aws_sdk_iam::Client::new(&conf);
-    let role = iam
-        .get_role()
-        .role_name("moodle-vpc-flow-logs")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        fl.deliver_logs_permission_arn(),
-        Some(role.role().unwrap().arn())
-    );
+    let role = iam.get_role().role_name("moodle-vpc-flow-logs").send().await.unwrap();
+    assert_eq!(fl.deliver_logs_permission_arn(), Some(role.role().unwrap().arn()));
     let trust = role.role().unwrap().assume_role_policy_document().unwrap();
     assert!(
         trust.contains("vpc-flow-logs.amazonaws.com")
@@ -292,12 +148,8 @@ async fn up_builds_the_network_as_specified() {
     let (outs, _) = p.expect(&["outputs", "-o", "json"], 0);
     let outs: serde_json::Value = serde_json::from_str(&outs).unwrap();
     assert_eq!(outs["vpc_id"], vpc_id.as_str());
-    let listed: BTreeSet<String> = outs["private_subnet_ids"]
-        .as_str()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let listed: BTreeSet<String> =
+        outs["private_subnet_ids"].as_str().unwrap().split(',').map(str::to_string).collect();
     assert_eq!(listed, private_ids.iter().map(|s| s.to_string()).collect());
     assert!(out.contains(&vpc_id));
 
@@ -307,19 +159,13 @@ async fn up_builds_the_network_as_specified() {
     assert_eq!(st["healthy"], true);
     let rows = st["resources"].as_array().unwrap();
     let ids: BTreeSet<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
-    for id in public_ids
-        .iter()
-        .chain(private_ids.iter())
-        .chain([&vpc_id.as_str()])
-    {
+    for id in public_ids.iter().chain(private_ids.iter()).chain([&vpc_id.as_str()]) {
         assert!(ids.contains(id), "status lacks {id}");
     }
     for e in &eps {
         assert!(ids.contains(e.vpc_endpoint_id().unwrap()));
     }
-    assert!(rows
-        .iter()
-        .all(|r| r["state"].as_str().is_some_and(|s| !s.is_empty())));
+    assert!(rows.iter().all(|r| r["state"].as_str().is_some_and(|s| !s.is_empty())));
     assert_eq!(rows.iter().filter(|r| r["tier"] == "network").count(), 22);
 }
 
@@ -335,26 +181,15 @@ async fn second_up_makes_no_mutating_call_and_plan_is_empty() {
     assert_eq!(mutating(&ops), Vec::<String>::new(), "no-op up mutated");
     // NDJSON: every line parses; all steps unchanged.
     let events = events(&out);
-    let steps = events.iter().find(|e| e["event"] == "run_started").unwrap()["steps"]
-        .as_u64()
-        .unwrap() as usize;
-    let finished = events
-        .iter()
-        .filter(|e| e["event"] == "step_finished")
-        .count();
+    let steps = events.iter().find(|e| e["event"] == "run_started").unwrap()["steps"].as_u64().unwrap() as usize;
+    let finished = events.iter().filter(|e| e["event"] == "step_finished").count();
     assert_eq!(finished, steps);
-    assert!(events
-        .iter()
-        .filter(|e| e["event"] == "step_finished")
-        .all(|e| e["outcome"] == "unchanged"));
+    assert!(events.iter().filter(|e| e["event"] == "step_finished").all(|e| e["outcome"] == "unchanged"));
 
     moto.start_recording();
     let (plan, _) = p.expect(&["plan"], 0);
     assert!(mutating(&moto.stop_recording()).is_empty());
-    assert!(
-        plan.contains(&format!("0 to create, 0 to update, {steps} unchanged")),
-        "{plan}"
-    );
+    assert!(plan.contains(&format!("0 to create, 0 to update, {steps} unchanged")), "{plan}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -363,46 +198,21 @@ async fn in_place_update_shows_in_plan_and_updates_without_recreating() {
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
     let before = state_ids(&p.state_path());
-    p.edit_config(
-        "flow_log_retention_days = 7",
-        "flow_log_retention_days = 14",
-    );
+    p.edit_config("flow_log_retention_days = 7", "flow_log_retention_days = 14");
 
     moto.start_recording();
     let (plan, _) = p.expect(&["plan"], 3);
-    assert!(
-        mutating(&moto.stop_recording()).is_empty(),
-        "plan must be read-only"
-    );
-    let line = plan
-        .lines()
-        .find(|l| l.contains("network.flow-log-group"))
-        .unwrap();
-    assert!(
-        line.starts_with('~') && line.contains("retention_in_days: 7 → 14"),
-        "{plan}"
-    );
-    assert_eq!(
-        plan.lines()
-            .filter(|l| l.starts_with('+') || l.starts_with('~'))
-            .count(),
-        1
-    );
+    assert!(mutating(&moto.stop_recording()).is_empty(), "plan must be read-only");
+    let line = plan.lines().find(|l| l.contains("network.flow-log-group")).unwrap();
+    assert!(line.starts_with('~') && line.contains("retention_in_days: 7 → 14"), "{plan}");
+    assert_eq!(plan.lines().filter(|l| l.starts_with('+') || l.starts_with('~')).count(), 1);
 
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
-    assert_eq!(
-        mutating(&moto.stop_recording()),
-        vec!["PutRetentionPolicy".to_string()]
-    );
+    assert_eq!(mutating(&moto.stop_recording()), vec!["PutRetentionPolicy".to_string()]);
     let conf = sdk(&moto.url, REGION).await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let lg = logs
-        .describe_log_groups()
-        .log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs")
-        .send()
-        .await
-        .unwrap();
+    let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs").send().await.unwrap();
     assert_eq!(lg.log_groups()[0].retention_in_days(), Some(14));
     let after = state_ids(&p.state_path());
     assert_eq!(before, after, "nothing recreated");
@@ -416,11 +226,7 @@ async fn first_up_skips_lookups_inside_the_vpc_it_created() {
     let p = Project::new(&moto.url);
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
-    let ops: Vec<String> = moto
-        .stop_recording()
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
+    let ops: Vec<String> = moto.stop_recording().into_iter().map(|(op, _)| op).collect();
     // A new VPC holds none of our subnets, endpoints or flow logs, so none is
     // looked for; the four interface endpoints share one wait, whose first
     // DescribeVpcEndpoints (the emulator makes them available at once) ends it.
@@ -428,11 +234,7 @@ async fn first_up_skips_lookups_inside_the_vpc_it_created() {
     assert!(!ops.iter().any(|o| o == "DescribeSubnets"), "{ops:?}");
     assert!(!ops.iter().any(|o| o == "DescribeFlowLogs"), "{ops:?}");
     let count = |op: &str| ops.iter().filter(|o| *o == op).count();
-    assert_eq!(
-        (count("CreateVpcEndpoint"), count("DescribeVpcEndpoints")),
-        (5, 1),
-        "{ops:?}"
-    );
+    assert_eq!((count("CreateVpcEndpoint"), count("DescribeVpcEndpoints")), (5, 1), "{ops:?}");
     // The lookups are still made when the VPC already exists (state lost).
     std::fs::remove_file(p.state_path()).unwrap();
     moto.start_recording();
@@ -448,35 +250,15 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
     let state = read_state(&p.state_path());
-    let vpc = state["resources"]["vpc"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let subnet = state["resources"]["subnet/public-b"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vpc = state["resources"]["vpc"]["id"].as_str().unwrap().to_string();
+    let subnet = state["resources"]["subnet/public-b"]["id"].as_str().unwrap().to_string();
 
     // Changed behind moodlectl's back, with an independent client.
     let conf = sdk(&moto.url, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let off = || {
-        aws_sdk_ec2::types::AttributeBooleanValue::builder()
-            .value(false)
-            .build()
-    };
-    ec2.modify_vpc_attribute()
-        .vpc_id(&vpc)
-        .enable_dns_hostnames(off())
-        .send()
-        .await
-        .unwrap();
-    ec2.modify_subnet_attribute()
-        .subnet_id(&subnet)
-        .map_public_ip_on_launch(off())
-        .send()
-        .await
-        .unwrap();
+    let off = || aws_sdk_ec2::types::AttributeBooleanValue::builder().value(false).build();
+    ec2.modify_vpc_attribute().vpc_id(&vpc).enable_dns_hostnames(off()).send().await.unwrap();
+    ec2.modify_subnet_attribute().subnet_id(&subnet).map_public_ip_on_launch(off()).send().await.unwrap();
 
     // `status` puts each step's drift on the row of the resource it
     // configures (the VPC; the subnets), not nowhere.
@@ -484,19 +266,10 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
     let rows = doc["resources"].as_array().unwrap();
     let drift_of = |kind: &str| -> Vec<String> {
-        rows.iter()
-            .filter(|r| r["kind"] == kind)
-            .filter_map(|r| r["drift"].as_str().map(str::to_string))
-            .collect()
+        rows.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["drift"].as_str().map(str::to_string)).collect()
     };
-    assert_eq!(
-        drift_of("ec2:vpc"),
-        vec!["enableDnsHostnames: false → true".to_string()]
-    );
-    assert_eq!(
-        drift_of("ec2:subnet"),
-        vec!["subnet/public-b.map_public_ip_on_launch: false → true".to_string()]
-    );
+    assert_eq!(drift_of("ec2:vpc"), vec!["enableDnsHostnames: false → true".to_string()]);
+    assert_eq!(drift_of("ec2:subnet"), vec!["subnet/public-b.map_public_ip_on_launch: false → true".to_string()]);
     assert_eq!(doc["summary"]["drifted"], 2);
 
     moto.start_recording();
@@ -512,12 +285,7 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
         .await
         .unwrap();
     assert_eq!(a.enable_dns_hostnames().and_then(|b| b.value()), Some(true));
-    let s = ec2
-        .describe_subnets()
-        .subnet_ids(&subnet)
-        .send()
-        .await
-        .unwrap();
+    let s = ec2.describe_subnets().subnet_ids(&subnet).send().await.unwrap();
     assert_eq!(s.subnets()[0].map_public_ip_on_launch(), Some(true));
     p.expect(&["status"], 0);
 }
@@ -542,15 +310,8 @@ async fn down_removes_everything_and_is_repeatable() {
     moto.start_recording();
     let (_, err) = p.expect(&["down", "--yes"], 0);
     let ops = moto.stop_recording();
-    assert!(
-        mutating(&ops).is_empty(),
-        "second down must do nothing: {:?}",
-        mutating(&ops)
-    );
-    assert!(
-        err.contains(" already absent") && !err.contains(" deleted"),
-        "{err}"
-    );
+    assert!(mutating(&ops).is_empty(), "second down must do nothing: {:?}", mutating(&ops));
+    assert!(err.contains(" already absent") && !err.contains(" deleted"), "{err}");
 }
 
 // Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
@@ -561,53 +322,21 @@ async fn sigkill_at_many_points_then_rerun_converges_without_duplicates() {
     let p = Project::new(&moto.url);
     // Kill points are counted in successful mutating calls of that run; the
     // process kills itself right after the call returns, before recording it.
-    for (up_kill, down_kill) in [
-        (1, 1),
-        (2, 3),
-        (4, 5),
-        (7, 8),
-        (11, 13),
-        (16, 2),
-        (22, 6),
-        (29, 10),
-        (35, 15),
-        (40, 20),
-    ] {
-        let o = p.run_env(
-            &["up", "--yes"],
-            &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &up_kill.to_string())],
-        );
+    for (up_kill, down_kill) in
+        [(1, 1), (2, 3), (4, 5), (7, 8), (11, 13), (16, 2), (22, 6), (29, 10), (35, 15), (40, 20)]
+    {
+        let o = p.run_env(&["up", "--yes"], &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &up_kill.to_string())]);
         use std::os::unix::process::ExitStatusExt;
         let killed = o.status.signal() == Some(9);
-        assert!(
-            killed || o.status.success(),
-            "up #{up_kill}: {:?}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(killed || o.status.success(), "up #{up_kill}: {:?}\n{}", o.status, String::from_utf8_lossy(&o.stderr));
         p.expect(&["up", "--yes"], 0);
-        assert_eq!(
-            census(&moto.url).await,
-            full_stack(),
-            "after kill at mutation {up_kill}"
-        );
+        assert_eq!(census(&moto.url).await, full_stack(), "after kill at mutation {up_kill}");
         p.expect(&["plan"], 0);
 
-        let o = p.run_env(
-            &["down", "--yes"],
-            &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &down_kill.to_string())],
-        );
-        assert!(
-            o.status.signal() == Some(9),
-            "down #{down_kill} should be killed: {:?}",
-            o.status
-        );
+        let o = p.run_env(&["down", "--yes"], &[("MOODLECTL_CRASH_AFTER_MUTATIONS", &down_kill.to_string())]);
+        assert!(o.status.signal() == Some(9), "down #{down_kill} should be killed: {:?}", o.status);
         p.expect(&["down", "--yes"], 0);
-        assert_eq!(
-            census(&moto.url).await,
-            empty_stack(),
-            "after down kill at mutation {down_kill}"
-        );
+        assert_eq!(census(&moto.url).await, empty_stack(), "after down kill at mutation {down_kill}");
     }
 }
 
@@ -620,19 +349,12 @@ async fn lost_state_file_is_rebuilt_by_adopting_tagged_resources() {
     std::fs::remove_file(p.state_path()).unwrap();
 
     let (st, _) = p.expect(&["status", "-o", "json"], 4);
-    assert!(
-        st.contains("not in state"),
-        "status reports untracked resources: {st}"
-    );
+    assert!(st.contains("not in state"), "status reports untracked resources: {st}");
 
     moto.start_recording();
     let (out, _) = p.expect(&["up", "--yes", "-o", "json"], 0);
     let ops = moto.stop_recording();
-    assert!(
-        mutating(&ops).is_empty(),
-        "adoption must not create anything: {:?}",
-        mutating(&ops)
-    );
+    assert!(mutating(&ops).is_empty(), "adoption must not create anything: {:?}", mutating(&ops));
     assert!(!out.contains("\"outcome\":\"created\""));
     assert_eq!(census(&moto.url).await, full_stack());
     let after = state_ids(&p.state_path());

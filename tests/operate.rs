@@ -7,79 +7,36 @@ use common::*;
 
 use serde_json::Value;
 
-/// A small JSON Schema validator for the keywords our schemas use.
+/// Validate `v` against a schema of `schema/` (JSON Schema, by the jsonschema crate).
 fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
-            _ => vec![],
-        };
-        let ok = types.iter().any(|t| match *t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "number" => v.is_number(),
-            "boolean" => v.is_boolean(),
-            "null" => v.is_null(),
-            _ => false,
-        });
-        if !ok {
-            return Err(format!("{path}: {v} is not of type {t}"));
-        }
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("schema: {e}"))?;
+    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{path}{}: {e}", e.instance_path())).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
-    if let Some(c) = schema.get("const") {
-        if c != v {
-            return Err(format!("{path}: {v} is not {c}"));
-        }
-    }
-    if let Some(e) = schema.get("enum").and_then(|e| e.as_array()) {
-        if !e.contains(v) {
-            return Err(format!("{path}: {v} not in {e:?}"));
-        }
-    }
-    if let Some(req) = schema.get("required").and_then(|r| r.as_array()) {
-        for k in req.iter().filter_map(|k| k.as_str()) {
-            if v.get(k).is_none() {
-                return Err(format!("{path}: missing `{k}`"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(|p| p.as_object()),
-        v.as_object(),
-    ) {
-        for (k, s) in props {
-            if let Some(x) = obj.get(k) {
-                validate(s, x, &format!("{path}.{k}"))?;
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        for (i, x) in arr.iter().enumerate() {
-            validate(items, x, &format!("{path}[{i}]"))?;
-        }
-    }
-    if let Some(one) = schema.get("oneOf").and_then(|o| o.as_array()) {
-        let n = one.iter().filter(|s| validate(s, v, path).is_ok()).count();
-        if n != 1 {
-            return Err(format!("{path}: matches {n} of oneOf, want 1: {v}"));
-        }
-    }
-    Ok(())
 }
 
 fn schema(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap()).unwrap()
 }
 
 #[test]
 fn the_validator_rejects_what_it_should() {
     let s = schema("events.schema.json");
-    assert!(validate(&s, &serde_json::json!({"ts": "t", "event": "step_finished", "step": "x", "outcome": "created", "elapsed_ms": 1}), "$").is_ok());
-    assert!(validate(&s, &serde_json::json!({"ts": "t", "event": "step_finished", "step": "x", "outcome": "exploded", "elapsed_ms": 1}), "$").is_err());
+    assert!(validate(
+        &s,
+        &serde_json::json!({"ts": "t", "event": "step_finished", "step": "x", "outcome": "created", "elapsed_ms": 1}),
+        "$"
+    )
+    .is_ok());
+    assert!(validate(
+        &s,
+        &serde_json::json!({"ts": "t", "event": "step_finished", "step": "x", "outcome": "exploded", "elapsed_ms": 1}),
+        "$"
+    )
+    .is_err());
     assert!(validate(&s, &serde_json::json!({"event": "run_started"}), "$").is_err());
     assert!(validate(&s, &serde_json::json!({"ts": "t", "event": "nope"}), "$").is_err());
 }
@@ -96,13 +53,8 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
         validate(&events_schema, e, &format!("up line {}", i + 1)).unwrap();
     }
     let last = evs.last().unwrap();
-    assert_eq!(
-        last["event"], "outputs",
-        "the final event carries the outputs"
-    );
-    assert!(evs
-        .iter()
-        .any(|e| e["event"] == "run_finished" && e["ok"] == true));
+    assert_eq!(last["event"], "outputs", "the final event carries the outputs");
+    assert!(evs.iter().any(|e| e["event"] == "run_finished" && e["ok"] == true));
 
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let doc: Value = serde_json::from_str(&st).unwrap();
@@ -116,10 +68,7 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     assert_eq!(h["cloudfront"], "Deployed");
     assert_eq!(h["waf_attached"], true);
     assert_eq!(h["trail_logging"], true);
-    assert!(h["moodle_reachable"]
-        .as_str()
-        .unwrap()
-        .starts_with("skipped"));
+    assert!(h["moodle_reachable"].as_str().unwrap().starts_with("skipped"));
 
     let (out, _) = p.expect(&["down", "--yes", "-o", "json"], 0);
     for (i, e) in events(&out).iter().enumerate() {
@@ -132,18 +81,11 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
 fn refused(moto: &Moto, p: &Project, needle: &str) {
     moto.start_recording();
     let (_, err) = p.expect(&["check"], 2);
-    assert!(
-        err.contains(needle) && err.contains("hint:"),
-        "check: want `{needle}` in:\n{err}"
-    );
+    assert!(err.contains(needle) && err.contains("hint:"), "check: want `{needle}` in:\n{err}");
     let (_, err) = p.expect(&["up", "--yes"], 2);
     assert!(err.contains(needle), "up: want `{needle}` in:\n{err}");
     let ops = moto.stop_recording();
-    assert!(
-        mutating(&ops).is_empty(),
-        "preflight made mutating calls: {:?}",
-        mutating(&ops)
-    );
+    assert!(mutating(&ops).is_empty(), "preflight made mutating calls: {:?}", mutating(&ops));
     assert!(!p.state_path().exists(), "no state written");
 }
 
@@ -175,10 +117,7 @@ async fn preflight_catches_each_problem_before_anything_changes() {
         .unwrap()
         .to_string();
     let p = Project::new(&moto.url);
-    p.edit_config(
-        &cfg_line(&p, "cloudfront_certificate_arn"),
-        &format!("cloudfront_certificate_arn = \"{other}\""),
-    );
+    p.edit_config(&cfg_line(&p, "cloudfront_certificate_arn"), &format!("cloudfront_certificate_arn = \"{other}\""));
     refused(&moto, &p, "but not moodle.example.com");
 
     // Image not pushed.
@@ -197,10 +136,7 @@ async fn preflight_catches_each_problem_before_anything_changes() {
         .unwrap()
         .to_string();
     let p = Project::new(&moto.url);
-    p.edit_config(
-        &cfg_line(&p, "alb_certificate_arn"),
-        &format!("alb_certificate_arn = \"{wild}\""),
-    );
+    p.edit_config(&cfg_line(&p, "alb_certificate_arn"), &format!("alb_certificate_arn = \"{wild}\""));
     p.expect(&["check"], 0);
 
     // Certificate in the wrong region: caught by config validation, before any call.
@@ -231,10 +167,7 @@ async fn preflight_catches_a_missing_cloudfront_prefix_list() {
 
 fn cfg_line(p: &Project, key: &str) -> String {
     let text = std::fs::read_to_string(p.config_path()).unwrap();
-    text.lines()
-        .find(|l| l.starts_with(&format!("{key} = ")))
-        .unwrap()
-        .to_string()
+    text.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,22 +179,10 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let group = "/moodlectl/moodle/moodle";
     let stream = "ecs-moodle/moodle/0123456789abcdef";
-    logs.create_log_stream()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .send()
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let ev = |t: i64, m: &str| {
-        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-            .timestamp(t)
-            .message(m)
-            .build()
-            .unwrap()
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(t).message(m).build().unwrap()
     };
     logs.put_log_events()
         .log_group_name(group)
@@ -279,16 +200,9 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     assert!(out.contains(stream));
 
     // --follow picks up a later event; the test stops it (bounded wait).
-    let child = p
-        .cmd(&["logs", "--follow", "--since", "1h"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = p.cmd(&["logs", "--follow", "--since", "1h"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     logs.put_log_events()
         .log_group_name(group)
         .log_stream_name(stream)
@@ -303,9 +217,7 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
-        while std::time::Instant::now() < deadline
-            && !String::from_utf8_lossy(&buf).contains("third: a new request")
-        {
+        while std::time::Instant::now() < deadline && !String::from_utf8_lossy(&buf).contains("third: a new request") {
             // Reads return as lines arrive; the follow loop prints every 2 s.
             match stdout.read(&mut chunk) {
                 Ok(0) => break,
@@ -320,9 +232,5 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     .await
     .unwrap();
     assert!(out.contains("third: a new request"), "{out}");
-    assert_eq!(
-        out.matches("first: apache started").count(),
-        1,
-        "no duplicates while following:\n{out}"
-    );
+    assert_eq!(out.matches("first: apache started").count(), 1, "no duplicates while following:\n{out}");
 }

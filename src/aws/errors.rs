@@ -47,16 +47,14 @@ fn ec2_not_found(code: &str) -> bool {
 
 mod ops {
     pub use aws_sdk_applicationautoscaling::operation::{
-        delete_scaling_policy::DeleteScalingPolicyError,
-        deregister_scalable_target::DeregisterScalableTargetError,
+        delete_scaling_policy::DeleteScalingPolicyError, deregister_scalable_target::DeregisterScalableTargetError,
     };
     pub use aws_sdk_cloudfront::operation::{
         delete_distribution::DeleteDistributionError, get_distribution::GetDistributionError,
         get_distribution_config::GetDistributionConfigError,
     };
     pub use aws_sdk_cloudtrail::operation::{
-        delete_trail::DeleteTrailError, get_trail::GetTrailError,
-        get_trail_status::GetTrailStatusError,
+        delete_trail::DeleteTrailError, get_trail::GetTrailError, get_trail_status::GetTrailStatusError,
     };
     pub use aws_sdk_cloudwatchlogs::operation::{
         delete_log_group::DeleteLogGroupError, put_retention_policy::PutRetentionPolicyError,
@@ -65,76 +63,60 @@ mod ops {
         delete_flow_logs::DeleteFlowLogsError, delete_internet_gateway::DeleteInternetGatewayError,
         delete_nat_gateway::DeleteNatGatewayError, delete_route::DeleteRouteError,
         delete_route_table::DeleteRouteTableError, delete_security_group::DeleteSecurityGroupError,
-        delete_subnet::DeleteSubnetError, delete_vpc::DeleteVpcError,
-        delete_vpc_endpoints::DeleteVpcEndpointsError, describe_addresses::DescribeAddressesError,
-        describe_flow_logs::DescribeFlowLogsError,
-        describe_internet_gateways::DescribeInternetGatewaysError,
-        describe_nat_gateways::DescribeNatGatewaysError,
-        describe_route_tables::DescribeRouteTablesError,
-        describe_security_groups::DescribeSecurityGroupsError,
+        delete_subnet::DeleteSubnetError, delete_vpc::DeleteVpcError, delete_vpc_endpoints::DeleteVpcEndpointsError,
+        describe_addresses::DescribeAddressesError, describe_flow_logs::DescribeFlowLogsError,
+        describe_internet_gateways::DescribeInternetGatewaysError, describe_nat_gateways::DescribeNatGatewaysError,
+        describe_route_tables::DescribeRouteTablesError, describe_security_groups::DescribeSecurityGroupsError,
         describe_subnets::DescribeSubnetsError, describe_vpc_endpoints::DescribeVpcEndpointsError,
         describe_vpcs::DescribeVpcsError, detach_internet_gateway::DetachInternetGatewayError,
-        disassociate_route_table::DisassociateRouteTableError,
-        release_address::ReleaseAddressError,
+        disassociate_route_table::DisassociateRouteTableError, release_address::ReleaseAddressError,
     };
     pub use aws_sdk_ecs::operation::{
         delete_cluster::DeleteClusterError, delete_service::DeleteServiceError,
-        deregister_task_definition::DeregisterTaskDefinitionError,
-        describe_services::DescribeServicesError,
+        deregister_task_definition::DeregisterTaskDefinitionError, describe_services::DescribeServicesError,
         describe_task_definition::DescribeTaskDefinitionError,
     };
     pub use aws_sdk_efs::operation::{
         delete_access_point::DeleteAccessPointError, delete_file_system::DeleteFileSystemError,
-        delete_mount_target::DeleteMountTargetError,
-        describe_access_points::DescribeAccessPointsError,
-        describe_backup_policy::DescribeBackupPolicyError,
-        describe_file_systems::DescribeFileSystemsError,
+        delete_mount_target::DeleteMountTargetError, describe_access_points::DescribeAccessPointsError,
+        describe_backup_policy::DescribeBackupPolicyError, describe_file_systems::DescribeFileSystemsError,
         describe_mount_targets::DescribeMountTargetsError,
     };
     pub use aws_sdk_elasticache::operation::{
-        delete_cache_subnet_group::DeleteCacheSubnetGroupError,
-        delete_replication_group::DeleteReplicationGroupError,
+        delete_cache_subnet_group::DeleteCacheSubnetGroupError, delete_replication_group::DeleteReplicationGroupError,
         describe_cache_subnet_groups::DescribeCacheSubnetGroupsError,
         describe_replication_groups::DescribeReplicationGroupsError,
     };
     pub use aws_sdk_elasticloadbalancingv2::operation::{
         delete_listener::DeleteListenerError, delete_load_balancer::DeleteLoadBalancerError,
         delete_rule::DeleteRuleError, delete_target_group::DeleteTargetGroupError,
-        describe_listeners::DescribeListenersError,
-        describe_load_balancers::DescribeLoadBalancersError,
+        describe_listeners::DescribeListenersError, describe_load_balancers::DescribeLoadBalancersError,
         describe_target_groups::DescribeTargetGroupsError,
     };
     pub use aws_sdk_iam::operation::{
         delete_role::DeleteRoleError, delete_role_policy::DeleteRolePolicyError,
-        detach_role_policy::DetachRolePolicyError, get_role::GetRoleError,
-        get_role_policy::GetRolePolicyError,
+        detach_role_policy::DetachRolePolicyError, get_role::GetRoleError, get_role_policy::GetRolePolicyError,
     };
     pub use aws_sdk_rds::operation::{
         delete_db_cluster::DeleteDBClusterError, delete_db_instance::DeleteDBInstanceError,
-        delete_db_subnet_group::DeleteDBSubnetGroupError,
-        delete_event_subscription::DeleteEventSubscriptionError,
-        describe_db_clusters::DescribeDBClustersError,
-        describe_db_instances::DescribeDBInstancesError,
+        delete_db_subnet_group::DeleteDBSubnetGroupError, delete_event_subscription::DeleteEventSubscriptionError,
+        describe_db_clusters::DescribeDBClustersError, describe_db_instances::DescribeDBInstancesError,
         describe_db_subnet_groups::DescribeDBSubnetGroupsError,
         describe_event_subscriptions::DescribeEventSubscriptionsError,
     };
     pub use aws_sdk_s3::operation::{
         delete_bucket::DeleteBucketError, get_bucket_encryption::GetBucketEncryptionError,
-        get_bucket_ownership_controls::GetBucketOwnershipControlsError,
-        get_bucket_policy::GetBucketPolicyError, get_bucket_tagging::GetBucketTaggingError,
-        get_public_access_block::GetPublicAccessBlockError, head_bucket::HeadBucketError,
+        get_bucket_ownership_controls::GetBucketOwnershipControlsError, get_bucket_policy::GetBucketPolicyError,
+        get_bucket_tagging::GetBucketTaggingError, get_public_access_block::GetPublicAccessBlockError,
+        head_bucket::HeadBucketError,
     };
     pub use aws_sdk_secretsmanager::operation::{
-        delete_secret::DeleteSecretError, describe_secret::DescribeSecretError,
-        get_secret_value::GetSecretValueError,
+        delete_secret::DeleteSecretError, describe_secret::DescribeSecretError, get_secret_value::GetSecretValueError,
     };
     pub use aws_sdk_sns::operation::{
-        delete_topic::DeleteTopicError, get_topic_attributes::GetTopicAttributesError,
-        unsubscribe::UnsubscribeError,
+        delete_topic::DeleteTopicError, get_topic_attributes::GetTopicAttributesError, unsubscribe::UnsubscribeError,
     };
-    pub use aws_sdk_wafv2::operation::{
-        delete_web_acl::DeleteWebACLError, get_web_acl::GetWebACLError,
-    };
+    pub use aws_sdk_wafv2::operation::{delete_web_acl::DeleteWebACLError, get_web_acl::GetWebACLError};
 }
 use ops::*;
 
@@ -238,13 +220,7 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let (code, message) = error_code_message(&err);
-    StepError::Aws {
-        op: op.to_string(),
-        resource: resource.into(),
-        code,
-        message,
-        source: Some(Box::new(err)),
-    }
+    StepError::Aws { op: op.to_string(), resource: resource.into(), code, message, source: Some(Box::new(err)) }
 }
 
 /// The AWS error code of an SDK error, or a synthetic code for transport failures.
@@ -256,16 +232,10 @@ where
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            (
-                e.code().unwrap_or("Unknown").to_string(),
-                e.message().unwrap_or("").to_string(),
-            )
+            (e.code().unwrap_or("Unknown").to_string(), e.message().unwrap_or("").to_string())
         }
         SdkError::TimeoutError(_) => ("TimeoutError".into(), "request timed out".into()),
-        SdkError::DispatchFailure(_) => (
-            "DispatchFailure".into(),
-            DisplayErrorContext(err).to_string(),
-        ),
+        SdkError::DispatchFailure(_) => ("DispatchFailure".into(), DisplayErrorContext(err).to_string()),
         _ => ("ClientError".into(), DisplayErrorContext(err).to_string()),
     }
 }
@@ -279,11 +249,7 @@ pub fn sdk_not_found<E: NotFound, R>(err: &SdkError<E, R>) -> bool {
 }
 
 /// `Ok(None)` for not-found, the value otherwise, an error for anything else.
-pub fn absent_ok<T, E, R>(
-    op: &str,
-    resource: &str,
-    res: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, StepError>
+pub fn absent_ok<T, E, R>(op: &str, resource: &str, res: Result<T, SdkError<E, R>>) -> Result<Option<T>, StepError>
 where
     E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -310,11 +276,7 @@ mod tests {
         ] {
             assert!(ec2_not_found(c), "{c}");
         }
-        for c in [
-            "DependencyViolation",
-            "InvalidParameterValue",
-            "NotFoundish",
-        ] {
+        for c in ["DependencyViolation", "InvalidParameterValue", "NotFoundish"] {
             assert!(!ec2_not_found(c), "{c}");
         }
     }
@@ -325,18 +287,11 @@ mod tests {
             aws_sdk_rds::types::error::DbInstanceNotFoundFault::builder().build(),
         );
         assert!(rds.is_not_found());
-        let other =
-            DescribeDBInstancesError::generic(ErrorMetadata::builder().code("Throttling").build());
+        let other = DescribeDBInstancesError::generic(ErrorMetadata::builder().code("Throttling").build());
         assert!(!other.is_not_found());
-        let ec2 = DescribeVpcsError::generic(
-            ErrorMetadata::builder()
-                .code("InvalidVpcID.NotFound")
-                .build(),
-        );
+        let ec2 = DescribeVpcsError::generic(ErrorMetadata::builder().code("InvalidVpcID.NotFound").build());
         assert!(ec2.is_not_found());
-        let s3 = GetBucketPolicyError::generic(
-            ErrorMetadata::builder().code("NoSuchBucketPolicy").build(),
-        );
+        let s3 = GetBucketPolicyError::generic(ErrorMetadata::builder().code("NoSuchBucketPolicy").build());
         assert!(s3.is_not_found());
     }
 }

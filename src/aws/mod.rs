@@ -25,8 +25,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -39,9 +38,7 @@ use std::time::{Duration, Instant};
 
 /// Is this API operation read-only? (Used for counting and for the no-op test.)
 pub fn is_read_only(op: &str) -> bool {
-    ["Describe", "List", "Get", "Head", "Lookup", "Search"]
-        .iter()
-        .any(|p| op.starts_with(p))
+    ["Describe", "List", "Get", "Head", "Lookup", "Search"].iter().any(|p| op.starts_with(p))
 }
 
 #[derive(Debug, Default)]
@@ -66,9 +63,7 @@ struct CrashHook {
 impl CrashHook {
     fn from_env() -> CrashHook {
         CrashHook {
-            after: std::env::var("MOODLECTL_CRASH_AFTER_MUTATIONS")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            after: std::env::var("MOODLECTL_CRASH_AFTER_MUTATIONS").ok().and_then(|v| v.parse().ok()),
             after_op: std::env::var("MOODLECTL_CRASH_AFTER_OP").ok(),
         }
     }
@@ -93,21 +88,12 @@ impl CallStats {
         BTreeMap::from([
             ("read".to_string(), read),
             ("mutating".to_string(), mutating),
-            (
-                "retries".to_string(),
-                attempts.saturating_sub(read + mutating),
-            ),
+            ("retries".to_string(), attempts.saturating_sub(read + mutating)),
         ])
     }
 
     pub fn mutating_ops(&self) -> Vec<String> {
-        self.by_op
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| !is_read_only(k.split(':').nth(1).unwrap_or(k)))
-            .cloned()
-            .collect()
+        self.by_op.lock().unwrap().keys().filter(|k| !is_read_only(k.split(':').nth(1).unwrap_or(k))).cloned().collect()
     }
 }
 
@@ -152,23 +138,15 @@ impl Intercept for Counter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, op) = cfg
-            .load::<Metadata>()
-            .map(|m| (m.service().to_string(), m.name().to_string()))
-            .unwrap_or_default();
+        let (service, op) =
+            cfg.load::<Metadata>().map(|m| (m.service().to_string(), m.name().to_string())).unwrap_or_default();
         let read = is_read_only(&op);
         let n = if read {
             self.0.read.fetch_add(1, Ordering::Relaxed)
         } else {
             self.0.mutating.fetch_add(1, Ordering::Relaxed) + 1
         };
-        *self
-            .0
-            .by_op
-            .lock()
-            .unwrap()
-            .entry(format!("{service}:{op}"))
-            .or_default() += 1;
+        *self.0.by_op.lock().unwrap().entry(format!("{service}:{op}")).or_default() += 1;
         let succeeded = matches!(ctx.output_or_error(), Some(Ok(_)));
         // Which calls a run made and how long each took, retries included:
         // what a slow step spends its time on (`-vv`).
@@ -228,10 +206,7 @@ pub struct Aws {
 }
 
 async fn sdk_config(conn: &Conn, region: &str) -> SdkConfig {
-    let attempts: u32 = std::env::var("MOODLECTL_MAX_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let attempts: u32 = std::env::var("MOODLECTL_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         // Throttling and 5xx are normal under load: retry with jittered
@@ -266,11 +241,7 @@ async fn sdk_config(conn: &Conn, region: &str) -> SdkConfig {
 
 macro_rules! client {
     ($krate:ident, $conf:expr, $hook:expr) => {
-        $krate::Client::from_conf(
-            $krate::config::Builder::from($conf)
-                .interceptor($hook.clone())
-                .build(),
-        )
+        $krate::Client::from_conf($krate::config::Builder::from($conf).interceptor($hook.clone()).build())
     };
 }
 
@@ -323,12 +294,7 @@ impl Aws {
 /// A duration in milliseconds from the environment (tunables for tests and
 /// the latency emulator).
 pub fn env_ms(name: &str, default: u64) -> Duration {
-    Duration::from_millis(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
+    Duration::from_millis(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
 }
 
 #[cfg(test)]
@@ -337,21 +303,10 @@ mod tests {
 
     #[test]
     fn read_only_classification() {
-        for op in [
-            "DescribeVpcs",
-            "ListTagsForResource",
-            "GetRole",
-            "HeadObject",
-        ] {
+        for op in ["DescribeVpcs", "ListTagsForResource", "GetRole", "HeadObject"] {
             assert!(is_read_only(op), "{op}");
         }
-        for op in [
-            "CreateVpc",
-            "ModifyVpcAttribute",
-            "PutRetentionPolicy",
-            "DeleteVpc",
-            "TagResource",
-        ] {
+        for op in ["CreateVpc", "ModifyVpcAttribute", "PutRetentionPolicy", "DeleteVpc", "TagResource"] {
             assert!(!is_read_only(op), "{op}");
         }
     }

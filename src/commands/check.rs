@@ -34,10 +34,7 @@ pub fn refuse(cli: &Cli, findings: &[Finding]) -> CmdError {
     let _ = cli;
     CmdError {
         code: exit::USAGE,
-        error: anyhow::anyhow!(
-            "{} preflight check(s) failed; nothing was changed",
-            findings.len()
-        ),
+        error: anyhow::anyhow!("{} preflight check(s) failed; nothing was changed", findings.len()),
         already_reported: false,
     }
 }

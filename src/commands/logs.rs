@@ -39,14 +39,10 @@ pub async fn run(cli: &Cli, follow: bool, since: Duration) -> CmdResult {
         events.sort_by_key(|e| (e.timestamp().unwrap_or(0), e.ingestion_time().unwrap_or(0)));
         let mut out = std::io::stdout().lock();
         for e in events {
-            let id = e.event_id().map(str::to_string).unwrap_or_else(|| {
-                format!(
-                    "{:?}{:?}{:?}",
-                    e.timestamp(),
-                    e.log_stream_name(),
-                    e.message()
-                )
-            });
+            let id = e
+                .event_id()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{:?}{:?}{:?}", e.timestamp(), e.log_stream_name(), e.message()));
             if !seen.insert(id) {
                 continue;
             }
@@ -54,19 +50,14 @@ pub async fn run(cli: &Cli, follow: bool, since: Duration) -> CmdResult {
             start = start.max(ts);
             let when = time::OffsetDateTime::from_unix_timestamp_nanos(ts as i128 * 1_000_000)
                 .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
                 .unwrap_or_default();
             let stream = e.log_stream_name().unwrap_or_default();
             let msg = e.message().unwrap_or_default().trim_end();
             let _ = match cli.output {
-                OutputFormat::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"timestamp": when, "stream": stream, "message": msg})
-                ),
+                OutputFormat::Json => {
+                    writeln!(out, "{}", serde_json::json!({"timestamp": when, "stream": stream, "message": msg}))
+                }
                 OutputFormat::Text => writeln!(out, "{when} {stream} {msg}"),
             };
         }

@@ -37,29 +37,17 @@ pub struct CmdError {
 
 impl CmdError {
     pub fn usage(e: impl Into<anyhow::Error>) -> Self {
-        CmdError {
-            code: exit::USAGE,
-            error: e.into(),
-            already_reported: false,
-        }
+        CmdError { code: exit::USAGE, error: e.into(), already_reported: false }
     }
     pub fn runtime(e: impl Into<anyhow::Error>) -> Self {
-        CmdError {
-            code: exit::RUNTIME,
-            error: e.into(),
-            already_reported: false,
-        }
+        CmdError { code: exit::RUNTIME, error: e.into(), already_reported: false }
     }
 }
 
 impl From<StateError> for CmdError {
     fn from(e: StateError) -> Self {
         CmdError {
-            code: if e.is_usage() {
-                exit::USAGE
-            } else {
-                exit::RUNTIME
-            },
+            code: if e.is_usage() { exit::USAGE } else { exit::RUNTIME },
             error: e.into(),
             already_reported: false,
         }
@@ -73,11 +61,7 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Up { skip_preflight } => up::run(cli, *skip_preflight).await,
         Command::Check => check::run(cli).await,
         Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
-        Command::Down {
-            skip_final_snapshot,
-            delete_audit_logs,
-            force_delete_secrets,
-        } => {
+        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets } => {
             down::run(
                 cli,
                 Options {
@@ -94,9 +78,9 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
         Command::Graph => {
             let steps: Vec<serde_json::Value> = crate::resources::graph()
-                .steps()
+                .nodes()
                 .iter()
-                .map(|s| serde_json::json!({"id": s.id(), "deps": s.deps()}))
+                .map(|n| serde_json::json!({"id": n.id, "deps": n.deps}))
                 .collect();
             println!("{}", serde_json::json!({"steps": steps}));
             Ok(exit::OK)
@@ -117,19 +101,13 @@ pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
     let mut cfg = Config::load(&cli.config).map_err(CmdError::usage)?;
     if let Some(r) = &cli.region {
         if !REGIONS.contains(&r.as_str()) {
-            return Err(CmdError::usage(anyhow::anyhow!(
-                "--region: unknown AWS region `{r}`"
-            )));
+            return Err(CmdError::usage(anyhow::anyhow!("--region: unknown AWS region `{r}`")));
         }
         cfg.stack.region = r.clone();
         // The ALB certificate must follow the region.
         let issues = cfg.validate();
         if let Some(i) = issues.first() {
-            return Err(CmdError::usage(anyhow::anyhow!(
-                "--region {r}: `{}`: {}",
-                i.key,
-                i.message
-            )));
+            return Err(CmdError::usage(anyhow::anyhow!("--region {r}: `{}`: {}", i.key, i.message)));
         }
     }
     if let Some(u) = &cli.endpoint_url {
@@ -140,27 +118,16 @@ pub fn inputs(cli: &Cli) -> Result<Inputs, CmdError> {
         }
     }
     let state_loc = match (&cli.state, cfg.state.backend) {
-        (Some(s), _) => {
-            Location::parse(s).map_err(|e| CmdError::usage(anyhow::anyhow!("--state: {e}")))?
-        }
+        (Some(s), _) => Location::parse(s).map_err(|e| CmdError::usage(anyhow::anyhow!("--state: {e}")))?,
         (None, StateBackend::S3) => Location::S3 {
             bucket: cfg.state.bucket.clone().unwrap_or_default(),
             key: cfg.state.key.clone().unwrap_or_default(),
         },
-        (None, StateBackend::Local) => {
-            Location::Local(default_state_path(&cli.config, &cfg.stack.name))
-        }
+        (None, StateBackend::Local) => Location::Local(default_state_path(&cli.config, &cfg.stack.name)),
     };
-    let conn = Conn {
-        region: cfg.stack.region.clone(),
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-    };
-    Ok(Inputs {
-        cfg,
-        state_loc,
-        conn,
-    })
+    let conn =
+        Conn { region: cfg.stack.region.clone(), profile: cli.profile.clone(), endpoint_url: cli.endpoint_url.clone() };
+    Ok(Inputs { cfg, state_loc, conn })
 }
 
 /// S3 client for a remote state (built only when the state is in S3).
@@ -177,15 +144,7 @@ pub async fn open_state(inp: &Inputs, writable: bool) -> Result<StateStore, CmdE
     Ok(match &inp.state_loc {
         Location::Local(p) => StateStore::open(p, stack, region, writable)?,
         Location::S3 { bucket, key } => {
-            StateStore::open_s3(
-                state_s3(inp).await.expect("s3 location"),
-                bucket,
-                key,
-                stack,
-                region,
-                writable,
-            )
-            .await?
+            StateStore::open_s3(state_s3(inp).await.expect("s3 location"), bucket, key, stack, region, writable).await?
         }
     })
 }
@@ -195,23 +154,14 @@ pub async fn lock_state(inp: &Inputs, command: &str) -> Result<StateLock, CmdErr
     Ok(match &inp.state_loc {
         Location::Local(p) => StateLock::acquire(p, &inp.cfg.stack.name, command)?,
         Location::S3 { bucket, key } => {
-            StateLock::acquire_s3(
-                &state_s3(inp).await.expect("s3 location"),
-                bucket,
-                key,
-                &inp.cfg.stack.name,
-                command,
-            )
-            .await?
+            StateLock::acquire_s3(&state_s3(inp).await.expect("s3 location"), bucket, key, &inp.cfg.stack.name, command)
+                .await?
         }
     })
 }
 
 pub fn default_state_path(config: &Path, stack: &str) -> PathBuf {
-    let dir = config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     dir.join(".moodlectl").join(format!("{stack}.json"))
 }
 
@@ -226,10 +176,7 @@ pub fn verbosity(cli: &Cli) -> Verbosity {
 }
 
 pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
-    Arc::from(crate::report::make(
-        cli.output == OutputFormat::Json,
-        verbosity(cli),
-    ))
+    Arc::from(crate::report::make(cli.output == OutputFormat::Json, verbosity(cli)))
 }
 
 /// Ask before changing anything. Without a terminal, `--yes` is required.
@@ -238,17 +185,12 @@ pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), Cm
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(CmdError::usage(anyhow::anyhow!(
-            "stdin is not a terminal: refusing to {question} without --yes"
-        )));
+        return Err(CmdError::usage(anyhow::anyhow!("stdin is not a terminal: refusing to {question} without --yes")));
     }
     let mut err = std::io::stderr();
     match expect {
         Some(word) => {
-            let _ = write!(
-                err,
-                "{question}?\nType the stack name `{word}` to confirm: "
-            );
+            let _ = write!(err, "{question}?\nType the stack name `{word}` to confirm: ");
         }
         None => {
             let _ = write!(err, "{question}? [y/N] ");
@@ -265,19 +207,12 @@ pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), Cm
     if ok {
         Ok(())
     } else {
-        Err(CmdError::usage(anyhow::anyhow!(
-            "not confirmed; nothing was changed"
-        )))
+        Err(CmdError::usage(anyhow::anyhow!("not confirmed; nothing was changed")))
     }
 }
 
 fn wait_timeout() -> Duration {
-    Duration::from_secs(
-        std::env::var("MOODLECTL_WAIT_TIMEOUT_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3600),
-    )
+    Duration::from_secs(std::env::var("MOODLECTL_WAIT_TIMEOUT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600))
 }
 
 /// Build the run context (AWS clients are created here, after all checks).
@@ -301,32 +236,20 @@ pub async fn context(
     })
 }
 
-/// Print a plain text table (stdout carries data).
+/// Print a plain text table (stdout carries data): left-aligned columns,
+/// two spaces apart, no borders, so pipes and `grep` see plain rows.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(headers.iter().copied());
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+        t.add_row(r.iter().cloned());
     }
-    let line = |cells: Vec<String>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        s.trim_end().to_string()
-    };
+    for col in t.column_iter_mut() {
+        col.set_padding((0, 2));
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}",
-        line(headers.iter().map(|h| h.to_string()).collect())
-    );
-    for r in rows {
-        let _ = writeln!(out, "{}", line(r.clone()));
+    for line in t.lines() {
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }

@@ -30,22 +30,14 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     let attr = |k: &str, a: &str| st.resources.get(k).and_then(|r| r.attrs.get(a).cloned());
     put(
         "db_endpoint",
-        attr(data::DB_INSTANCE, "host").map(|h| {
-            format!(
-                "{h}:{}",
-                attr(data::DB_INSTANCE, "port").unwrap_or("3306".into())
-            )
-        }),
+        attr(data::DB_INSTANCE, "host")
+            .map(|h| format!("{h}:{}", attr(data::DB_INSTANCE, "port").unwrap_or("3306".into()))),
     );
     put("db_secret_arn", id(data::DB_SECRET));
     put(
         "redis_primary_endpoint",
-        attr(data::REPLICATION_GROUP, "host").map(|h| {
-            format!(
-                "{h}:{}",
-                attr(data::REPLICATION_GROUP, "port").unwrap_or("6379".into())
-            )
-        }),
+        attr(data::REPLICATION_GROUP, "host")
+            .map(|h| format!("{h}:{}", attr(data::REPLICATION_GROUP, "port").unwrap_or("6379".into()))),
     );
     put("efs_file_system_id", id(data::EFS));
     put("efs_access_point_id", id(data::ACCESS_POINT));
@@ -63,13 +55,15 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("moodle_admin_secret_arn", id(compute::ADMIN_SECRET));
     put(
         "moodle_admin_password_command",
-        id(compute::ADMIN_SECRET).map(|a| format!("aws secretsmanager get-secret-value --region {} --secret-id {a} --query SecretString --output text", cfg.stack.region)),
+        id(compute::ADMIN_SECRET).map(|a| {
+            format!(
+                "aws secretsmanager get-secret-value --region {} --secret-id {a} --query SecretString --output text",
+                cfg.stack.region
+            )
+        }),
     );
     put("site_url", Some(format!("https://{}", cfg.domain.name)));
-    put(
-        "dns_record",
-        attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)),
-    );
+    put("dns_record", attr(edge::DISTRIBUTION, "domain").map(|d| format!("{} CNAME {d}", cfg.domain.name)));
     put("moodle_admin_user", Some(cfg.moodle.admin_user.clone()));
     m
 }
@@ -92,15 +86,11 @@ pub async fn run(cli: &Cli) -> CmdResult {
 
 pub fn print(cli: &Cli, outs: &BTreeMap<String, String>) {
     match cli.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(outs).expect("outputs serialise")
-        ),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(outs).expect("outputs serialise"))
+        }
         OutputFormat::Text => {
-            let rows: Vec<Vec<String>> = outs
-                .iter()
-                .map(|(k, v)| vec![k.clone(), v.clone()])
-                .collect();
+            let rows: Vec<Vec<String>> = outs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
             print_table(&["OUTPUT", "VALUE"], &rows);
         }
     }

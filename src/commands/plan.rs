@@ -14,25 +14,14 @@ use std::sync::Arc;
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
-    let ctx = context(
-        inp,
-        state,
-        Arc::new(Collect::default()),
-        true,
-        Options::default(),
-    )
-    .await;
+    let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;
     if !report.ok() {
-        return Err(super::up::failure(
-            "plan",
-            &report,
-            &ctx.state.path().display().to_string(),
-        ));
+        return Err(super::up::failure("plan", &report, &ctx.state.path().display().to_string()));
     }
     // Keep the graph's declaration order for a stable listing.
-    let order: Vec<StepId> = steps.steps().iter().map(|s| s.id()).collect();
+    let order: Vec<StepId> = steps.nodes().iter().map(|n| n.id).collect();
     let mut results: Vec<_> = report.results.iter().collect();
     results.sort_by_key(|r| order.iter().position(|o| *o == r.id));
     let (mut create, mut update, mut same) = (0, 0, 0);
@@ -56,12 +45,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
         };
         let mut changes = o.changes();
         changes.extend(r.notes.iter().map(|n| format!("adopt: {n}")));
-        rows.push(vec![
-            sym.to_string(),
-            r.id.to_string(),
-            action.to_string(),
-            changes.join("; "),
-        ]);
+        rows.push(vec![sym.to_string(), r.id.to_string(), action.to_string(), changes.join("; ")]);
         json.push(serde_json::json!({"step": r.id, "action": action, "changes": changes}));
     }
     match cli.output {
@@ -79,9 +63,5 @@ pub async fn run(cli: &Cli) -> CmdResult {
             println!("\nPlan: {create} to create, {update} to update, {same} unchanged.");
         }
     }
-    Ok(if create + update > 0 {
-        exit::CHANGES_PENDING
-    } else {
-        exit::OK
-    })
+    Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })
 }

@@ -13,23 +13,16 @@ pub async fn run(cli: &Cli, action: &StateAction) -> CmdResult {
         StateAction::Pull => {
             let store = open_state(&inp, false).await?;
             if !store.existed() {
-                return Err(CmdError::runtime(anyhow::anyhow!(
-                    "no state at {}",
-                    store.path().display()
-                )));
+                return Err(CmdError::runtime(anyhow::anyhow!("no state at {}", store.path().display())));
             }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&store.snapshot()).expect("state serialises")
-            );
+            println!("{}", serde_json::to_string_pretty(&store.snapshot()).expect("state serialises"));
             Ok(exit::OK)
         }
         StateAction::Push { file } => {
             // Check the file exactly as a state is checked when read.
             let text = std::fs::read_to_string(file)
                 .map_err(|e| CmdError::usage(anyhow::anyhow!("{}: {e}", file.display())))?;
-            let data: StateData =
-                crate::state::parse(&text, file, &inp.cfg.stack.name, &inp.cfg.stack.region)?;
+            let data: StateData = crate::state::parse(&text, file, &inp.cfg.stack.name, &inp.cfg.stack.region)?;
             let _lock = lock_state(&inp, "state push").await?;
             let store = open_state(&inp, true).await?;
             store.replace(data)?;

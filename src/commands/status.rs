@@ -53,17 +53,9 @@ pub struct Health {
 
 fn health(rows: &[Inspection], reachable: String) -> Health {
     let row = |kind: &str| rows.iter().find(|r| r.kind == kind);
-    let num = |kind: &str, key: &str| {
-        row(kind)
-            .and_then(|r| r.details.get(key))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let state = |kind: &str| {
-        row(kind)
-            .map(|r| r.state.clone())
-            .unwrap_or_else(|| "absent".into())
-    };
+    let num =
+        |kind: &str, key: &str| row(kind).and_then(|r| r.details.get(key)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let state = |kind: &str| row(kind).map(|r| r.state.clone()).unwrap_or_else(|| "absent".into());
     Health {
         moodle_reachable: reachable,
         ecs_running: num("ecs:service", "running"),
@@ -78,9 +70,7 @@ fn health(rows: &[Inspection], reachable: String) -> Health {
             .and_then(|r| r.details.get("waf_attached"))
             .map(|v| v == "true")
             .unwrap_or(false),
-        trail_logging: row("cloudtrail:trail")
-            .map(|r| r.state == "logging")
-            .unwrap_or(false),
+        trail_logging: row("cloudtrail:trail").map(|r| r.state == "logging").unwrap_or(false),
     }
 }
 
@@ -108,19 +98,11 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
-    let ctx = context(
-        inp,
-        state,
-        Arc::new(Collect::default()),
-        true,
-        Options::default(),
-    )
-    .await;
+    let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
-    let inspections = join_all(steps.steps().iter().map(|s| {
-        let cx = ctx.for_step(s.id());
-        let s = s.clone();
-        async move { (s.id(), s.inspect(&cx).await) }
+    let inspections = join_all(steps.nodes().iter().map(|n| {
+        let cx = ctx.for_step(n.id);
+        async move { (n.id, n.step.inspect(&cx).await) }
     }));
     let custom_endpoint = cli.endpoint_url.is_some();
     let (inspected, plan, reachable) = tokio::join!(
@@ -159,10 +141,8 @@ pub async fn run(cli: &Cli) -> CmdResult {
             continue;
         };
         let target = if by_step[own].1.is_empty() {
-            let deps = steps.get(res.id).map_or(&[][..], |s| s.deps());
-            deps.iter()
-                .filter_map(|&d| rows_of(d))
-                .find(|&i| !by_step[i].1.is_empty())
+            let deps = steps.get(res.id).map_or(&[][..], |n| n.deps);
+            deps.iter().filter_map(|&d| rows_of(d)).find(|&i| !by_step[i].1.is_empty())
         } else {
             Some(own)
         };
@@ -179,29 +159,19 @@ pub async fn run(cli: &Cli) -> CmdResult {
     let unhealthy = rows.iter().filter(|r| !r.healthy).count();
     let drifted = rows.iter().filter(|r| r.drift.is_some()).count();
     let health = health(&rows, reachable);
-    let healthy = unhealthy == 0
-        && drifted == 0
-        && errors.is_empty()
-        && !health.moodle_reachable.starts_with("no");
+    let healthy = unhealthy == 0 && drifted == 0 && errors.is_empty() && !health.moodle_reachable.starts_with("no");
     let doc = StatusDoc {
         schema: "moodlectl.status/v1",
         stack: ctx.cfg.stack.name.clone(),
         region: ctx.cfg.stack.region.clone(),
         healthy,
-        summary: Summary {
-            resources: rows.len(),
-            unhealthy,
-            drifted,
-            errors: errors.clone(),
-            health,
-        },
+        summary: Summary { resources: rows.len(), unhealthy, drifted, errors: errors.clone(), health },
         resources: rows,
     };
     match cli.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("status serialises")
-        ),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&doc).expect("status serialises"))
+        }
         OutputFormat::Text => {
             let table: Vec<Vec<String>> = doc
                 .resources

@@ -11,14 +11,7 @@ use std::collections::BTreeMap;
 pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, true).await?;
-    confirm(
-        cli,
-        &format!(
-            "create or update stack `{}` in {}",
-            inp.cfg.stack.name, inp.cfg.stack.region
-        ),
-        None,
-    )?;
+    confirm(cli, &format!("create or update stack `{}` in {}", inp.cfg.stack.name, inp.cfg.stack.region), None)?;
     let lock = super::lock_state(&inp, "up").await?;
     let rep = reporter(cli);
     let (stack, region) = (inp.cfg.stack.name.clone(), inp.cfg.stack.region.clone());
@@ -35,12 +28,7 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     // survives a crash before the first resource is recorded.
     ctx.state.save()?;
     let steps = crate::resources::graph();
-    rep.emit(&Event::RunStarted {
-        command: "up".into(),
-        stack,
-        region,
-        steps: steps.steps().len(),
-    });
+    rep.emit(&Event::RunStarted { command: "up".into(), stack, region, steps: steps.nodes().len() });
     let report = tokio::select! {
         r = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize) => r,
         _ = tokio::signal::ctrl_c() => {
@@ -51,16 +39,10 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     finish(&*rep, &report, ctx.aws.stats.summary());
     drop(lock);
     if !report.ok() {
-        return Err(failure(
-            "up",
-            &report,
-            &ctx.state.path().display().to_string(),
-        ));
+        return Err(failure("up", &report, &ctx.state.path().display().to_string()));
     }
     let outs = super::outputs::collect(&ctx.cfg, &ctx.state.snapshot());
-    rep.emit(&Event::Outputs {
-        outputs: outs.clone(),
-    });
+    rep.emit(&Event::Outputs { outputs: outs.clone() });
     if cli.output == OutputFormat::Text {
         super::outputs::print(cli, &outs);
     }
@@ -96,8 +78,6 @@ pub fn failure(cmd: &str, report: &RunReport, state_path: &str) -> CmdError {
             msg.push_str(&format!("hint: {h}\n"));
         }
     }
-    msg.push_str(&format!(
-        "state saved to {state_path}; rerun `moodlectl {cmd}` to resume"
-    ));
+    msg.push_str(&format!("state saved to {state_path}; rerun `moodlectl {cmd}` to resume"));
     CmdError::runtime(anyhow::anyhow!(msg))
 }

@@ -99,18 +99,11 @@ macro_rules! dry_run {
 
 impl StepCx {
     pub fn new(ctx: Arc<Ctx>, id: StepId) -> Self {
-        StepCx {
-            ctx,
-            id,
-            notes: Mutex::new(vec![]),
-        }
+        StepCx { ctx, id, notes: Mutex::new(vec![]) }
     }
 
     pub fn progress(&self, message: impl Into<String>) {
-        self.reporter.emit(&Event::StepProgress {
-            step: self.id.to_string(),
-            message: message.into(),
-        });
+        self.reporter.emit(&Event::StepProgress { step: self.id.to_string(), message: message.into() });
     }
 
     /// Record a resource in state (no-op in dry-run). A resource found by tag
@@ -139,20 +132,14 @@ impl StepCx {
 
     /// ID recorded by a step this one depends on.
     pub fn require(&self, key: &str, step: StepId) -> Result<String, StepError> {
-        self.state.id(key).ok_or(StepError::MissingDependency {
-            step,
-            what: key.to_string(),
-        })
+        self.state.id(key).ok_or(StepError::MissingDependency { step, what: key.to_string() })
     }
 
     pub fn require_attr(&self, key: &str, attr: &str, step: StepId) -> Result<String, StepError> {
         self.state
             .get(key)
             .and_then(|r| r.attrs.get(attr).cloned())
-            .ok_or(StepError::MissingDependency {
-                step,
-                what: format!("{key}.{attr}"),
-            })
+            .ok_or(StepError::MissingDependency { step, what: format!("{key}.{attr}") })
     }
 
     /// The ID a dependency recorded; in a dry run its absence means the
@@ -161,10 +148,7 @@ impl StepCx {
         match self.state.id(key) {
             Some(id) => Ok(Some(id)),
             None if self.dry_run => Ok(None),
-            None => Err(StepError::MissingDependency {
-                step,
-                what: key.to_string(),
-            }),
+            None => Err(StepError::MissingDependency { step, what: key.to_string() }),
         }
     }
 
@@ -179,12 +163,7 @@ impl StepCx {
     /// An idempotency token unique to this stack lifetime and resource.
     pub fn token(&self, key: &str) -> String {
         use sha2::{Digest, Sha256};
-        let h = Sha256::digest(format!(
-            "{}|{}|{}",
-            self.cfg.stack.name,
-            self.state.generation(),
-            key
-        ));
+        let h = Sha256::digest(format!("{}|{}|{}", self.cfg.stack.name, self.state.generation(), key));
         format!("moodlectl-{}", &hex::encode(h)[..40])
     }
 }

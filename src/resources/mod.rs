@@ -19,71 +19,71 @@ pub mod shared;
 
 pub use context::{Ctx, Options, StepCx};
 
-use crate::engine::{Graph, Step};
-use std::sync::Arc;
+use crate::engine::Graph;
+use prelude::Node;
 
 /// Every step of the stack, in the order ready steps start: the slowest
 /// chains first (the database, then the service, the cache, the edge).
-pub fn steps() -> Vec<Arc<dyn Step<StepCx>>> {
+pub fn steps() -> Vec<Node> {
     vec![
         // data: the database
-        Arc::new(data::DbInstanceStep),
-        Arc::new(data::DbSubnetGroupStep),
-        Arc::new(data::DbSgStep),
-        Arc::new(data::DbSecretStep),
-        Arc::new(data::DbSecretEndpointStep),
-        Arc::new(data::TopicStep),
-        Arc::new(data::EventSubscriptionStep),
+        data::DB_INSTANCE_STEP,
+        data::DB_SUBNET_GROUP_STEP,
+        data::DB_SG_STEP,
+        data::DB_SECRET_STEP,
+        data::DB_SECRET_ENDPOINT_STEP,
+        data::TOPIC_STEP,
+        data::EVENT_SUBSCRIPTION_STEP,
         // compute
-        Arc::new(compute::ServiceStep),
-        Arc::new(compute::TaskDefStep),
-        Arc::new(compute::LogGroupStep),
-        Arc::new(compute::AdminSecretStep),
-        Arc::new(compute::ExecRoleStep),
-        Arc::new(compute::TaskRoleStep),
-        Arc::new(compute::ClusterStep),
-        Arc::new(compute::ServiceSgStep),
-        Arc::new(compute::SgRulesStep),
-        Arc::new(compute::AutoscalingStep),
+        compute::SERVICE_STEP,
+        compute::TASK_DEF_STEP,
+        compute::LOG_GROUP_STEP,
+        compute::ADMIN_SECRET_STEP,
+        compute::EXEC_ROLE_STEP,
+        compute::TASK_ROLE_STEP,
+        compute::CLUSTER_STEP,
+        compute::SERVICE_SG_STEP,
+        compute::SG_RULES_STEP,
+        compute::AUTOSCALING_STEP,
         // data: the cache
-        Arc::new(data::ReplicationGroupStep),
-        Arc::new(data::CacheSubnetGroupStep),
-        Arc::new(data::CacheSgStep),
+        data::REPLICATION_GROUP_STEP,
+        data::CACHE_SUBNET_GROUP_STEP,
+        data::CACHE_SG_STEP,
         // edge: load balancer
-        Arc::new(edge::AlbSgStep),
-        Arc::new(edge::AlbStep),
-        Arc::new(edge::TargetGroupStep),
-        Arc::new(edge::ListenersStep),
-        Arc::new(edge::OriginSecretStep),
+        edge::ALB_SG_STEP,
+        edge::ALB_STEP,
+        edge::TARGET_GROUP_STEP,
+        edge::LISTENERS_STEP,
+        edge::ORIGIN_SECRET_STEP,
         // edge: WAF and CloudFront
-        Arc::new(edge::WebAclStep),
-        Arc::new(edge::DistributionStep),
+        edge::WEB_ACL_STEP,
+        edge::DISTRIBUTION_STEP,
         // network
-        Arc::new(network::VpcStep),
-        Arc::new(network::VpcDnsStep),
-        Arc::new(network::SubnetsStep),
-        Arc::new(network::PublicSubnetIpStep),
-        Arc::new(network::EipsStep),
-        Arc::new(network::IgwStep),
-        Arc::new(network::NatStep),
-        Arc::new(network::EndpointSgStep),
-        Arc::new(network::InterfaceEndpointsStep),
-        Arc::new(network::PublicRoutesStep),
-        Arc::new(network::PrivateRouteTablesStep),
-        Arc::new(network::NatRoutesStep),
-        Arc::new(network::S3EndpointStep),
-        Arc::new(network::FlowLogRoleStep),
-        Arc::new(network::FlowLogGroupStep),
-        Arc::new(network::FlowLogStep),
+        network::VPC_STEP,
+        network::VPC_DNS_STEP,
+        network::SUBNETS_STEP,
+        network::PUBLIC_SUBNET_IP_STEP,
+        network::EIPS_STEP,
+        network::IGW_STEP,
+        network::NAT_STEP,
+        network::ENDPOINT_SG_STEP,
+        network::INTERFACE_ENDPOINTS_STEP,
+        network::PUBLIC_ROUTES_STEP,
+        network::PRIVATE_ROUTE_TABLES_STEP,
+        network::NAT_ROUTES_STEP,
+        network::S3_ENDPOINT_STEP,
+        network::FLOW_LOG_ROLE_STEP,
+        network::FLOW_LOG_GROUP_STEP,
+        network::FLOW_LOG_STEP,
         // data: EFS
-        Arc::new(data::EfsStep),
-        Arc::new(data::EfsSgStep),
-        Arc::new(data::MountTargetsStep),
-        Arc::new(data::AccessPointStep),
-        Arc::new(data::OldAccessPointsStep),
+        data::EFS_STEP,
+        data::EFS_SG_STEP,
+        data::MOUNT_TARGETS_STEP,
+        data::ACCESS_POINT_STEP,
+        data::OLD_ACCESS_POINTS_STEP,
         // audit
-        Arc::new(audit::BucketStep),
-        Arc::new(audit::TrailStep),
+        audit::BUCKET_STEP,
+        audit::TRAIL_STEP,
     ]
 }
 

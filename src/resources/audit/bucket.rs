@@ -10,14 +10,10 @@ use aws_sdk_s3::types as s3;
 
 pub(crate) struct BucketStep;
 
+pub(crate) const BUCKET_STEP: Node = Node { id: ids::AUDIT_BUCKET, deps: &[], step: &BucketStep };
+
 #[async_trait]
 impl Step<StepCx> for BucketStep {
-    fn id(&self) -> StepId {
-        ids::AUDIT_BUCKET
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let account = account_id(cx).await?;
         let bucket = bucket_name(cx, &account);
@@ -27,27 +23,18 @@ impl Step<StepCx> for BucketStep {
             if cx.dry_run {
                 return Ok(Outcome::Created);
             }
-            let mut req = cx
-                .aws
-                .s3
-                .create_bucket()
-                .bucket(&bucket)
-                .object_ownership(s3::ObjectOwnership::BucketOwnerEnforced);
+            let mut req =
+                cx.aws.s3.create_bucket().bucket(&bucket).object_ownership(s3::ObjectOwnership::BucketOwnerEnforced);
             if cx.aws.region != "us-east-1" {
                 req = req.create_bucket_configuration(
                     s3::CreateBucketConfiguration::builder()
-                        .location_constraint(s3::BucketLocationConstraint::from(
-                            cx.aws.region.as_str(),
-                        ))
+                        .location_constraint(s3::BucketLocationConstraint::from(cx.aws.region.as_str()))
                         .build(),
                 );
             }
             match req.send().await {
                 Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .map(|s| s.is_bucket_already_owned_by_you())
-                        .unwrap_or(false) => {}
+                Err(e) if e.as_service_error().map(|s| s.is_bucket_already_owned_by_you()).unwrap_or(false) => {}
                 Err(e) => return Err(aws_err("CreateBucket", &bucket, e)),
             }
         }
@@ -59,12 +46,7 @@ impl Step<StepCx> for BucketStep {
             && absent_ok(
                 "GetPublicAccessBlock",
                 &bucket,
-                cx.aws
-                    .s3
-                    .get_public_access_block()
-                    .bucket(&bucket)
-                    .send()
-                    .await,
+                cx.aws.s3.get_public_access_block().bucket(&bucket).send().await,
             )?
             .and_then(|o| o.public_access_block_configuration().cloned())
             .map(|c| {
@@ -97,12 +79,7 @@ impl Step<StepCx> for BucketStep {
             && absent_ok(
                 "GetBucketEncryption",
                 &bucket,
-                cx.aws
-                    .s3
-                    .get_bucket_encryption()
-                    .bucket(&bucket)
-                    .send()
-                    .await,
+                cx.aws.s3.get_bucket_encryption().bucket(&bucket).send().await,
             )?
             .and_then(|o| o.server_side_encryption_configuration().cloned())
             .map(|c| {
@@ -129,10 +106,7 @@ impl Step<StepCx> for BucketStep {
                     .put_bucket_encryption()
                     .bucket(&bucket)
                     .server_side_encryption_configuration(
-                        s3::ServerSideEncryptionConfiguration::builder()
-                            .rules(rule)
-                            .build()
-                            .expect("rules"),
+                        s3::ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("rules"),
                     )
                     .send()
                     .await
@@ -143,19 +117,10 @@ impl Step<StepCx> for BucketStep {
             && absent_ok(
                 "GetBucketOwnershipControls",
                 &bucket,
-                cx.aws
-                    .s3
-                    .get_bucket_ownership_controls()
-                    .bucket(&bucket)
-                    .send()
-                    .await,
+                cx.aws.s3.get_bucket_ownership_controls().bucket(&bucket).send().await,
             )?
             .and_then(|o| o.ownership_controls().cloned())
-            .map(|c| {
-                c.rules()
-                    .iter()
-                    .any(|r| r.object_ownership() == &s3::ObjectOwnership::BucketOwnerEnforced)
-            })
+            .map(|c| c.rules().iter().any(|r| r.object_ownership() == &s3::ObjectOwnership::BucketOwnerEnforced))
             .unwrap_or(false);
         if !own_ok {
             changes.push("bucket-owner-enforced ownership".to_string());
@@ -181,14 +146,10 @@ impl Step<StepCx> for BucketStep {
         }
         let want = bucket_policy(&bucket, &account, &trail_arn(cx, &account));
         let pol_ok = !fresh
-            && absent_ok(
-                "GetBucketPolicy",
-                &bucket,
-                cx.aws.s3.get_bucket_policy().bucket(&bucket).send().await,
-            )?
-            .and_then(|o| o.policy().map(str::to_string))
-            .map(|p| iam::same_policy(&p, &want))
-            .unwrap_or(false);
+            && absent_ok("GetBucketPolicy", &bucket, cx.aws.s3.get_bucket_policy().bucket(&bucket).send().await)?
+                .and_then(|o| o.policy().map(str::to_string))
+                .map(|p| iam::same_policy(&p, &want))
+                .unwrap_or(false);
         if !pol_ok {
             changes.push("bucket policy".to_string());
             if !cx.dry_run {
@@ -203,13 +164,9 @@ impl Step<StepCx> for BucketStep {
             }
         }
         let tag_ok = !fresh
-            && absent_ok(
-                "GetBucketTagging",
-                &bucket,
-                cx.aws.s3.get_bucket_tagging().bucket(&bucket).send().await,
-            )?
-            .map(|o| tag_value(o.tag_set(), TAG_STACK) == Some(cx.cfg.stack.name.as_str()))
-            .unwrap_or(false);
+            && absent_ok("GetBucketTagging", &bucket, cx.aws.s3.get_bucket_tagging().bucket(&bucket).send().await)?
+                .map(|o| tag_value(o.tag_set(), TAG_STACK) == Some(cx.cfg.stack.name.as_str()))
+                .unwrap_or(false);
         if !tag_ok {
             if !fresh {
                 changes.push("tags".to_string());
@@ -220,12 +177,7 @@ impl Step<StepCx> for BucketStep {
                     .s3
                     .put_bucket_tagging()
                     .bucket(&bucket)
-                    .tagging(
-                        s3::Tagging::builder()
-                            .set_tag_set(Some(tags))
-                            .build()
-                            .expect("tags"),
-                    )
+                    .tagging(s3::Tagging::builder().set_tag_set(Some(tags)).build().expect("tags"))
                     .send()
                     .await
                     .map_err(|e| aws_err("PutBucketTagging", &bucket, e))?;
@@ -281,22 +233,12 @@ impl Step<StepCx> for BucketStep {
                 .s3
                 .delete_objects()
                 .bucket(&bucket)
-                .delete(
-                    s3::Delete::builder()
-                        .set_objects(Some(ids))
-                        .quiet(true)
-                        .build()
-                        .expect("objects"),
-                )
+                .delete(s3::Delete::builder().set_objects(Some(ids)).quiet(true).build().expect("objects"))
                 .send()
                 .await
                 .map_err(|e| aws_err("DeleteObjects", &bucket, e))?;
         }
-        let out = deleted(
-            "DeleteBucket",
-            &bucket,
-            cx.aws.s3.delete_bucket().bucket(&bucket).send().await,
-        )?;
+        let out = deleted("DeleteBucket", &bucket, cx.aws.s3.delete_bucket().bucket(&bucket).send().await)?;
         cx.forget(BUCKET)?;
         Ok(out)
     }

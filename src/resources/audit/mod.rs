@@ -15,22 +15,14 @@ pub const BUCKET: &str = "s3/cloudtrail-bucket";
 pub const TRAIL: &str = "cloudtrail/trail";
 
 pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
-    let o = cx
-        .aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
+    let o =
+        cx.aws.sts.get_caller_identity().send().await.map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
     Ok(o.account().unwrap_or_default().to_string())
 }
 
 /// Bucket names are global: account and region make ours unique.
 pub fn bucket_name(cx: &StepCx, account: &str) -> String {
-    format!(
-        "{}-cloudtrail-{account}-{}",
-        cx.cfg.stack.name, cx.aws.region
-    )
+    format!("{}-cloudtrail-{account}-{}", cx.cfg.stack.name, cx.aws.region)
 }
 
 pub fn trail_name(cx: &StepCx) -> String {
@@ -38,11 +30,7 @@ pub fn trail_name(cx: &StepCx) -> String {
 }
 
 pub(crate) fn trail_arn(cx: &StepCx, account: &str) -> String {
-    format!(
-        "arn:aws:cloudtrail:{}:{account}:trail/{}",
-        cx.aws.region,
-        trail_name(cx)
-    )
+    format!("arn:aws:cloudtrail:{}:{account}:trail/{}", cx.aws.region, trail_name(cx))
 }
 
 /// Deny plain HTTP; let exactly this account's trail check the ACL and write.
@@ -81,20 +69,8 @@ pub fn bucket_policy(bucket: &str, account: &str, trail_arn: &str) -> serde_json
 pub(crate) async fn bucket_exists(cx: &StepCx, bucket: &str) -> Result<bool, StepError> {
     match cx.aws.s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .map(|s| s.is_not_found())
-                .unwrap_or(false) =>
-        {
-            Ok(false)
-        }
-        Err(e)
-            if e.raw_response()
-                .map(|r| r.status().as_u16() == 404)
-                .unwrap_or(false) =>
-        {
-            Ok(false)
-        }
+        Err(e) if e.as_service_error().map(|s| s.is_not_found()).unwrap_or(false) => Ok(false),
+        Err(e) if e.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false) => Ok(false),
         Err(e) => Err(aws_err("HeadBucket", bucket, e)),
     }
 }

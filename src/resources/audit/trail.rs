@@ -6,9 +6,7 @@ use crate::resources::prelude::*;
 
 pub(crate) struct TrailStep;
 
-pub(crate) async fn find_trail(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
+pub(crate) async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
     let name = trail_name(cx);
     let o = cx
         .aws
@@ -18,44 +16,25 @@ pub(crate) async fn find_trail(
         .send()
         .await
         .map_err(|e| aws_err("DescribeTrails", &name, e))?;
-    Ok(o.trail_list()
-        .iter()
-        .find(|t| t.name() == Some(name.as_str()))
-        .cloned())
+    Ok(o.trail_list().iter().find(|t| t.name() == Some(name.as_str())).cloned())
 }
 
 pub(crate) async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
     let name = trail_name(cx);
-    Ok(absent_ok(
-        "GetTrailStatus",
-        &name,
-        cx.aws
-            .cloudtrail
-            .get_trail_status()
-            .name(&name)
-            .send()
-            .await,
-    )?
-    .and_then(|s| s.is_logging())
-    .unwrap_or(false))
+    Ok(absent_ok("GetTrailStatus", &name, cx.aws.cloudtrail.get_trail_status().name(&name).send().await)?
+        .and_then(|s| s.is_logging())
+        .unwrap_or(false))
 }
+
+pub(crate) const TRAIL_STEP: Node = Node { id: ids::AUDIT_TRAIL, deps: &[ids::AUDIT_BUCKET], step: &TrailStep };
 
 #[async_trait]
 impl Step<StepCx> for TrailStep {
-    fn id(&self) -> StepId {
-        ids::AUDIT_TRAIL
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::AUDIT_BUCKET]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
         let out = match find_trail(cx).await? {
             Some(t) => {
-                cx.record(
-                    TRAIL,
-                    Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()),
-                )?;
+                cx.record(TRAIL, Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()))?;
                 let bucket = cx.state.id(BUCKET).unwrap_or_default();
                 let ok = t.is_multi_region_trail() == Some(true)
                     && t.include_global_service_events() == Some(true)
@@ -77,10 +56,9 @@ impl Step<StepCx> for TrailStep {
                             .await
                             .map_err(|e| aws_err("UpdateTrail", &name, e))?;
                     }
-                    Outcome::Updated(vec![
-                        "trail settings (multi-region, global events, log validation, bucket)"
-                            .into(),
-                    ])
+                    Outcome::Updated(
+                        vec!["trail settings (multi-region, global events, log validation, bucket)".into()],
+                    )
                 }
             }
             None if cx.dry_run => return Ok(Outcome::Created),
@@ -99,10 +77,7 @@ impl Step<StepCx> for TrailStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateTrail", &name, e))?;
-                cx.record_new(
-                    TRAIL,
-                    Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()),
-                )?;
+                cx.record_new(TRAIL, Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()))?;
                 Outcome::Created
             }
         };
@@ -125,11 +100,7 @@ impl Step<StepCx> for TrailStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
         let out = match find_trail(cx).await? {
-            Some(_) => deleted(
-                "DeleteTrail",
-                &name,
-                cx.aws.cloudtrail.delete_trail().name(&name).send().await,
-            )?,
+            Some(_) => deleted("DeleteTrail", &name, cx.aws.cloudtrail.delete_trail().name(&name).send().await)?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(TRAIL)?;
@@ -147,10 +118,7 @@ impl Step<StepCx> for TrailStep {
                     if logging { "logging" } else { "not logging" },
                     logging,
                 )
-                .detail(
-                    "multi_region",
-                    t.is_multi_region_trail().unwrap_or(false).to_string(),
-                );
+                .detail("multi_region", t.is_multi_region_trail().unwrap_or(false).to_string());
                 if !logging {
                     i.drift = Some("logging stopped".into());
                 }

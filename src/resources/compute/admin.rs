@@ -6,68 +6,21 @@ use crate::resources::prelude::*;
 
 // ---------------------------------------------------------------- log group, admin secret, roles
 
-pub(crate) struct LogGroupStep;
+/// The Moodle container's logs, kept `logs.container_retention_days`.
+pub(crate) const CONTAINER_LOGS: log_group::LogGroupStep = log_group::LogGroupStep {
+    key: LOG_GROUP,
+    name: log_group_name,
+    retention_days: |cx| cx.cfg.logs.container_retention_days,
+};
 
-#[async_trait]
-impl Step<StepCx> for LogGroupStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_LOG_GROUP
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        log_group::ensure(
-            cx,
-            LOG_GROUP,
-            &log_group_name(cx),
-            cx.cfg.logs.container_retention_days,
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        log_group::destroy(cx, LOG_GROUP, &log_group_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            log_group::inspect(
-                cx,
-                LOG_GROUP,
-                &log_group_name(cx),
-                cx.cfg.logs.container_retention_days,
-            )
-            .await?,
-        ])
-    }
-}
+/// The Moodle admin password (the image sets it at the first install).
+pub(crate) const ADMIN_SECRET_VALUE: secrets::SecretStep = secrets::SecretStep {
+    key: ADMIN_SECRET,
+    name: admin_secret_name,
+    description: "moodlectl: Moodle admin password",
+    value: secrets::plain,
+};
 
-pub(crate) struct AdminSecretStep;
+pub(crate) const LOG_GROUP_STEP: Node = Node { id: ids::COMPUTE_LOG_GROUP, deps: &[], step: &CONTAINER_LOGS };
 
-#[async_trait]
-impl Step<StepCx> for AdminSecretStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_ADMIN_SECRET
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        Ok(secrets::ensure(
-            cx,
-            ADMIN_SECRET,
-            &admin_secret_name(cx),
-            "moodlectl: Moodle admin password",
-            |pw| pw.to_string(),
-        )
-        .await?
-        .0)
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        secrets::destroy(cx, ADMIN_SECRET, &admin_secret_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            secrets::inspect(cx, ADMIN_SECRET, &admin_secret_name(cx)).await?,
-        ])
-    }
-}
+pub(crate) const ADMIN_SECRET_STEP: Node = Node { id: ids::COMPUTE_ADMIN_SECRET, deps: &[], step: &ADMIN_SECRET_VALUE };

@@ -16,36 +16,42 @@ pub(crate) fn policy_name(cx: &StepCx) -> String {
     cx.cfg.name("cpu-target")
 }
 
+use aws_sdk_applicationautoscaling::types as aas;
+
+const ECS: aas::ServiceNamespace = aas::ServiceNamespace::Ecs;
+const DESIRED_COUNT: aas::ScalableDimension = aas::ScalableDimension::EcsServiceDesiredCount;
+
+async fn find_target(cx: &StepCx, rid: &str) -> Result<Option<aas::ScalableTarget>, StepError> {
+    let req = cx.aws.autoscaling.describe_scalable_targets().service_namespace(ECS).resource_ids(rid);
+    let o = req.send().await.map_err(|e| aws_err("DescribeScalableTargets", rid, e))?;
+    Ok(o.scalable_targets().first().cloned())
+}
+
+async fn policies(cx: &StepCx, rid: &str) -> Result<Vec<aas::ScalingPolicy>, StepError> {
+    let req = cx.aws.autoscaling.describe_scaling_policies().service_namespace(ECS).resource_id(rid);
+    let o = req.send().await.map_err(|e| aws_err("DescribeScalingPolicies", rid, e))?;
+    Ok(o.scaling_policies().to_vec())
+}
+
+/// The desired count's bounds: the configured count (a floor, so a deploy
+/// never scales the site below it) to the maximum.
+fn bounds(cx: &StepCx) -> (i32, i32) {
+    (cx.cfg.service.desired_count as i32, cx.cfg.service.max_count as i32)
+}
+
 pub(crate) struct AutoscalingStep;
+
+pub(crate) const AUTOSCALING_STEP: Node =
+    Node { id: ids::COMPUTE_AUTOSCALING, deps: &[ids::COMPUTE_SERVICE], step: &AutoscalingStep };
 
 #[async_trait]
 impl Step<StepCx> for AutoscalingStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_AUTOSCALING
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::COMPUTE_SERVICE]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let (min, max) = (
-            cx.cfg.service.desired_count as i32,
-            cx.cfg.service.max_count as i32,
-        );
+        let (min, max) = bounds(cx);
         let target = cx.cfg.service.cpu_target_percent as f64;
-        let t = cx
-            .aws
-            .autoscaling
-            .describe_scalable_targets()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_ids(&rid)
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
-        let live = t.scalable_targets().first();
-        let mut out = match live {
-            Some(t) if t.min_capacity() == min && t.max_capacity() == max => Outcome::Unchanged,
+        let mut out = match find_target(cx, &rid).await? {
+            Some(t) if (t.min_capacity(), t.max_capacity()) == (min, max) => Outcome::Unchanged,
             Some(t) => Outcome::Updated(vec![change(
                 "autoscaling bounds",
                 format!("{}..{}", t.min_capacity(), t.max_capacity()),
@@ -54,152 +60,69 @@ impl Step<StepCx> for AutoscalingStep {
             None => Outcome::Created,
         };
         if out != Outcome::Unchanged && !cx.dry_run {
-            cx.aws
-                .autoscaling
-                .register_scalable_target()
-                .service_namespace(aas::ServiceNamespace::Ecs)
-                .resource_id(&rid)
-                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                .min_capacity(min)
-                .max_capacity(max)
-                .send()
-                .await
-                .map_err(|e| aws_err("RegisterScalableTarget", &rid, e))?;
+            let req = cx.aws.autoscaling.register_scalable_target().service_namespace(ECS).resource_id(&rid);
+            let req = req.scalable_dimension(DESIRED_COUNT).min_capacity(min).max_capacity(max);
+            req.send().await.map_err(|e| aws_err("RegisterScalableTarget", &rid, e))?;
         }
         cx.record(SCALING, Resource::new("autoscaling:scalable-target", &rid))?;
-        let p = cx
-            .aws
-            .autoscaling
-            .describe_scaling_policies()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_id(&rid)
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
-        let live_target = p
-            .scaling_policies()
+        let live_target = policies(cx, &rid)
+            .await?
             .iter()
             .find(|p| p.policy_name() == policy_name(cx))
             .and_then(|p| p.target_tracking_scaling_policy_configuration())
             .map(|c| c.target_value());
-        if live_target != Some(target) {
-            if out == Outcome::Unchanged {
-                out = Outcome::Updated(vec![change(
-                    "cpu_target_percent",
-                    live_target.map(|v| v.to_string()).unwrap_or("none".into()),
-                    target,
-                )]);
-            }
-            if !cx.dry_run {
-                let cfg = aas::TargetTrackingScalingPolicyConfiguration::builder()
-                    .target_value(target)
-                    .predefined_metric_specification(
-                        aas::PredefinedMetricSpecification::builder()
-                            .predefined_metric_type(
-                                aas::MetricType::EcsServiceAverageCpuUtilization,
-                            )
-                            .build()
-                            .expect("metric"),
-                    )
-                    .build()
-                    .expect("target");
-                cx.aws
-                    .autoscaling
-                    .put_scaling_policy()
-                    .policy_name(policy_name(cx))
-                    .service_namespace(aas::ServiceNamespace::Ecs)
-                    .resource_id(&rid)
-                    .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                    .policy_type(aas::PolicyType::TargetTrackingScaling)
-                    .target_tracking_scaling_policy_configuration(cfg)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("PutScalingPolicy", &rid, e))?;
-            }
+        if live_target == Some(target) {
+            return Ok(out);
         }
+        if out == Outcome::Unchanged {
+            let live = live_target.map(|v| v.to_string()).unwrap_or("none".into());
+            out = Outcome::Updated(vec![change("cpu_target_percent", live, target)]);
+        }
+        dry_run!(cx, out);
+        let metric = aas::PredefinedMetricSpecification::builder()
+            .predefined_metric_type(aas::MetricType::EcsServiceAverageCpuUtilization)
+            .build()
+            .expect("metric type set");
+        let cfg = aas::TargetTrackingScalingPolicyConfiguration::builder()
+            .target_value(target)
+            .predefined_metric_specification(metric)
+            .build()
+            .expect("target value set");
+        let req = cx.aws.autoscaling.put_scaling_policy().policy_name(policy_name(cx)).service_namespace(ECS);
+        let req = req.resource_id(&rid).scalable_dimension(DESIRED_COUNT);
+        let req =
+            req.policy_type(aas::PolicyType::TargetTrackingScaling).target_tracking_scaling_policy_configuration(cfg);
+        req.send().await.map_err(|e| aws_err("PutScalingPolicy", &rid, e))?;
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let t = cx
-            .aws
-            .autoscaling
-            .describe_scalable_targets()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_ids(&rid)
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
         let mut out = Outcome::AlreadyAbsent;
-        if !t.scalable_targets().is_empty() {
-            let p = cx
-                .aws
-                .autoscaling
-                .describe_scaling_policies()
-                .service_namespace(aas::ServiceNamespace::Ecs)
-                .resource_id(&rid)
-                .send()
-                .await
-                .map_err(|e| aws_err("DescribeScalingPolicies", &rid, e))?;
-            for pol in p.scaling_policies() {
-                deleted(
-                    "DeleteScalingPolicy",
-                    &rid,
-                    cx.aws
-                        .autoscaling
-                        .delete_scaling_policy()
-                        .policy_name(pol.policy_name())
-                        .service_namespace(aas::ServiceNamespace::Ecs)
-                        .resource_id(&rid)
-                        .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                        .send()
-                        .await,
-                )?;
+        if find_target(cx, &rid).await?.is_some() {
+            for pol in policies(cx, &rid).await? {
+                let req = cx.aws.autoscaling.delete_scaling_policy().policy_name(pol.policy_name());
+                let req = req.service_namespace(ECS).resource_id(&rid).scalable_dimension(DESIRED_COUNT);
+                deleted("DeleteScalingPolicy", &rid, req.send().await)?;
             }
-            out = deleted(
-                "DeregisterScalableTarget",
-                &rid,
-                cx.aws
-                    .autoscaling
-                    .deregister_scalable_target()
-                    .service_namespace(aas::ServiceNamespace::Ecs)
-                    .resource_id(&rid)
-                    .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                    .send()
-                    .await,
-            )?;
+            let req = cx.aws.autoscaling.deregister_scalable_target().service_namespace(ECS).resource_id(&rid);
+            out = deleted("DeregisterScalableTarget", &rid, req.scalable_dimension(DESIRED_COUNT).send().await)?;
         }
         cx.forget(SCALING)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        use aws_sdk_applicationautoscaling::types as aas;
         let rid = resource_id(cx);
-        let t = cx
-            .aws
-            .autoscaling
-            .describe_scalable_targets()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_ids(&rid)
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeScalableTargets", &rid, e))?;
-        Ok(vec![match t.scalable_targets().first() {
+        Ok(vec![match find_target(cx, &rid).await? {
             Some(t) => {
+                let (min, max) = (t.min_capacity(), t.max_capacity());
                 let mut i = Inspection::new(
                     "autoscaling:scalable-target",
                     &rid,
                     Some(rid.clone()),
-                    format!("min {} max {}", t.min_capacity(), t.max_capacity()),
+                    format!("min {min} max {max}"),
                     true,
                 );
-                if (t.min_capacity(), t.max_capacity())
-                    != (
-                        cx.cfg.service.desired_count as i32,
-                        cx.cfg.service.max_count as i32,
-                    )
-                {
+                if (min, max) != bounds(cx) {
                     i.drift = Some("bounds differ from config".into());
                 }
                 i

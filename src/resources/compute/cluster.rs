@@ -21,10 +21,7 @@ pub(crate) async fn find_cluster(cx: &StepCx) -> Result<Option<ecs::Cluster>, St
         .send()
         .await
         .map_err(|e| aws_err("DescribeClusters", &name, e))?;
-    Ok(o.clusters()
-        .iter()
-        .find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING"))
-        .cloned())
+    Ok(o.clusters().iter().find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING")).cloned())
 }
 
 pub(crate) fn strategy(cx: &StepCx) -> Vec<ecs::CapacityProviderStrategyItem> {
@@ -46,41 +43,31 @@ pub(crate) fn strategy(cx: &StepCx) -> Vec<ecs::CapacityProviderStrategyItem> {
 }
 
 pub(crate) fn strategy_sig(items: &[ecs::CapacityProviderStrategyItem]) -> Vec<String> {
-    let mut v: Vec<String> = items
-        .iter()
-        .map(|i| format!("{}:{}:{}", i.capacity_provider(), i.weight(), i.base()))
-        .collect();
+    let mut v: Vec<String> =
+        items.iter().map(|i| format!("{}:{}:{}", i.capacity_provider(), i.weight(), i.base())).collect();
     v.sort();
     v
 }
 
 pub(crate) struct ClusterStep;
 
+pub(crate) const CLUSTER_STEP: Node = Node { id: ids::COMPUTE_CLUSTER, deps: &[], step: &ClusterStep };
+
 #[async_trait]
 impl Step<StepCx> for ClusterStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_CLUSTER
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cluster_name(cx);
-        let insights = ecs::ClusterSetting::builder()
-            .name(ecs::ClusterSettingName::ContainerInsights)
-            .value("enabled")
-            .build();
+        let insights =
+            ecs::ClusterSetting::builder().name(ecs::ClusterSettingName::ContainerInsights).value("enabled").build();
         match find_cluster(cx).await? {
             Some(c) => {
                 cx.record(
                     CLUSTER,
-                    Resource::new("ecs:cluster", c.cluster_arn().unwrap_or_default())
-                        .with("name", &name),
+                    Resource::new("ecs:cluster", c.cluster_arn().unwrap_or_default()).with("name", &name),
                 )?;
                 let mut changes = vec![];
                 let on = c.settings().iter().any(|s| {
-                    s.name() == Some(&ecs::ClusterSettingName::ContainerInsights)
-                        && s.value() == Some("enabled")
+                    s.name() == Some(&ecs::ClusterSettingName::ContainerInsights) && s.value() == Some("enabled")
                 });
                 if !on {
                     changes.push(change("container_insights", "disabled", "enabled"));
@@ -95,18 +82,12 @@ impl Step<StepCx> for ClusterStep {
                             .map_err(|e| aws_err("UpdateClusterSettings", &name, e))?;
                     }
                 }
-                let mut providers: Vec<&str> =
-                    c.capacity_providers().iter().map(|s| s.as_str()).collect();
+                let mut providers: Vec<&str> = c.capacity_providers().iter().map(|s| s.as_str()).collect();
                 providers.sort();
                 if providers != ["FARGATE", "FARGATE_SPOT"]
-                    || strategy_sig(c.default_capacity_provider_strategy())
-                        != strategy_sig(&strategy(cx))
+                    || strategy_sig(c.default_capacity_provider_strategy()) != strategy_sig(&strategy(cx))
                 {
-                    changes.push(change(
-                        "capacity_providers",
-                        providers.join(","),
-                        "FARGATE,FARGATE_SPOT",
-                    ));
+                    changes.push(change("capacity_providers", providers.join(","), "FARGATE,FARGATE_SPOT"));
                     if !cx.dry_run {
                         cx.aws
                             .ecs
@@ -120,11 +101,7 @@ impl Step<StepCx> for ClusterStep {
                             .map_err(|e| aws_err("PutClusterCapacityProviders", &name, e))?;
                     }
                 }
-                Ok(if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Updated(changes)
-                })
+                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -143,13 +120,8 @@ impl Step<StepCx> for ClusterStep {
                     .map_err(|e| aws_err("CreateCluster", &name, e))?;
                 cx.record_new(
                     CLUSTER,
-                    Resource::new(
-                        "ecs:cluster",
-                        o.cluster()
-                            .and_then(|c| c.cluster_arn())
-                            .unwrap_or_default(),
-                    )
-                    .with("name", &name),
+                    Resource::new("ecs:cluster", o.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default())
+                        .with("name", &name),
                 )?;
                 Ok(Outcome::Created)
             }
@@ -159,10 +131,7 @@ impl Step<StepCx> for ClusterStep {
         let name = cluster_name(cx);
         let out = match find_cluster(cx).await? {
             Some(_) => {
-                retry_in_use(cx, "DeleteCluster", &name, || {
-                    cx.aws.ecs.delete_cluster().cluster(&name).send()
-                })
-                .await?
+                retry_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send()).await?
             }
             None => Outcome::AlreadyAbsent,
         };

@@ -79,10 +79,3 @@ pub(crate) fn exec_role_name(cx: &StepCx) -> String {
 pub(crate) fn task_role_name(cx: &StepCx) -> String {
     cx.cfg.name("task")
 }
-
-pub(crate) fn ecs_trust() -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-    })
-}

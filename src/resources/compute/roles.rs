@@ -10,15 +10,8 @@ use crate::resources::prelude::*;
 
 /// Pull from ECR, write logs, read exactly the two secrets.
 pub(crate) fn exec_policy(cx: &StepCx) -> serde_json::Value {
-    let log_arn = format!(
-        "arn:aws:logs:{}:*:log-group:{}",
-        cx.aws.region,
-        log_group_name(cx)
-    );
-    let secrets: Vec<String> = [DB_SECRET, ADMIN_SECRET]
-        .iter()
-        .filter_map(|k| cx.state.id(k))
-        .collect();
+    let log_arn = format!("arn:aws:logs:{}:*:log-group:{}", cx.aws.region, log_group_name(cx));
+    let secrets: Vec<String> = [DB_SECRET, ADMIN_SECRET].iter().filter_map(|k| cx.state.id(k)).collect();
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -41,64 +34,27 @@ pub(crate) fn task_policy() -> serde_json::Value {
     })
 }
 
-pub(crate) struct ExecRoleStep;
+pub(crate) const EXEC_ROLE_DEF: iam::RoleStep = iam::RoleStep {
+    key: EXEC_ROLE,
+    name: exec_role_name,
+    trust: || iam::trust("ecs-tasks.amazonaws.com"),
+    policy_name: "moodle-task-execution",
+    policy: exec_policy,
+};
 
-#[async_trait]
-impl Step<StepCx> for ExecRoleStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_EXECUTION_ROLE
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_DB_SECRET, ids::COMPUTE_ADMIN_SECRET]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::ensure_role(
-            cx,
-            EXEC_ROLE,
-            &exec_role_name(cx),
-            &ecs_trust(),
-            "moodle-task-execution",
-            &exec_policy(cx),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::destroy_role(cx, EXEC_ROLE, &exec_role_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            iam::inspect_role(cx, EXEC_ROLE, &exec_role_name(cx)).await?,
-        ])
-    }
-}
+/// What the containers themselves may do: ECS Exec's SSM channel.
+pub(crate) const TASK_ROLE_DEF: iam::RoleStep = iam::RoleStep {
+    key: TASK_ROLE,
+    name: task_role_name,
+    trust: || iam::trust("ecs-tasks.amazonaws.com"),
+    policy_name: "moodle-ecs-exec",
+    policy: |_| task_policy(),
+};
 
-pub(crate) struct TaskRoleStep;
+pub(crate) const EXEC_ROLE_STEP: Node = Node {
+    id: ids::COMPUTE_EXECUTION_ROLE,
+    deps: &[ids::DATA_DB_SECRET, ids::COMPUTE_ADMIN_SECRET],
+    step: &EXEC_ROLE_DEF,
+};
 
-#[async_trait]
-impl Step<StepCx> for TaskRoleStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_TASK_ROLE
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::ensure_role(
-            cx,
-            TASK_ROLE,
-            &task_role_name(cx),
-            &ecs_trust(),
-            "moodle-ecs-exec",
-            &task_policy(),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::destroy_role(cx, TASK_ROLE, &task_role_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            iam::inspect_role(cx, TASK_ROLE, &task_role_name(cx)).await?,
-        ])
-    }
-}
+pub(crate) const TASK_ROLE_STEP: Node = Node { id: ids::COMPUTE_TASK_ROLE, deps: &[], step: &TASK_ROLE_DEF };

@@ -8,51 +8,19 @@ use crate::resources::data::SG_CACHE;
 use crate::resources::data::SG_DB;
 use crate::resources::data::SG_EFS;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::destroy_sg;
-use crate::resources::shared::sg::ensure_sg;
-use crate::resources::shared::sg::expected_ingress;
-use crate::resources::shared::sg::inspect_sg;
-use crate::resources::shared::sg::sync_ingress;
-use crate::resources::shared::sg::SG_SERVICE;
 
 // ---------------------------------------------------------------- security groups
 
-pub(crate) struct ServiceSgStep;
+/// The tasks admit the ALB (8080) and nothing else.
+pub(crate) const SERVICE_SG: SecurityGroupStep = SecurityGroupStep {
+    key: SG_SERVICE,
+    suffix: "service-sg",
+    description: "moodlectl: Moodle service tasks",
+    rules: Rules::Own(|cx| Box::pin(async move { Ok(expected_ingress(cx, SG_SERVICE)) })),
+};
 
-#[async_trait]
-impl Step<StepCx> for ServiceSgStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_SERVICE_SG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC, ids::EDGE_ALB_SG]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let ingress = expected_ingress(cx, SG_SERVICE);
-        ensure_sg(
-            cx,
-            SG_SERVICE,
-            "service-sg",
-            "moodlectl: Moodle service tasks",
-            Some(&ingress),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        destroy_sg(cx, SG_SERVICE).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            inspect_sg(
-                cx,
-                SG_SERVICE,
-                "service-sg",
-                &expected_ingress(cx, SG_SERVICE),
-            )
-            .await?,
-        ])
-    }
-}
+pub(crate) const SERVICE_SG_STEP: Node =
+    Node { id: ids::COMPUTE_SERVICE_SG, deps: &[ids::NETWORK_VPC, ids::EDGE_ALB_SG], step: &SERVICE_SG };
 
 /// The data tier's groups admit the service (3306, 2049, 6379) and nothing else.
 pub(crate) struct SgRulesStep;
@@ -64,30 +32,22 @@ pub(crate) const DATA_SGS: [(&str, &str, StepId); 3] = [
     (SG_CACHE, "cache-sg", ids::DATA_CACHE_SG),
 ];
 
+pub(crate) const SG_RULES_STEP: Node = Node {
+    id: ids::COMPUTE_SG_RULES,
+    deps: &[ids::COMPUTE_SERVICE_SG, ids::DATA_DB_SG, ids::DATA_EFS_SG, ids::DATA_CACHE_SG],
+    step: &SgRulesStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for SgRulesStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_SG_RULES
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::COMPUTE_SERVICE_SG,
-            ids::DATA_DB_SG,
-            ids::DATA_EFS_SG,
-            ids::DATA_CACHE_SG,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let mut out = Outcome::Unchanged;
         for (key, suffix, owner) in DATA_SGS {
-            match sync_ingress(cx, key, suffix, &expected_ingress(cx, key)).await? {
+            match sg::sync_ingress(cx, key, suffix, &expected_ingress(cx, key)).await? {
                 Some(o) => out = out.merge(o),
                 None => {
                     dry_run!(cx, Outcome::Created);
-                    return Err(StepError::MissingDependency {
-                        step: owner,
-                        what: key.to_string(),
-                    });
+                    return Err(StepError::MissingDependency { step: owner, what: key.to_string() });
                 }
             }
         }
@@ -97,7 +57,7 @@ impl Step<StepCx> for SgRulesStep {
         // Revoke every rule, so the service group is no longer referenced.
         let mut out = Outcome::AlreadyAbsent;
         for (key, suffix, _) in DATA_SGS {
-            if let Some(Outcome::Updated(_)) = sync_ingress(cx, key, suffix, &[]).await? {
+            if let Some(Outcome::Updated(_)) = sg::sync_ingress(cx, key, suffix, &[]).await? {
                 out = out.merge(Outcome::Deleted);
             }
         }

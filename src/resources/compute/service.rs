@@ -11,7 +11,6 @@ use crate::resources::edge::CONTAINER_PORT;
 use crate::resources::edge::TARGET_GROUP;
 use crate::resources::network::private_subnet_ids;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::SG_SERVICE;
 use aws_sdk_ecs::types as ecs;
 
 // ---------------------------------------------------------------- service
@@ -21,28 +20,13 @@ pub async fn find_service(cx: &StepCx) -> Result<Option<ecs::Service>, StepError
     let r = absent_ok(
         "DescribeServices",
         &name,
-        cx.aws
-            .ecs
-            .describe_services()
-            .cluster(&cluster)
-            .services(&name)
-            .send()
-            .await,
+        cx.aws.ecs.describe_services().cluster(&cluster).services(&name).send().await,
     )?;
-    Ok(r.and_then(|o| {
-        o.services()
-            .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
-            .cloned()
-    }))
+    Ok(r.and_then(|o| o.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned()))
 }
 
 pub(crate) fn last_events(s: &ecs::Service, n: usize) -> Vec<String> {
-    s.events()
-        .iter()
-        .take(n)
-        .filter_map(|e| e.message().map(str::to_string))
-        .collect()
+    s.events().iter().take(n).filter_map(|e| e.message().map(str::to_string)).collect()
 }
 
 pub(crate) async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
@@ -51,14 +35,8 @@ pub(crate) async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
         let Some(s) = find_service(cx).await? else {
             return Ok(Poll::Pending("not visible yet".into()));
         };
-        let primary = s
-            .deployments()
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"));
-        let state = primary
-            .and_then(|d| d.rollout_state())
-            .map(|r| r.as_str().to_string())
-            .unwrap_or_default();
+        let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+        let state = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()).unwrap_or_default();
         let progress = format!(
             "running {}/{} (pending {}), rollout {}",
             s.running_count(),
@@ -67,9 +45,7 @@ pub(crate) async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
             if state.is_empty() { "?" } else { &state }
         );
         match state.as_str() {
-            "COMPLETED" if s.running_count() >= s.desired_count() && s.deployments().len() == 1 => {
-                Ok(Poll::Ready(()))
-            }
+            "COMPLETED" if s.running_count() >= s.desired_count() && s.deployments().len() == 1 => Ok(Poll::Ready(())),
             "FAILED" => Err(StepError::BadState {
                 resource: format!(
                     "service {name} (rollout failed, circuit breaker rolled back; last events: {})",
@@ -93,23 +69,23 @@ pub(crate) fn desired_target(cx: &StepCx, live: i32) -> i32 {
 
 pub(crate) struct ServiceStep;
 
+pub(crate) const SERVICE_STEP: Node = Node {
+    id: ids::COMPUTE_SERVICE,
+    deps: &[
+        ids::COMPUTE_TASK_DEFINITION,
+        ids::COMPUTE_CLUSTER,
+        ids::COMPUTE_SERVICE_SG,
+        ids::COMPUTE_SG_RULES,
+        ids::EDGE_LISTENERS,
+        ids::NETWORK_SUBNETS,
+        ids::NETWORK_NAT_ROUTES,
+        ids::NETWORK_INTERFACE_ENDPOINTS,
+    ],
+    step: &ServiceStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for ServiceStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_SERVICE
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::COMPUTE_TASK_DEFINITION,
-            ids::COMPUTE_CLUSTER,
-            ids::COMPUTE_SERVICE_SG,
-            ids::COMPUTE_SG_RULES,
-            ids::EDGE_LISTENERS,
-            ids::NETWORK_SUBNETS,
-            ids::NETWORK_NAT_ROUTES,
-            ids::NETWORK_INTERFACE_ENDPOINTS,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (cluster, name) = (cluster_name(cx), service_name(cx));
         let s_cfg = &cx.cfg.service;
@@ -117,23 +93,15 @@ impl Step<StepCx> for ServiceStep {
             Some(s) => {
                 cx.record(
                     SERVICE,
-                    Resource::new("ecs:service", s.service_arn().unwrap_or_default())
-                        .with("name", &name),
+                    Resource::new("ecs:service", s.service_arn().unwrap_or_default()).with("name", &name),
                 )?;
                 let td = cx.state.id(TASK_DEF);
                 let mut changes = vec![];
                 let mut req = cx.aws.ecs.update_service().cluster(&cluster).service(&name);
-                if let Some(td) = td
-                    .as_ref()
-                    .filter(|td| s.task_definition() != Some(td.as_str()))
-                {
+                if let Some(td) = td.as_ref().filter(|td| s.task_definition() != Some(td.as_str())) {
                     changes.push(change(
                         "task_definition",
-                        s.task_definition()
-                            .unwrap_or("?")
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or("?"),
+                        s.task_definition().unwrap_or("?").rsplit('/').next().unwrap_or("?"),
                         td.rsplit('/').next().unwrap_or("?"),
                     ));
                     req = req.task_definition(td);
@@ -143,22 +111,17 @@ impl Step<StepCx> for ServiceStep {
                     changes.push(change("desired_count", s.desired_count(), want));
                     req = req.desired_count(want);
                 }
-                if s.health_check_grace_period_seconds()
-                    != Some(s_cfg.health_check_grace_seconds as i32)
-                {
+                if s.health_check_grace_period_seconds() != Some(s_cfg.health_check_grace_seconds as i32) {
                     changes.push(change(
                         "health_check_grace_seconds",
                         s.health_check_grace_period_seconds().unwrap_or(0),
                         s_cfg.health_check_grace_seconds,
                     ));
-                    req = req
-                        .health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
+                    req = req.health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
                 }
                 if strategy_sig(s.capacity_provider_strategy()) != strategy_sig(&strategy(cx)) {
                     changes.push("capacity provider strategy".into());
-                    req = req
-                        .set_capacity_provider_strategy(Some(strategy(cx)))
-                        .force_new_deployment(true);
+                    req = req.set_capacity_provider_strategy(Some(strategy(cx))).force_new_deployment(true);
                 }
                 if !s.enable_execute_command() {
                     changes.push(change("enable_execute_command", false, true));
@@ -168,9 +131,7 @@ impl Step<StepCx> for ServiceStep {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        req.send()
-                            .await
-                            .map_err(|e| aws_err("UpdateService", &name, e))?;
+                        req.send().await.map_err(|e| aws_err("UpdateService", &name, e))?;
                     }
                     Outcome::Updated(changes)
                 }
@@ -210,10 +171,7 @@ impl Step<StepCx> for ServiceStep {
                             .maximum_percent(200)
                             .minimum_healthy_percent(50)
                             .deployment_circuit_breaker(
-                                ecs::DeploymentCircuitBreaker::builder()
-                                    .enable(true)
-                                    .rollback(true)
-                                    .build(),
+                                ecs::DeploymentCircuitBreaker::builder().enable(true).rollback(true).build(),
                             )
                             .build(),
                     )
@@ -225,13 +183,8 @@ impl Step<StepCx> for ServiceStep {
                 let o = retry_iam(cx, "CreateService", &name, || req.clone().send()).await?;
                 cx.record_new(
                     SERVICE,
-                    Resource::new(
-                        "ecs:service",
-                        o.service()
-                            .and_then(|s| s.service_arn())
-                            .unwrap_or_default(),
-                    )
-                    .with("name", &name),
+                    Resource::new("ecs:service", o.service().and_then(|s| s.service_arn()).unwrap_or_default())
+                        .with("name", &name),
                 )?;
                 Outcome::Created
             }
@@ -261,13 +214,7 @@ impl Step<StepCx> for ServiceStep {
                     deleted(
                         "DeleteService",
                         &name,
-                        cx.aws
-                            .ecs
-                            .delete_service()
-                            .cluster(&cluster)
-                            .service(&name)
-                            .send()
-                            .await,
+                        cx.aws.ecs.delete_service().cluster(&cluster).service(&name).send().await,
                     )?
                 } else {
                     Outcome::Deleted // DRAINING from an earlier run
@@ -276,20 +223,11 @@ impl Step<StepCx> for ServiceStep {
             None => Outcome::AlreadyAbsent,
         };
         // The cluster can only go once the service is INACTIVE.
-        wait_for(
+        wait_gone(
             cx,
-            &format!("service {name} to become INACTIVE"),
-            cx.wait_timeout,
-            || async {
-                Ok(match find_service(cx).await? {
-                    None => Poll::Ready(()),
-                    Some(s) => Poll::Pending(format!(
-                        "{} (running {})",
-                        s.status().unwrap_or("?"),
-                        s.running_count()
-                    )),
-                })
-            },
+            &format!("service {name}"),
+            || find_service(cx),
+            |s| format!("{} (running {})", s.status().unwrap_or("?"), s.running_count()),
         )
         .await?;
         cx.forget(SERVICE)?;
@@ -306,9 +244,7 @@ impl Step<StepCx> for ServiceStep {
                     .and_then(|d| d.rollout_state())
                     .map(|r| r.as_str().to_string())
                     .unwrap_or_default();
-                let healthy = s.running_count() >= s.desired_count()
-                    && s.desired_count() > 0
-                    && rollout != "FAILED";
+                let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
                 let mut i = Inspection::new(
                     "ecs:service",
                     &name,

@@ -67,18 +67,17 @@ pub(crate) struct TaskSpec {
     sig: Vec<String>,
 }
 
-pub(crate) fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder), StepError>{
+pub(crate) fn task_spec(
+    cx: &StepCx,
+) -> Result<
+    (TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder),
+    StepError,
+> {
     let c = &cx.cfg;
     let env = environment(cx)?;
     let db_secret = cx.require(DB_SECRET, ids::DATA_DB_SECRET)?;
     let admin_secret = cx.require(ADMIN_SECRET, ids::COMPUTE_ADMIN_SECRET)?;
-    let secrets = [
-        (
-            "MOODLE_DATABASE_PASSWORD",
-            format!("{db_secret}:password::"),
-        ),
-        ("MOODLE_PASSWORD", admin_secret),
-    ];
+    let secrets = [("MOODLE_DATABASE_PASSWORD", format!("{db_secret}:password::")), ("MOODLE_PASSWORD", admin_secret)];
     let exec_role = cx.require_attr(EXEC_ROLE, "arn", ids::COMPUTE_EXECUTION_ROLE)?;
     let task_role = cx.require_attr(TASK_ROLE, "arn", ids::COMPUTE_TASK_ROLE)?;
     let fs = cx.require(EFS, ids::DATA_EFS)?;
@@ -107,10 +106,7 @@ pub(crate) fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation
         .image(&c.image.uri)
         .essential(true)
         .port_mappings(
-            ecs::PortMapping::builder()
-                .container_port(CONTAINER_PORT)
-                .protocol(ecs::TransportProtocol::Tcp)
-                .build(),
+            ecs::PortMapping::builder().container_port(CONTAINER_PORT).protocol(ecs::TransportProtocol::Tcp).build(),
         )
         .stop_timeout(120)
         .health_check(
@@ -134,27 +130,13 @@ pub(crate) fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation
                 .expect("driver"),
         )
         .mount_points(
-            ecs::MountPoint::builder()
-                .source_volume("moodle")
-                .container_path(MOODLEDATA_PATH)
-                .read_only(false)
-                .build(),
+            ecs::MountPoint::builder().source_volume("moodle").container_path(MOODLEDATA_PATH).read_only(false).build(),
         )
-        .set_environment(Some(
-            env.iter()
-                .map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build())
-                .collect(),
-        ))
+        .set_environment(Some(env.iter().map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build()).collect()))
         .set_secrets(Some(
             secrets
                 .iter()
-                .map(|(k, v)| {
-                    ecs::Secret::builder()
-                        .name(*k)
-                        .value_from(v)
-                        .build()
-                        .expect("name and valueFrom")
-                })
+                .map(|(k, v)| ecs::Secret::builder().name(*k).value_from(v).build().expect("name and valueFrom"))
                 .collect(),
         ))
         .build();
@@ -200,11 +182,7 @@ pub(crate) fn task_spec(cx: &StepCx) -> Result<(TaskSpec, aws_sdk_ecs::operation
 /// The signature of a live task definition, comparable with `TaskSpec::sig`.
 pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     let mut sig = vec![];
-    let Some(c) = td
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some(CONTAINER))
-    else {
+    let Some(c) = td.container_definitions().iter().find(|c| c.name() == Some(CONTAINER)) else {
         return sig;
     };
     sig.push(format!("image={}", c.image().unwrap_or_default()));
@@ -212,27 +190,15 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     sig.push(format!("memory={}", td.memory().unwrap_or_default()));
     sig.push(format!(
         "arch={}",
-        td.runtime_platform()
-            .and_then(|r| r.cpu_architecture())
-            .map(|a| a.as_str())
-            .unwrap_or("X86_64")
+        td.runtime_platform().and_then(|r| r.cpu_architecture()).map(|a| a.as_str()).unwrap_or("X86_64")
     ));
-    sig.push(format!(
-        "exec={}",
-        td.execution_role_arn().unwrap_or_default()
-    ));
+    sig.push(format!("exec={}", td.execution_role_arn().unwrap_or_default()));
     sig.push(format!("task={}", td.task_role_arn().unwrap_or_default()));
-    if let Some(e) = td
-        .volumes()
-        .iter()
-        .find_map(|v| v.efs_volume_configuration())
-    {
+    if let Some(e) = td.volumes().iter().find_map(|v| v.efs_volume_configuration()) {
         sig.push(format!(
             "efs={}/{}",
             e.file_system_id(),
-            e.authorization_config()
-                .and_then(|a| a.access_point_id())
-                .unwrap_or_default()
+            e.authorization_config().and_then(|a| a.access_point_id()).unwrap_or_default()
         ));
     }
     sig.push(format!(
@@ -243,42 +209,21 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
             .cloned()
             .unwrap_or_default()
     ));
-    sig.push(format!(
-        "healthcheck={}",
-        c.health_check()
-            .map(|h| h.command().join(" "))
-            .unwrap_or_default()
-    ));
-    sig.extend(c.environment().iter().map(|kv| {
-        format!(
-            "env {}={}",
-            kv.name().unwrap_or_default(),
-            kv.value().unwrap_or_default()
-        )
-    }));
+    sig.push(format!("healthcheck={}", c.health_check().map(|h| h.command().join(" ")).unwrap_or_default()));
     sig.extend(
-        c.secrets()
+        c.environment()
             .iter()
-            .map(|s| format!("secret {}={}", s.name(), s.value_from())),
+            .map(|kv| format!("env {}={}", kv.name().unwrap_or_default(), kv.value().unwrap_or_default())),
     );
+    sig.extend(c.secrets().iter().map(|s| format!("secret {}={}", s.name(), s.value_from())));
     sig.sort();
     sig
 }
 
 pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefinition>, StepError> {
     let fam = family(cx);
-    match cx
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(&fam)
-        .send()
-        .await
-    {
-        Ok(o) => Ok(o
-            .task_definition()
-            .filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active))
-            .cloned()),
+    match cx.aws.ecs.describe_task_definition().task_definition(&fam).send().await {
+        Ok(o) => Ok(o.task_definition().filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active)).cloned()),
         // ECS answers ClientException for an unknown family.
         Err(e) if e.code() == Some("ClientException") || sdk_not_found(&e) => Ok(None),
         Err(e) => Err(aws_err("DescribeTaskDefinition", &fam, e)),
@@ -286,12 +231,7 @@ pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefin
 }
 
 /// Retry a call that fails while IAM has not yet propagated a new role.
-pub(crate) async fn retry_iam<T, E, F, Fut>(
-    cx: &StepCx,
-    op: &str,
-    what: &str,
-    mut call: F,
-) -> Result<T, StepError>
+pub(crate) async fn retry_iam<T, E, F, Fut>(cx: &StepCx, op: &str, what: &str, mut call: F) -> Result<T, StepError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     F: FnMut() -> Fut,
@@ -313,8 +253,7 @@ where
                 Ok(v) => Ok(Poll::Ready(v)),
                 Err(e) => {
                     let msg = e.message().unwrap_or_default().to_ascii_lowercase();
-                    if e.code() == Some("InvalidParameterException")
-                        && (msg.contains("assume") || msg.contains("role"))
+                    if e.code() == Some("InvalidParameterException") && (msg.contains("assume") || msg.contains("role"))
                     {
                         Ok(Poll::Pending("IAM role not yet assumable, retrying".into()))
                     } else {
@@ -329,23 +268,23 @@ where
 
 pub(crate) struct TaskDefStep;
 
+pub(crate) const TASK_DEF_STEP: Node = Node {
+    id: ids::COMPUTE_TASK_DEFINITION,
+    deps: &[
+        ids::COMPUTE_LOG_GROUP,
+        ids::COMPUTE_EXECUTION_ROLE,
+        ids::COMPUTE_TASK_ROLE,
+        ids::COMPUTE_ADMIN_SECRET,
+        ids::DATA_DB_INSTANCE,
+        ids::DATA_DB_SECRET,
+        ids::DATA_REDIS,
+        ids::DATA_EFS_ACCESS_POINT,
+    ],
+    step: &TaskDefStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for TaskDefStep {
-    fn id(&self) -> StepId {
-        ids::COMPUTE_TASK_DEFINITION
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::COMPUTE_LOG_GROUP,
-            ids::COMPUTE_EXECUTION_ROLE,
-            ids::COMPUTE_TASK_ROLE,
-            ids::COMPUTE_ADMIN_SECRET,
-            ids::DATA_DB_INSTANCE,
-            ids::DATA_DB_SECRET,
-            ids::DATA_REDIS,
-            ids::DATA_EFS_ACCESS_POINT,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let live = latest_task_def(cx).await?;
         let spec = task_spec(cx);
@@ -370,36 +309,17 @@ impl Step<StepCx> for TaskDefStep {
         let changes: Vec<String> = match &live {
             Some(td) => {
                 let old = live_sig(td);
-                spec.sig
-                    .iter()
-                    .filter(|s| !old.contains(s))
-                    .map(|s| format!("new revision: {s}"))
-                    .collect()
+                spec.sig.iter().filter(|s| !old.contains(s)).map(|s| format!("new revision: {s}")).collect()
             }
             None => vec![],
         };
         if cx.dry_run {
-            return Ok(if live.is_some() {
-                Outcome::Updated(changes)
-            } else {
-                Outcome::Created
-            });
+            return Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created });
         }
-        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || {
-            req.clone().send()
-        })
-        .await?;
-        let arn = o
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .unwrap_or_default()
-            .to_string();
+        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || req.clone().send()).await?;
+        let arn = o.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
         cx.record_new(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
-        Ok(if live.is_some() {
-            Outcome::Updated(changes)
-        } else {
-            Outcome::Created
-        })
+        Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let fam = family(cx);
@@ -414,20 +334,11 @@ impl Step<StepCx> for TaskDefStep {
             .map_err(|e| aws_err("ListTaskDefinitions", &fam, e))?;
         let mut out = Outcome::AlreadyAbsent;
         // The family is ours: every active revision was registered by moodlectl.
-        for arn in o
-            .task_definition_arns()
-            .iter()
-            .filter(|a| a.contains(&format!("task-definition/{fam}:")))
-        {
+        for arn in o.task_definition_arns().iter().filter(|a| a.contains(&format!("task-definition/{fam}:"))) {
             out = out.merge(deleted(
                 "DeregisterTaskDefinition",
                 arn,
-                cx.aws
-                    .ecs
-                    .deregister_task_definition()
-                    .task_definition(arn)
-                    .send()
-                    .await,
+                cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await,
             )?);
         }
         cx.forget(TASK_DEF)?;
@@ -444,13 +355,7 @@ impl Step<StepCx> for TaskDefStep {
                     "ACTIVE",
                     true,
                 )
-                .detail(
-                    "image",
-                    td.container_definitions()
-                        .first()
-                        .and_then(|c| c.image())
-                        .unwrap_or_default(),
-                );
+                .detail("image", td.container_definitions().first().and_then(|c| c.image()).unwrap_or_default());
                 if let Ok((spec, _)) = task_spec(cx) {
                     if live_sig(&td) != spec.sig {
                         i.drift = Some("differs from config (a new revision is pending)".into());

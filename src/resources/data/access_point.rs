@@ -26,24 +26,9 @@ pub(crate) async fn find_access_points(
     cx: &StepCx,
     fs: &str,
 ) -> Result<Vec<aws_sdk_efs::types::AccessPointDescription>, StepError> {
-    let r = absent_ok(
-        "DescribeAccessPoints",
-        fs,
-        cx.aws
-            .efs
-            .describe_access_points()
-            .file_system_id(fs)
-            .send()
-            .await,
-    )?;
-    Ok(r.map(|o| {
-        o.access_points()
-            .iter()
-            .filter(|a| is_ours(cx, a.tags(), ACCESS_POINT))
-            .cloned()
-            .collect()
-    })
-    .unwrap_or_default())
+    let r = absent_ok("DescribeAccessPoints", fs, cx.aws.efs.describe_access_points().file_system_id(fs).send().await)?;
+    Ok(r.map(|o| o.access_points().iter().filter(|a| is_ours(cx, a.tags(), ACCESS_POINT)).cloned().collect())
+        .unwrap_or_default())
 }
 
 /// Access points cannot be modified: one that differs from the wanted
@@ -53,54 +38,34 @@ pub(crate) fn access_point_is_current(a: &aws_sdk_efs::types::AccessPointDescrip
     let ci = root.and_then(|r| r.creation_info());
     a.posix_user().map(|p| (p.uid(), p.gid())) == Some((WEB_UID, WEB_UID))
         && root.and_then(|r| r.path()) == Some(AP_PATH)
-        && ci.map(|c| (c.owner_uid(), c.owner_gid(), c.permissions()))
-            == Some((WEB_UID, WEB_UID, AP_PERMISSIONS))
+        && ci.map(|c| (c.owner_uid(), c.owner_gid(), c.permissions())) == Some((WEB_UID, WEB_UID, AP_PERMISSIONS))
 }
 
 pub(crate) fn describe_access_point(a: &aws_sdk_efs::types::AccessPointDescription) -> String {
     let root = a.root_directory();
     let owner = root
         .and_then(|r| r.creation_info())
-        .map(|c| {
-            format!(
-                "created {}:{} {}",
-                c.owner_uid(),
-                c.owner_gid(),
-                c.permissions()
-            )
-        })
+        .map(|c| format!("created {}:{} {}", c.owner_uid(), c.owner_gid(), c.permissions()))
         .unwrap_or_else(|| "no creation info".into());
-    format!(
-        "{} at {} ({owner})",
-        a.access_point_id().unwrap_or_default(),
-        root.and_then(|r| r.path()).unwrap_or("/")
-    )
+    format!("{} at {} ({owner})", a.access_point_id().unwrap_or_default(), root.and_then(|r| r.path()).unwrap_or("/"))
 }
 
 pub(crate) fn access_point_resource(id: &str, arn: &str) -> Resource {
-    Resource::new("efs:access-point", id)
-        .with("arn", arn)
-        .with("path", AP_PATH)
+    Resource::new("efs:access-point", id).with("arn", arn).with("path", AP_PATH)
 }
+
+pub(crate) const ACCESS_POINT_STEP: Node =
+    Node { id: ids::DATA_EFS_ACCESS_POINT, deps: &[ids::DATA_EFS], step: &AccessPointStep };
 
 #[async_trait]
 impl Step<StepCx> for AccessPointStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EFS_ACCESS_POINT
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_EFS]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("moodledata-ap");
         let Some(fs) = cx.state.id(EFS) else {
             return if cx.dry_run {
                 Ok(Outcome::Created)
             } else {
-                Err(StepError::MissingDependency {
-                    step: ids::DATA_EFS,
-                    what: EFS.into(),
-                })
+                Err(StepError::MissingDependency { step: ids::DATA_EFS, what: EFS.into() })
             };
         };
         let all = find_access_points(cx, &fs).await?;
@@ -128,11 +93,7 @@ impl Step<StepCx> for AccessPointStep {
                 )
             })
             .collect();
-        let outcome = if replaced.is_empty() {
-            Outcome::Created
-        } else {
-            Outcome::Updated(replaced)
-        };
+        let outcome = if replaced.is_empty() { Outcome::Created } else { Outcome::Updated(replaced) };
         if cx.dry_run {
             return Ok(outcome);
         }
@@ -144,13 +105,7 @@ impl Step<StepCx> for AccessPointStep {
             // token must not be answered with the outdated access point.
             .client_token(cx.token(&format!("{ACCESS_POINT}{AP_PATH}")))
             .file_system_id(&fs)
-            .posix_user(
-                PosixUser::builder()
-                    .uid(WEB_UID)
-                    .gid(WEB_UID)
-                    .build()
-                    .expect("uid and gid set"),
-            )
+            .posix_user(PosixUser::builder().uid(WEB_UID).gid(WEB_UID).build().expect("uid and gid set"))
             .root_directory(
                 RootDirectory::builder()
                     .path(AP_PATH)
@@ -170,10 +125,7 @@ impl Step<StepCx> for AccessPointStep {
             .map_err(|e| aws_err("CreateAccessPoint", &name, e))?;
         cx.record_new(
             ACCESS_POINT,
-            access_point_resource(
-                o.access_point_id().unwrap_or_default(),
-                o.access_point_arn().unwrap_or_default(),
-            ),
+            access_point_resource(o.access_point_id().unwrap_or_default(), o.access_point_arn().unwrap_or_default()),
         )?;
         Ok(outcome)
     }
@@ -182,18 +134,14 @@ impl Step<StepCx> for AccessPointStep {
             cx.forget(ACCESS_POINT)?;
             return Ok(Outcome::AlreadyAbsent);
         };
-        let out =
-            delete_access_points(cx, find_access_points(cx, f.file_system_id()).await?).await?;
+        let out = delete_access_points(cx, find_access_points(cx, f.file_system_id()).await?).await?;
         cx.forget(ACCESS_POINT)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cx.cfg.name("moodledata-ap");
         let found = match cx.state.id(EFS) {
-            Some(fs) => find_access_points(cx, &fs)
-                .await?
-                .into_iter()
-                .find(access_point_is_current),
+            Some(fs) => find_access_points(cx, &fs).await?.into_iter().find(access_point_is_current),
             None => None,
         };
         Ok(vec![match found {
@@ -201,21 +149,11 @@ impl Step<StepCx> for AccessPointStep {
                 "efs:access-point",
                 &name,
                 a.access_point_id().map(str::to_string),
-                a.life_cycle_state()
-                    .map(|s| s.as_str())
-                    .unwrap_or("unknown"),
+                a.life_cycle_state().map(|s| s.as_str()).unwrap_or("unknown"),
                 true,
             )
-            .detail(
-                "uid",
-                a.posix_user()
-                    .map(|p| p.uid().to_string())
-                    .unwrap_or_default(),
-            )
-            .detail(
-                "path",
-                a.root_directory().and_then(|r| r.path()).unwrap_or("/"),
-            ),
+            .detail("uid", a.posix_user().map(|p| p.uid().to_string()).unwrap_or_default())
+            .detail("path", a.root_directory().and_then(|r| r.path()).unwrap_or("/")),
             None => Inspection::missing("efs:access-point", &name, cx.state.id(ACCESS_POINT)),
         }])
     }
@@ -231,12 +169,7 @@ pub(crate) async fn delete_access_points(
         out = out.merge(deleted(
             "DeleteAccessPoint",
             &id,
-            cx.aws
-                .efs
-                .delete_access_point()
-                .access_point_id(&id)
-                .send()
-                .await,
+            cx.aws.efs.delete_access_point().access_point_id(&id).send().await,
         )?);
     }
     Ok(out)
@@ -247,30 +180,21 @@ pub(crate) async fn delete_access_points(
 /// access point cuts off the tasks still mounting it).
 pub(crate) struct OldAccessPointsStep;
 
+pub(crate) const OLD_ACCESS_POINTS_STEP: Node =
+    Node { id: ids::DATA_EFS_OLD_ACCESS_POINTS, deps: &[ids::COMPUTE_SERVICE], step: &OldAccessPointsStep };
+
 #[async_trait]
 impl Step<StepCx> for OldAccessPointsStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EFS_OLD_ACCESS_POINTS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::COMPUTE_SERVICE]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(fs) = cx.state.id(EFS) else {
             return Ok(Outcome::Unchanged);
         };
-        let old: Vec<_> = find_access_points(cx, &fs)
-            .await?
-            .into_iter()
-            .filter(|a| !access_point_is_current(a))
-            .collect();
+        let old: Vec<_> =
+            find_access_points(cx, &fs).await?.into_iter().filter(|a| !access_point_is_current(a)).collect();
         if old.is_empty() {
             return Ok(Outcome::Unchanged);
         }
-        let changes = old
-            .iter()
-            .map(|a| change("old_access_point", describe_access_point(a), "deleted"))
-            .collect();
+        let changes = old.iter().map(|a| change("old_access_point", describe_access_point(a), "deleted")).collect();
         if !cx.dry_run {
             delete_access_points(cx, old).await?;
         }

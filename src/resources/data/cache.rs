@@ -8,187 +8,21 @@
 
 use super::*;
 use crate::config::CacheEngine;
-use crate::resources::network::private_subnet_ids;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::destroy_sg;
-use crate::resources::shared::sg::ensure_sg;
-use crate::resources::shared::sg::expected_ingress;
-use crate::resources::shared::sg::inspect_sg;
-
-pub(crate) struct CacheSgStep;
-
-#[async_trait]
-impl Step<StepCx> for CacheSgStep {
-    fn id(&self) -> StepId {
-        ids::DATA_CACHE_SG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        ensure_sg(cx, SG_CACHE, "cache-sg", "moodlectl: ElastiCache", None).await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        destroy_sg(cx, SG_CACHE).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            inspect_sg(cx, SG_CACHE, "cache-sg", &expected_ingress(cx, SG_CACHE)).await?,
-        ])
-    }
-}
-
-pub(crate) struct CacheSubnetGroupStep;
-
-pub(crate) async fn find_subnet_group(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_elasticache::types::CacheSubnetGroup>, StepError> {
-    let name = cache_subnet_group_name(cx);
-    let r = absent_ok(
-        "DescribeCacheSubnetGroups",
-        &name,
-        cx.aws
-            .elasticache
-            .describe_cache_subnet_groups()
-            .cache_subnet_group_name(&name)
-            .send()
-            .await,
-    )?;
-    Ok(r.and_then(|o| o.cache_subnet_groups().first().cloned()))
-}
-
-#[async_trait]
-impl Step<StepCx> for CacheSubnetGroupStep {
-    fn id(&self) -> StepId {
-        ids::DATA_CACHE_SUBNET_GROUP
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = cache_subnet_group_name(cx);
-        let want = if cx.dry_run {
-            private_subnet_ids(cx).unwrap_or_default()
-        } else {
-            private_subnet_ids(cx)?
-        };
-        match find_subnet_group(cx).await? {
-            Some(g) => {
-                cx.record(
-                    CACHE_SUBNET_GROUP,
-                    Resource::new("elasticache:subnet-group", &name),
-                )?;
-                let mut live: Vec<String> = g
-                    .subnets()
-                    .iter()
-                    .filter_map(|s| s.subnet_identifier().map(str::to_string))
-                    .collect();
-                live.sort();
-                let mut w = want.clone();
-                w.sort();
-                if live == w || want.is_empty() {
-                    return Ok(Outcome::Unchanged);
-                }
-                if !cx.dry_run {
-                    cx.aws
-                        .elasticache
-                        .modify_cache_subnet_group()
-                        .cache_subnet_group_name(&name)
-                        .set_subnet_ids(Some(want))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("ModifyCacheSubnetGroup", &name, e))?;
-                }
-                Ok(Outcome::Updated(vec![change(
-                    "subnets",
-                    live.join(","),
-                    w.join(","),
-                )]))
-            }
-            None if cx.dry_run => Ok(Outcome::Created),
-            None => {
-                cx.aws
-                    .elasticache
-                    .create_cache_subnet_group()
-                    .cache_subnet_group_name(&name)
-                    .cache_subnet_group_description(format!(
-                        "moodlectl {}: private subnets",
-                        cx.cfg.stack.name
-                    ))
-                    .set_subnet_ids(Some(want))
-                    .set_tags(Some(Tags::named(cx, CACHE_SUBNET_GROUP, &name).render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateCacheSubnetGroup", &name, e))?;
-                cx.record_new(
-                    CACHE_SUBNET_GROUP,
-                    Resource::new("elasticache:subnet-group", &name),
-                )?;
-                Ok(Outcome::Created)
-            }
-        }
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = cache_subnet_group_name(cx);
-        if find_subnet_group(cx).await?.is_none() {
-            cx.forget(CACHE_SUBNET_GROUP)?;
-            return Ok(Outcome::AlreadyAbsent);
-        }
-        let out = deleted(
-            "DeleteCacheSubnetGroup",
-            &name,
-            cx.aws
-                .elasticache
-                .delete_cache_subnet_group()
-                .cache_subnet_group_name(&name)
-                .send()
-                .await,
-        )?;
-        cx.forget(CACHE_SUBNET_GROUP)?;
-        Ok(out)
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = cache_subnet_group_name(cx);
-        Ok(vec![match find_subnet_group(cx).await? {
-            Some(g) => Inspection::new(
-                "elasticache:subnet-group",
-                &name,
-                Some(name.clone()),
-                "exists",
-                true,
-            )
-            .detail("subnets", g.subnets().len().to_string()),
-            None => Inspection::missing(
-                "elasticache:subnet-group",
-                &name,
-                cx.state.id(CACHE_SUBNET_GROUP),
-            ),
-        }])
-    }
-}
 
 pub(crate) struct ReplicationGroupStep;
 
-pub async fn find_group(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_elasticache::types::ReplicationGroup>, StepError> {
+pub async fn find_group(cx: &StepCx) -> Result<Option<aws_sdk_elasticache::types::ReplicationGroup>, StepError> {
     let id = group_id(cx);
     let r = absent_ok(
         "DescribeReplicationGroups",
         &id,
-        cx.aws
-            .elasticache
-            .describe_replication_groups()
-            .replication_group_id(&id)
-            .send()
-            .await,
+        cx.aws.elasticache.describe_replication_groups().replication_group_id(&id).send().await,
     )?;
     Ok(r.and_then(|o| o.replication_groups().first().cloned()))
 }
 
-pub(crate) fn primary_endpoint(
-    g: &aws_sdk_elasticache::types::ReplicationGroup,
-) -> Option<(String, i32)> {
+pub(crate) fn primary_endpoint(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<(String, i32)> {
     let e = g.node_groups().first()?.primary_endpoint()?;
     Some((e.address()?.to_string(), e.port().unwrap_or(PORT)))
 }
@@ -198,18 +32,12 @@ pub(crate) fn record_group(
     g: &aws_sdk_elasticache::types::ReplicationGroup,
     new: bool,
 ) -> Result<(), StepError> {
-    let mut r = Resource::new(
-        "elasticache:replication-group",
-        g.replication_group_id().unwrap_or_default(),
-    )
-    .with("arn", g.arn().unwrap_or_default());
+    let mut r = Resource::new("elasticache:replication-group", g.replication_group_id().unwrap_or_default())
+        .with("arn", g.arn().unwrap_or_default());
     if let Some((host, port)) = primary_endpoint(g) {
         r = r.with("host", host).with("port", port.to_string());
     }
-    r = r.with(
-        "tls",
-        g.transit_encryption_enabled().unwrap_or(false).to_string(),
-    );
+    r = r.with("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
     if new {
         cx.record_new(REPLICATION_GROUP, r)
     } else {
@@ -217,14 +45,14 @@ pub(crate) fn record_group(
     }
 }
 
+pub(crate) const REPLICATION_GROUP_STEP: Node = Node {
+    id: ids::DATA_REDIS,
+    deps: &[ids::DATA_CACHE_SUBNET_GROUP, ids::DATA_CACHE_SG],
+    step: &ReplicationGroupStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for ReplicationGroupStep {
-    fn id(&self) -> StepId {
-        ids::DATA_REDIS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_CACHE_SUBNET_GROUP, ids::DATA_CACHE_SG]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let c = &cx.cfg.cache;
         let id = group_id(cx);
@@ -232,20 +60,16 @@ impl Step<StepCx> for ReplicationGroupStep {
             Some(g) => {
                 record_group(cx, &g, false)?;
                 if g.status() == Some("deleting") {
-                    return Err(StepError::Refused(format!("replication group {id} is being deleted; let `moodlectl down` finish first")));
+                    return Err(StepError::Refused(format!(
+                        "replication group {id} is being deleted; let `moodlectl down` finish first"
+                    )));
                 }
-                if g.transit_encryption_enabled() != Some(true)
-                    || g.at_rest_encryption_enabled() != Some(true)
-                {
+                if g.transit_encryption_enabled() != Some(true) || g.at_rest_encryption_enabled() != Some(true) {
                     return Err(StepError::Refused(format!("replication group {id} lacks in-transit or at-rest encryption, which cannot be switched on in place here; recreate it")));
                 }
                 let mut changes = vec![];
                 if g.cache_node_type() != Some(c.node_type.as_str()) {
-                    changes.push(change(
-                        "node_type",
-                        g.cache_node_type().unwrap_or("?"),
-                        &c.node_type,
-                    ));
+                    changes.push(change("node_type", g.cache_node_type().unwrap_or("?"), &c.node_type));
                     if !cx.dry_run {
                         cx.aws
                             .elasticache
@@ -288,9 +112,7 @@ impl Step<StepCx> for ReplicationGroupStep {
                     .transit_encryption_enabled(true)
                     .auto_minor_version_upgrade(true)
                     .port(PORT)
-                    .cache_subnet_group_name(
-                        cx.require(CACHE_SUBNET_GROUP, ids::DATA_CACHE_SUBNET_GROUP)?,
-                    )
+                    .cache_subnet_group_name(cx.require(CACHE_SUBNET_GROUP, ids::DATA_CACHE_SUBNET_GROUP)?)
                     .security_group_ids(cx.require(SG_CACHE, ids::DATA_CACHE_SG)?)
                     .set_tags(Some(Tags::named(cx, REPLICATION_GROUP, &id).render()))
                     .send()
@@ -305,25 +127,20 @@ impl Step<StepCx> for ReplicationGroupStep {
         if cx.dry_run {
             return Ok(out);
         }
-        let g = wait_for(
-            cx,
-            &format!("replication group {id}"),
-            cx.wait_timeout,
-            || async {
-                let Some(g) = find_group(cx).await? else {
-                    return Ok(Poll::Pending("not visible yet".into()));
-                };
-                match g.status().unwrap_or("unknown") {
-                    "available" => Ok(Poll::Ready(g)),
-                    s @ ("create-failed" | "deleting") => Err(StepError::BadState {
-                        resource: format!("replication group {id}"),
-                        state: s.into(),
-                        wanted: "available".into(),
-                    }),
-                    s => Ok(Poll::Pending(s.to_string())),
-                }
-            },
-        )
+        let g = wait_for(cx, &format!("replication group {id}"), cx.wait_timeout, || async {
+            let Some(g) = find_group(cx).await? else {
+                return Ok(Poll::Pending("not visible yet".into()));
+            };
+            match g.status().unwrap_or("unknown") {
+                "available" => Ok(Poll::Ready(g)),
+                s @ ("create-failed" | "deleting") => Err(StepError::BadState {
+                    resource: format!("replication group {id}"),
+                    state: s.into(),
+                    wanted: "available".into(),
+                }),
+                s => Ok(Poll::Pending(s.to_string())),
+            }
+        })
         .await?;
         record_group(cx, &g, false)?;
         Ok(out)
@@ -340,24 +157,14 @@ impl Step<StepCx> for ReplicationGroupStep {
             deleted(
                 "DeleteReplicationGroup",
                 &id,
-                cx.aws
-                    .elasticache
-                    .delete_replication_group()
-                    .replication_group_id(&id)
-                    .send()
-                    .await,
+                cx.aws.elasticache.delete_replication_group().replication_group_id(&id).send().await,
             )?
         };
-        wait_for(
+        wait_gone(
             cx,
-            &format!("replication group {id} deletion"),
-            cx.wait_timeout,
-            || async {
-                Ok(match find_group(cx).await? {
-                    None => Poll::Ready(()),
-                    Some(g) => Poll::Pending(g.status().unwrap_or("deleting").to_string()),
-                })
-            },
+            &format!("replication group {id}"),
+            || find_group(cx),
+            |g| g.status().unwrap_or("deleting").to_string(),
         )
         .await?;
         cx.forget(REPLICATION_GROUP)?;
@@ -377,20 +184,13 @@ impl Step<StepCx> for ReplicationGroupStep {
                 )
                 .detail("node_type", g.cache_node_type().unwrap_or_default())
                 .detail("members", g.member_clusters().len().to_string())
-                .detail(
-                    "tls",
-                    g.transit_encryption_enabled().unwrap_or(false).to_string(),
-                );
+                .detail("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
                 if let Some((h, p)) = primary_endpoint(&g) {
                     i = i.detail("primary_endpoint", format!("{h}:{p}"));
                 }
                 i
             }
-            None => Inspection::missing(
-                "elasticache:replication-group",
-                &id,
-                cx.state.id(REPLICATION_GROUP),
-            ),
+            None => Inspection::missing("elasticache:replication-group", &id, cx.state.id(REPLICATION_GROUP)),
         }])
     }
 }

@@ -14,17 +14,8 @@ pub(crate) struct TopicStep;
 
 pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError> {
     if let Some(arn) = cx.state.id(TOPIC) {
-        if absent_ok(
-            "GetTopicAttributes",
-            &arn,
-            cx.aws
-                .sns
-                .get_topic_attributes()
-                .topic_arn(&arn)
-                .send()
-                .await,
-        )?
-        .is_some()
+        if absent_ok("GetTopicAttributes", &arn, cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await)?
+            .is_some()
         {
             return Ok(Some(arn));
         }
@@ -40,12 +31,7 @@ pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError>
             .send()
             .await
             .map_err(|e| aws_err("ListTopics", "SNS topics", e))?;
-        if let Some(t) = o
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn())
-            .find(|a| a.ends_with(&suffix))
-        {
+        if let Some(t) = o.topics().iter().filter_map(|t| t.topic_arn()).find(|a| a.ends_with(&suffix)) {
             return Ok(Some(t.to_string()));
         }
         match o.next_token() {
@@ -55,14 +41,10 @@ pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError>
     }
 }
 
+pub(crate) const TOPIC_STEP: Node = Node { id: ids::DATA_EVENTS_TOPIC, deps: &[], step: &TopicStep };
+
 #[async_trait]
 impl Step<StepCx> for TopicStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EVENTS_TOPIC
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = topic_name(cx);
         let email = &cx.cfg.database.event_email;
@@ -96,11 +78,7 @@ impl Step<StepCx> for TopicStep {
             .send()
             .await
             .map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
-        let emails: Vec<_> = subs
-            .subscriptions()
-            .iter()
-            .filter(|s| s.protocol() == Some("email"))
-            .collect();
+        let emails: Vec<_> = subs.subscriptions().iter().filter(|s| s.protocol() == Some("email")).collect();
         if !emails.iter().any(|s| s.endpoint() == Some(email.as_str())) {
             if out == Outcome::Unchanged {
                 out = Outcome::Updated(vec![change(
@@ -123,17 +101,10 @@ impl Step<StepCx> for TopicStep {
             }
         }
         // Old addresses stop receiving alerts (unconfirmed ones expire by themselves).
-        for s in emails
-            .iter()
-            .filter(|s| s.endpoint() != Some(email.as_str()))
-        {
+        for s in emails.iter().filter(|s| s.endpoint() != Some(email.as_str())) {
             if let Some(sarn) = s.subscription_arn().filter(|a| a.starts_with("arn:")) {
                 if !cx.dry_run {
-                    deleted(
-                        "Unsubscribe",
-                        sarn,
-                        cx.aws.sns.unsubscribe().subscription_arn(sarn).send().await,
-                    )?;
+                    deleted("Unsubscribe", sarn, cx.aws.sns.unsubscribe().subscription_arn(sarn).send().await)?;
                 }
             }
         }
@@ -141,11 +112,7 @@ impl Step<StepCx> for TopicStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let out = match find_topic(cx).await? {
-            Some(arn) => deleted(
-                "DeleteTopic",
-                &arn,
-                cx.aws.sns.delete_topic().topic_arn(&arn).send().await,
-            )?,
+            Some(arn) => deleted("DeleteTopic", &arn, cx.aws.sns.delete_topic().topic_arn(&arn).send().await)?,
             None => Outcome::AlreadyAbsent,
         };
         cx.forget(TOPIC)?;
@@ -178,10 +145,7 @@ impl Step<StepCx> for TopicStep {
                 )
                 .detail("emails", emails.join(","));
                 if !emails.contains(&cx.cfg.database.event_email) {
-                    i.drift = Some(format!(
-                        "no subscription for {}",
-                        cx.cfg.database.event_email
-                    ));
+                    i.drift = Some(format!("no subscription for {}", cx.cfg.database.event_email));
                 }
                 i
             }
@@ -192,31 +156,24 @@ impl Step<StepCx> for TopicStep {
 
 pub(crate) struct EventSubscriptionStep;
 
-pub(crate) async fn find_event_sub(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_rds::types::EventSubscription>, StepError> {
+pub(crate) async fn find_event_sub(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::EventSubscription>, StepError> {
     let name = topic_name(cx);
     let r = absent_ok(
         "DescribeEventSubscriptions",
         &name,
-        cx.aws
-            .rds
-            .describe_event_subscriptions()
-            .subscription_name(&name)
-            .send()
-            .await,
+        cx.aws.rds.describe_event_subscriptions().subscription_name(&name).send().await,
     )?;
     Ok(r.and_then(|o| o.event_subscriptions_list().first().cloned()))
 }
 
+pub(crate) const EVENT_SUBSCRIPTION_STEP: Node = Node {
+    id: ids::DATA_DB_EVENT_SUBSCRIPTION,
+    deps: &[ids::DATA_EVENTS_TOPIC, ids::DATA_DB_INSTANCE],
+    step: &EventSubscriptionStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for EventSubscriptionStep {
-    fn id(&self) -> StepId {
-        ids::DATA_DB_EVENT_SUBSCRIPTION
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_EVENTS_TOPIC, ids::DATA_DB_INSTANCE]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = topic_name(cx);
         let source = instance_id(cx);
@@ -259,9 +216,7 @@ impl Step<StepCx> for EventSubscriptionStep {
                             .source_identifier(other)
                             .send()
                             .await
-                            .map_err(|e| {
-                                aws_err("RemoveSourceIdentifierFromSubscription", &name, e)
-                            })?;
+                            .map_err(|e| aws_err("RemoveSourceIdentifierFromSubscription", &name, e))?;
                     }
                 }
                 if !s.source_ids_list().contains(&source) {
@@ -277,11 +232,7 @@ impl Step<StepCx> for EventSubscriptionStep {
                             .map_err(|e| aws_err("AddSourceIdentifierToSubscription", &name, e))?;
                     }
                 }
-                Ok(if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Updated(changes)
-                })
+                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -310,12 +261,7 @@ impl Step<StepCx> for EventSubscriptionStep {
             Some(_) => deleted(
                 "DeleteEventSubscription",
                 &name,
-                cx.aws
-                    .rds
-                    .delete_event_subscription()
-                    .subscription_name(&name)
-                    .send()
-                    .await,
+                cx.aws.rds.delete_event_subscription().subscription_name(&name).send().await,
             )?,
             None => Outcome::AlreadyAbsent,
         };

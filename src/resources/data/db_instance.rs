@@ -13,36 +13,22 @@ use crate::resources::prelude::*;
 
 pub(crate) struct DbInstanceStep;
 
-pub(crate) async fn find_instance(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
+pub(crate) async fn find_instance(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
     let id = instance_id(cx);
     let r = absent_ok(
         "DescribeDBInstances",
         &id,
-        cx.aws
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&id)
-            .send()
-            .await,
+        cx.aws.rds.describe_db_instances().db_instance_identifier(&id).send().await,
     )?;
     Ok(r.and_then(|o| o.db_instances().first().cloned()))
 }
 
-pub(crate) async fn find_cluster(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_rds::types::DbCluster>, StepError> {
+pub(crate) async fn find_cluster(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbCluster>, StepError> {
     let id = cluster_id(cx);
     let r = absent_ok(
         "DescribeDBClusters",
         &id,
-        cx.aws
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(&id)
-            .send()
-            .await,
+        cx.aws.rds.describe_db_clusters().db_cluster_identifier(&id).send().await,
     )?;
     Ok(r.and_then(|o| o.db_clusters().first().cloned()))
 }
@@ -56,67 +42,42 @@ pub(crate) const DB_FAILED: [&str; 6] = [
     "inaccessible-encryption-credentials",
 ];
 
-pub(crate) async fn wait_instance_available(
-    cx: &StepCx,
-) -> Result<aws_sdk_rds::types::DbInstance, StepError> {
+pub(crate) async fn wait_instance_available(cx: &StepCx) -> Result<aws_sdk_rds::types::DbInstance, StepError> {
     let id = instance_id(cx);
-    wait_for(
-        cx,
-        &format!("DB instance {id}"),
-        cx.wait_timeout,
-        || async {
-            let Some(i) = find_instance(cx).await? else {
-                return Ok(Poll::Pending("not visible yet".into()));
-            };
-            match i.db_instance_status().unwrap_or("unknown") {
-                "available"
-                    if i.pending_modified_values()
-                        .and_then(|p| p.db_instance_class())
-                        .is_none() =>
-                {
-                    Ok(Poll::Ready(i))
-                }
-                s if DB_FAILED.contains(&s) => Err(StepError::BadState {
-                    resource: format!("DB instance {id}"),
-                    state: s.into(),
-                    wanted: "available".into(),
-                }),
-                s => Ok(Poll::Pending(s.to_string())),
+    wait_for(cx, &format!("DB instance {id}"), cx.wait_timeout, || async {
+        let Some(i) = find_instance(cx).await? else {
+            return Ok(Poll::Pending("not visible yet".into()));
+        };
+        match i.db_instance_status().unwrap_or("unknown") {
+            "available" if i.pending_modified_values().and_then(|p| p.db_instance_class()).is_none() => {
+                Ok(Poll::Ready(i))
             }
-        },
-    )
+            s if DB_FAILED.contains(&s) => Err(StepError::BadState {
+                resource: format!("DB instance {id}"),
+                state: s.into(),
+                wanted: "available".into(),
+            }),
+            s => Ok(Poll::Pending(s.to_string())),
+        }
+    })
     .await
 }
 
 pub(crate) async fn master_password(cx: &StepCx) -> Result<String, StepError> {
     let arn = cx.require(DB_SECRET, ids::DATA_DB_SECRET)?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&secrets::value(cx, &arn).await?).map_err(|_| {
-            StepError::Refused(format!(
-                "secret {} is not the JSON moodlectl wrote",
-                secret_name(cx)
-            ))
-        })?;
+    let doc: serde_json::Value = serde_json::from_str(&secrets::value(cx, &arn).await?)
+        .map_err(|_| StepError::Refused(format!("secret {} is not the JSON moodlectl wrote", secret_name(cx))))?;
     doc["password"]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| StepError::Refused(format!("secret {} has no `password`", secret_name(cx))))
 }
 
-pub(crate) fn record_instance(
-    cx: &StepCx,
-    i: &aws_sdk_rds::types::DbInstance,
-    new: bool,
-) -> Result<(), StepError> {
-    let mut r = Resource::new(
-        "rds:db-instance",
-        i.db_instance_identifier().unwrap_or_default(),
-    )
-    .with("arn", i.db_instance_arn().unwrap_or_default());
+pub(crate) fn record_instance(cx: &StepCx, i: &aws_sdk_rds::types::DbInstance, new: bool) -> Result<(), StepError> {
+    let mut r = Resource::new("rds:db-instance", i.db_instance_identifier().unwrap_or_default())
+        .with("arn", i.db_instance_arn().unwrap_or_default());
     if let Some(e) = i.endpoint() {
-        r = r
-            .with("host", e.address().unwrap_or_default())
-            .with("port", e.port().unwrap_or(3306).to_string());
+        r = r.with("host", e.address().unwrap_or_default()).with("port", e.port().unwrap_or(3306).to_string());
     }
     if new {
         cx.record_new(DB_INSTANCE, r)
@@ -132,8 +93,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
     if let Some(c) = find_cluster(cx).await? {
         cx.record(
             DB_CLUSTER,
-            Resource::new("rds:db-cluster", &id)
-                .with("arn", c.db_cluster_arn().unwrap_or_default()),
+            Resource::new("rds:db-cluster", &id).with("arn", c.db_cluster_arn().unwrap_or_default()),
         )?;
         let mut changes = vec![];
         if c.backup_retention_period() != Some(d.backup_retention_days) {
@@ -154,11 +114,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
                     .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
             }
         }
-        return Ok(if changes.is_empty() {
-            Outcome::Unchanged
-        } else {
-            Outcome::Updated(changes)
-        });
+        return Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) });
     }
     if cx.dry_run {
         return Ok(Outcome::Created);
@@ -191,48 +147,32 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
                 .build(),
         );
     }
-    let o = req
-        .send()
-        .await
-        .map_err(|e| aws_err("CreateDBCluster", &id, e))?;
+    let o = req.send().await.map_err(|e| aws_err("CreateDBCluster", &id, e))?;
     cx.record_new(
         DB_CLUSTER,
-        Resource::new("rds:db-cluster", &id).with(
-            "arn",
-            o.db_cluster()
-                .and_then(|c| c.db_cluster_arn())
-                .unwrap_or_default(),
-        ),
+        Resource::new("rds:db-cluster", &id)
+            .with("arn", o.db_cluster().and_then(|c| c.db_cluster_arn()).unwrap_or_default()),
     )?;
     Ok(Outcome::Created)
 }
 
+pub(crate) const DB_INSTANCE_STEP: Node = Node {
+    id: ids::DATA_DB_INSTANCE,
+    deps: &[ids::DATA_DB_SUBNET_GROUP, ids::DATA_DB_SG, ids::DATA_DB_SECRET],
+    step: &DbInstanceStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for DbInstanceStep {
-    fn id(&self) -> StepId {
-        ids::DATA_DB_INSTANCE
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::DATA_DB_SUBNET_GROUP,
-            ids::DATA_DB_SG,
-            ids::DATA_DB_SECRET,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let d = &cx.cfg.database;
         let id = instance_id(cx);
         let class = instance_class(cx);
         let aurora = is_aurora(cx);
-        let cluster_out = if aurora {
-            ensure_cluster(cx).await?
-        } else {
-            Outcome::Unchanged
-        };
+        let cluster_out = if aurora { ensure_cluster(cx).await? } else { Outcome::Unchanged };
         // A first run creates: fetch the master password alongside the lookup
         // rather than after it, since both sit on the stack's critical path.
-        let (found, mut password) = if cx.state.id(DB_INSTANCE).is_none() && !aurora && !cx.dry_run
-        {
+        let (found, mut password) = if cx.state.id(DB_INSTANCE).is_none() && !aurora && !cx.dry_run {
             let (f, p) = tokio::join!(find_instance(cx), master_password(cx));
             (f?, Some(p))
         } else {
@@ -242,21 +182,14 @@ impl Step<StepCx> for DbInstanceStep {
             Some(i) => {
                 record_instance(cx, &i, false)?;
                 if i.db_instance_status() == Some("deleting") {
-                    return Err(StepError::Refused(format!("DB instance {id} is being deleted; wait for `moodlectl down` to finish, then run `up` again")));
+                    return Err(StepError::Refused(format!(
+                        "DB instance {id} is being deleted; wait for `moodlectl down` to finish, then run `up` again"
+                    )));
                 }
                 let mut changes = vec![];
-                let mut req = cx
-                    .aws
-                    .rds
-                    .modify_db_instance()
-                    .db_instance_identifier(&id)
-                    .apply_immediately(true);
+                let mut req = cx.aws.rds.modify_db_instance().db_instance_identifier(&id).apply_immediately(true);
                 if i.db_instance_class() != Some(class.as_str()) {
-                    changes.push(change(
-                        "instance_class",
-                        i.db_instance_class().unwrap_or("?"),
-                        &class,
-                    ));
+                    changes.push(change("instance_class", i.db_instance_class().unwrap_or("?"), &class));
                     req = req.db_instance_class(&class);
                 }
                 if !aurora {
@@ -271,9 +204,7 @@ impl Step<StepCx> for DbInstanceStep {
                     if i.max_allocated_storage() != Some(d.max_allocated_storage_gb) {
                         changes.push(change(
                             "max_allocated_storage_gb",
-                            i.max_allocated_storage()
-                                .map(|v| v.to_string())
-                                .unwrap_or("none".into()),
+                            i.max_allocated_storage().map(|v| v.to_string()).unwrap_or("none".into()),
                             d.max_allocated_storage_gb,
                         ));
                         req = req.max_allocated_storage(d.max_allocated_storage_gb);
@@ -287,11 +218,7 @@ impl Step<StepCx> for DbInstanceStep {
                         req = req.allocated_storage(d.allocated_storage_gb);
                     }
                     if i.multi_az() != Some(d.multi_az) {
-                        changes.push(change(
-                            "multi_az",
-                            i.multi_az().unwrap_or(false),
-                            d.multi_az,
-                        ));
+                        changes.push(change("multi_az", i.multi_az().unwrap_or(false), d.multi_az));
                         req = req.multi_az(d.multi_az);
                     }
                 }
@@ -307,9 +234,7 @@ impl Step<StepCx> for DbInstanceStep {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        req.send()
-                            .await
-                            .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+                        req.send().await.map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
                     }
                     Outcome::Updated(changes)
                 }
@@ -346,15 +271,10 @@ impl Step<StepCx> for DbInstanceStep {
                             Some(p) => p?,
                             None => master_password(cx).await?,
                         })
-                        .db_subnet_group_name(
-                            cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?,
-                        )
+                        .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?)
                         .vpc_security_group_ids(cx.require(SG_DB, ids::DATA_DB_SG)?);
                 }
-                let o = req
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateDBInstance", &id, e))?;
+                let o = req.send().await.map_err(|e| aws_err("CreateDBInstance", &id, e))?;
                 if let Some(i) = o.db_instance() {
                     record_instance(cx, i, true)?;
                 }
@@ -372,8 +292,7 @@ impl Step<StepCx> for DbInstanceStep {
                 let r = cx.state.get(DB_INSTANCE).unwrap_or_default();
                 cx.record(
                     DB_INSTANCE,
-                    r.with("host", c.endpoint().unwrap_or_default())
-                        .with("port", c.port().unwrap_or(3306).to_string()),
+                    r.with("host", c.endpoint().unwrap_or_default()).with("port", c.port().unwrap_or(3306).to_string()),
                 )?;
             }
         }
@@ -386,9 +305,7 @@ impl Step<StepCx> for DbInstanceStep {
             "{}-final-{}",
             cx.cfg.stack.name,
             time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!(
-                    "[year][month][day]-[hour][minute][second]"
-                ))
+                .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
                 .unwrap_or_default()
         );
         let mut out = Outcome::AlreadyAbsent;
@@ -404,36 +321,21 @@ impl Step<StepCx> for DbInstanceStep {
                 if aurora_cluster.is_some() || cx.opts.skip_final_snapshot {
                     req = req.skip_final_snapshot(true);
                 } else {
-                    req = req
-                        .skip_final_snapshot(false)
-                        .final_db_snapshot_identifier(&snapshot);
+                    req = req.skip_final_snapshot(false).final_db_snapshot_identifier(&snapshot);
                 }
                 out = deleted("DeleteDBInstance", &id, req.send().await)?;
-                if out == Outcome::Deleted
-                    && aurora_cluster.is_none()
-                    && !cx.opts.skip_final_snapshot
-                {
-                    cx.note(format!(
-                        "kept: final DB snapshot `{snapshot}` (RDS snapshots in {})",
-                        cx.aws.region
-                    ));
+                if out == Outcome::Deleted && aurora_cluster.is_none() && !cx.opts.skip_final_snapshot {
+                    cx.note(format!("kept: final DB snapshot `{snapshot}` (RDS snapshots in {})", cx.aws.region));
                     cx.progress(format!("final snapshot `{snapshot}` is being taken"));
                 }
             } else {
                 out = Outcome::Deleted;
             }
-            wait_for(
+            wait_gone(
                 cx,
-                &format!("DB instance {id} deletion"),
-                cx.wait_timeout,
-                || async {
-                    Ok(match find_instance(cx).await? {
-                        None => Poll::Ready(()),
-                        Some(i) => {
-                            Poll::Pending(i.db_instance_status().unwrap_or("deleting").to_string())
-                        }
-                    })
-                },
+                &format!("DB instance {id}"),
+                || find_instance(cx),
+                |i| i.db_instance_status().unwrap_or("deleting").to_string(),
             )
             .await?;
         }
@@ -449,8 +351,7 @@ impl Step<StepCx> for DbInstanceStep {
                 let req = if cx.opts.skip_final_snapshot {
                     req.skip_final_snapshot(true)
                 } else {
-                    req.skip_final_snapshot(false)
-                        .final_db_snapshot_identifier(&snapshot)
+                    req.skip_final_snapshot(false).final_db_snapshot_identifier(&snapshot)
                 };
                 out = out.merge(deleted("DeleteDBCluster", &cid, req.send().await)?);
                 if !cx.opts.skip_final_snapshot {
@@ -460,16 +361,11 @@ impl Step<StepCx> for DbInstanceStep {
                     ));
                 }
             }
-            wait_for(
+            wait_gone(
                 cx,
-                &format!("DB cluster {cid} deletion"),
-                cx.wait_timeout,
-                || async {
-                    Ok(match find_cluster(cx).await? {
-                        None => Poll::Ready(()),
-                        Some(c) => Poll::Pending(c.status().unwrap_or("deleting").to_string()),
-                    })
-                },
+                &format!("DB cluster {cid}"),
+                || find_cluster(cx),
+                |c| c.status().unwrap_or("deleting").to_string(),
             )
             .await?;
         }
@@ -492,30 +388,16 @@ impl Step<StepCx> for DbInstanceStep {
                 .detail("class", i.db_instance_class().unwrap_or_default())
                 .detail(
                     "engine",
-                    format!(
-                        "{} {}",
-                        i.engine().unwrap_or_default(),
-                        i.engine_version().unwrap_or_default()
-                    ),
+                    format!("{} {}", i.engine().unwrap_or_default(), i.engine_version().unwrap_or_default()),
                 )
                 .detail("multi_az", i.multi_az().unwrap_or(false).to_string());
                 if let Some(e) = i.endpoint() {
-                    row = row.detail(
-                        "endpoint",
-                        format!(
-                            "{}:{}",
-                            e.address().unwrap_or_default(),
-                            e.port().unwrap_or(0)
-                        ),
-                    );
+                    row = row
+                        .detail("endpoint", format!("{}:{}", e.address().unwrap_or_default(), e.port().unwrap_or(0)));
                 }
                 row
             }
-            None => Inspection::missing(
-                "rds:db-instance",
-                &id,
-                cx.state.get(DB_INSTANCE).map(|r| r.id),
-            ),
+            None => Inspection::missing("rds:db-instance", &id, cx.state.get(DB_INSTANCE).map(|r| r.id)),
         }];
         if is_aurora(cx) {
             let cid = cluster_id(cx);

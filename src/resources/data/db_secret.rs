@@ -11,68 +11,44 @@ use crate::resources::prelude::*;
 
 // ---------------------------------------------------------------- credentials secret
 
-pub(crate) struct DbSecretStep;
-
-#[async_trait]
-impl Step<StepCx> for DbSecretStep {
-    fn id(&self) -> StepId {
-        ids::DATA_DB_SECRET
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+/// JSON username/password/engine/dbname, as RDS's own secrets are shaped;
+/// host and port are added by the next step.
+pub(crate) const DB_CREDENTIALS: secrets::SecretStep = secrets::SecretStep {
+    key: DB_SECRET,
+    name: secret_name,
+    description: "moodlectl: Moodle database master credentials",
+    value: |cx, pw| {
         let engine = engine_name(cx.cfg.database.engine);
-        let (out, _) = secrets::ensure(cx, DB_SECRET, &secret_name(cx), "moodlectl: Moodle database master credentials", |pw| {
-            serde_json::json!({"username": DB_USER, "password": pw, "engine": engine, "dbname": DB_NAME}).to_string()
-        })
-        .await?;
-        Ok(out)
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        secrets::destroy(cx, DB_SECRET, &secret_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            secrets::inspect(cx, DB_SECRET, &secret_name(cx)).await?,
-        ])
-    }
-}
+        serde_json::json!({"username": DB_USER, "password": pw, "engine": engine, "dbname": DB_NAME}).to_string()
+    },
+};
+
+pub(crate) const DB_SECRET_STEP: Node = Node { id: ids::DATA_DB_SECRET, deps: &[], step: &DB_CREDENTIALS };
 
 /// Writes the endpoint into the secret, like the reference's attached secret.
 pub(crate) struct DbSecretEndpointStep;
 
+pub(crate) const DB_SECRET_ENDPOINT_STEP: Node = Node {
+    id: ids::DATA_DB_SECRET_ENDPOINT,
+    deps: &[ids::DATA_DB_INSTANCE, ids::DATA_DB_SECRET],
+    step: &DbSecretEndpointStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for DbSecretEndpointStep {
-    fn id(&self) -> StepId {
-        ids::DATA_DB_SECRET_ENDPOINT
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_DB_INSTANCE, ids::DATA_DB_SECRET]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (Some(arn), Some(host)) = (
-            cx.state.id(DB_SECRET),
-            cx.state
-                .get(DB_INSTANCE)
-                .and_then(|r| r.attrs.get("host").cloned()),
-        ) else {
+        let (Some(arn), Some(host)) =
+            (cx.state.id(DB_SECRET), cx.state.get(DB_INSTANCE).and_then(|r| r.attrs.get("host").cloned()))
+        else {
             return if cx.dry_run {
                 Ok(Outcome::Created)
             } else {
-                Err(StepError::MissingDependency {
-                    step: ids::DATA_DB_INSTANCE,
-                    what: "endpoint".into(),
-                })
+                Err(StepError::MissingDependency { step: ids::DATA_DB_INSTANCE, what: "endpoint".into() })
             };
         };
-        let port = cx
-            .state
-            .get(DB_INSTANCE)
-            .and_then(|r| r.attrs.get("port").cloned())
-            .unwrap_or("3306".into());
-        let mut doc: serde_json::Value = serde_json::from_str(&secrets::value(cx, &arn).await?)
-            .unwrap_or_else(|_| serde_json::json!({}));
+        let port = cx.state.get(DB_INSTANCE).and_then(|r| r.attrs.get("port").cloned()).unwrap_or("3306".into());
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&secrets::value(cx, &arn).await?).unwrap_or_else(|_| serde_json::json!({}));
         let port_num: u64 = port.parse().unwrap_or(3306);
         if doc["host"] == host.as_str() && doc["port"] == port_num {
             return Ok(Outcome::Unchanged);

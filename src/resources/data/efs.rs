@@ -9,53 +9,16 @@
 
 use super::*;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::destroy_sg;
-use crate::resources::shared::sg::ensure_sg;
-use crate::resources::shared::sg::expected_ingress;
-use crate::resources::shared::sg::inspect_sg;
 use aws_sdk_efs::types::{
     FileSystemDescription, LifecyclePolicy, PerformanceMode, ThroughputMode, TransitionToIaRules,
     TransitionToPrimaryStorageClassRules,
 };
 
-pub(crate) struct EfsSgStep;
-
-#[async_trait]
-impl Step<StepCx> for EfsSgStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EFS_SG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        ensure_sg(cx, SG_EFS, "efs-sg", "moodlectl: EFS mount targets", None).await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        destroy_sg(cx, SG_EFS).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            inspect_sg(cx, SG_EFS, "efs-sg", &expected_ingress(cx, SG_EFS)).await?,
-        ])
-    }
-}
-
 pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepError> {
-    let live = |f: &FileSystemDescription| {
-        !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting")
-    };
+    let live = |f: &FileSystemDescription| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting");
     if let Some(id) = cx.state.id(EFS) {
-        let r = absent_ok(
-            "DescribeFileSystems",
-            &id,
-            cx.aws
-                .efs
-                .describe_file_systems()
-                .file_system_id(&id)
-                .send()
-                .await,
-        )?;
+        let r =
+            absent_ok("DescribeFileSystems", &id, cx.aws.efs.describe_file_systems().file_system_id(&id).send().await)?;
         if let Some(f) = r.and_then(|o| o.file_systems().iter().find(|f| live(f)).cloned()) {
             return Ok(Some(f));
         }
@@ -70,11 +33,7 @@ pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepE
             .send()
             .await
             .map_err(|e| aws_err("DescribeFileSystems", "EFS", e))?;
-        if let Some(f) = o
-            .file_systems()
-            .iter()
-            .find(|f| live(f) && is_ours(cx, f.tags(), EFS))
-        {
+        if let Some(f) = o.file_systems().iter().find(|f| live(f) && is_ours(cx, f.tags(), EFS)) {
             return Ok(Some(f.clone()));
         }
         match o.next_marker() {
@@ -86,9 +45,7 @@ pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepE
 
 pub(crate) fn desired_lifecycle() -> Vec<LifecyclePolicy> {
     vec![
-        LifecyclePolicy::builder()
-            .transition_to_ia(TransitionToIaRules::After30Days)
-            .build(),
+        LifecyclePolicy::builder().transition_to_ia(TransitionToIaRules::After30Days).build(),
         LifecyclePolicy::builder()
             .transition_to_primary_storage_class(TransitionToPrimaryStorageClassRules::After1Access)
             .build(),
@@ -96,24 +53,18 @@ pub(crate) fn desired_lifecycle() -> Vec<LifecyclePolicy> {
 }
 
 pub(crate) fn lifecycle_matches(live: &[LifecyclePolicy]) -> bool {
-    live.iter()
-        .any(|p| p.transition_to_ia() == Some(&TransitionToIaRules::After30Days))
+    live.iter().any(|p| p.transition_to_ia() == Some(&TransitionToIaRules::After30Days))
         && live.iter().any(|p| {
-            p.transition_to_primary_storage_class()
-                == Some(&TransitionToPrimaryStorageClassRules::After1Access)
+            p.transition_to_primary_storage_class() == Some(&TransitionToPrimaryStorageClassRules::After1Access)
         })
 }
 
 pub(crate) struct EfsStep;
 
+pub(crate) const EFS_STEP: Node = Node { id: ids::DATA_EFS, deps: &[], step: &EfsStep };
+
 #[async_trait]
 impl Step<StepCx> for EfsStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EFS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("moodledata");
         let (id, mut out) = match find_fs(cx).await? {
@@ -121,12 +72,9 @@ impl Step<StepCx> for EfsStep {
                 let id = f.file_system_id().to_string();
                 cx.record(
                     EFS,
-                    Resource::new("efs:file-system", &id)
-                        .with("arn", f.file_system_arn().unwrap_or_default()),
+                    Resource::new("efs:file-system", &id).with("arn", f.file_system_arn().unwrap_or_default()),
                 )?;
-                if f.encrypted() != Some(true)
-                    || f.performance_mode() != &PerformanceMode::GeneralPurpose
-                {
+                if f.encrypted() != Some(true) || f.performance_mode() != &PerformanceMode::GeneralPurpose {
                     return Err(StepError::Refused(format!(
                         "EFS {id} is not encrypted/general-purpose; encryption and performance mode cannot change in place (it holds moodledata: migrate it by hand)"
                     )));
@@ -170,7 +118,11 @@ impl Step<StepCx> for EfsStep {
                     Ok(o) => (o.file_system_id().to_string(), o.file_system_arn().unwrap_or_default().to_string()),
                     Err(e) => match e.as_service_error() {
                         // A run killed after this call already created it.
-                        Some(aws_sdk_efs::operation::create_file_system::CreateFileSystemError::FileSystemAlreadyExists(x)) => (x.file_system_id().to_string(), String::new()),
+                        Some(
+                            aws_sdk_efs::operation::create_file_system::CreateFileSystemError::FileSystemAlreadyExists(
+                                x,
+                            ),
+                        ) => (x.file_system_id().to_string(), String::new()),
                         _ => return Err(aws_err("CreateFileSystem", &name, e)),
                     },
                 };
@@ -183,28 +135,16 @@ impl Step<StepCx> for EfsStep {
                 let f = absent_ok(
                     "DescribeFileSystems",
                     &id,
-                    cx.aws
-                        .efs
-                        .describe_file_systems()
-                        .file_system_id(&id)
-                        .send()
-                        .await,
+                    cx.aws.efs.describe_file_systems().file_system_id(&id).send().await,
                 )?;
-                match f.and_then(|o| {
-                    o.file_systems()
-                        .first()
-                        .map(|f| f.life_cycle_state().clone())
-                }) {
+                match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
                     Some(s) if s.as_str() == "available" => Ok(Poll::Ready(())),
                     Some(s) if s.as_str() == "error" => Err(StepError::BadState {
                         resource: format!("EFS {id}"),
                         state: "error".into(),
                         wanted: "available".into(),
                     }),
-                    s => Ok(Poll::Pending(
-                        s.map(|s| s.as_str().to_string())
-                            .unwrap_or("creating".into()),
-                    )),
+                    s => Ok(Poll::Pending(s.map(|s| s.as_str().to_string()).unwrap_or("creating".into()))),
                 }
             })
             .await?;
@@ -224,9 +164,7 @@ impl Step<StepCx> for EfsStep {
         };
         if !lifecycle_matches(&lc) {
             if out != Outcome::Created {
-                out = out.merge(Outcome::Updated(vec![
-                    "lifecycle: IA after 30 days, back after 1 access".into(),
-                ]));
+                out = out.merge(Outcome::Updated(vec!["lifecycle: IA after 30 days, back after 1 access".into()]));
             }
             if !cx.dry_run {
                 cx.aws
@@ -244,26 +182,15 @@ impl Step<StepCx> for EfsStep {
             let b = absent_ok(
                 "DescribeBackupPolicy",
                 &id,
-                cx.aws
-                    .efs
-                    .describe_backup_policy()
-                    .file_system_id(&id)
-                    .send()
-                    .await,
+                cx.aws.efs.describe_backup_policy().file_system_id(&id).send().await,
             )?;
             let on = b
                 .and_then(|b| {
-                    b.backup_policy().map(|p| {
-                        p.status().as_str() == "ENABLED" || p.status().as_str() == "ENABLING"
-                    })
+                    b.backup_policy().map(|p| p.status().as_str() == "ENABLED" || p.status().as_str() == "ENABLING")
                 })
                 .unwrap_or(false);
             if !on {
-                out = out.merge(Outcome::Updated(vec![change(
-                    "automatic_backups",
-                    "off",
-                    "on",
-                )]));
+                out = out.merge(Outcome::Updated(vec![change("automatic_backups", "off", "on")]));
                 if !cx.dry_run {
                     let policy = aws_sdk_efs::types::BackupPolicy::builder()
                         .status(aws_sdk_efs::types::Status::Enabled)
@@ -290,36 +217,21 @@ impl Step<StepCx> for EfsStep {
         let id = f.file_system_id().to_string();
         // Mount targets are gone (their step ran first), but EFS counts them
         // down asynchronously: retry while it still reports them in use.
-        let out = retry_in_use(cx, "DeleteFileSystem", &id, || {
-            cx.aws.efs.delete_file_system().file_system_id(&id).send()
+        let out =
+            retry_in_use(cx, "DeleteFileSystem", &id, || cx.aws.efs.delete_file_system().file_system_id(&id).send())
+                .await?;
+        wait_for(cx, &format!("EFS {id} deletion"), cx.wait_timeout, || async {
+            let f = absent_ok(
+                "DescribeFileSystems",
+                &id,
+                cx.aws.efs.describe_file_systems().file_system_id(&id).send().await,
+            )?;
+            match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
+                None => Ok(Poll::Ready(())),
+                Some(s) if s.as_str() == "deleted" => Ok(Poll::Ready(())),
+                Some(s) => Ok(Poll::Pending(s.as_str().to_string())),
+            }
         })
-        .await?;
-        wait_for(
-            cx,
-            &format!("EFS {id} deletion"),
-            cx.wait_timeout,
-            || async {
-                let f = absent_ok(
-                    "DescribeFileSystems",
-                    &id,
-                    cx.aws
-                        .efs
-                        .describe_file_systems()
-                        .file_system_id(&id)
-                        .send()
-                        .await,
-                )?;
-                match f.and_then(|o| {
-                    o.file_systems()
-                        .first()
-                        .map(|f| f.life_cycle_state().clone())
-                }) {
-                    None => Ok(Poll::Ready(())),
-                    Some(s) if s.as_str() == "deleted" => Ok(Poll::Ready(())),
-                    Some(s) => Ok(Poll::Pending(s.as_str().to_string())),
-                }
-            },
-        )
         .await?;
         cx.forget(EFS)?;
         Ok(out)
@@ -329,19 +241,10 @@ impl Step<StepCx> for EfsStep {
         Ok(vec![match find_fs(cx).await? {
             Some(f) => {
                 let st = f.life_cycle_state().as_str().to_string();
-                Inspection::new(
-                    "efs:file-system",
-                    &name,
-                    Some(f.file_system_id().to_string()),
-                    &st,
-                    st == "available",
-                )
-                .detail(
-                    "throughput",
-                    f.throughput_mode().map(|t| t.as_str()).unwrap_or_default(),
-                )
-                .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
-                .detail("mount_targets", f.number_of_mount_targets().to_string())
+                Inspection::new("efs:file-system", &name, Some(f.file_system_id().to_string()), &st, st == "available")
+                    .detail("throughput", f.throughput_mode().map(|t| t.as_str()).unwrap_or_default())
+                    .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
+                    .detail("mount_targets", f.number_of_mount_targets().to_string())
             }
             None => Inspection::missing("efs:file-system", &name, cx.state.id(EFS)),
         }])

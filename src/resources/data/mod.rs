@@ -9,18 +9,20 @@ mod access_point;
 mod cache;
 mod db_events;
 mod db_instance;
-mod db_network;
 mod db_secret;
 mod efs;
 mod mount_targets;
+mod security_groups;
+mod subnet_groups;
 pub use access_point::*;
 pub use cache::*;
 pub(crate) use db_events::*;
 pub(crate) use db_instance::*;
-pub(crate) use db_network::*;
 pub(crate) use db_secret::*;
 pub use efs::*;
 pub(crate) use mount_targets::*;
+pub(crate) use security_groups::*;
+pub use subnet_groups::*;
 
 use crate::config::DbEngine;
 use crate::resources::prelude::*;
@@ -35,13 +37,8 @@ pub const EVENT_SUB: &str = "rds/event-subscription";
 
 pub const DB_NAME: &str = "moodledb";
 pub const DB_USER: &str = "dbadmin";
-pub const EVENT_CATEGORIES: [&str; 5] = [
-    "availability",
-    "configuration change",
-    "failure",
-    "maintenance",
-    "low storage",
-];
+pub const EVENT_CATEGORIES: [&str; 5] =
+    ["availability", "configuration change", "failure", "maintenance", "low storage"];
 
 pub fn instance_id(cx: &StepCx) -> String {
     cx.cfg.name("db")
@@ -59,10 +56,7 @@ pub(crate) fn topic_name(cx: &StepCx) -> String {
     cx.cfg.name("rds-events")
 }
 pub(crate) fn is_aurora(cx: &StepCx) -> bool {
-    matches!(
-        cx.cfg.database.engine,
-        DbEngine::AuroraMysql | DbEngine::AuroraServerless
-    )
+    matches!(cx.cfg.database.engine, DbEngine::AuroraMysql | DbEngine::AuroraServerless)
 }
 
 pub(crate) fn engine_name(e: DbEngine) -> &'static str {
@@ -83,8 +77,7 @@ pub(crate) fn instance_class(cx: &StepCx) -> String {
 
 /// Performance Insights is not offered on the smallest burstable classes.
 pub fn performance_insights_supported(class: &str) -> bool {
-    !(class.starts_with("db.t2.")
-        || ["db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small"].contains(&class))
+    !(class.starts_with("db.t2.") || ["db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small"].contains(&class))
 }
 
 pub const SG_CACHE: &str = "sg/cache";

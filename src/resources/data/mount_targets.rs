@@ -16,36 +16,24 @@ pub(crate) async fn mount_targets(
     cx: &StepCx,
     fs: &str,
 ) -> Result<Vec<aws_sdk_efs::types::MountTargetDescription>, StepError> {
-    let r = absent_ok(
-        "DescribeMountTargets",
-        fs,
-        cx.aws
-            .efs
-            .describe_mount_targets()
-            .file_system_id(fs)
-            .send()
-            .await,
-    )?;
+    let r = absent_ok("DescribeMountTargets", fs, cx.aws.efs.describe_mount_targets().file_system_id(fs).send().await)?;
     Ok(r.map(|o| o.mount_targets().to_vec()).unwrap_or_default())
 }
 
+pub(crate) const MOUNT_TARGETS_STEP: Node = Node {
+    id: ids::DATA_EFS_MOUNT_TARGETS,
+    deps: &[ids::DATA_EFS, ids::DATA_EFS_SG, ids::NETWORK_SUBNETS],
+    step: &MountTargetsStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for MountTargetsStep {
-    fn id(&self) -> StepId {
-        ids::DATA_EFS_MOUNT_TARGETS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::DATA_EFS, ids::DATA_EFS_SG, ids::NETWORK_SUBNETS]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(fs) = cx.state.id(EFS) else {
             return if cx.dry_run {
                 Ok(Outcome::Created)
             } else {
-                Err(StepError::MissingDependency {
-                    step: ids::DATA_EFS,
-                    what: EFS.into(),
-                })
+                Err(StepError::MissingDependency { step: ids::DATA_EFS, what: EFS.into() })
             };
         };
         let existing = mount_targets(cx, &fs).await?;
@@ -55,10 +43,7 @@ impl Step<StepCx> for MountTargetsStep {
             async move {
                 let key = mount_target_key(az);
                 let subnet = cx.state.id(&subnet_key(false, az));
-                let (id, out) = match existing
-                    .iter()
-                    .find(|m| Some(m.subnet_id()) == subnet.as_deref())
-                {
+                let (id, out) = match existing.iter().find(|m| Some(m.subnet_id()) == subnet.as_deref()) {
                     Some(m) => {
                         cx.record(
                             &key,
@@ -81,31 +66,19 @@ impl Step<StepCx> for MountTargetsStep {
                             .send()
                             .await;
                         let (id, ip) = match r {
-                            Ok(o) => (
-                                o.mount_target_id().to_string(),
-                                o.ip_address().unwrap_or_default().to_string(),
-                            ),
+                            Ok(o) => (o.mount_target_id().to_string(), o.ip_address().unwrap_or_default().to_string()),
                             Err(e) => {
                                 // Created by a killed run: look it up again.
-                                let code =
-                                    aws_smithy_types::error::metadata::ProvideErrorMetadata::code(
-                                        &e,
-                                    )
+                                let code = aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
                                     .unwrap_or_default()
                                     .to_string();
                                 if code != "MountTargetConflict" {
                                     return Err(aws_err("CreateMountTarget", &key, e));
                                 }
-                                let m = mount_targets(cx, fs)
-                                    .await?
-                                    .into_iter()
-                                    .find(|m| m.subnet_id() == subnet);
+                                let m = mount_targets(cx, fs).await?.into_iter().find(|m| m.subnet_id() == subnet);
                                 (
-                                    m.as_ref()
-                                        .map(|m| m.mount_target_id().to_string())
-                                        .unwrap_or_default(),
-                                    m.and_then(|m| m.ip_address().map(str::to_string))
-                                        .unwrap_or_default(),
+                                    m.as_ref().map(|m| m.mount_target_id().to_string()).unwrap_or_default(),
+                                    m.and_then(|m| m.ip_address().map(str::to_string)).unwrap_or_default(),
                                 )
                             }
                         };
@@ -119,27 +92,15 @@ impl Step<StepCx> for MountTargetsStep {
         let found = try_join_all(futs).await?;
         let failed = ["error", "deleting", "deleted"];
         // One DescribeMountTargets lists them all.
-        ready_all(
-            cx,
-            "EFS mount target",
-            found,
-            "available",
-            &failed,
-            |_| async {
-                Ok(Some(
-                    mount_targets(cx, &fs)
-                        .await?
-                        .iter()
-                        .map(|m| {
-                            (
-                                m.mount_target_id().to_string(),
-                                m.life_cycle_state().as_str().to_string(),
-                            )
-                        })
-                        .collect(),
-                ))
-            },
-        )
+        ready_all(cx, "EFS mount target", found, "available", &failed, |_| async {
+            Ok(Some(
+                mount_targets(cx, &fs)
+                    .await?
+                    .iter()
+                    .map(|m| (m.mount_target_id().to_string(), m.life_cycle_state().as_str().to_string()))
+                    .collect(),
+            ))
+        })
         .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -156,31 +117,17 @@ impl Step<StepCx> for MountTargetsStep {
                 out = out.merge(deleted(
                     "DeleteMountTarget",
                     m.mount_target_id(),
-                    cx.aws
-                        .efs
-                        .delete_mount_target()
-                        .mount_target_id(m.mount_target_id())
-                        .send()
-                        .await,
+                    cx.aws.efs.delete_mount_target().mount_target_id(m.mount_target_id()).send().await,
                 )?);
             } else {
                 out = out.merge(Outcome::Deleted);
             }
         }
         // The file system can only be deleted once every mount target is gone.
-        wait_for(
-            cx,
-            &format!("EFS {fs} mount targets deletion"),
-            cx.wait_timeout,
-            || async {
-                let left = mount_targets(cx, &fs).await?.len();
-                Ok(if left == 0 {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(format!("{left} left"))
-                })
-            },
-        )
+        wait_for(cx, &format!("EFS {fs} mount targets deletion"), cx.wait_timeout, || async {
+            let left = mount_targets(cx, &fs).await?.len();
+            Ok(if left == 0 { Poll::Ready(()) } else { Poll::Pending(format!("{left} left")) })
+        })
         .await?;
         for az in AZS {
             cx.forget(&mount_target_key(az))?;
@@ -198,10 +145,7 @@ impl Step<StepCx> for MountTargetsStep {
                 let key = mount_target_key(az);
                 let subnet = cx.state.id(&subnet_key(false, az));
                 let name = cx.cfg.name(&format!("efs-mount-{az}"));
-                match live
-                    .iter()
-                    .find(|m| Some(m.subnet_id()) == subnet.as_deref())
-                {
+                match live.iter().find(|m| Some(m.subnet_id()) == subnet.as_deref()) {
                     Some(m) => {
                         let st = m.life_cycle_state().as_str().to_string();
                         Inspection::new(

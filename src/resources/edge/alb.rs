@@ -6,69 +6,33 @@
 use super::*;
 use crate::resources::network::public_subnet_ids;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::destroy_sg;
-use crate::resources::shared::sg::ensure_sg;
-use crate::resources::shared::sg::inspect_sg;
-use crate::resources::shared::sg::SG_ALB;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 
-pub(crate) struct AlbSgStep;
+/// The ALB admits 443 from CloudFront's origin-facing prefix list only (or
+/// 80/443 from anywhere with `cdn.restrict_alb = false`).
+pub(crate) const ALB_SG: SecurityGroupStep = SecurityGroupStep {
+    key: SG_ALB,
+    suffix: "alb-sg",
+    description: "moodlectl: application load balancer",
+    rules: Rules::Own(|cx| Box::pin(alb_ingress(cx))),
+};
 
-#[async_trait]
-impl Step<StepCx> for AlbSgStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_ALB_SG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let ingress = alb_ingress(cx).await?;
-        ensure_sg(
-            cx,
-            SG_ALB,
-            "alb-sg",
-            "moodlectl: application load balancer",
-            Some(&ingress),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        destroy_sg(cx, SG_ALB).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let ingress = alb_ingress(cx).await?;
-        Ok(vec![inspect_sg(cx, SG_ALB, "alb-sg", &ingress).await?])
-    }
-}
+pub(crate) const ALB_SG_STEP: Node = Node { id: ids::EDGE_ALB_SG, deps: &[ids::NETWORK_VPC], step: &ALB_SG };
 
-pub async fn find_alb(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, StepError> {
+pub async fn find_alb(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, StepError> {
     let name = alb_name(cx);
-    let r = absent_ok(
-        "DescribeLoadBalancers",
-        &name,
-        cx.aws
-            .elbv2
-            .describe_load_balancers()
-            .names(&name)
-            .send()
-            .await,
-    )?;
+    let r =
+        absent_ok("DescribeLoadBalancers", &name, cx.aws.elbv2.describe_load_balancers().names(&name).send().await)?;
     Ok(r.and_then(|o| o.load_balancers().first().cloned()))
 }
 
 pub(crate) struct AlbStep;
 
+pub(crate) const ALB_STEP: Node =
+    Node { id: ids::EDGE_ALB, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW, ids::EDGE_ALB_SG], step: &AlbStep };
+
 #[async_trait]
 impl Step<StepCx> for AlbStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_ALB
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW, ids::EDGE_ALB_SG]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = alb_name(cx);
         let (arn, out) = match find_alb(cx).await? {
@@ -83,11 +47,7 @@ impl Step<StepCx> for AlbStep {
                 let sg = cx.state.id(SG_ALB);
                 let mut changes = vec![];
                 if let Some(sg) = sg.filter(|sg| lb.security_groups() != [sg.clone()]) {
-                    changes.push(change(
-                        "security_groups",
-                        lb.security_groups().join(","),
-                        &sg,
-                    ));
+                    changes.push(change("security_groups", lb.security_groups().join(","), &sg));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
@@ -99,14 +59,7 @@ impl Step<StepCx> for AlbStep {
                             .map_err(|e| aws_err("SetSecurityGroups", &name, e))?;
                     }
                 }
-                (
-                    arn,
-                    if changes.is_empty() {
-                        Outcome::Unchanged
-                    } else {
-                        Outcome::Updated(changes)
-                    },
-                )
+                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -123,9 +76,11 @@ impl Step<StepCx> for AlbStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateLoadBalancer", &name, e))?;
-                let lb = o.load_balancers().first().cloned().unwrap_or_else(|| {
-                    aws_sdk_elasticloadbalancingv2::types::LoadBalancer::builder().build()
-                });
+                let lb = o
+                    .load_balancers()
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| aws_sdk_elasticloadbalancingv2::types::LoadBalancer::builder().build());
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
                 cx.record_new(
                     ALB,
@@ -139,18 +94,11 @@ impl Step<StepCx> for AlbStep {
         if !cx.dry_run {
             wait_for(cx, &format!("ALB {name}"), cx.wait_timeout, || async {
                 let lb = find_alb(cx).await?;
-                match lb
-                    .as_ref()
-                    .and_then(|l| l.state())
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
-                {
+                match lb.as_ref().and_then(|l| l.state()).and_then(|s| s.code()).map(|c| c.as_str().to_string()) {
                     Some(c) if c == "active" => Ok(Poll::Ready(())),
-                    Some(c) if c == "failed" => Err(StepError::BadState {
-                        resource: format!("ALB {arn}"),
-                        state: c,
-                        wanted: "active".into(),
-                    }),
+                    Some(c) if c == "failed" => {
+                        Err(StepError::BadState { resource: format!("ALB {arn}"), state: c, wanted: "active".into() })
+                    }
                     c => Ok(Poll::Pending(c.unwrap_or("provisioning".into()))),
                 }
             })
@@ -167,25 +115,11 @@ impl Step<StepCx> for AlbStep {
         let out = deleted(
             "DeleteLoadBalancer",
             &arn,
-            cx.aws
-                .elbv2
-                .delete_load_balancer()
-                .load_balancer_arn(&arn)
-                .send()
-                .await,
+            cx.aws.elbv2.delete_load_balancer().load_balancer_arn(&arn).send().await,
         )?;
-        wait_for(
-            cx,
-            &format!("ALB {} deletion", alb_name(cx)),
-            cx.wait_timeout,
-            || async {
-                Ok(if find_alb(cx).await?.is_none() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending("deleting".into())
-                })
-            },
-        )
+        wait_for(cx, &format!("ALB {} deletion", alb_name(cx)), cx.wait_timeout, || async {
+            Ok(if find_alb(cx).await?.is_none() { Poll::Ready(()) } else { Poll::Pending("deleting".into()) })
+        })
         .await?;
         cx.forget(ALB)?;
         Ok(out)
@@ -194,11 +128,7 @@ impl Step<StepCx> for AlbStep {
         let name = alb_name(cx);
         Ok(vec![match find_alb(cx).await? {
             Some(lb) => {
-                let st = lb
-                    .state()
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
-                    .unwrap_or_default();
+                let st = lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default();
                 Inspection::new(
                     "elbv2:load-balancer",
                     &name,
@@ -207,29 +137,15 @@ impl Step<StepCx> for AlbStep {
                     st == "active",
                 )
                 .detail("dns", lb.dns_name().unwrap_or_default())
-                .detail(
-                    "scheme",
-                    lb.scheme().map(|s| s.as_str()).unwrap_or_default(),
-                )
+                .detail("scheme", lb.scheme().map(|s| s.as_str()).unwrap_or_default())
             }
             None => Inspection::missing("elbv2:load-balancer", &name, cx.state.id(ALB)),
         }])
     }
 }
 
-pub async fn find_tg(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
+pub async fn find_tg(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
     let name = tg_name(cx);
-    let r = absent_ok(
-        "DescribeTargetGroups",
-        &name,
-        cx.aws
-            .elbv2
-            .describe_target_groups()
-            .names(&name)
-            .send()
-            .await,
-    )?;
+    let r = absent_ok("DescribeTargetGroups", &name, cx.aws.elbv2.describe_target_groups().names(&name).send().await)?;
     Ok(r.and_then(|o| o.target_groups().first().cloned()))
 }

@@ -84,20 +84,8 @@ pub(crate) fn desired_config(
         .expect("behavior fields");
     cf::DistributionConfig::builder()
         .caller_reference(caller_reference)
-        .aliases(
-            cf::Aliases::builder()
-                .quantity(1)
-                .items(&c.domain.name)
-                .build()
-                .expect("aliases"),
-        )
-        .origins(
-            cf::Origins::builder()
-                .quantity(1)
-                .items(origin)
-                .build()
-                .expect("origins"),
-        )
+        .aliases(cf::Aliases::builder().quantity(1).items(&c.domain.name).build().expect("aliases"))
+        .origins(cf::Origins::builder().quantity(1).items(origin).build().expect("origins"))
         .default_cache_behavior(behavior)
         .comment(comment(cx))
         .enabled(enabled)
@@ -117,10 +105,7 @@ pub(crate) fn desired_config(
 }
 
 /// Differences that matter between the live and the desired config (no secret values).
-pub(crate) fn config_diff(
-    live: &cf::DistributionConfig,
-    want: &cf::DistributionConfig,
-) -> Vec<String> {
+pub(crate) fn config_diff(live: &cf::DistributionConfig, want: &cf::DistributionConfig) -> Vec<String> {
     let mut d = vec![];
     let o = |c: &cf::DistributionConfig| c.origins().and_then(|o| o.items().first().cloned());
     let (lo, wo) = (o(live), o(want));
@@ -133,25 +118,15 @@ pub(crate) fn config_diff(
             wo.as_ref().map(|o| o.domain_name()).unwrap_or("none"),
         ));
     }
-    if lc.as_ref().and_then(|c| c.origin_read_timeout())
-        != wc.as_ref().and_then(|c| c.origin_read_timeout())
-    {
+    if lc.as_ref().and_then(|c| c.origin_read_timeout()) != wc.as_ref().and_then(|c| c.origin_read_timeout()) {
         d.push(change(
             "origin_timeout_seconds",
-            lc.as_ref()
-                .and_then(|c| c.origin_read_timeout())
-                .unwrap_or(0),
-            wc.as_ref()
-                .and_then(|c| c.origin_read_timeout())
-                .unwrap_or(0),
+            lc.as_ref().and_then(|c| c.origin_read_timeout()).unwrap_or(0),
+            wc.as_ref().and_then(|c| c.origin_read_timeout()).unwrap_or(0),
         ));
     }
-    if lc
-        .as_ref()
-        .map(|c| c.origin_protocol_policy().as_str().to_string())
-        != wc
-            .as_ref()
-            .map(|c| c.origin_protocol_policy().as_str().to_string())
+    if lc.as_ref().map(|c| c.origin_protocol_policy().as_str().to_string())
+        != wc.as_ref().map(|c| c.origin_protocol_policy().as_str().to_string())
     {
         d.push("origin protocol policy".into());
     }
@@ -170,42 +145,22 @@ pub(crate) fn config_diff(
         d.push(format!("{ORIGIN_HEADER} header (value not shown)"));
     }
     if live.web_acl_id() != want.web_acl_id() {
-        d.push(change(
-            "web_acl",
-            live.web_acl_id().unwrap_or("none"),
-            want.web_acl_id().unwrap_or("none"),
-        ));
+        d.push(change("web_acl", live.web_acl_id().unwrap_or("none"), want.web_acl_id().unwrap_or("none")));
     }
-    let alias =
-        |c: &cf::DistributionConfig| c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+    let alias = |c: &cf::DistributionConfig| c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
     if alias(live) != alias(want) {
-        d.push(change(
-            "aliases",
-            alias(live).join(","),
-            alias(want).join(","),
-        ));
+        d.push(change("aliases", alias(live).join(","), alias(want).join(",")));
     }
-    let cert = |c: &cf::DistributionConfig| {
-        c.viewer_certificate()
-            .and_then(|v| v.acm_certificate_arn().map(str::to_string))
-    };
+    let cert =
+        |c: &cf::DistributionConfig| c.viewer_certificate().and_then(|v| v.acm_certificate_arn().map(str::to_string));
     if cert(live) != cert(want) {
-        d.push(change(
-            "certificate",
-            cert(live).unwrap_or_default(),
-            cert(want).unwrap_or_default(),
-        ));
+        d.push(change("certificate", cert(live).unwrap_or_default(), cert(want).unwrap_or_default()));
     }
     let tls = |c: &cf::DistributionConfig| {
-        c.viewer_certificate()
-            .and_then(|v| v.minimum_protocol_version().map(|m| m.as_str().to_string()))
+        c.viewer_certificate().and_then(|v| v.minimum_protocol_version().map(|m| m.as_str().to_string()))
     };
     if tls(live) != tls(want) {
-        d.push(change(
-            "minimum_protocol_version",
-            tls(live).unwrap_or_default(),
-            tls(want).unwrap_or_default(),
-        ));
+        d.push(change("minimum_protocol_version", tls(live).unwrap_or_default(), tls(want).unwrap_or_default()));
     }
     let beh = |c: &cf::DistributionConfig| {
         c.default_cache_behavior().map(|b| {
@@ -221,14 +176,8 @@ pub(crate) fn config_diff(
     if beh(live) != beh(want) {
         d.push("default cache behavior".into());
     }
-    if live.http_version().map(|h| h.as_str().to_string())
-        != want.http_version().map(|h| h.as_str().to_string())
-    {
-        d.push(change(
-            "http_version",
-            live.http_version().map(|h| h.as_str()).unwrap_or("?"),
-            "http2and3",
-        ));
+    if live.http_version().map(|h| h.as_str().to_string()) != want.http_version().map(|h| h.as_str().to_string()) {
+        d.push(change("http_version", live.http_version().map(|h| h.as_str()).unwrap_or("?"), "http2and3"));
     }
     if live.enabled() != want.enabled() {
         d.push(change("enabled", live.enabled(), want.enabled()));
@@ -238,11 +187,7 @@ pub(crate) fn config_diff(
 
 pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, StepError> {
     if let Some(id) = cx.state.id(DISTRIBUTION) {
-        if let Some(o) = absent_ok(
-            "GetDistribution",
-            &id,
-            cx.aws.cloudfront.get_distribution().id(&id).send().await,
-        )? {
+        if let Some(o) = absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)? {
             return Ok(o.distribution().cloned());
         }
     }
@@ -262,12 +207,8 @@ pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribu
         };
         if let Some(s) = list.items().iter().find(|s| s.comment() == want) {
             let id = s.id().to_string();
-            return Ok(absent_ok(
-                "GetDistribution",
-                &id,
-                cx.aws.cloudfront.get_distribution().id(&id).send().await,
-            )?
-            .and_then(|o| o.distribution().cloned()));
+            return Ok(absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)?
+                .and_then(|o| o.distribution().cloned()));
         }
         match list.next_marker().filter(|_| list.is_truncated()) {
             Some(m) => marker = Some(m.to_string()),
@@ -278,11 +219,7 @@ pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribu
 
 pub(crate) async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
     wait_for(cx, &format!("CloudFront {id}"), cx.wait_timeout, || async {
-        let o = absent_ok(
-            "GetDistribution",
-            id,
-            cx.aws.cloudfront.get_distribution().id(id).send().await,
-        )?;
+        let o = absent_ok("GetDistribution", id, cx.aws.cloudfront.get_distribution().id(id).send().await)?;
         match o.and_then(|o| o.distribution().map(|d| d.status().to_string())) {
             Some(s) if s == "Deployed" => Ok(Poll::Ready(())),
             Some(s) => Ok(Poll::Pending(s)),
@@ -298,37 +235,29 @@ pub(crate) async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError
 
 pub(crate) struct DistributionStep;
 
+pub(crate) const DISTRIBUTION_STEP: Node = Node {
+    id: ids::EDGE_CLOUDFRONT,
+    deps: &[ids::EDGE_ALB, ids::EDGE_WAF, ids::EDGE_ORIGIN_SECRET],
+    step: &DistributionStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for DistributionStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_CLOUDFRONT
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::EDGE_ALB, ids::EDGE_WAF, ids::EDGE_ORIGIN_SECRET]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let alb_dns = cx.state.get(ALB).and_then(|r| r.attrs.get("dns").cloned());
         let acl = cx.state.id(WEB_ACL);
-        let secret = if cx.state.id(ORIGIN_SECRET).is_some() {
-            origin_value(cx).await?
-        } else {
-            None
-        };
+        let secret = if cx.state.id(ORIGIN_SECRET).is_some() { origin_value(cx).await? } else { None };
         let found = find_distribution(cx).await?;
         let (id, out) = match found {
             Some(d) => {
                 let id = d.id().to_string();
                 cx.record(
                     DISTRIBUTION,
-                    Resource::new("cloudfront:distribution", &id)
-                        .with("domain", d.domain_name())
-                        .with("arn", d.arn()),
+                    Resource::new("cloudfront:distribution", &id).with("domain", d.domain_name()).with("arn", d.arn()),
                 )?;
                 let (Some(alb_dns), Some(acl), Some(secret)) = (alb_dns, acl, secret) else {
                     return if cx.dry_run {
-                        Ok(Outcome::Updated(vec![
-                            "origin / web ACL (dependencies pending)".into(),
-                        ]))
+                        Ok(Outcome::Updated(vec!["origin / web ACL (dependencies pending)".into()]))
                     } else {
                         Err(StepError::MissingDependency {
                             step: ids::EDGE_ALB,
@@ -344,11 +273,11 @@ impl Step<StepCx> for DistributionStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
-                let live = cfg.distribution_config().cloned().ok_or_else(|| {
-                    StepError::Refused(format!("distribution {id} has no config"))
-                })?;
-                let want =
-                    desired_config(cx, live.caller_reference(), &alb_dns, &acl, &secret, true);
+                let live = cfg
+                    .distribution_config()
+                    .cloned()
+                    .ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
+                let want = desired_config(cx, live.caller_reference(), &alb_dns, &acl, &secret, true);
                 let diff = config_diff(&live, &want);
                 if diff.is_empty() {
                     (id, Outcome::Unchanged)
@@ -369,40 +298,28 @@ impl Step<StepCx> for DistributionStep {
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let alb_dns = alb_dns.ok_or(StepError::MissingDependency {
-                    step: ids::EDGE_ALB,
-                    what: ALB.into(),
-                })?;
-                let acl = acl.ok_or(StepError::MissingDependency {
-                    step: ids::EDGE_WAF,
-                    what: WEB_ACL.into(),
-                })?;
+                let alb_dns = alb_dns.ok_or(StepError::MissingDependency { step: ids::EDGE_ALB, what: ALB.into() })?;
+                let acl = acl.ok_or(StepError::MissingDependency { step: ids::EDGE_WAF, what: WEB_ACL.into() })?;
                 let secret = secret.ok_or(StepError::MissingDependency {
                     step: ids::EDGE_ORIGIN_SECRET,
                     what: ORIGIN_SECRET.into(),
                 })?;
                 // CallerReference makes a retried create return the same distribution.
-                let config =
-                    desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
-                let tags = cf::Tags::builder()
-                    .set_items(Some(Tags::new(cx, DISTRIBUTION).render()))
-                    .build();
+                let config = desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
+                let tags = cf::Tags::builder().set_items(Some(Tags::new(cx, DISTRIBUTION).render())).build();
                 let o = cx
                     .aws
                     .cloudfront
                     .create_distribution_with_tags()
                     .distribution_config_with_tags(
-                        cf::DistributionConfigWithTags::builder()
-                            .distribution_config(config)
-                            .tags(tags)
-                            .build(),
+                        cf::DistributionConfigWithTags::builder().distribution_config(config).tags(tags).build(),
                     )
                     .send()
                     .await
-                    .map_err(|e| aws_err("CreateDistributionWithTags", &comment(cx), e))?;
-                let d = o.distribution().ok_or_else(|| {
-                    StepError::Refused("CreateDistribution returned no distribution".into())
-                })?;
+                    .map_err(|e| aws_err("CreateDistributionWithTags", comment(cx), e))?;
+                let d = o
+                    .distribution()
+                    .ok_or_else(|| StepError::Refused("CreateDistribution returned no distribution".into()))?;
                 cx.record_new(
                     DISTRIBUTION,
                     Resource::new("cloudfront:distribution", d.id())
@@ -465,13 +382,7 @@ impl Step<StepCx> for DistributionStep {
         let out = deleted(
             "DeleteDistribution",
             &id,
-            cx.aws
-                .cloudfront
-                .delete_distribution()
-                .id(&id)
-                .if_match(etag)
-                .send()
-                .await,
+            cx.aws.cloudfront.delete_distribution().id(&id).if_match(etag).send().await,
         )?;
         cx.forget(DISTRIBUTION)?;
         Ok(out)
@@ -482,10 +393,7 @@ impl Step<StepCx> for DistributionStep {
             Some(d) => {
                 let cfg = d.distribution_config();
                 let enabled = cfg.map(|c| c.enabled()).unwrap_or(false);
-                let acl_attached = cfg
-                    .and_then(|c| c.web_acl_id())
-                    .filter(|a| !a.is_empty())
-                    .is_some()
+                let acl_attached = cfg.and_then(|c| c.web_acl_id()).filter(|a| !a.is_empty()).is_some()
                     && cfg.and_then(|c| c.web_acl_id()).map(str::to_string) == cx.state.id(WEB_ACL);
                 let mut i = Inspection::new(
                     "cloudfront:distribution",

@@ -7,41 +7,19 @@
 use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig,
-    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition,
 };
 
 /// The origin-verify header value, generated into Secrets Manager.
-pub(crate) struct OriginSecretStep;
+pub(crate) const ORIGIN_SECRET_VALUE: secrets::SecretStep = secrets::SecretStep {
+    key: ORIGIN_SECRET,
+    name: origin_secret_name,
+    description: "moodlectl: value of the X-Origin-Verify header CloudFront sends to the ALB",
+    value: secrets::plain,
+};
 
-#[async_trait]
-impl Step<StepCx> for OriginSecretStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_ORIGIN_SECRET
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        Ok(secrets::ensure(
-            cx,
-            ORIGIN_SECRET,
-            &origin_secret_name(cx),
-            "moodlectl: value of the X-Origin-Verify header CloudFront sends to the ALB",
-            |pw| pw.to_string(),
-        )
-        .await?
-        .0)
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        secrets::destroy(cx, ORIGIN_SECRET, &origin_secret_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            secrets::inspect(cx, ORIGIN_SECRET, &origin_secret_name(cx)).await?,
-        ])
-    }
-}
+pub(crate) const ORIGIN_SECRET_STEP: Node = Node { id: ids::EDGE_ORIGIN_SECRET, deps: &[], step: &ORIGIN_SECRET_VALUE };
 
 /// The origin-verify value, read when a call needs it (never stored or printed).
 pub async fn origin_value(cx: &StepCx) -> Result<Option<String>, StepError> {
@@ -52,10 +30,7 @@ pub async fn origin_value(cx: &StepCx) -> Result<Option<String>, StepError> {
 }
 
 pub(crate) fn forward(tg: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(tg)
-        .build()
+    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build()
 }
 
 pub(crate) fn redirect_https() -> Action {
@@ -87,12 +62,7 @@ pub(crate) fn forbidden() -> Action {
 pub(crate) fn header_condition(value: &str) -> RuleCondition {
     RuleCondition::builder()
         .field("http-header")
-        .http_header_config(
-            HttpHeaderConditionConfig::builder()
-                .http_header_name(ORIGIN_HEADER)
-                .values(value)
-                .build(),
-        )
+        .http_header_config(HttpHeaderConditionConfig::builder().http_header_name(ORIGIN_HEADER).values(value).build())
         .build()
 }
 
@@ -106,9 +76,7 @@ pub(crate) fn action_sig(a: &[Action]) -> Vec<String> {
                 a.redirect_config()
                     .map(|r| format!("{:?}{:?}{:?}", r.protocol(), r.port(), r.status_code()))
                     .unwrap_or_default(),
-                a.fixed_response_config()
-                    .and_then(|f| f.status_code())
-                    .unwrap_or_default()
+                a.fixed_response_config().and_then(|f| f.status_code()).unwrap_or_default()
             )
         })
         .collect()
@@ -120,40 +88,24 @@ pub(crate) async fn listeners(
     cx: &StepCx,
     alb: &str,
 ) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>, StepError> {
-    let r = absent_ok(
-        "DescribeListeners",
-        alb,
-        cx.aws
-            .elbv2
-            .describe_listeners()
-            .load_balancer_arn(alb)
-            .send()
-            .await,
-    )?;
+    let r = absent_ok("DescribeListeners", alb, cx.aws.elbv2.describe_listeners().load_balancer_arn(alb).send().await)?;
     Ok(r.map(|o| o.listeners().to_vec()).unwrap_or_default())
 }
 
+pub(crate) const LISTENERS_STEP: Node = Node {
+    id: ids::EDGE_LISTENERS,
+    deps: &[ids::EDGE_ALB, ids::EDGE_TARGET_GROUP, ids::EDGE_ORIGIN_SECRET],
+    step: &ListenersStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for ListenersStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_LISTENERS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::EDGE_ALB,
-            ids::EDGE_TARGET_GROUP,
-            ids::EDGE_ORIGIN_SECRET,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (Some(alb), Some(tg)) = (cx.state.id(ALB), cx.state.id(TARGET_GROUP)) else {
             return if cx.dry_run {
                 Ok(Outcome::Created)
             } else {
-                Err(StepError::MissingDependency {
-                    step: ids::EDGE_ALB,
-                    what: ALB.into(),
-                })
+                Err(StepError::MissingDependency { step: ids::EDGE_ALB, what: ALB.into() })
             };
         };
         let restrict = cx.cfg.cdn.restrict_alb;
@@ -168,9 +120,7 @@ impl Step<StepCx> for ListenersStep {
                 let arn = l.listener_arn().unwrap_or_default().to_string();
                 cx.record(LISTENER_HTTP, Resource::new("elbv2:listener", &arn))?;
                 if action_sig(l.default_actions()) != action_sig(&[redirect_https()]) {
-                    out = out.merge(Outcome::Updated(vec![
-                        "listener 80: redirect to HTTPS".into()
-                    ]));
+                    out = out.merge(Outcome::Updated(vec!["listener 80: redirect to HTTPS".into()]));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
@@ -201,10 +151,7 @@ impl Step<StepCx> for ListenersStep {
                     LISTENER_HTTP,
                     Resource::new(
                         "elbv2:listener",
-                        o.listeners()
-                            .first()
-                            .and_then(|l| l.listener_arn())
-                            .unwrap_or_default(),
+                        o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default(),
                     ),
                 )?;
                 created += 1;
@@ -217,18 +164,12 @@ impl Step<StepCx> for ListenersStep {
             Some(l) => {
                 let arn = l.listener_arn().unwrap_or_default().to_string();
                 cx.record(LISTENER_HTTPS, Resource::new("elbv2:listener", &arn))?;
-                let live_cert = l
-                    .certificates()
-                    .first()
-                    .and_then(|c| c.certificate_arn())
-                    .unwrap_or_default();
-                if action_sig(l.default_actions()) != action_sig(&[default.clone()])
+                let live_cert = l.certificates().first().and_then(|c| c.certificate_arn()).unwrap_or_default();
+                if action_sig(l.default_actions()) != action_sig(std::slice::from_ref(&default))
                     || live_cert != cert
                     || l.ssl_policy() != Some(SSL_POLICY)
                 {
-                    out = out.merge(Outcome::Updated(vec![
-                        "listener 443: certificate/policy/default action".into(),
-                    ]));
+                    out = out.merge(Outcome::Updated(vec!["listener 443: certificate/policy/default action".into()]));
                     if !cx.dry_run {
                         cx.aws
                             .elbv2
@@ -263,12 +204,7 @@ impl Step<StepCx> for ListenersStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateListener", "listener 443", e))?;
-                let arn = o
-                    .listeners()
-                    .first()
-                    .and_then(|l| l.listener_arn())
-                    .unwrap_or_default()
-                    .to_string();
+                let arn = o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();
                 cx.record_new(LISTENER_HTTPS, Resource::new("elbv2:listener", &arn))?;
                 created += 1;
                 Some(arn)
@@ -296,12 +232,8 @@ impl Step<StepCx> for ListenersStep {
                         .filter(|h| h.http_header_name() == Some(ORIGIN_HEADER))
                         .flat_map(|h| h.values().iter().map(|s| s.as_str()))
                         .collect();
-                    if live_values != [value.as_str()]
-                        || action_sig(r.actions()) != action_sig(&[forward(&tg)])
-                    {
-                        out = out.merge(Outcome::Updated(vec![format!(
-                            "listener 443: {ORIGIN_HEADER} rule"
-                        )]));
+                    if live_values != [value.as_str()] || action_sig(r.actions()) != action_sig(&[forward(&tg)]) {
+                        out = out.merge(Outcome::Updated(vec![format!("listener 443: {ORIGIN_HEADER} rule")]));
                         if !cx.dry_run {
                             cx.aws
                                 .elbv2
@@ -317,18 +249,13 @@ impl Step<StepCx> for ListenersStep {
                 }
                 (true, None) => {
                     if out != Outcome::Unchanged || created == 0 {
-                        out = out.merge(Outcome::Updated(vec![format!(
-                            "listener 443: add {ORIGIN_HEADER} rule"
-                        )]));
+                        out = out.merge(Outcome::Updated(vec![format!("listener 443: add {ORIGIN_HEADER} rule")]));
                     }
                     if !cx.dry_run {
-                        let value =
-                            origin_value(cx)
-                                .await?
-                                .ok_or(StepError::MissingDependency {
-                                    step: ids::EDGE_ORIGIN_SECRET,
-                                    what: ORIGIN_SECRET.into(),
-                                })?;
+                        let value = origin_value(cx).await?.ok_or(StepError::MissingDependency {
+                            step: ids::EDGE_ORIGIN_SECRET,
+                            what: ORIGIN_SECRET.into(),
+                        })?;
                         cx.aws
                             .elbv2
                             .create_rule()
@@ -342,19 +269,12 @@ impl Step<StepCx> for ListenersStep {
                     }
                 }
                 (false, Some(r)) => {
-                    out = out.merge(Outcome::Updated(vec![format!(
-                        "listener 443: remove {ORIGIN_HEADER} rule"
-                    )]));
+                    out = out.merge(Outcome::Updated(vec![format!("listener 443: remove {ORIGIN_HEADER} rule")]));
                     if !cx.dry_run {
                         deleted(
                             "DeleteRule",
                             "listener 443 rule",
-                            cx.aws
-                                .elbv2
-                                .delete_rule()
-                                .rule_arn(r.rule_arn().unwrap_or_default())
-                                .send()
-                                .await,
+                            cx.aws.elbv2.delete_rule().rule_arn(r.rule_arn().unwrap_or_default()).send().await,
                         )?;
                     }
                 }
@@ -371,12 +291,7 @@ impl Step<StepCx> for ListenersStep {
                 out = out.merge(deleted(
                     "DeleteListener",
                     arn,
-                    cx.aws
-                        .elbv2
-                        .delete_listener()
-                        .listener_arn(arn)
-                        .send()
-                        .await,
+                    cx.aws.elbv2.delete_listener().listener_arn(arn).send().await,
                 )?);
             }
         }
@@ -386,39 +301,25 @@ impl Step<StepCx> for ListenersStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let Some(alb) = cx.state.id(ALB) else {
-            return Ok(vec![Inspection::missing(
-                "elbv2:listener",
-                "listeners",
-                None,
-            )]);
+            return Ok(vec![Inspection::missing("elbv2:listener", "listeners", None)]);
         };
         let live = listeners(cx, &alb).await?;
         Ok([(80, LISTENER_HTTP), (443, LISTENER_HTTPS)]
             .iter()
-            .map(
-                |(port, key)| match live.iter().find(|l| l.port() == Some(*port)) {
-                    Some(l) => Inspection::new(
-                        "elbv2:listener",
-                        format!("{}:{port}", alb_name(cx)),
-                        l.listener_arn().map(str::to_string),
-                        l.protocol().map(|p| p.as_str()).unwrap_or_default(),
-                        true,
-                    )
-                    .detail(
-                        "default_action",
-                        l.default_actions()
-                            .first()
-                            .and_then(|a| a.r#type())
-                            .map(|t| t.as_str())
-                            .unwrap_or_default(),
-                    ),
-                    None => Inspection::missing(
-                        "elbv2:listener",
-                        format!("{}:{port}", alb_name(cx)),
-                        cx.state.id(key),
-                    ),
-                },
-            )
+            .map(|(port, key)| match live.iter().find(|l| l.port() == Some(*port)) {
+                Some(l) => Inspection::new(
+                    "elbv2:listener",
+                    format!("{}:{port}", alb_name(cx)),
+                    l.listener_arn().map(str::to_string),
+                    l.protocol().map(|p| p.as_str()).unwrap_or_default(),
+                    true,
+                )
+                .detail(
+                    "default_action",
+                    l.default_actions().first().and_then(|a| a.r#type()).map(|t| t.as_str()).unwrap_or_default(),
+                ),
+                None => Inspection::missing("elbv2:listener", format!("{}:{port}", alb_name(cx)), cx.state.id(key)),
+            })
             .collect())
     }
 }

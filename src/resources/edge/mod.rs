@@ -20,8 +20,6 @@ pub(crate) use target_group::*;
 pub(crate) use web_acl::*;
 
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::Ingress;
-use crate::resources::shared::sg::IngressSource;
 
 pub const ALB: &str = "elbv2/alb";
 pub const TARGET_GROUP: &str = "elbv2/target-group";
@@ -57,12 +55,7 @@ pub async fn cloudfront_prefix_list(cx: &StepCx) -> Result<String, StepError> {
         .aws
         .ec2
         .describe_managed_prefix_lists()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("prefix-list-name")
-                .values(CLOUDFRONT_PREFIX_LIST)
-                .build(),
-        )
+        .filters(aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(CLOUDFRONT_PREFIX_LIST).build())
         .send()
         .await
         .map_err(|e| aws_err("DescribeManagedPrefixLists", CLOUDFRONT_PREFIX_LIST, e))?;

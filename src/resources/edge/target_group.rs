@@ -7,20 +7,15 @@
 use super::*;
 use crate::resources::network::VPC;
 use crate::resources::prelude::*;
-use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
 
 pub(crate) struct TargetGroupStep;
 
+pub(crate) const TARGET_GROUP_STEP: Node =
+    Node { id: ids::EDGE_TARGET_GROUP, deps: &[ids::NETWORK_VPC], step: &TargetGroupStep };
+
 #[async_trait]
 impl Step<StepCx> for TargetGroupStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_TARGET_GROUP
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = tg_name(cx);
         let delay = cx.cfg.cdn.deregistration_delay_seconds.to_string();
@@ -57,14 +52,7 @@ impl Step<StepCx> for TargetGroupStep {
                             .map_err(|e| aws_err("ModifyTargetGroup", &name, e))?;
                     }
                 }
-                (
-                    arn,
-                    if changes.is_empty() {
-                        Outcome::Unchanged
-                    } else {
-                        Outcome::Updated(changes)
-                    },
-                )
+                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -85,12 +73,7 @@ impl Step<StepCx> for TargetGroupStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateTargetGroup", &name, e))?;
-                let arn = o
-                    .target_groups()
-                    .first()
-                    .and_then(|t| t.target_group_arn())
-                    .unwrap_or_default()
-                    .to_string();
+                let arn = o.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
                 cx.record_new(TARGET_GROUP, Resource::new("elbv2:target-group", &arn))?;
                 (arn, Outcome::Created)
             }
@@ -142,11 +125,7 @@ impl Step<StepCx> for TargetGroupStep {
             Some(tg) => {
                 let arn = tg.target_group_arn().unwrap_or_default().to_string();
                 retry_in_use(cx, "DeleteTargetGroup", &arn, || {
-                    cx.aws
-                        .elbv2
-                        .delete_target_group()
-                        .target_group_arn(&arn)
-                        .send()
+                    cx.aws.elbv2.delete_target_group().target_group_arn(&arn).send()
                 })
                 .await?
             }
@@ -175,22 +154,14 @@ impl Step<StepCx> for TargetGroupStep {
                         format!(
                             "{}={}",
                             d.target().and_then(|t| t.id()).unwrap_or("?"),
-                            d.target_health()
-                                .and_then(|t| t.state())
-                                .map(|s| s.as_str())
-                                .unwrap_or("?")
+                            d.target_health().and_then(|t| t.state()).map(|s| s.as_str()).unwrap_or("?")
                         )
                     })
                     .collect();
                 let healthy = h
                     .target_health_descriptions()
                     .iter()
-                    .filter(|d| {
-                        d.target_health()
-                            .and_then(|t| t.state())
-                            .map(|s| s.as_str())
-                            == Some("healthy")
-                    })
+                    .filter(|d| d.target_health().and_then(|t| t.state()).map(|s| s.as_str()) == Some("healthy"))
                     .count();
                 Inspection::new(
                     "elbv2:target-group",

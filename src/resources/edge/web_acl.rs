@@ -16,12 +16,7 @@ pub(crate) fn visibility(metric: &str) -> waf::VisibilityConfig {
     waf::VisibilityConfig::builder()
         .sampled_requests_enabled(true)
         .cloud_watch_metrics_enabled(true)
-        .metric_name(
-            metric
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect::<String>(),
-        )
+        .metric_name(metric.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect::<String>())
         .build()
         .expect("all fields set")
 }
@@ -41,11 +36,7 @@ pub(crate) fn desired_rules(cx: &StepCx) -> Vec<waf::Rule> {
                 .map(|r| {
                     waf::RuleActionOverride::builder()
                         .name(r)
-                        .action_to_use(
-                            waf::RuleAction::builder()
-                                .count(waf::CountAction::builder().build())
-                                .build(),
-                        )
+                        .action_to_use(waf::RuleAction::builder().count(waf::CountAction::builder().build()).build())
                         .build()
                         .expect("name and action set")
                 })
@@ -59,16 +50,8 @@ pub(crate) fn desired_rules(cx: &StepCx) -> Vec<waf::Rule> {
             waf::Rule::builder()
                 .name(&name)
                 .priority(i as i32)
-                .statement(
-                    waf::Statement::builder()
-                        .managed_rule_group_statement(stmt)
-                        .build(),
-                )
-                .override_action(
-                    waf::OverrideAction::builder()
-                        .none(waf::NoneAction::builder().build())
-                        .build(),
-                )
+                .statement(waf::Statement::builder().managed_rule_group_statement(stmt).build())
+                .override_action(waf::OverrideAction::builder().none(waf::NoneAction::builder().build()).build())
                 .visibility_config(visibility(&name))
                 .build()
                 .expect("rule fields set")
@@ -82,14 +65,8 @@ pub(crate) fn rules_sig(rules: &[waf::Rule]) -> Vec<String> {
         .iter()
         .map(|r| {
             let g = r.statement().and_then(|s| s.managed_rule_group_statement());
-            let mut o: Vec<String> = g
-                .map(|g| {
-                    g.rule_action_overrides()
-                        .iter()
-                        .map(|o| o.name().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut o: Vec<String> =
+                g.map(|g| g.rule_action_overrides().iter().map(|o| o.name().to_string()).collect()).unwrap_or_default();
             o.sort();
             format!(
                 "{}|{}|{}/{}|{}|none={}",
@@ -120,21 +97,14 @@ pub(crate) async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, Stri
             .send()
             .await
             .map_err(|e| aws_err("ListWebACLs", &name, e))?;
-        if let Some(a) = o
-            .web_acls()
-            .iter()
-            .find(|a| a.name() == Some(name.as_str()))
-        {
+        if let Some(a) = o.web_acls().iter().find(|a| a.name() == Some(name.as_str())) {
             return Ok(Some((
                 a.id().unwrap_or_default().to_string(),
                 a.arn().unwrap_or_default().to_string(),
                 a.lock_token().unwrap_or_default().to_string(),
             )));
         }
-        match o
-            .next_marker()
-            .filter(|m| !m.is_empty() && !o.web_acls().is_empty())
-        {
+        match o.next_marker().filter(|m| !m.is_empty() && !o.web_acls().is_empty()) {
             Some(m) => marker = Some(m.to_string()),
             None => return Ok(None),
         }
@@ -143,23 +113,16 @@ pub(crate) async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, Stri
 
 pub(crate) struct WebAclStep;
 
+pub(crate) const WEB_ACL_STEP: Node = Node { id: ids::EDGE_WAF, deps: &[], step: &WebAclStep };
+
 #[async_trait]
 impl Step<StepCx> for WebAclStep {
-    fn id(&self) -> StepId {
-        ids::EDGE_WAF
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = acl_name(cx);
         let want = desired_rules(cx);
         match find_acl(cx).await? {
             Some((id, arn, _)) => {
-                cx.record(
-                    WEB_ACL,
-                    Resource::new("wafv2:web-acl", &arn).with("id", &id),
-                )?;
+                cx.record(WEB_ACL, Resource::new("wafv2:web-acl", &arn).with("id", &id))?;
                 let g = cx
                     .aws
                     .wafv2_global
@@ -170,18 +133,12 @@ impl Step<StepCx> for WebAclStep {
                     .send()
                     .await
                     .map_err(|e| aws_err("GetWebACL", &name, e))?;
-                let acl = g.web_acl().ok_or_else(|| {
-                    StepError::Refused(format!("GetWebACL {name} returned no ACL"))
-                })?;
+                let acl = g.web_acl().ok_or_else(|| StepError::Refused(format!("GetWebACL {name} returned no ACL")))?;
                 let allow = acl.default_action().and_then(|d| d.allow()).is_some();
                 if rules_sig(acl.rules()) == rules_sig(&want) && allow {
                     return Ok(Outcome::Unchanged);
                 }
-                let changes = vec![change(
-                    "rules",
-                    rules_sig(acl.rules()).len(),
-                    rules_sig(&want).len(),
-                )];
+                let changes = vec![change("rules", rules_sig(acl.rules()).len(), rules_sig(&want).len())];
                 if !cx.dry_run {
                     // The lock token from the read just made: a concurrent
                     // writer makes this fail with WAFOptimisticLockException.
@@ -193,9 +150,7 @@ impl Step<StepCx> for WebAclStep {
                         .id(&id)
                         .lock_token(g.lock_token().unwrap_or_default())
                         .default_action(
-                            waf::DefaultAction::builder()
-                                .allow(waf::AllowAction::builder().build())
-                                .build(),
+                            waf::DefaultAction::builder().allow(waf::AllowAction::builder().build()).build(),
                         )
                         .set_rules(Some(want))
                         .visibility_config(visibility(&name))
@@ -215,25 +170,17 @@ impl Step<StepCx> for WebAclStep {
                     .name(&name)
                     .scope(waf::Scope::Cloudfront)
                     .description(format!("moodlectl {}: CloudFront", cx.cfg.stack.name))
-                    .default_action(
-                        waf::DefaultAction::builder()
-                            .allow(waf::AllowAction::builder().build())
-                            .build(),
-                    )
+                    .default_action(waf::DefaultAction::builder().allow(waf::AllowAction::builder().build()).build())
                     .set_rules(Some(want))
                     .visibility_config(visibility(&name))
                     .set_tags(Some(tags))
                     .send()
                     .await
                     .map_err(|e| aws_err("CreateWebACL", &name, e))?;
-                let s = o
-                    .summary()
-                    .cloned()
-                    .unwrap_or_else(|| waf::WebAclSummary::builder().build());
+                let s = o.summary().cloned().unwrap_or_else(|| waf::WebAclSummary::builder().build());
                 cx.record_new(
                     WEB_ACL,
-                    Resource::new("wafv2:web-acl", s.arn().unwrap_or_default())
-                        .with("id", s.id().unwrap_or_default()),
+                    Resource::new("wafv2:web-acl", s.arn().unwrap_or_default()).with("id", s.id().unwrap_or_default()),
                 )?;
                 Ok(Outcome::Created)
             }
@@ -263,13 +210,9 @@ impl Step<StepCx> for WebAclStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = acl_name(cx);
         Ok(vec![match find_acl(cx).await? {
-            Some((_, arn, _)) => Inspection::new(
-                "wafv2:web-acl",
-                &name,
-                Some(arn),
-                "exists (us-east-1, CLOUDFRONT)",
-                true,
-            ),
+            Some((_, arn, _)) => {
+                Inspection::new("wafv2:web-acl", &name, Some(arn), "exists (us-east-1, CLOUDFRONT)", true)
+            }
             None => Inspection::missing("wafv2:web-acl", &name, cx.state.id(WEB_ACL)),
         }])
     }

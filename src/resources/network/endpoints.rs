@@ -9,18 +9,12 @@
 
 use super::*;
 use crate::resources::prelude::*;
-use crate::resources::shared::sg::destroy_sg;
-use crate::resources::shared::sg::ensure_sg;
-use crate::resources::shared::sg::inspect_sg;
-use crate::resources::shared::sg::Ingress;
-use crate::resources::shared::sg::IngressSource;
 use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
 use futures::future::try_join_all;
 use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------- Security group for endpoints
 
-pub(crate) struct EndpointSgStep;
 pub(crate) fn endpoint_ingress(cx: &StepCx) -> Vec<Ingress> {
     vec![Ingress {
         port: 443,
@@ -29,79 +23,18 @@ pub(crate) fn endpoint_ingress(cx: &StepCx) -> Vec<Ingress> {
     }]
 }
 
-#[async_trait]
-impl Step<StepCx> for EndpointSgStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_ENDPOINT_SG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        ensure_sg(
-            cx,
-            SG_ENDPOINTS,
-            "endpoints-sg",
-            "moodlectl: VPC interface endpoints",
-            Some(&endpoint_ingress(cx)),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        destroy_sg(cx, SG_ENDPOINTS).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            inspect_sg(cx, SG_ENDPOINTS, "endpoints-sg", &endpoint_ingress(cx)).await?,
-        ])
-    }
-}
+/// Interface endpoints admit HTTPS from the VPC.
+pub(crate) const ENDPOINT_SG: SecurityGroupStep = SecurityGroupStep {
+    key: SG_ENDPOINTS,
+    suffix: "endpoints-sg",
+    description: "moodlectl: VPC interface endpoints",
+    rules: Rules::Own(|cx| Box::pin(async move { Ok(endpoint_ingress(cx)) })),
+};
+
+pub(crate) const ENDPOINT_SG_STEP: Node =
+    Node { id: ids::NETWORK_ENDPOINT_SG, deps: &[ids::NETWORK_VPC], step: &ENDPOINT_SG };
 
 // ---------------------------------------------------------------- VPC endpoints
-
-pub(crate) async fn find_endpoint(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, StepError> {
-    if !cx.created.may_preexist(key, VPC) {
-        return Ok(None);
-    }
-    let live = |e: &aws_sdk_ec2::types::VpcEndpoint| {
-        !matches!(
-            e.state()
-                .map(|s| s.as_str().to_ascii_lowercase())
-                .as_deref(),
-            Some("deleted") | Some("deleting") | Some("failed") | Some("rejected")
-        )
-    };
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeVpcEndpoints",
-            &id,
-            cx.aws
-                .ec2
-                .describe_vpc_endpoints()
-                .vpc_endpoint_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(e) = r.and_then(|o| o.vpc_endpoints().iter().find(|e| live(e)).cloned()) {
-            return Ok(Some(e));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_vpc_endpoints()
-        .set_filters(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeVpcEndpoints", key))?;
-    Ok(o.vpc_endpoints()
-        .iter()
-        .find(|e| live(e) && is_ours(cx, e.tags(), key))
-        .cloned())
-}
 
 /// The states of VPC endpoints `ids`, in one call (`None`: one is unknown).
 pub(crate) async fn endpoint_states(
@@ -111,22 +44,12 @@ pub(crate) async fn endpoint_states(
     let r = absent_ok(
         "DescribeVpcEndpoints",
         &ids.join(","),
-        cx.aws
-            .ec2
-            .describe_vpc_endpoints()
-            .set_vpc_endpoint_ids(Some(ids.clone()))
-            .send()
-            .await,
+        cx.aws.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send().await,
     )?;
     Ok(r.map(|o| {
         o.vpc_endpoints()
             .iter()
-            .filter_map(|e| {
-                Some((
-                    e.vpc_endpoint_id()?.to_string(),
-                    e.state()?.as_str().to_ascii_lowercase(),
-                ))
-            })
+            .filter_map(|e| Some((e.vpc_endpoint_id()?.to_string(), e.state()?.as_str().to_ascii_lowercase())))
             .collect()
     }))
 }
@@ -137,27 +60,15 @@ pub(crate) async fn wait_endpoints_deleted(
     cx: &StepCx,
     deleted: Vec<(Option<String>, Outcome)>,
 ) -> Result<Outcome, StepError> {
-    gone_all(cx, "endpoint deletion", deleted, &["deleted"], |ids| {
-        endpoint_states(cx, ids)
-    })
-    .await
+    gone_all(cx, "endpoint deletion", deleted, &["deleted"], |ids| endpoint_states(cx, ids)).await
 }
 
 /// Delete the endpoint `key` (without waiting); its ID if there is one to wait for.
-pub(crate) async fn delete_endpoint(
-    cx: &StepCx,
-    key: &str,
-) -> Result<(Option<String>, Outcome), StepError> {
-    Ok(match find_endpoint(cx, key).await? {
+pub(crate) async fn delete_endpoint(cx: &StepCx, key: &str) -> Result<(Option<String>, Outcome), StepError> {
+    Ok(match ec2::find::<VpcEndpoint>(cx, key, Some(VPC)).await? {
         Some(e) => {
             let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
-            let r = cx
-                .aws
-                .ec2
-                .delete_vpc_endpoints()
-                .vpc_endpoint_ids(&id)
-                .send()
-                .await;
+            let r = cx.aws.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&id).send().await;
             let out = deleted("DeleteVpcEndpoints", &id, r)?;
             (Some(id), out)
         }
@@ -171,18 +82,11 @@ pub(crate) async fn destroy_endpoint(cx: &StepCx, key: &str) -> Result<Outcome, 
     Ok(out)
 }
 
-pub(crate) fn inspect_endpoint(
-    cx: &StepCx,
-    key: &str,
-    e: Option<aws_sdk_ec2::types::VpcEndpoint>,
-) -> Inspection {
+pub(crate) fn inspect_endpoint(cx: &StepCx, key: &str, e: Option<VpcEndpoint>) -> Inspection {
     let name = cx.cfg.name(&key.replace("vpce/", "vpce-"));
     match e {
         Some(e) => {
-            let st = e
-                .state()
-                .map(|s| s.as_str().to_ascii_lowercase())
-                .unwrap_or_default();
+            let st = e.state().map(|s| s.as_str().to_ascii_lowercase()).unwrap_or_default();
             Inspection::new(
                 "ec2:vpc-endpoint",
                 name,
@@ -198,23 +102,19 @@ pub(crate) fn inspect_endpoint(
 
 pub(crate) struct InterfaceEndpointsStep;
 
+pub(crate) const INTERFACE_ENDPOINTS_STEP: Node = Node {
+    id: ids::NETWORK_INTERFACE_ENDPOINTS,
+    deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_ENDPOINT_SG, ids::NETWORK_VPC_DNS],
+    step: &InterfaceEndpointsStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for InterfaceEndpointsStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_INTERFACE_ENDPOINTS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::NETWORK_SUBNETS,
-            ids::NETWORK_ENDPOINT_SG,
-            ids::NETWORK_VPC_DNS,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, svc)| async move {
             let key = format!("vpce/{suffix}");
             let name = cx.cfg.name(&format!("vpce-{suffix}"));
-            let (id, out) = match find_endpoint(cx, &key).await? {
+            let (id, out) = match ec2::find::<VpcEndpoint>(cx, &key, Some(VPC)).await? {
                 Some(e) => {
                     let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
                     cx.record(&key, Resource::new("ec2:vpc-endpoint", &id))?;
@@ -229,17 +129,10 @@ impl Step<StepCx> for InterfaceEndpointsStep {
                                 .private_dns_enabled(true)
                                 .send()
                                 .await
-                                .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
+                                .map_err(|e| aws_err("ModifyVpcEndpoint", &id, e))?;
                         }
                     }
-                    (
-                        id,
-                        if changes.is_empty() {
-                            Outcome::Unchanged
-                        } else {
-                            Outcome::Updated(changes)
-                        },
-                    )
+                    (id, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
                 }
                 None if cx.dry_run => (String::new(), Outcome::Created),
                 None => {
@@ -256,20 +149,11 @@ impl Step<StepCx> for InterfaceEndpointsStep {
                         .security_group_ids(sg)
                         .private_dns_enabled(true)
                         .client_token(cx.token(&key))
-                        .tag_specifications(ec2_tag_spec(
-                            cx,
-                            ResourceType::VpcEndpoint,
-                            &key,
-                            &name,
-                        ))
+                        .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, &key, &name))
                         .send()
                         .await
-                        .map_err(ec2_err("CreateVpcEndpoint", &name))?;
-                    let id = o
-                        .vpc_endpoint()
-                        .and_then(|e| e.vpc_endpoint_id())
-                        .unwrap_or_default()
-                        .to_string();
+                        .map_err(|e| aws_err("CreateVpcEndpoint", &name, e))?;
+                    let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
                     cx.record_new(&key, Resource::new("ec2:vpc-endpoint", &id))?;
                     (id, Outcome::Created)
                 }
@@ -278,16 +162,10 @@ impl Step<StepCx> for InterfaceEndpointsStep {
         });
         let found = try_join_all(futs).await?;
         let failed = ["failed", "rejected", "deleting", "deleted"];
-        ready_all(cx, "endpoint", found, "available", &failed, |ids| {
-            endpoint_states(cx, ids)
-        })
-        .await
+        ready_all(cx, "endpoint", found, "available", &failed, |ids| endpoint_states(cx, ids)).await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let keys: Vec<String> = INTERFACE_ENDPOINTS
-            .iter()
-            .map(|(suffix, _)| format!("vpce/{suffix}"))
-            .collect();
+        let keys: Vec<String> = INTERFACE_ENDPOINTS.iter().map(|(suffix, _)| format!("vpce/{suffix}")).collect();
         let deleted = try_join_all(keys.iter().map(|k| delete_endpoint(cx, k))).await?;
         let out = wait_endpoints_deleted(cx, deleted).await?;
         for k in &keys {
@@ -299,7 +177,7 @@ impl Step<StepCx> for InterfaceEndpointsStep {
         let mut rows = vec![];
         for (suffix, _) in INTERFACE_ENDPOINTS {
             let key = format!("vpce/{suffix}");
-            rows.push(inspect_endpoint(cx, &key, find_endpoint(cx, &key).await?));
+            rows.push(inspect_endpoint(cx, &key, ec2::find::<VpcEndpoint>(cx, &key, Some(VPC)).await?));
         }
         Ok(rows)
     }
@@ -307,29 +185,20 @@ impl Step<StepCx> for InterfaceEndpointsStep {
 
 pub(crate) struct S3EndpointStep;
 
+pub(crate) const S3_ENDPOINT_STEP: Node =
+    Node { id: ids::NETWORK_S3_ENDPOINT, deps: &[ids::NETWORK_PRIVATE_ROUTE_TABLES], step: &S3EndpointStep };
+
 #[async_trait]
 impl Step<StepCx> for S3EndpointStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_S3_ENDPOINT
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_PRIVATE_ROUTE_TABLES]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpce-s3");
-        let tables: Vec<String> = AZS
-            .iter()
-            .filter_map(|az| cx.state.id(&private_rtb_key(az)))
-            .collect();
-        match find_endpoint(cx, VPCE_S3).await? {
+        let tables: Vec<String> = AZS.iter().filter_map(|az| cx.state.id(&private_rtb_key(az))).collect();
+        match ec2::find::<VpcEndpoint>(cx, VPCE_S3, Some(VPC)).await? {
             Some(e) => {
                 let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
                 cx.record(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
-                let missing: Vec<String> = tables
-                    .iter()
-                    .filter(|t| !e.route_table_ids().contains(t))
-                    .cloned()
-                    .collect();
+                let missing: Vec<String> =
+                    tables.iter().filter(|t| !e.route_table_ids().contains(t)).cloned().collect();
                 if missing.is_empty() {
                     return Ok(Outcome::Unchanged);
                 }
@@ -341,12 +210,9 @@ impl Step<StepCx> for S3EndpointStep {
                         .set_add_route_table_ids(Some(missing.clone()))
                         .send()
                         .await
-                        .map_err(ec2_err("ModifyVpcEndpoint", &id))?;
+                        .map_err(|e| aws_err("ModifyVpcEndpoint", &id, e))?;
                 }
-                Ok(Outcome::Updated(vec![format!(
-                    "route tables: add {}",
-                    missing.join(",")
-                )]))
+                Ok(Outcome::Updated(vec![format!("route tables: add {}", missing.join(","))]))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -367,12 +233,8 @@ impl Step<StepCx> for S3EndpointStep {
                     .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, VPCE_S3, &name))
                     .send()
                     .await
-                    .map_err(ec2_err("CreateVpcEndpoint", &name))?;
-                let id = o
-                    .vpc_endpoint()
-                    .and_then(|e| e.vpc_endpoint_id())
-                    .unwrap_or_default()
-                    .to_string();
+                    .map_err(|e| aws_err("CreateVpcEndpoint", &name, e))?;
+                let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
                 cx.record_new(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
                 Ok(Outcome::Created)
             }
@@ -382,10 +244,6 @@ impl Step<StepCx> for S3EndpointStep {
         destroy_endpoint(cx, VPCE_S3).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![inspect_endpoint(
-            cx,
-            VPCE_S3,
-            find_endpoint(cx, VPCE_S3).await?,
-        )])
+        Ok(vec![inspect_endpoint(cx, VPCE_S3, ec2::find::<VpcEndpoint>(cx, VPCE_S3, Some(VPC)).await?)])
     }
 }

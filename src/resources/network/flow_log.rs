@@ -18,17 +18,6 @@ pub(crate) fn flow_role_name(cx: &StepCx) -> String {
     cx.cfg.name("vpc-flow-logs")
 }
 
-pub(crate) fn flow_trust_policy() -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-            "Action": "sts:AssumeRole"
-        }]
-    })
-}
-
 pub(crate) fn flow_permissions(log_group_arn: &str) -> serde_json::Value {
     serde_json::json!({
         "Version": "2012-10-17",
@@ -40,137 +29,43 @@ pub(crate) fn flow_permissions(log_group_arn: &str) -> serde_json::Value {
     })
 }
 
-/// IAM role helpers shared with the compute tier.
+pub(crate) const FLOW_ROLE_DEF: iam::RoleStep = iam::RoleStep {
+    key: FLOW_ROLE,
+    name: flow_role_name,
+    trust: || iam::trust("vpc-flow-logs.amazonaws.com"),
+    policy_name: "flow-logs-to-cloudwatch",
+    policy: |cx| flow_permissions(&log_group_arn(cx)),
+};
 
-pub(crate) struct FlowLogRoleStep;
+pub(crate) const FLOW_LOGS: log_group::LogGroupStep = log_group::LogGroupStep {
+    key: FLOW_LOG_GROUP,
+    name: flow_log_group_name,
+    retention_days: |cx| cx.cfg.network.flow_log_retention_days,
+};
 
-#[async_trait]
-impl Step<StepCx> for FlowLogRoleStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_FLOW_LOG_ROLE
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let arn = log_group_arn(cx);
-        iam::ensure_role(
-            cx,
-            FLOW_ROLE,
-            &flow_role_name(cx),
-            &flow_trust_policy(),
-            "flow-logs-to-cloudwatch",
-            &flow_permissions(&arn),
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        iam::destroy_role(cx, FLOW_ROLE, &flow_role_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            iam::inspect_role(cx, FLOW_ROLE, &flow_role_name(cx)).await?,
-        ])
-    }
-}
+pub(crate) const FLOW_LOG_ROLE_STEP: Node = Node { id: ids::NETWORK_FLOW_LOG_ROLE, deps: &[], step: &FLOW_ROLE_DEF };
 
 /// The log group ARN is derivable without a call once the account is known;
 /// a wildcard account keeps the role step independent of the group step.
 pub(crate) fn log_group_arn(cx: &StepCx) -> String {
-    format!(
-        "arn:aws:logs:{}:*:log-group:{}",
-        cx.aws.region,
-        flow_log_group_name(cx)
-    )
+    format!("arn:aws:logs:{}:*:log-group:{}", cx.aws.region, flow_log_group_name(cx))
 }
 
-pub(crate) struct FlowLogGroupStep;
-
-#[async_trait]
-impl Step<StepCx> for FlowLogGroupStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_FLOW_LOG_GROUP
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        log_group::ensure(
-            cx,
-            FLOW_LOG_GROUP,
-            &flow_log_group_name(cx),
-            cx.cfg.network.flow_log_retention_days,
-        )
-        .await
-    }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        log_group::destroy(cx, FLOW_LOG_GROUP, &flow_log_group_name(cx)).await
-    }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        Ok(vec![
-            log_group::inspect(
-                cx,
-                FLOW_LOG_GROUP,
-                &flow_log_group_name(cx),
-                cx.cfg.network.flow_log_retention_days,
-            )
-            .await?,
-        ])
-    }
-}
+pub(crate) const FLOW_LOG_GROUP_STEP: Node = Node { id: ids::NETWORK_FLOW_LOG_GROUP, deps: &[], step: &FLOW_LOGS };
 
 pub(crate) struct FlowLogStep;
 
-pub(crate) async fn find_flow_log(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_ec2::types::FlowLog>, StepError> {
-    if !cx.created.may_preexist(FLOW_LOG, VPC) {
-        return Ok(None);
-    }
-    if let Some(id) = cx.state.id(FLOW_LOG) {
-        let r = absent_ok(
-            "DescribeFlowLogs",
-            &id,
-            cx.aws
-                .ec2
-                .describe_flow_logs()
-                .flow_log_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(f) = r.and_then(|o| o.flow_logs().first().cloned()) {
-            return Ok(Some(f));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_flow_logs()
-        .set_filter(Some(ec2_filters(cx, FLOW_LOG)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeFlowLogs", "flow log"))?;
-    Ok(o.flow_logs()
-        .iter()
-        .find(|f| is_ours(cx, f.tags(), FLOW_LOG))
-        .cloned())
-}
+pub(crate) const FLOW_LOG_STEP: Node = Node {
+    id: ids::NETWORK_FLOW_LOG,
+    deps: &[ids::NETWORK_VPC, ids::NETWORK_FLOW_LOG_ROLE, ids::NETWORK_FLOW_LOG_GROUP],
+    step: &FlowLogStep,
+};
 
 #[async_trait]
 impl Step<StepCx> for FlowLogStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_FLOW_LOG
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[
-            ids::NETWORK_VPC,
-            ids::NETWORK_FLOW_LOG_ROLE,
-            ids::NETWORK_FLOW_LOG_GROUP,
-        ]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpc-flow-log");
-        if let Some(f) = find_flow_log(cx).await? {
+        if let Some(f) = ec2::find::<FlowLog>(cx, FLOW_LOG, Some(VPC)).await? {
             let id = f.flow_log_id().unwrap_or_default().to_string();
             cx.record(FLOW_LOG, Resource::new("ec2:flow-log", &id))?;
             let ok = f.traffic_type().map(|t| t.as_str()) == Some("ALL")
@@ -182,11 +77,7 @@ impl Step<StepCx> for FlowLogStep {
             if cx.dry_run {
                 return Ok(Outcome::Updated(vec!["flow log settings (replace)".into()]));
             }
-            deleted(
-                "DeleteFlowLogs",
-                &id,
-                cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await,
-            )?;
+            deleted("DeleteFlowLogs", &id, cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await)?;
             cx.forget(FLOW_LOG)?;
         } else if cx.dry_run {
             return Ok(Outcome::Created);
@@ -207,7 +98,7 @@ impl Step<StepCx> for FlowLogStep {
             .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcFlowLog, FLOW_LOG, &name))
             .send()
             .await
-            .map_err(ec2_err("CreateFlowLogs", &name))?;
+            .map_err(|e| aws_err("CreateFlowLogs", &name, e))?;
         if let Some(u) = o.unsuccessful().first() {
             let err = u.error();
             return Err(StepError::Aws {
@@ -223,35 +114,26 @@ impl Step<StepCx> for FlowLogStep {
         Ok(Outcome::Created)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(f) = find_flow_log(cx).await? else {
+        let Some(f) = ec2::find::<FlowLog>(cx, FLOW_LOG, Some(VPC)).await? else {
             cx.forget(FLOW_LOG)?;
             return Ok(Outcome::AlreadyAbsent);
         };
         let id = f.flow_log_id().unwrap_or_default().to_string();
-        let out = deleted(
-            "DeleteFlowLogs",
-            &id,
-            cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await,
-        )?;
+        let out = deleted("DeleteFlowLogs", &id, cx.aws.ec2.delete_flow_logs().flow_log_ids(&id).send().await)?;
         cx.forget(FLOW_LOG)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cx.cfg.name("vpc-flow-log");
-        Ok(vec![match find_flow_log(cx).await? {
+        Ok(vec![match ec2::find::<FlowLog>(cx, FLOW_LOG, Some(VPC)).await? {
             Some(f) => Inspection::new(
                 "ec2:flow-log",
                 name,
                 f.flow_log_id().map(str::to_string),
                 f.flow_log_status().unwrap_or("unknown").to_lowercase(),
-                f.flow_log_status()
-                    .map(|s| s.eq_ignore_ascii_case("active"))
-                    .unwrap_or(false),
+                f.flow_log_status().map(|s| s.eq_ignore_ascii_case("active")).unwrap_or(false),
             )
-            .detail(
-                "traffic_type",
-                f.traffic_type().map(|t| t.as_str()).unwrap_or_default(),
-            ),
+            .detail("traffic_type", f.traffic_type().map(|t| t.as_str()).unwrap_or_default()),
             None => Inspection::missing("ec2:flow-log", name, cx.state.id(FLOW_LOG)),
         }])
     }

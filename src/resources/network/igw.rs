@@ -11,57 +11,18 @@ use aws_sdk_ec2::types::ResourceType;
 
 pub(crate) struct IgwStep;
 
-pub(crate) async fn find_igw(
-    cx: &StepCx,
-) -> Result<Option<aws_sdk_ec2::types::InternetGateway>, StepError> {
-    if let Some(id) = cx.state.id(IGW) {
-        let r = absent_ok(
-            "DescribeInternetGateways",
-            &id,
-            cx.aws
-                .ec2
-                .describe_internet_gateways()
-                .internet_gateway_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(g) = r.and_then(|o| o.internet_gateways().first().cloned()) {
-            return Ok(Some(g));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_internet_gateways()
-        .set_filters(Some(ec2_filters(cx, IGW)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeInternetGateways", "internet gateway"))?;
-    Ok(o.internet_gateways()
-        .iter()
-        .find(|g| is_ours(cx, g.tags(), IGW))
-        .cloned())
-}
+pub(crate) const IGW_STEP: Node = Node { id: ids::NETWORK_IGW, deps: &[ids::NETWORK_VPC], step: &IgwStep };
 
 #[async_trait]
 impl Step<StepCx> for IgwStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_IGW
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("igw");
-        let (id, attached, outcome) = match find_igw(cx).await? {
+        let (id, attached, outcome) = match ec2::find::<InternetGateway>(cx, IGW, None).await? {
             Some(g) => {
                 let id = g.internet_gateway_id().unwrap_or_default().to_string();
                 cx.record(IGW, Resource::new("ec2:internet-gateway", &id))?;
                 let vpc = cx.state.id(VPC);
-                let attached = g
-                    .attachments()
-                    .iter()
-                    .any(|a| a.vpc_id().map(str::to_string) == vpc);
+                let attached = g.attachments().iter().any(|a| a.vpc_id().map(str::to_string) == vpc);
                 let out = if attached {
                     Outcome::Unchanged
                 } else {
@@ -78,12 +39,8 @@ impl Step<StepCx> for IgwStep {
                     .tag_specifications(ec2_tag_spec(cx, ResourceType::InternetGateway, IGW, &name))
                     .send()
                     .await
-                    .map_err(ec2_err("CreateInternetGateway", &name))?;
-                let id = o
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .unwrap_or_default()
-                    .to_string();
+                    .map_err(|e| aws_err("CreateInternetGateway", &name, e))?;
+                let id = o.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string();
                 cx.record_new(IGW, Resource::new("ec2:internet-gateway", &id))?;
                 (id, false, Outcome::Created)
             }
@@ -97,12 +54,12 @@ impl Step<StepCx> for IgwStep {
                 .vpc_id(&vpc)
                 .send()
                 .await
-                .map_err(ec2_err("AttachInternetGateway", &id))?;
+                .map_err(|e| aws_err("AttachInternetGateway", &id, e))?;
         }
         Ok(outcome)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(g) = find_igw(cx).await? else {
+        let Some(g) = ec2::find::<InternetGateway>(cx, IGW, None).await? else {
             cx.forget(IGW)?;
             return Ok(Outcome::AlreadyAbsent);
         };
@@ -111,12 +68,7 @@ impl Step<StepCx> for IgwStep {
             if let Some(vpc) = a.vpc_id() {
                 // Fails while public addresses (NAT, ALB) are still mapped in the VPC.
                 retry_in_use(cx, "DetachInternetGateway", &id, || {
-                    cx.aws
-                        .ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(&id)
-                        .vpc_id(vpc)
-                        .send()
+                    cx.aws.ec2.detach_internet_gateway().internet_gateway_id(&id).vpc_id(vpc).send()
                 })
                 .await?;
             }
@@ -124,19 +76,14 @@ impl Step<StepCx> for IgwStep {
         let out = deleted(
             "DeleteInternetGateway",
             &id,
-            cx.aws
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(&id)
-                .send()
-                .await,
+            cx.aws.ec2.delete_internet_gateway().internet_gateway_id(&id).send().await,
         )?;
         cx.forget(IGW)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cx.cfg.name("igw");
-        Ok(vec![match find_igw(cx).await? {
+        Ok(vec![match ec2::find::<InternetGateway>(cx, IGW, None).await? {
             Some(g) => {
                 let state = g
                     .attachments()
@@ -145,13 +92,7 @@ impl Step<StepCx> for IgwStep {
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|| "detached".into());
                 let ok = state == "available" || state == "attached";
-                Inspection::new(
-                    "ec2:internet-gateway",
-                    name,
-                    g.internet_gateway_id().map(str::to_string),
-                    state,
-                    ok,
-                )
+                Inspection::new("ec2:internet-gateway", name, g.internet_gateway_id().map(str::to_string), state, ok)
             }
             None => Inspection::missing("ec2:internet-gateway", name, cx.state.id(IGW)),
         }])

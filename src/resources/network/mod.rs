@@ -32,6 +32,7 @@ pub use subnets::*;
 pub(crate) use vpc::*;
 
 use crate::resources::prelude::*;
+use aws_sdk_ec2::types::{Address, FlowLog, InternetGateway, NatGateway, RouteTable, Subnet, Vpc, VpcEndpoint};
 
 pub const VPC: &str = "vpc";
 pub const IGW: &str = "igw";
@@ -59,80 +60,28 @@ pub fn private_rtb_key(az: &str) -> String {
 }
 
 /// Interface endpoints: (logical suffix, service suffix).
-pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] = [
-    ("ecr-api", "ecr.api"),
-    ("ecr-dkr", "ecr.dkr"),
-    ("secretsmanager", "secretsmanager"),
-    ("logs", "logs"),
-];
+pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] =
+    [("ecr-api", "ecr.api"), ("ecr-dkr", "ecr.dkr"), ("secretsmanager", "secretsmanager"), ("logs", "logs")];
 
 /// The private subnet IDs (for the data and compute tiers).
 pub fn private_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {
-    AZS.iter()
-        .map(|az| cx.require(&subnet_key(false, az), ids::NETWORK_SUBNETS))
-        .collect()
+    AZS.iter().map(|az| cx.require(&subnet_key(false, az), ids::NETWORK_SUBNETS)).collect()
 }
 
 pub fn public_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {
-    AZS.iter()
-        .map(|az| cx.require(&subnet_key(true, az), ids::NETWORK_SUBNETS))
-        .collect()
+    AZS.iter().map(|az| cx.require(&subnet_key(true, az), ids::NETWORK_SUBNETS)).collect()
 }
 
-pub(crate) fn ec2_err<'a, E>(
-    op: &'a str,
-    what: &'a str,
-) -> impl FnOnce(
-    aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> StepError
-       + 'a
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| aws_err(op, what, e)
-}
 /// Resources tagged for this stack that the state does not know (`status` drift).
 pub async fn untracked(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
     let mut out = vec![];
-    let vpcs = cx
-        .aws
-        .ec2
-        .describe_vpcs()
-        .filters(ec2_stack_filter(cx))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeVpcs", "VPC"))?;
-    for v in vpcs.vpcs() {
-        let key = tag_value(v.tags(), TAG_RESOURCE).unwrap_or("?").to_string();
-        let id = v.vpc_id().unwrap_or_default().to_string();
-        if cx.state.id(&key).as_deref() != Some(id.as_str()) {
-            out.push((key, id));
-        }
+    let key_of = |tags: &[aws_sdk_ec2::types::Tag]| tag_value(tags, TAG_RESOURCE).unwrap_or("?").to_string();
+    for v in ec2::all_of_stack::<Vpc>(cx).await? {
+        out.push((key_of(v.tags()), v.vpc_id().unwrap_or_default().to_string()));
     }
-    let nats = cx
-        .aws
-        .ec2
-        .describe_nat_gateways()
-        .filter(ec2_stack_filter(cx))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeNatGateways", "NAT"))?;
-    for n in nats.nat_gateways() {
-        if matches!(
-            n.state().map(|s| s.as_str()),
-            Some("deleted") | Some("deleting")
-        ) {
-            continue;
-        }
-        let key = tag_value(n.tags(), TAG_RESOURCE).unwrap_or("?").to_string();
-        let id = n.nat_gateway_id().unwrap_or_default().to_string();
-        if cx.state.id(&key).as_deref() != Some(id.as_str()) {
-            out.push((key, id));
-        }
+    for n in ec2::all_of_stack::<NatGateway>(cx).await? {
+        out.push((key_of(n.tags()), n.nat_gateway_id().unwrap_or_default().to_string()));
     }
+    out.retain(|(key, id)| cx.state.id(key).as_deref() != Some(id.as_str()));
     Ok(out)
 }

@@ -14,52 +14,15 @@ use std::collections::BTreeMap;
 
 pub(crate) struct EipsStep;
 
-pub(crate) async fn find_eip(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::Address>, StepError> {
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeAddresses",
-            &id,
-            cx.aws
-                .ec2
-                .describe_addresses()
-                .allocation_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(a) = r.and_then(|o| o.addresses().first().cloned()) {
-            return Ok(Some(a));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_addresses()
-        .set_filters(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeAddresses", key))?;
-    Ok(o.addresses()
-        .iter()
-        .find(|a| is_ours(cx, a.tags(), key))
-        .cloned())
-}
+pub(crate) const EIPS_STEP: Node = Node { id: ids::NETWORK_EIPS, deps: &[], step: &EipsStep };
 
 #[async_trait]
 impl Step<StepCx> for EipsStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_EIPS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let key = eip_key(az);
             let name = cx.cfg.name(&format!("nat-{az}-eip"));
-            match find_eip(cx, &key).await? {
+            match ec2::find::<Address>(cx, &key, None).await? {
                 Some(a) => {
                     cx.record(
                         &key,
@@ -78,7 +41,7 @@ impl Step<StepCx> for EipsStep {
                         .tag_specifications(ec2_tag_spec(cx, ResourceType::ElasticIp, &key, &name))
                         .send()
                         .await
-                        .map_err(ec2_err("AllocateAddress", &name))?;
+                        .map_err(|e| aws_err("AllocateAddress", &name, e))?;
                     cx.record_new(
                         &key,
                         Resource::new("ec2:elastic-ip", o.allocation_id().unwrap_or_default())
@@ -88,48 +51,36 @@ impl Step<StepCx> for EipsStep {
                 }
             }
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let key = eip_key(az);
-            let Some(a) = find_eip(cx, &key).await? else {
+            let Some(a) = ec2::find::<Address>(cx, &key, None).await? else {
                 cx.forget(&key)?;
                 return Ok::<_, StepError>(Outcome::AlreadyAbsent);
             };
             let id = a.allocation_id().unwrap_or_default().to_string();
             // The NAT gateway's deletion releases the association, possibly a
             // little after the NAT reports `deleted`.
-            let o = retry_in_use(cx, "ReleaseAddress", &id, || {
-                cx.aws.ec2.release_address().allocation_id(&id).send()
-            })
-            .await?;
+            let o = retry_in_use(cx, "ReleaseAddress", &id, || cx.aws.ec2.release_address().allocation_id(&id).send())
+                .await?;
             cx.forget(&key)?;
             Ok(o)
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
         for az in AZS {
             let key = eip_key(az);
             let name = cx.cfg.name(&format!("nat-{az}-eip"));
-            rows.push(match find_eip(cx, &key).await? {
+            rows.push(match ec2::find::<Address>(cx, &key, None).await? {
                 Some(a) => Inspection::new(
                     "ec2:elastic-ip",
                     name,
                     a.allocation_id().map(str::to_string),
-                    if a.association_id().is_some() {
-                        "associated"
-                    } else {
-                        "unassociated"
-                    },
+                    if a.association_id().is_some() { "associated" } else { "unassociated" },
                     true,
                 )
                 .detail("public_ip", a.public_ip().unwrap_or_default()),
@@ -144,86 +95,31 @@ impl Step<StepCx> for EipsStep {
 
 pub(crate) struct NatStep;
 
-pub(crate) async fn find_nat(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::NatGateway>, StepError> {
-    let live = |n: &aws_sdk_ec2::types::NatGateway| {
-        !matches!(
-            n.state().map(|s| s.as_str()),
-            Some("deleted") | Some("deleting") | Some("failed")
-        )
-    };
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeNatGateways",
-            &id,
-            cx.aws
-                .ec2
-                .describe_nat_gateways()
-                .nat_gateway_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(n) = r.and_then(|o| o.nat_gateways().iter().find(|n| live(n)).cloned()) {
-            return Ok(Some(n));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_nat_gateways()
-        .set_filter(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeNatGateways", key))?;
-    Ok(o.nat_gateways()
-        .iter()
-        .find(|n| live(n) && is_ours(cx, n.tags(), key))
-        .cloned())
-}
-
 /// The states of NAT gateways `ids`, in one call (`None`: one is unknown).
-pub(crate) async fn nat_states(
-    cx: &StepCx,
-    ids: Vec<String>,
-) -> Result<Option<BTreeMap<String, String>>, StepError> {
+pub(crate) async fn nat_states(cx: &StepCx, ids: Vec<String>) -> Result<Option<BTreeMap<String, String>>, StepError> {
     let r = absent_ok(
         "DescribeNatGateways",
         &ids.join(","),
-        cx.aws
-            .ec2
-            .describe_nat_gateways()
-            .set_nat_gateway_ids(Some(ids.clone()))
-            .send()
-            .await,
+        cx.aws.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.clone())).send().await,
     )?;
     Ok(r.map(|o| {
         o.nat_gateways()
             .iter()
-            .filter_map(|n| {
-                Some((
-                    n.nat_gateway_id()?.to_string(),
-                    n.state()?.as_str().to_string(),
-                ))
-            })
+            .filter_map(|n| Some((n.nat_gateway_id()?.to_string(), n.state()?.as_str().to_string())))
             .collect()
     }))
 }
 
+pub(crate) const NAT_STEP: Node =
+    Node { id: ids::NETWORK_NAT, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_EIPS, ids::NETWORK_IGW], step: &NatStep };
+
 #[async_trait]
 impl Step<StepCx> for NatStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_NAT
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS, ids::NETWORK_EIPS, ids::NETWORK_IGW]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let key = nat_key(az);
             let name = cx.cfg.name(&format!("nat-{az}"));
-            let (id, out) = match find_nat(cx, &key).await? {
+            let (id, out) = match ec2::find::<NatGateway>(cx, &key, None).await? {
                 Some(n) => {
                     let id = n.nat_gateway_id().unwrap_or_default().to_string();
                     cx.record(&key, Resource::new("ec2:nat-gateway", &id))?;
@@ -243,12 +139,8 @@ impl Step<StepCx> for NatStep {
                         .tag_specifications(ec2_tag_spec(cx, ResourceType::Natgateway, &key, &name))
                         .send()
                         .await
-                        .map_err(ec2_err("CreateNatGateway", &name))?;
-                    let id = o
-                        .nat_gateway()
-                        .and_then(|n| n.nat_gateway_id())
-                        .unwrap_or_default()
-                        .to_string();
+                        .map_err(|e| aws_err("CreateNatGateway", &name, e))?;
+                    let id = o.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string();
                     // Recorded before waiting: a crash during the wait resumes here.
                     cx.record_new(&key, Resource::new("ec2:nat-gateway", &id))?;
                     (id, Outcome::Created)
@@ -258,10 +150,7 @@ impl Step<StepCx> for NatStep {
         });
         let found = try_join_all(futs).await?;
         let failed = ["failed", "deleting", "deleted"];
-        ready_all(cx, "NAT gateway", found, "available", &failed, |ids| {
-            nat_states(cx, ids)
-        })
-        .await
+        ready_all(cx, "NAT gateway", found, "available", &failed, |ids| nat_states(cx, ids)).await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
@@ -269,18 +158,13 @@ impl Step<StepCx> for NatStep {
             let mut out = Outcome::AlreadyAbsent;
             // A NAT caught in `deleting` by a previous (killed) run is not
             // returned by find_nat; wait for it through the recorded ID.
-            let id = match find_nat(cx, &key).await? {
+            let id = match ec2::find::<NatGateway>(cx, &key, None).await? {
                 Some(n) => {
                     let id = n.nat_gateway_id().unwrap_or_default().to_string();
                     out = deleted(
                         "DeleteNatGateway",
                         &id,
-                        cx.aws
-                            .ec2
-                            .delete_nat_gateway()
-                            .nat_gateway_id(&id)
-                            .send()
-                            .await,
+                        cx.aws.ec2.delete_nat_gateway().nat_gateway_id(&id).send().await,
                     )?;
                     Some(id)
                 }
@@ -289,14 +173,8 @@ impl Step<StepCx> for NatStep {
             Ok::<_, StepError>((id, out))
         });
         let deleted = try_join_all(futs).await?;
-        let out = gone_all(
-            cx,
-            "NAT gateway deletion",
-            deleted,
-            &["deleted", "failed"],
-            |ids| nat_states(cx, ids),
-        )
-        .await?;
+        let out =
+            gone_all(cx, "NAT gateway deletion", deleted, &["deleted", "failed"], |ids| nat_states(cx, ids)).await?;
         for az in AZS {
             cx.forget(&nat_key(az))?;
         }
@@ -307,12 +185,9 @@ impl Step<StepCx> for NatStep {
         for az in AZS {
             let key = nat_key(az);
             let name = cx.cfg.name(&format!("nat-{az}"));
-            rows.push(match find_nat(cx, &key).await? {
+            rows.push(match ec2::find::<NatGateway>(cx, &key, None).await? {
                 Some(n) => {
-                    let st = n
-                        .state()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default();
+                    let st = n.state().map(|s| s.as_str().to_string()).unwrap_or_default();
                     Inspection::new(
                         "ec2:nat-gateway",
                         name,

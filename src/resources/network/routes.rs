@@ -12,42 +12,6 @@ use futures::future::try_join_all;
 
 // ---------------------------------------------------------------- Route tables
 
-pub(crate) async fn find_rtb(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::RouteTable>, StepError> {
-    if !cx.created.may_preexist(key, VPC) {
-        return Ok(None);
-    }
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeRouteTables",
-            &id,
-            cx.aws
-                .ec2
-                .describe_route_tables()
-                .route_table_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(t) = r.and_then(|o| o.route_tables().first().cloned()) {
-            return Ok(Some(t));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_route_tables()
-        .set_filters(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeRouteTables", key))?;
-    Ok(o.route_tables()
-        .iter()
-        .find(|t| is_ours(cx, t.tags(), key))
-        .cloned())
-}
-
 /// Find or create a route table and associate it with `subnets`.
 pub(crate) async fn ensure_rtb(
     cx: &StepCx,
@@ -55,15 +19,12 @@ pub(crate) async fn ensure_rtb(
     subnets: &[String],
 ) -> Result<(Option<String>, Outcome), StepError> {
     let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
-    let (id, live_assoc, mut out) = match find_rtb(cx, key).await? {
+    let (id, live_assoc, mut out) = match ec2::find::<RouteTable>(cx, key, Some(VPC)).await? {
         Some(t) => {
             let id = t.route_table_id().unwrap_or_default().to_string();
             cx.record(key, Resource::new("ec2:route-table", &id))?;
-            let assoc: Vec<String> = t
-                .associations()
-                .iter()
-                .filter_map(|a| a.subnet_id().map(str::to_string))
-                .collect();
+            let assoc: Vec<String> =
+                t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect();
             (id, assoc, Outcome::Unchanged)
         }
         None if cx.dry_run => return Ok((None, Outcome::Created)),
@@ -77,12 +38,8 @@ pub(crate) async fn ensure_rtb(
                 .tag_specifications(ec2_tag_spec(cx, ResourceType::RouteTable, key, &name))
                 .send()
                 .await
-                .map_err(ec2_err("CreateRouteTable", &name))?;
-            let id = o
-                .route_table()
-                .and_then(|t| t.route_table_id())
-                .unwrap_or_default()
-                .to_string();
+                .map_err(|e| aws_err("CreateRouteTable", &name, e))?;
+            let id = o.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_string();
             cx.record_new(key, Resource::new("ec2:route-table", &id))?;
             (id, vec![], Outcome::Created)
         }
@@ -102,7 +59,7 @@ pub(crate) async fn ensure_rtb(
                 .subnet_id(s)
                 .send()
                 .await
-                .map_err(ec2_err("AssociateRouteTable", &id))?;
+                .map_err(|e| aws_err("AssociateRouteTable", &id, e))?;
         }
     }
     Ok((Some(id), out))
@@ -112,7 +69,7 @@ pub(crate) async fn ensure_rtb(
 pub(crate) async fn ensure_default_route(
     cx: &StepCx,
     key: &str,
-    rtb: Option<&aws_sdk_ec2::types::RouteTable>,
+    rtb: Option<&RouteTable>,
     rtb_id: &str,
     target: &str,
 ) -> Result<Outcome, StepError> {
@@ -120,60 +77,29 @@ pub(crate) async fn ensure_default_route(
         t.routes()
             .iter()
             .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
-            .map(|r| {
-                r.gateway_id()
-                    .or(r.nat_gateway_id())
-                    .unwrap_or("")
-                    .to_string()
-            })
+            .map(|r| r.gateway_id().or(r.nat_gateway_id()).unwrap_or("").to_string())
     });
     let is_nat = target.starts_with("nat-");
     match current {
         Some(c) if c == target => Ok(Outcome::Unchanged),
-        _ if cx.dry_run => Ok(Outcome::Updated(vec![format!(
-            "{key}: 0.0.0.0/0 → {target}"
-        )])),
+        _ if cx.dry_run => Ok(Outcome::Updated(vec![format!("{key}: 0.0.0.0/0 → {target}")])),
         Some(c) => {
-            let req = cx
-                .aws
-                .ec2
-                .replace_route()
-                .route_table_id(rtb_id)
-                .destination_cidr_block("0.0.0.0/0");
-            let req = if is_nat {
-                req.nat_gateway_id(target)
-            } else {
-                req.gateway_id(target)
-            };
-            req.send().await.map_err(ec2_err("ReplaceRoute", rtb_id))?;
-            Ok(Outcome::Updated(vec![change(
-                &format!("{key} 0.0.0.0/0"),
-                c,
-                target,
-            )]))
+            let req = cx.aws.ec2.replace_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
+            req.send().await.map_err(|e| aws_err("ReplaceRoute", rtb_id, e))?;
+            Ok(Outcome::Updated(vec![change(&format!("{key} 0.0.0.0/0"), c, target)]))
         }
         None => {
-            let req = cx
-                .aws
-                .ec2
-                .create_route()
-                .route_table_id(rtb_id)
-                .destination_cidr_block("0.0.0.0/0");
-            let req = if is_nat {
-                req.nat_gateway_id(target)
-            } else {
-                req.gateway_id(target)
-            };
-            req.send().await.map_err(ec2_err("CreateRoute", rtb_id))?;
-            Ok(Outcome::Updated(vec![format!(
-                "{key}: add 0.0.0.0/0 → {target}"
-            )]))
+            let req = cx.aws.ec2.create_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
+            let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
+            req.send().await.map_err(|e| aws_err("CreateRoute", rtb_id, e))?;
+            Ok(Outcome::Updated(vec![format!("{key}: add 0.0.0.0/0 → {target}")]))
         }
     }
 }
 
 pub(crate) async fn destroy_rtb(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
-    let Some(t) = find_rtb(cx, key).await? else {
+    let Some(t) = ec2::find::<RouteTable>(cx, key, Some(VPC)).await? else {
         cx.forget(key)?;
         return Ok(Outcome::AlreadyAbsent);
     };
@@ -186,53 +112,32 @@ pub(crate) async fn destroy_rtb(cx: &StepCx, key: &str) -> Result<Outcome, StepE
             deleted(
                 "DisassociateRouteTable",
                 aid,
-                cx.aws
-                    .ec2
-                    .disassociate_route_table()
-                    .association_id(aid)
-                    .send()
-                    .await,
+                cx.aws.ec2.disassociate_route_table().association_id(aid).send().await,
             )?;
         }
     }
-    let out = retry_in_use(cx, "DeleteRouteTable", &id, || {
-        cx.aws.ec2.delete_route_table().route_table_id(&id).send()
-    })
-    .await?;
+    let out = retry_in_use(cx, "DeleteRouteTable", &id, || cx.aws.ec2.delete_route_table().route_table_id(&id).send())
+        .await?;
     cx.forget(key)?;
     Ok(out)
 }
 
-pub(crate) async fn inspect_rtb(
-    cx: &StepCx,
-    key: &str,
-    want_target: Option<String>,
-) -> Result<Inspection, StepError> {
+pub(crate) async fn inspect_rtb(cx: &StepCx, key: &str, want_target: Option<String>) -> Result<Inspection, StepError> {
     let name = cx.cfg.name(&key.replace("rtb/", "rtb-"));
-    Ok(match find_rtb(cx, key).await? {
+    Ok(match ec2::find::<RouteTable>(cx, key, Some(VPC)).await? {
         Some(t) => {
-            let default = t
-                .routes()
-                .iter()
-                .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
-                .map(|r| {
-                    format!(
-                        "{} ({})",
-                        r.gateway_id().or(r.nat_gateway_id()).unwrap_or("-"),
-                        r.state().map(|s| s.as_str()).unwrap_or("?")
-                    )
-                });
+            let default = t.routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).map(|r| {
+                format!(
+                    "{} ({})",
+                    r.gateway_id().or(r.nat_gateway_id()).unwrap_or("-"),
+                    r.state().map(|s| s.as_str()).unwrap_or("?")
+                )
+            });
             let mut i = Inspection::new(
                 "ec2:route-table",
                 name,
                 t.route_table_id().map(str::to_string),
-                format!(
-                    "{} association(s)",
-                    t.associations()
-                        .iter()
-                        .filter(|a| a.subnet_id().is_some())
-                        .count()
-                ),
+                format!("{} association(s)", t.associations().iter().filter(|a| a.subnet_id().is_some()).count()),
                 true,
             );
             if let Some(d) = &default {
@@ -252,19 +157,14 @@ pub(crate) async fn inspect_rtb(
 
 pub(crate) struct PublicRoutesStep;
 
+pub(crate) const PUBLIC_ROUTES_STEP: Node =
+    Node { id: ids::NETWORK_PUBLIC_ROUTES, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW], step: &PublicRoutesStep };
+
 #[async_trait]
 impl Step<StepCx> for PublicRoutesStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_PUBLIC_ROUTES
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let subnets = if cx.dry_run {
-            AZS.iter()
-                .filter_map(|az| cx.state.id(&subnet_key(true, az)))
-                .collect()
+            AZS.iter().filter_map(|az| cx.state.id(&subnet_key(true, az))).collect()
         } else {
             public_subnet_ids(cx)?
         };
@@ -273,13 +173,9 @@ impl Step<StepCx> for PublicRoutesStep {
         let Some(igw) = cx.state.id(IGW) else {
             return Ok(out.merge(Outcome::Updated(vec!["default route".into()])));
         };
-        let table = find_rtb(cx, RTB_PUBLIC).await?;
+        let table = ec2::find::<RouteTable>(cx, RTB_PUBLIC, Some(VPC)).await?;
         let r = ensure_default_route(cx, RTB_PUBLIC, table.as_ref(), &id, &igw).await?;
-        Ok(if out == Outcome::Created {
-            out
-        } else {
-            out.merge(r)
-        })
+        Ok(if out == Outcome::Created { out } else { out.merge(r) })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         destroy_rtb(cx, RTB_PUBLIC).await
@@ -291,14 +187,11 @@ impl Step<StepCx> for PublicRoutesStep {
 
 pub(crate) struct PrivateRouteTablesStep;
 
+pub(crate) const PRIVATE_ROUTE_TABLES_STEP: Node =
+    Node { id: ids::NETWORK_PRIVATE_ROUTE_TABLES, deps: &[ids::NETWORK_SUBNETS], step: &PrivateRouteTablesStep };
+
 #[async_trait]
 impl Step<StepCx> for PrivateRouteTablesStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_PRIVATE_ROUTE_TABLES
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let subnets: Vec<String> = cx.state.id(&subnet_key(false, az)).into_iter().collect();
@@ -307,20 +200,12 @@ impl Step<StepCx> for PrivateRouteTablesStep {
             }
             Ok::<_, StepError>(ensure_rtb(cx, &private_rtb_key(az), &subnets).await?.1)
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let outs = try_join_all(
-            AZS.iter()
-                .map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await }),
-        )
-        .await?;
-        Ok(outs
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        let outs =
+            try_join_all(AZS.iter().map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await })).await?;
+        Ok(outs.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -335,14 +220,14 @@ impl Step<StepCx> for PrivateRouteTablesStep {
 /// the S3 endpoint need not wait for the NAT gateways.
 pub(crate) struct NatRoutesStep;
 
+pub(crate) const NAT_ROUTES_STEP: Node = Node {
+    id: ids::NETWORK_NAT_ROUTES,
+    deps: &[ids::NETWORK_PRIVATE_ROUTE_TABLES, ids::NETWORK_NAT],
+    step: &NatRoutesStep,
+};
+
 #[async_trait]
 impl Step<StepCx> for NatRoutesStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_NAT_ROUTES
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_PRIVATE_ROUTE_TABLES, ids::NETWORK_NAT]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let key = private_rtb_key(az);
@@ -350,12 +235,9 @@ impl Step<StepCx> for NatRoutesStep {
                 if cx.dry_run {
                     return Ok(Outcome::Created);
                 }
-                return Err(StepError::MissingDependency {
-                    step: ids::NETWORK_NAT,
-                    what: nat_key(az),
-                });
+                return Err(StepError::MissingDependency { step: ids::NETWORK_NAT, what: nat_key(az) });
             };
-            let table = find_rtb(cx, &key).await?;
+            let table = ec2::find::<RouteTable>(cx, &key, Some(VPC)).await?;
             let o = ensure_default_route(cx, &key, table.as_ref(), &rtb, &nat).await?;
             // A route has no identity of its own: adding it is creating it.
             Ok(match o {
@@ -363,40 +245,24 @@ impl Step<StepCx> for NatRoutesStep {
                 o => o,
             })
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
-            let Some(rtb) = find_rtb(cx, &private_rtb_key(az)).await? else {
+            let Some(rtb) = ec2::find::<RouteTable>(cx, &private_rtb_key(az), Some(VPC)).await? else {
                 return Ok::<_, StepError>(Outcome::AlreadyAbsent);
             };
             let id = rtb.route_table_id().unwrap_or_default();
-            if !rtb
-                .routes()
-                .iter()
-                .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
-            {
+            if !rtb.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")) {
                 return Ok(Outcome::AlreadyAbsent);
             }
             deleted(
                 "DeleteRoute",
                 id,
-                cx.aws
-                    .ec2
-                    .delete_route()
-                    .route_table_id(id)
-                    .destination_cidr_block("0.0.0.0/0")
-                    .send()
-                    .await,
+                cx.aws.ec2.delete_route().route_table_id(id).destination_cidr_block("0.0.0.0/0").send().await,
             )
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         // Reported on the private route tables' rows (default_route).

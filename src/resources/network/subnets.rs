@@ -21,37 +21,6 @@ pub fn subnet_cidr(vpc_cidr: &str, public: bool, az_index: usize) -> String {
     format!("{}.{}.{}.0/18", prefix[0], prefix[1], i * 64)
 }
 
-pub(crate) async fn find_subnet(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::Subnet>, StepError> {
-    if !cx.created.may_preexist(key, VPC) {
-        return Ok(None);
-    }
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeSubnets",
-            &id,
-            cx.aws.ec2.describe_subnets().subnet_ids(&id).send().await,
-        )?;
-        if let Some(s) = r.and_then(|o| o.subnets().first().cloned()) {
-            return Ok(Some(s));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeSubnets", key))?;
-    Ok(o.subnets()
-        .iter()
-        .find(|s| is_ours(cx, s.tags(), key))
-        .cloned())
-}
-
 pub(crate) async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
     let o = cx
         .aws
@@ -60,15 +29,11 @@ pub(crate) async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
         .filters(Filter::builder().name("state").values("available").build())
         .send()
         .await
-        .map_err(ec2_err("DescribeAvailabilityZones", &cx.aws.region))?;
+        .map_err(|e| aws_err("DescribeAvailabilityZones", &cx.aws.region, e))?;
     let mut zones: Vec<String> = o
         .availability_zones()
         .iter()
-        .filter(|z| {
-            z.zone_type()
-                .map(|t| t == "availability-zone")
-                .unwrap_or(true)
-        })
+        .filter(|z| z.zone_type().map(|t| t == "availability-zone").unwrap_or(true))
         .filter_map(|z| z.zone_name().map(str::to_string))
         .collect();
     zones.sort();
@@ -87,7 +52,7 @@ pub(crate) async fn ensure_subnet(
     cx: &StepCx,
     public: bool,
     ai: usize,
-    found: Option<aws_sdk_ec2::types::Subnet>,
+    found: Option<Subnet>,
     zones: &[String],
 ) -> Result<Outcome, StepError> {
     let key = subnet_key(public, AZS[ai]);
@@ -117,36 +82,22 @@ pub(crate) async fn ensure_subnet(
                 .tag_specifications(ec2_tag_spec(cx, ResourceType::Subnet, &key, &name))
                 .send()
                 .await
-                .map_err(ec2_err("CreateSubnet", &name))?;
+                .map_err(|e| aws_err("CreateSubnet", &name, e))?;
             let id = o.subnet().and_then(|s| s.subnet_id()).unwrap_or_default();
-            cx.record_new(
-                &key,
-                Resource::new("ec2:subnet", id)
-                    .with("az", az)
-                    .with("cidr", &cidr),
-            )?;
+            cx.record_new(&key, Resource::new("ec2:subnet", id).with("az", az).with("cidr", &cidr))?;
             Ok(Outcome::Created)
         }
     }
 }
 
+pub(crate) const SUBNETS_STEP: Node = Node { id: ids::NETWORK_SUBNETS, deps: &[ids::NETWORK_VPC], step: &SubnetsStep };
+
 #[async_trait]
 impl Step<StepCx> for SubnetsStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_SUBNETS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let all_recorded = [true, false].iter().all(|p| {
-            AZS.iter()
-                .all(|az| cx.state.id(&subnet_key(*p, az)).is_some())
-        });
-        let slots: Vec<(bool, usize)> = [true, false]
-            .into_iter()
-            .flat_map(|p| (0..2).map(move |i| (p, i)))
-            .collect();
+        let all_recorded =
+            [true, false].iter().all(|p| AZS.iter().all(|az| cx.state.id(&subnet_key(*p, az)).is_some()));
+        let slots: Vec<(bool, usize)> = [true, false].into_iter().flat_map(|p| (0..2).map(move |i| (p, i))).collect();
         // AZs are only needed to create; skip the call when nothing is missing,
         // and otherwise look them up alongside the subnets, not before them.
         let azs = async {
@@ -157,36 +108,26 @@ impl Step<StepCx> for SubnetsStep {
             }
         };
         let keys: Vec<String> = slots.iter().map(|(p, i)| subnet_key(*p, AZS[*i])).collect();
-        let finds = try_join_all(keys.iter().map(|k| find_subnet(cx, k)));
+        let finds = try_join_all(keys.iter().map(|k| ec2::find::<Subnet>(cx, k, Some(VPC))));
         let (zones, found) = tokio::try_join!(azs, finds)?;
-        let futs = slots
-            .iter()
-            .zip(found)
-            .map(|((p, i), f)| ensure_subnet(cx, *p, *i, f, &zones));
+        let futs = slots.iter().zip(found).map(|((p, i), f)| ensure_subnet(cx, *p, *i, f, &zones));
         let outs = try_join_all(futs).await?;
         Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = [true, false]
-            .into_iter()
-            .flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az)))
-            .map(|key| async move {
-                let Some(s) = find_subnet(cx, &key).await? else {
+        let futs =
+            [true, false].into_iter().flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az))).map(|key| async move {
+                let Some(s) = ec2::find::<Subnet>(cx, &key, Some(VPC)).await? else {
                     cx.forget(&key)?;
                     return Ok::<_, StepError>(Outcome::AlreadyAbsent);
                 };
                 let id = s.subnet_id().unwrap_or_default().to_string();
-                let o = retry_in_use(cx, "DeleteSubnet", &id, || {
-                    cx.aws.ec2.delete_subnet().subnet_id(&id).send()
-                })
-                .await?;
+                let o =
+                    retry_in_use(cx, "DeleteSubnet", &id, || cx.aws.ec2.delete_subnet().subnet_id(&id).send()).await?;
                 cx.forget(&key)?;
                 Ok(o)
             });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::AlreadyAbsent, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -194,22 +135,17 @@ impl Step<StepCx> for SubnetsStep {
             for az in AZS {
                 let key = subnet_key(p, az);
                 let name = cx.cfg.name(&key.replace("subnet/", ""));
-                rows.push(match find_subnet(cx, &key).await? {
+                rows.push(match ec2::find::<Subnet>(cx, &key, Some(VPC)).await? {
                     Some(s) => Inspection::new(
                         "ec2:subnet",
                         name,
                         s.subnet_id().map(str::to_string),
-                        s.state()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
+                        s.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                         s.state().map(|s| s.as_str()) == Some("available"),
                     )
                     .detail("az", s.availability_zone().unwrap_or_default())
                     .detail("cidr", s.cidr_block().unwrap_or_default())
-                    .detail(
-                        "map_public_ip_on_launch",
-                        s.map_public_ip_on_launch().unwrap_or(false).to_string(),
-                    ),
+                    .detail("map_public_ip_on_launch", s.map_public_ip_on_launch().unwrap_or(false).to_string()),
                     None => Inspection::missing("ec2:subnet", name, cx.state.id(&key)),
                 });
             }
@@ -224,14 +160,11 @@ impl Step<StepCx> for SubnetsStep {
 /// the database first — do not wait for these calls.
 pub(crate) struct PublicSubnetIpStep;
 
+pub(crate) const PUBLIC_SUBNET_IP_STEP: Node =
+    Node { id: ids::NETWORK_PUBLIC_SUBNET_IP, deps: &[ids::NETWORK_SUBNETS], step: &PublicSubnetIpStep };
+
 #[async_trait]
 impl Step<StepCx> for PublicSubnetIpStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_PUBLIC_SUBNET_IP
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_SUBNETS]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let futs = AZS.iter().map(|az| async move {
             let key = subnet_key(true, az);
@@ -240,24 +173,13 @@ impl Step<StepCx> for PublicSubnetIpStep {
             let (id, outcome) = if cx.created.contains(&key) {
                 (cx.require(&key, ids::NETWORK_SUBNETS)?, Outcome::Created)
             } else {
-                match find_subnet(cx, &key).await? {
+                match ec2::find::<Subnet>(cx, &key, Some(VPC)).await? {
                     None if cx.dry_run => return Ok(Outcome::Created),
-                    None => {
-                        return Err(StepError::MissingDependency {
-                            step: ids::NETWORK_SUBNETS,
-                            what: key,
-                        })
-                    }
-                    Some(s) if s.map_public_ip_on_launch() == Some(true) => {
-                        return Ok(Outcome::Unchanged)
-                    }
+                    None => return Err(StepError::MissingDependency { step: ids::NETWORK_SUBNETS, what: key }),
+                    Some(s) if s.map_public_ip_on_launch() == Some(true) => return Ok(Outcome::Unchanged),
                     Some(s) => (
                         s.subnet_id().unwrap_or_default().to_string(),
-                        Outcome::Updated(vec![change(
-                            &format!("{key}.map_public_ip_on_launch"),
-                            false,
-                            true,
-                        )]),
+                        Outcome::Updated(vec![change(&format!("{key}.map_public_ip_on_launch"), false, true)]),
                     ),
                 }
             };
@@ -269,14 +191,11 @@ impl Step<StepCx> for PublicSubnetIpStep {
                     .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
                     .send()
                     .await
-                    .map_err(ec2_err("ModifySubnetAttribute", &id))?;
+                    .map_err(|e| aws_err("ModifySubnetAttribute", &id, e))?;
             }
             Ok::<_, StepError>(outcome)
         });
-        Ok(try_join_all(futs)
-            .await?
-            .into_iter()
-            .fold(Outcome::Unchanged, Outcome::merge))
+        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
         Ok(Outcome::AlreadyAbsent) // the attribute goes with the subnet

@@ -14,36 +14,7 @@ use futures::future::try_join_all;
 
 pub(crate) struct VpcStep;
 
-pub(crate) async fn find_vpc(cx: &StepCx) -> Result<Option<aws_sdk_ec2::types::Vpc>, StepError> {
-    if let Some(id) = cx.state.id(VPC) {
-        let r = absent_ok(
-            "DescribeVpcs",
-            &id,
-            cx.aws.ec2.describe_vpcs().vpc_ids(&id).send().await,
-        )?;
-        if let Some(v) = r.and_then(|o| o.vpcs().first().cloned()) {
-            return Ok(Some(v));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_vpcs()
-        .set_filters(Some(ec2_filters(cx, VPC)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeVpcs", "VPC"))?;
-    Ok(o.vpcs()
-        .iter()
-        .find(|v| v.is_default() != Some(true) && is_ours(cx, v.tags(), VPC))
-        .cloned())
-}
-
-pub(crate) async fn vpc_attr(
-    cx: &StepCx,
-    id: &str,
-    attr: VpcAttributeName,
-) -> Result<bool, StepError> {
+pub(crate) async fn vpc_attr(cx: &StepCx, id: &str, attr: VpcAttributeName) -> Result<bool, StepError> {
     let o = cx
         .aws
         .ec2
@@ -52,7 +23,7 @@ pub(crate) async fn vpc_attr(
         .attribute(attr.clone())
         .send()
         .await
-        .map_err(ec2_err("DescribeVpcAttribute", id))?;
+        .map_err(|e| aws_err("DescribeVpcAttribute", id, e))?;
     let v = match attr {
         VpcAttributeName::EnableDnsSupport => o.enable_dns_support(),
         _ => o.enable_dns_hostnames(),
@@ -60,17 +31,13 @@ pub(crate) async fn vpc_attr(
     Ok(v.and_then(|b| b.value()).unwrap_or(false))
 }
 
+pub(crate) const VPC_STEP: Node = Node { id: ids::NETWORK_VPC, deps: &[], step: &VpcStep };
+
 #[async_trait]
 impl Step<StepCx> for VpcStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_VPC
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpc");
-        match find_vpc(cx).await? {
+        match ec2::find::<Vpc>(cx, VPC, None).await? {
             Some(v) => {
                 let id = v.vpc_id().unwrap_or_default().to_string();
                 cx.record(VPC, Resource::new("ec2:vpc", &id))?;
@@ -93,42 +60,33 @@ impl Step<StepCx> for VpcStep {
                     .tag_specifications(ec2_tag_spec(cx, ResourceType::Vpc, VPC, &name))
                     .send()
                     .await
-                    .map_err(ec2_err("CreateVpc", &name))?;
-                let id = o
-                    .vpc()
-                    .and_then(|v| v.vpc_id())
-                    .unwrap_or_default()
-                    .to_string();
+                    .map_err(|e| aws_err("CreateVpc", &name, e))?;
+                let id = o.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
                 cx.record_new(VPC, Resource::new("ec2:vpc", &id))?;
                 Ok(Outcome::Created)
             }
         }
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(v) = find_vpc(cx).await? else {
+        let Some(v) = ec2::find::<Vpc>(cx, VPC, None).await? else {
             cx.forget(VPC)?;
             return Ok(Outcome::AlreadyAbsent);
         };
         let id = v.vpc_id().unwrap_or_default().to_string();
         // Security groups created by other tiers are gone by now; the default
         // SG and main route table go with the VPC.
-        let out = retry_in_use(cx, "DeleteVpc", &id, || {
-            cx.aws.ec2.delete_vpc().vpc_id(&id).send()
-        })
-        .await?;
+        let out = retry_in_use(cx, "DeleteVpc", &id, || cx.aws.ec2.delete_vpc().vpc_id(&id).send()).await?;
         cx.forget(VPC)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = cx.cfg.name("vpc");
-        Ok(vec![match find_vpc(cx).await? {
+        Ok(vec![match ec2::find::<Vpc>(cx, VPC, None).await? {
             Some(v) => Inspection::new(
                 "ec2:vpc",
                 name,
                 v.vpc_id().map(str::to_string),
-                v.state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 v.state().map(|s| s.as_str()) == Some("available"),
             )
             .detail("cidr", v.cidr_block().unwrap_or_default()),
@@ -142,23 +100,16 @@ impl Step<StepCx> for VpcStep {
 /// them (the stack's critical path), do not wait for this call.
 pub(crate) struct VpcDnsStep;
 
+pub(crate) const VPC_DNS_STEP: Node = Node { id: ids::NETWORK_VPC_DNS, deps: &[ids::NETWORK_VPC], step: &VpcDnsStep };
+
 #[async_trait]
 impl Step<StepCx> for VpcDnsStep {
-    fn id(&self) -> StepId {
-        ids::NETWORK_VPC_DNS
-    }
-    fn deps(&self) -> &'static [StepId] {
-        &[ids::NETWORK_VPC]
-    }
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let Some(id) = cx.state.id(VPC) else {
             return if cx.dry_run {
                 Ok(Outcome::Created)
             } else {
-                Err(StepError::MissingDependency {
-                    step: ids::NETWORK_VPC,
-                    what: "VPC ID".into(),
-                })
+                Err(StepError::MissingDependency { step: ids::NETWORK_VPC, what: "VPC ID".into() })
             };
         };
         // A VPC this run created has DNS support on already (AWS default), so
@@ -171,26 +122,18 @@ impl Step<StepCx> for VpcDnsStep {
                 vpc_attr(cx, &id, VpcAttributeName::EnableDnsSupport),
                 vpc_attr(cx, &id, VpcAttributeName::EnableDnsHostnames)
             );
-            [
-                (VpcAttributeName::EnableDnsSupport, support?),
-                (VpcAttributeName::EnableDnsHostnames, hostnames?),
-            ]
-            .into_iter()
-            .filter(|(_, on)| !on)
-            .map(|(a, _)| a)
-            .collect()
+            [(VpcAttributeName::EnableDnsSupport, support?), (VpcAttributeName::EnableDnsHostnames, hostnames?)]
+                .into_iter()
+                .filter(|(_, on)| !on)
+                .map(|(a, _)| a)
+                .collect()
         };
         let outcome = if created {
             Outcome::Created
         } else if missing.is_empty() {
             Outcome::Unchanged
         } else {
-            Outcome::Updated(
-                missing
-                    .iter()
-                    .map(|a| change(a.as_str(), false, true))
-                    .collect(),
-            )
+            Outcome::Updated(missing.iter().map(|a| change(a.as_str(), false, true)).collect())
         };
         if !cx.dry_run {
             // AWS takes one attribute per ModifyVpcAttribute call.
@@ -202,7 +145,7 @@ impl Step<StepCx> for VpcDnsStep {
                     _ => req.enable_dns_hostnames(t),
                 };
                 let id = id.clone();
-                async move { req.send().await.map_err(ec2_err("ModifyVpcAttribute", &id)) }
+                async move { req.send().await.map_err(|e| aws_err("ModifyVpcAttribute", &id, e)) }
             }))
             .await?;
         }

@@ -8,14 +8,13 @@
 //! Resources that only live inside the VPC are not looked up at all when this
 //! run created the VPC ([`crate::resources::context::CreatedThisRun`]).
 
-use crate::aws::errors::{absent_ok, aws_err};
+use crate::aws::errors::absent_ok;
 use crate::error::StepError;
 use crate::resources::shared::lookup;
 use crate::resources::shared::tags::{ec2_filters, is_ours};
 use crate::resources::StepCx;
 use aws_sdk_ec2::types::{
-    Address, Filter, FlowLog, InternetGateway, NatGateway, RouteTable, SecurityGroup, Subnet, Tag,
-    Vpc, VpcEndpoint,
+    Address, Filter, FlowLog, InternetGateway, NatGateway, RouteTable, SecurityGroup, Subnet, Tag, Vpc, VpcEndpoint,
 };
 
 /// An EC2 resource type the stack looks up.
@@ -65,30 +64,11 @@ macro_rules! ec2_resource {
 
 /// NAT gateways and endpoints stay visible for a while after deletion.
 fn live_state(state: Option<&str>) -> bool {
-    !matches!(
-        state.map(str::to_ascii_lowercase).as_deref(),
-        Some("deleted" | "deleting" | "failed" | "rejected")
-    )
+    !matches!(state.map(str::to_ascii_lowercase).as_deref(), Some("deleted" | "deleting" | "failed" | "rejected"))
 }
 
-ec2_resource!(
-    Vpc,
-    "DescribeVpcs",
-    describe_vpcs,
-    vpc_ids,
-    set_filters,
-    vpcs,
-    |v: &Vpc| v.is_default() != Some(true)
-);
-ec2_resource!(
-    Subnet,
-    "DescribeSubnets",
-    describe_subnets,
-    subnet_ids,
-    set_filters,
-    subnets,
-    |_: &Subnet| true
-);
+ec2_resource!(Vpc, "DescribeVpcs", describe_vpcs, vpc_ids, set_filters, vpcs, |v: &Vpc| v.is_default() != Some(true));
+ec2_resource!(Subnet, "DescribeSubnets", describe_subnets, subnet_ids, set_filters, subnets, |_: &Subnet| true);
 ec2_resource!(
     InternetGateway,
     "DescribeInternetGateways",
@@ -143,24 +123,12 @@ ec2_resource!(
     vpc_endpoints,
     |e: &VpcEndpoint| live_state(e.state().map(|s| s.as_str()))
 );
-ec2_resource!(
-    FlowLog,
-    "DescribeFlowLogs",
-    describe_flow_logs,
-    flow_log_ids,
-    set_filter,
-    flow_logs,
-    |_: &FlowLog| true
-);
+ec2_resource!(FlowLog, "DescribeFlowLogs", describe_flow_logs, flow_log_ids, set_filter, flow_logs, |_: &FlowLog| true);
 
 /// Find the stack's resource with logical `key`. With `inside: Some(parent)`
 /// it lives inside `parent` (the VPC), and when this run created the parent
 /// it cannot exist yet: no call is made.
-pub async fn find<R: Ec2Resource>(
-    cx: &StepCx,
-    key: &str,
-    inside: Option<&str>,
-) -> Result<Option<R>, StepError> {
+pub async fn find<R: Ec2Resource>(cx: &StepCx, key: &str, inside: Option<&str>) -> Result<Option<R>, StepError> {
     if let Some(parent) = inside {
         if !cx.created.may_preexist(key, parent) {
             return Ok(None);
@@ -177,9 +145,7 @@ pub async fn find<R: Ec2Resource>(
                 .find(R::usable))
         },
         || async {
-            R::describe(cx, None, ec2_filters(cx, key))
-                .await
-                .map(Option::unwrap_or_default)
+            R::describe(cx, None, ec2_filters(cx, key)).await.map(Option::unwrap_or_default)
         },
         |r: &R| r.usable() && is_ours(cx, r.tags(), key),
     )
@@ -188,30 +154,10 @@ pub async fn find<R: Ec2Resource>(
 
 /// Every usable resource of a type carrying the stack's tag (for `status`).
 pub async fn all_of_stack<R: Ec2Resource>(cx: &StepCx) -> Result<Vec<R>, StepError> {
-    Ok(R::describe(
-        cx,
-        None,
-        vec![crate::resources::shared::tags::ec2_stack_filter(cx)],
-    )
-    .await?
-    .unwrap_or_default()
-    .into_iter()
-    .filter(R::usable)
-    .collect())
-}
-
-/// An EC2 call's error as a step error (the SDK's error types differ per call).
-pub fn err<'a, E, R>(
-    op: &'a str,
-    what: &'a str,
-) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StepError + 'a
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| aws_err(op, what, e)
+    Ok(R::describe(cx, None, vec![crate::resources::shared::tags::ec2_stack_filter(cx)])
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(R::usable)
+        .collect())
 }

@@ -5,15 +5,8 @@
 
 use crate::resources::prelude::*;
 
-pub async fn get_role(
-    cx: &StepCx,
-    name: &str,
-) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
-    let r = absent_ok(
-        "GetRole",
-        name,
-        cx.aws.iam.get_role().role_name(name).send().await,
-    )?;
+pub async fn get_role(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
+    let r = absent_ok("GetRole", name, cx.aws.iam.get_role().role_name(name).send().await)?;
     Ok(r.and_then(|o| o.role().cloned()))
 }
 
@@ -60,8 +53,7 @@ pub async fn ensure_role(
                 .map_err(|e| aws_err("CreateRole", name, e))?;
             cx.record_new(
                 key,
-                Resource::new("iam:role", name)
-                    .with("arn", o.role().map(|r| r.arn()).unwrap_or_default()),
+                Resource::new("iam:role", name).with("arn", o.role().map(|r| r.arn()).unwrap_or_default()),
             )?;
             Outcome::Created
         }
@@ -69,17 +61,9 @@ pub async fn ensure_role(
     let live = absent_ok(
         "GetRolePolicy",
         name,
-        cx.aws
-            .iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(policy_name)
-            .send()
-            .await,
+        cx.aws.iam.get_role_policy().role_name(name).policy_name(policy_name).send().await,
     )?;
-    let same = live
-        .map(|p| same_policy(p.policy_document(), policy))
-        .unwrap_or(false);
+    let same = live.map(|p| same_policy(p.policy_document(), policy)).unwrap_or(false);
     if !same {
         if out == Outcome::Unchanged {
             out = Outcome::Updated(vec![format!("{name}: inline policy {policy_name}")]);
@@ -113,17 +97,7 @@ pub async fn destroy_role(cx: &StepCx, key: &str, name: &str) -> Result<Outcome,
         .await
         .map_err(|e| aws_err("ListRolePolicies", name, e))?;
     for p in policies.policy_names() {
-        deleted(
-            "DeleteRolePolicy",
-            name,
-            cx.aws
-                .iam
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(p)
-                .send()
-                .await,
-        )?;
+        deleted("DeleteRolePolicy", name, cx.aws.iam.delete_role_policy().role_name(name).policy_name(p).send().await)?;
     }
     let attached = cx
         .aws
@@ -138,21 +112,11 @@ pub async fn destroy_role(cx: &StepCx, key: &str, name: &str) -> Result<Outcome,
             deleted(
                 "DetachRolePolicy",
                 name,
-                cx.aws
-                    .iam
-                    .detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-                    .await,
+                cx.aws.iam.detach_role_policy().role_name(name).policy_arn(arn).send().await,
             )?;
         }
     }
-    let out = deleted(
-        "DeleteRole",
-        name,
-        cx.aws.iam.delete_role().role_name(name).send().await,
-    )?;
+    let out = deleted("DeleteRole", name, cx.aws.iam.delete_role().role_name(name).send().await)?;
     cx.forget(key)?;
     Ok(out)
 }
@@ -164,19 +128,47 @@ pub async fn inspect_role(cx: &StepCx, key: &str, name: &str) -> Result<Inspecti
     })
 }
 
+/// An IAM role of the stack with its trust policy and one inline policy,
+/// as the step that owns it.
+pub struct RoleStep {
+    pub key: &'static str,
+    pub name: fn(&StepCx) -> String,
+    pub trust: fn() -> serde_json::Value,
+    pub policy_name: &'static str,
+    pub policy: fn(&StepCx) -> serde_json::Value,
+}
+
+#[async_trait]
+impl Step<StepCx> for RoleStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let (trust, policy) = ((self.trust)(), (self.policy)(cx));
+        ensure_role(cx, self.key, &(self.name)(cx), &trust, self.policy_name, &policy).await
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy_role(cx, self.key, &(self.name)(cx)).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![inspect_role(cx, self.key, &(self.name)(cx)).await?])
+    }
+}
+
+/// A trust policy letting one AWS service assume the role.
+pub fn trust(service: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+    })
+}
+
 /// Compare two JSON policy documents semantically (whitespace, key order,
 /// and the URL encoding IAM returns them in).
 pub fn same_policy(live: &str, desired: &serde_json::Value) -> bool {
     let live = if live.trim_start().starts_with('{') {
         live.to_string()
     } else {
-        percent_encoding::percent_decode_str(live)
-            .decode_utf8_lossy()
-            .into_owned()
+        percent_encoding::percent_decode_str(live).decode_utf8_lossy().into_owned()
     };
-    serde_json::from_str::<serde_json::Value>(&live)
-        .map(|v| &v == desired)
-        .unwrap_or(false)
+    serde_json::from_str::<serde_json::Value>(&live).map(|v| &v == desired).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -186,17 +178,8 @@ mod tests {
     #[test]
     fn policy_compare_handles_url_encoding() {
         let d = serde_json::json!({"Version": "2012-10-17", "Statement": []});
-        assert!(same_policy(
-            "%7B%22Version%22%3A%20%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D",
-            &d
-        ));
-        assert!(same_policy(
-            r#"{ "Statement": [], "Version": "2012-10-17" }"#,
-            &d
-        ));
-        assert!(!same_policy(
-            r#"{"Version": "2008-10-17", "Statement": []}"#,
-            &d
-        ));
+        assert!(same_policy("%7B%22Version%22%3A%20%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D", &d));
+        assert!(same_policy(r#"{ "Statement": [], "Version": "2012-10-17" }"#, &d));
+        assert!(!same_policy(r#"{"Version": "2008-10-17", "Statement": []}"#, &d));
     }
 }

@@ -3,10 +3,7 @@
 
 use crate::resources::prelude::*;
 
-pub async fn find(
-    cx: &StepCx,
-    name: &str,
-) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
+pub async fn find(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
     let o = cx
         .aws
         .logs
@@ -15,18 +12,10 @@ pub async fn find(
         .send()
         .await
         .map_err(|e| aws_err("DescribeLogGroups", name, e))?;
-    Ok(o.log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name))
-        .cloned())
+    Ok(o.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
 }
 
-pub async fn ensure(
-    cx: &StepCx,
-    key: &str,
-    name: &str,
-    retention: i32,
-) -> Result<Outcome, StepError> {
+pub async fn ensure(cx: &StepCx, key: &str, name: &str, retention: i32) -> Result<Outcome, StepError> {
     let (live, out) = match find(cx, name).await? {
         Some(g) => {
             cx.record(key, Resource::new("logs:log-group", name))?;
@@ -35,21 +24,10 @@ pub async fn ensure(
         None if cx.dry_run => return Ok(Outcome::Created),
         None => {
             let tags = Tags::new(cx, key).map();
-            match cx
-                .aws
-                .logs
-                .create_log_group()
-                .log_group_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-            {
+            match cx.aws.logs.create_log_group().log_group_name(name).set_tags(Some(tags)).send().await {
                 Ok(_) => {}
                 // Created by a run killed before it could record it.
-                Err(e)
-                    if e.as_service_error()
-                        .map(|s| s.is_resource_already_exists_exception())
-                        .unwrap_or(false) => {}
+                Err(e) if e.as_service_error().map(|s| s.is_resource_already_exists_exception()).unwrap_or(false) => {}
                 Err(e) => return Err(aws_err("CreateLogGroup", name, e)),
             }
             cx.record_new(key, Resource::new("logs:log-group", name))?;
@@ -85,40 +63,17 @@ pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, Step
         cx.forget(key)?;
         return Ok(Outcome::AlreadyAbsent);
     }
-    let out = deleted(
-        "DeleteLogGroup",
-        name,
-        cx.aws
-            .logs
-            .delete_log_group()
-            .log_group_name(name)
-            .send()
-            .await,
-    )?;
+    let out = deleted("DeleteLogGroup", name, cx.aws.logs.delete_log_group().log_group_name(name).send().await)?;
     cx.forget(key)?;
     Ok(out)
 }
 
-pub async fn inspect(
-    cx: &StepCx,
-    key: &str,
-    name: &str,
-    retention: i32,
-) -> Result<Inspection, StepError> {
+pub async fn inspect(cx: &StepCx, key: &str, name: &str, retention: i32) -> Result<Inspection, StepError> {
     Ok(match find(cx, name).await? {
         Some(g) => {
             let live = g.retention_in_days();
-            let mut i = Inspection::new(
-                "logs:log-group",
-                name,
-                Some(name.to_string()),
-                "exists",
-                true,
-            )
-            .detail(
-                "retention_days",
-                live.map(|d| d.to_string()).unwrap_or("never".into()),
-            );
+            let mut i = Inspection::new("logs:log-group", name, Some(name.to_string()), "exists", true)
+                .detail("retention_days", live.map(|d| d.to_string()).unwrap_or("never".into()));
             if live != Some(retention) {
                 i.drift = Some(format!("retention {live:?} (config: {retention})"));
             }
@@ -126,4 +81,25 @@ pub async fn inspect(
         }
         None => Inspection::missing("logs:log-group", name, cx.state.id(key)),
     })
+}
+
+/// A log group of the stack, as the step that owns it.
+pub struct LogGroupStep {
+    pub key: &'static str,
+    pub name: fn(&StepCx) -> String,
+    pub retention_days: fn(&StepCx) -> i32,
+}
+
+#[async_trait]
+impl Step<StepCx> for LogGroupStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        ensure(cx, self.key, &(self.name)(cx), (self.retention_days)(cx)).await
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy(cx, self.key, &(self.name)(cx)).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let (name, days) = ((self.name)(cx), (self.retention_days)(cx));
+        Ok(vec![inspect(cx, self.key, &name, days).await?])
+    }
 }

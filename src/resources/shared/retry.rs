@@ -41,11 +41,7 @@ pub struct Transient {
 impl Transient {
     pub fn matches(&self, code: &str, message: &str) -> bool {
         let message = message.to_ascii_lowercase();
-        self.codes.contains(&code)
-            || self
-                .messages
-                .iter()
-                .any(|(c, m)| *c == code && message.contains(m))
+        self.codes.contains(&code) || self.messages.iter().any(|(c, m)| *c == code && message.contains(m))
     }
 }
 
@@ -53,13 +49,7 @@ impl Transient {
 /// network interfaces, attachments): AWS answers these codes until it lets go.
 pub const IN_USE: Transient = Transient {
     waiting_for: "dependent resources to be released",
-    codes: &[
-        "DependencyViolation",
-        "ResourceInUse",
-        "ResourceInUseException",
-        "InvalidIPAddress.InUse",
-        "AuthFailure",
-    ],
+    codes: &["DependencyViolation", "ResourceInUse", "ResourceInUseException", "InvalidIPAddress.InUse", "AuthFailure"],
     messages: &[],
     bound: Duration::from_secs(20 * 60),
 };
@@ -88,10 +78,8 @@ where
             match fut.await {
                 Ok(v) => Ok(Poll::Ready(v)),
                 Err(e) => {
-                    let (code, message) = (
-                        e.code().unwrap_or_default().to_string(),
-                        e.message().unwrap_or_default().to_string(),
-                    );
+                    let (code, message) =
+                        (e.code().unwrap_or_default().to_string(), e.message().unwrap_or_default().to_string());
                     if rule.matches(&code, &message) {
                         *last.lock().unwrap() = Some(e);
                         Ok(Poll::Pending(code))
@@ -114,12 +102,7 @@ where
 
 /// A delete refused while other resources still hold on to the target
 /// ([`IN_USE`]); not-found is success.
-pub async fn retry_in_use<T, E, R, F, Fut>(
-    cx: &StepCx,
-    op: &str,
-    resource: &str,
-    call: F,
-) -> Result<Outcome, StepError>
+pub async fn retry_in_use<T, E, R, F, Fut>(cx: &StepCx, op: &str, resource: &str, call: F) -> Result<Outcome, StepError>
 where
     E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -157,11 +140,7 @@ where
 }
 
 /// Map a delete call's result: success → Deleted, not-found → AlreadyAbsent.
-pub fn deleted<T, E, R>(
-    op: &str,
-    resource: &str,
-    res: Result<T, SdkError<E, R>>,
-) -> Result<Outcome, StepError>
+pub fn deleted<T, E, R>(op: &str, resource: &str, res: Result<T, SdkError<E, R>>) -> Result<Outcome, StepError>
 where
     E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -176,20 +155,11 @@ where
 /// The last refusal, saying how long it was waited out.
 fn still_refused(e: StepError, elapsed: Duration) -> StepError {
     match e {
-        StepError::Aws {
+        StepError::Aws { op, resource, code, message, source } => StepError::Aws {
             op,
             resource,
             code,
-            message,
-            source,
-        } => StepError::Aws {
-            op,
-            resource,
-            code,
-            message: format!(
-                "{message} (still refused after {}s of retries)",
-                elapsed.as_secs()
-            ),
+            message: format!("{message} (still refused after {}s of retries)", elapsed.as_secs()),
             source,
         },
         e => e,
@@ -209,10 +179,7 @@ mod tests {
             bound: Duration::from_secs(1),
         };
         assert!(ROLE.matches("ClusterNotFoundException", ""));
-        assert!(ROLE.matches(
-            "InvalidParameterException",
-            "Unable to assume the service linked role"
-        ));
+        assert!(ROLE.matches("InvalidParameterException", "Unable to assume the service linked role"));
         assert!(!ROLE.matches("InvalidParameterException", "cpu must be one of"));
         assert!(!ROLE.matches("AccessDenied", "unable to assume"));
     }

@@ -15,20 +15,8 @@ pub const EXCLUDED: &str = "\"' %+~`#$&*()|[]{}:;<>?!/^-,@_=\\";
 pub async fn describe(
     cx: &StepCx,
     name: &str,
-) -> Result<
-    Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>,
-    StepError,
-> {
-    absent_ok(
-        "DescribeSecret",
-        name,
-        cx.aws
-            .secrets
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await,
-    )
+) -> Result<Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>, StepError> {
+    absent_ok("DescribeSecret", name, cx.aws.secrets.describe_secret().secret_id(name).send().await)
 }
 
 /// Generate a password of `len` letters and digits.
@@ -71,10 +59,7 @@ pub async fn ensure(
                     .map_err(|e| aws_err("RestoreSecret", name, e))?;
             }
         }
-        cx.record(
-            key,
-            Resource::new("secretsmanager:secret", &arn).with("name", name),
-        )?;
+        cx.record(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
         return Ok((out, Some(arn)));
     }
     if cx.dry_run {
@@ -94,23 +79,14 @@ pub async fn ensure(
         .await
         .map_err(|e| aws_err("CreateSecret", name, e))?;
     let arn = o.arn().unwrap_or_default().to_string();
-    cx.record_new(
-        key,
-        Resource::new("secretsmanager:secret", &arn).with("name", name),
-    )?;
+    cx.record_new(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
     Ok((Outcome::Created, Some(arn)))
 }
 
 /// The secret's string (only for APIs that need the value, e.g. RDS).
 pub async fn value(cx: &StepCx, id: &str) -> Result<String, StepError> {
-    let o = cx
-        .aws
-        .secrets
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .map_err(|e| aws_err("GetSecretValue", id, e))?;
+    let o =
+        cx.aws.secrets.get_secret_value().secret_id(id).send().await.map_err(|e| aws_err("GetSecretValue", id, e))?;
     Ok(o.secret_string().unwrap_or_default().to_string())
 }
 
@@ -131,15 +107,9 @@ pub async fn put(cx: &StepCx, id: &str, s: String) -> Result<(), StepError> {
 pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, StepError> {
     let out = match describe(cx, name).await? {
         None => Outcome::AlreadyAbsent,
-        Some(d) if d.deleted_date().is_some() && !cx.opts.force_delete_secrets => {
-            Outcome::AlreadyAbsent
-        }
+        Some(d) if d.deleted_date().is_some() && !cx.opts.force_delete_secrets => Outcome::AlreadyAbsent,
         Some(d) => {
-            let req = cx
-                .aws
-                .secrets
-                .delete_secret()
-                .secret_id(d.arn().unwrap_or(name));
+            let req = cx.aws.secrets.delete_secret().secret_id(d.arn().unwrap_or(name));
             let req = if cx.opts.force_delete_secrets {
                 req.force_delete_without_recovery(true)
             } else {
@@ -152,33 +122,50 @@ pub async fn destroy(cx: &StepCx, key: &str, name: &str) -> Result<Outcome, Step
     Ok(out)
 }
 
-pub async fn inspect(
-    cx: &StepCx,
-    key: &str,
-    name: &str,
-) -> Result<crate::engine::Inspection, StepError> {
+pub async fn inspect(cx: &StepCx, key: &str, name: &str) -> Result<Inspection, StepError> {
     use crate::engine::Inspection;
     Ok(match describe(cx, name).await? {
-        Some(d) if d.deleted_date().is_none() => Inspection::new(
-            "secretsmanager:secret",
-            name,
-            d.arn().map(str::to_string),
-            "active",
-            true,
-        ),
+        Some(d) if d.deleted_date().is_none() => {
+            Inspection::new("secretsmanager:secret", name, d.arn().map(str::to_string), "active", true)
+        }
         Some(d) => {
-            let mut i = Inspection::new(
-                "secretsmanager:secret",
-                name,
-                d.arn().map(str::to_string),
-                "pending deletion",
-                false,
-            );
+            let mut i =
+                Inspection::new("secretsmanager:secret", name, d.arn().map(str::to_string), "pending deletion", false);
             i.drift = Some("scheduled for deletion".into());
             i
         }
         None => Inspection::missing("secretsmanager:secret", name, cx.state.id(key)),
     })
+}
+
+/// A secret of the stack holding a generated password, as the step that
+/// owns it: created once, restored if pending deletion, deleted with the
+/// stack (its ARN is all the state keeps).
+pub struct SecretStep {
+    pub key: &'static str,
+    pub name: fn(&StepCx) -> String,
+    pub description: &'static str,
+    /// The stored string, from the generated password (plain, or JSON).
+    pub value: fn(&StepCx, &str) -> String,
+}
+
+#[async_trait]
+impl Step<StepCx> for SecretStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let value = |pw: &str| (self.value)(cx, pw);
+        Ok(ensure(cx, self.key, &(self.name)(cx), self.description, value).await?.0)
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy(cx, self.key, &(self.name)(cx)).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![inspect(cx, self.key, &(self.name)(cx)).await?])
+    }
+}
+
+/// The password itself is the secret's value.
+pub fn plain(_: &StepCx, pw: &str) -> String {
+    pw.to_string()
 }
 
 #[cfg(test)]

@@ -5,46 +5,15 @@
 //! except groups whose rules another tier owns (`None`). Deleting a group
 //! waits while network interfaces of deleted endpoints or tasks still hold it.
 
-use crate::resources::network::ec2_err;
 use crate::resources::network::VPC;
 use crate::resources::prelude::*;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
+use futures::future::BoxFuture;
 
-/// Find a security group by logical key (recorded ID first, then tag).
-pub async fn find_sg(
-    cx: &StepCx,
-    key: &str,
-) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
-    if !cx.created.may_preexist(key, VPC) {
-        return Ok(None);
-    }
-    if let Some(id) = cx.state.id(key) {
-        let r = absent_ok(
-            "DescribeSecurityGroups",
-            &id,
-            cx.aws
-                .ec2
-                .describe_security_groups()
-                .group_ids(&id)
-                .send()
-                .await,
-        )?;
-        if let Some(g) = r.and_then(|o| o.security_groups().first().cloned()) {
-            return Ok(Some(g));
-        }
-    }
-    let o = cx
-        .aws
-        .ec2
-        .describe_security_groups()
-        .set_filters(Some(ec2_filters(cx, key)))
-        .send()
-        .await
-        .map_err(ec2_err("DescribeSecurityGroups", key))?;
-    Ok(o.security_groups()
-        .iter()
-        .find(|g| is_ours(cx, g.tags(), key))
-        .cloned())
+/// Find a security group by logical key (recorded ID first, then tag); a
+/// group inside a VPC this run created cannot exist yet.
+pub async fn find_sg(cx: &StepCx, key: &str) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
+    ec2::find(cx, key, Some(VPC)).await
 }
 
 /// One desired ingress rule, compared by (protocol, port, source).
@@ -64,28 +33,14 @@ pub enum IngressSource {
 
 impl Ingress {
     fn permission(&self) -> IpPermission {
-        let b = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(self.port)
-            .to_port(self.port);
+        let b = IpPermission::builder().ip_protocol("tcp").from_port(self.port).to_port(self.port);
         match &self.source {
-            IngressSource::Cidr(c) => b.ip_ranges(
-                IpRange::builder()
-                    .cidr_ip(c)
-                    .description(&self.description)
-                    .build(),
-            ),
+            IngressSource::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).description(&self.description).build()),
             IngressSource::Group(g) => b.user_id_group_pairs(
-                aws_sdk_ec2::types::UserIdGroupPair::builder()
-                    .group_id(g)
-                    .description(&self.description)
-                    .build(),
+                aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(g).description(&self.description).build(),
             ),
             IngressSource::PrefixList(p) => b.prefix_list_ids(
-                aws_sdk_ec2::types::PrefixListId::builder()
-                    .prefix_list_id(p)
-                    .description(&self.description)
-                    .build(),
+                aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(p).description(&self.description).build(),
             ),
         }
         .build()
@@ -97,9 +52,7 @@ impl Ingress {
 
 /// Flatten a group's live ingress into (port, source) pairs; non-TCP or
 /// port-range rules are kept with port -1 so they show up as drift.
-pub fn live_ingress(
-    g: &aws_sdk_ec2::types::SecurityGroup,
-) -> Vec<(i32, IngressSource, IpPermission)> {
+pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressSource, IpPermission)> {
     let mut out = vec![];
     for p in g.ip_permissions() {
         let port = if p.ip_protocol() == Some("tcp") && p.from_port() == p.to_port() {
@@ -116,35 +69,19 @@ pub fn live_ingress(
         // Revocation must name the rule as it is stored: reuse the live entries.
         for r in p.ip_ranges() {
             let c = r.cidr_ip().unwrap_or_default().to_string();
-            out.push((
-                port,
-                IngressSource::Cidr(c),
-                base().ip_ranges(r.clone()).build(),
-            ));
+            out.push((port, IngressSource::Cidr(c), base().ip_ranges(r.clone()).build()));
         }
         for r in p.ipv6_ranges() {
             let c = r.cidr_ipv6().unwrap_or_default().to_string();
-            out.push((
-                port,
-                IngressSource::Cidr(c),
-                base().ipv6_ranges(r.clone()).build(),
-            ));
+            out.push((port, IngressSource::Cidr(c), base().ipv6_ranges(r.clone()).build()));
         }
         for u in p.user_id_group_pairs() {
             let gid = u.group_id().unwrap_or_default().to_string();
-            out.push((
-                port,
-                IngressSource::Group(gid),
-                base().user_id_group_pairs(u.clone()).build(),
-            ));
+            out.push((port, IngressSource::Group(gid), base().user_id_group_pairs(u.clone()).build()));
         }
         for l in p.prefix_list_ids() {
             let id = l.prefix_list_id().unwrap_or_default().to_string();
-            out.push((
-                port,
-                IngressSource::PrefixList(id),
-                base().prefix_list_ids(l.clone()).build(),
-            ));
+            out.push((port, IngressSource::PrefixList(id), base().prefix_list_ids(l.clone()).build()));
         }
     }
     out
@@ -181,18 +118,14 @@ pub async fn ensure_sg(
                 .tag_specifications(ec2_tag_spec(cx, ResourceType::SecurityGroup, key, &name))
                 .send()
                 .await
-                .map_err(ec2_err("CreateSecurityGroup", &name))?;
+                .map_err(|e| aws_err("CreateSecurityGroup", &name, e))?;
             let id = o.group_id().unwrap_or_default().to_string();
             cx.record_new(key, Resource::new("ec2:security-group", &id))?;
             (id, vec![], true)
         }
     };
     let Some(desired) = desired else {
-        return Ok(if created {
-            Outcome::Created
-        } else {
-            Outcome::Unchanged
-        });
+        return Ok(if created { Outcome::Created } else { Outcome::Unchanged });
     };
     let changes = apply_ingress(cx, &id, &name, &live, desired).await?;
     Ok(if created {
@@ -217,19 +150,8 @@ pub async fn sync_ingress(
     let Some(g) = find_sg(cx, key).await? else {
         return Ok(None);
     };
-    let changes = apply_ingress(
-        cx,
-        g.group_id().unwrap_or_default(),
-        &name,
-        &live_ingress(&g),
-        desired,
-    )
-    .await?;
-    Ok(Some(if changes.is_empty() {
-        Outcome::Unchanged
-    } else {
-        Outcome::Updated(changes)
-    }))
+    let changes = apply_ingress(cx, g.group_id().unwrap_or_default(), &name, &live_ingress(&g), desired).await?;
+    Ok(Some(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) }))
 }
 
 /// Authorize what is missing, revoke what is unexpected; returns the changes.
@@ -240,16 +162,10 @@ pub(crate) async fn apply_ingress(
     live: &[(i32, IngressSource, IpPermission)],
     desired: &[Ingress],
 ) -> Result<Vec<String>, StepError> {
-    let live_keys: Vec<(i32, IngressSource)> =
-        live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
-    let missing: Vec<&Ingress> = desired
-        .iter()
-        .filter(|d| !live_keys.contains(&d.key()))
-        .collect();
-    let extra: Vec<&(i32, IngressSource, IpPermission)> = live
-        .iter()
-        .filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone())))
-        .collect();
+    let live_keys: Vec<(i32, IngressSource)> = live.iter().map(|(p, s, _)| (*p, s.clone())).collect();
+    let missing: Vec<&Ingress> = desired.iter().filter(|d| !live_keys.contains(&d.key())).collect();
+    let extra: Vec<&(i32, IngressSource, IpPermission)> =
+        live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).collect();
     let mut changes = vec![];
     for m in &missing {
         changes.push(format!("{name}: allow tcp/{} from {:?}", m.port, m.source));
@@ -266,7 +182,7 @@ pub(crate) async fn apply_ingress(
                 .set_ip_permissions(Some(missing.iter().map(|m| m.permission()).collect()))
                 .send()
                 .await
-                .map_err(ec2_err("AuthorizeSecurityGroupIngress", id))?;
+                .map_err(|e| aws_err("AuthorizeSecurityGroupIngress", id, e))?;
         }
         if !extra.is_empty() {
             cx.aws
@@ -276,7 +192,7 @@ pub(crate) async fn apply_ingress(
                 .set_ip_permissions(Some(extra.iter().map(|(_, _, p)| p.clone()).collect()))
                 .send()
                 .await
-                .map_err(ec2_err("RevokeSecurityGroupIngress", id))?;
+                .map_err(|e| aws_err("RevokeSecurityGroupIngress", id, e))?;
         }
     }
     Ok(changes)
@@ -289,32 +205,19 @@ pub async fn destroy_sg(cx: &StepCx, key: &str) -> Result<Outcome, StepError> {
     };
     let id = g.group_id().unwrap_or_default().to_string();
     // ENIs of deleted endpoints/tasks can hold the group for a while.
-    let out = retry_in_use(cx, "DeleteSecurityGroup", &id, || {
-        cx.aws.ec2.delete_security_group().group_id(&id).send()
-    })
-    .await?;
+    let out = retry_in_use(cx, "DeleteSecurityGroup", &id, || cx.aws.ec2.delete_security_group().group_id(&id).send())
+        .await?;
     cx.forget(key)?;
     Ok(out)
 }
 
-pub async fn inspect_sg(
-    cx: &StepCx,
-    key: &str,
-    suffix: &str,
-    desired: &[Ingress],
-) -> Result<Inspection, StepError> {
+pub async fn inspect_sg(cx: &StepCx, key: &str, suffix: &str, desired: &[Ingress]) -> Result<Inspection, StepError> {
     let name = cx.cfg.name(suffix);
     Ok(match find_sg(cx, key).await? {
         Some(g) => {
             let live = live_ingress(&g);
-            let extra = live
-                .iter()
-                .filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone())))
-                .count();
-            let missing = desired
-                .iter()
-                .filter(|d| !live.iter().any(|(p, s, _)| (*p, s.clone()) == d.key()))
-                .count();
+            let extra = live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).count();
+            let missing = desired.iter().filter(|d| !live.iter().any(|(p, s, _)| (*p, s.clone()) == d.key())).count();
             let mut i = Inspection::new(
                 "ec2:security-group",
                 name,
@@ -323,9 +226,7 @@ pub async fn inspect_sg(
                 true,
             );
             if extra + missing > 0 {
-                i.drift = Some(format!(
-                    "{extra} unexpected, {missing} missing ingress rule(s)"
-                ));
+                i.drift = Some(format!("{extra} unexpected, {missing} missing ingress rule(s)"));
                 i.healthy = false;
             }
             i
@@ -344,11 +245,7 @@ pub const SG_ALB: &str = "sg/alb";
 /// is expected once both of its groups exist.
 pub fn expected_ingress(cx: &StepCx, key: &str) -> Vec<Ingress> {
     let rule = |port: i32, from: &str, what: &str| {
-        cx.state.id(from).map(|g| Ingress {
-            port,
-            source: IngressSource::Group(g),
-            description: what.to_string(),
-        })
+        cx.state.id(from).map(|g| Ingress { port, source: IngressSource::Group(g), description: what.to_string() })
     };
     let r = match key {
         "sg/db" => rule(3306, SG_SERVICE, "MySQL from the Moodle service"),
@@ -358,4 +255,54 @@ pub fn expected_ingress(cx: &StepCx, key: &str) -> Vec<Ingress> {
         _ => None,
     };
     r.into_iter().collect()
+}
+
+/// How a group's own step computes its ingress.
+pub type IngressOf = for<'a> fn(&'a StepCx) -> BoxFuture<'a, Result<Vec<Ingress>, StepError>>;
+
+/// Who sets a group's ingress.
+#[derive(Clone, Copy)]
+pub enum Rules {
+    /// The group's own step: exactly these (some need a lookup, e.g. the
+    /// CloudFront prefix list).
+    Own(IngressOf),
+    /// The compute tier's rules step, once both groups of a rule exist
+    /// ([`expected_ingress`]); the group's step leaves ingress alone.
+    CrossTier,
+}
+
+/// One security group of the stack: created in the VPC, its ingress as
+/// [`Rules`] say, deleted once nothing holds it.
+pub struct SecurityGroupStep {
+    pub key: &'static str,
+    pub suffix: &'static str,
+    pub description: &'static str,
+    pub rules: Rules,
+}
+
+impl SecurityGroupStep {
+    async fn desired(&self, cx: &StepCx) -> Result<Vec<Ingress>, StepError> {
+        match self.rules {
+            Rules::Own(rules) => rules(cx).await,
+            Rules::CrossTier => Ok(expected_ingress(cx, self.key)),
+        }
+    }
+}
+
+#[async_trait]
+impl Step<StepCx> for SecurityGroupStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let own = match self.rules {
+            Rules::Own(_) => Some(self.desired(cx).await?),
+            Rules::CrossTier => None,
+        };
+        ensure_sg(cx, self.key, self.suffix, self.description, own.as_deref()).await
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        destroy_sg(cx, self.key).await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let desired = self.desired(cx).await?;
+        Ok(vec![inspect_sg(cx, self.key, self.suffix, &desired).await?])
+    }
 }

@@ -22,12 +22,7 @@ pub struct Tags {
 impl Tags {
     /// Stack and logical key.
     pub fn new(cx: &StepCx, key: &str) -> Tags {
-        Tags {
-            pairs: vec![
-                (TAG_STACK.into(), cx.cfg.stack.name.clone()),
-                (TAG_RESOURCE.into(), key.into()),
-            ],
-        }
+        Tags { pairs: vec![(TAG_STACK.into(), cx.cfg.stack.name.clone()), (TAG_RESOURCE.into(), key.into())] }
     }
 
     /// Stack, logical key and `Name`.
@@ -110,9 +105,7 @@ sdk_tag!(required optional:
 
 /// The value of tag `key` in a list of tags.
 pub fn tag_value<'a, T: SdkTag>(tags: &'a [T], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|t| t.key_str() == Some(key))
-        .and_then(|t| t.value_str())
+    tags.iter().find(|t| t.key_str() == Some(key)).and_then(|t| t.value_str())
 }
 
 /// Does a resource carry this stack's tags for logical `key`? Lookups check
@@ -120,8 +113,7 @@ pub fn tag_value<'a, T: SdkTag>(tags: &'a [T], key: &str) -> Option<&'a str> {
 /// filters, and adopting the wrong resource would be far worse than a
 /// redundant comparison.
 pub fn is_ours<T: SdkTag>(cx: &StepCx, tags: &[T], key: &str) -> bool {
-    tag_value(tags, TAG_STACK) == Some(cx.cfg.stack.name.as_str())
-        && tag_value(tags, TAG_RESOURCE) == Some(key)
+    tag_value(tags, TAG_STACK) == Some(cx.cfg.stack.name.as_str()) && tag_value(tags, TAG_RESOURCE) == Some(key)
 }
 
 /// The same check on a tag map.
@@ -147,10 +139,7 @@ pub fn ec2_tag_spec(
 
 /// EC2: filters that find the resource with logical `key` of this stack.
 pub fn ec2_filters(cx: &StepCx, key: &str) -> Vec<aws_sdk_ec2::types::Filter> {
-    vec![
-        ec2_stack_filter(cx),
-        ec2_filter(&format!("tag:{TAG_RESOURCE}"), key),
-    ]
+    vec![ec2_stack_filter(cx), ec2_filter(&format!("tag:{TAG_RESOURCE}"), key)]
 }
 
 /// EC2: every resource of the stack of one kind.
@@ -159,8 +148,5 @@ pub fn ec2_stack_filter(cx: &StepCx) -> aws_sdk_ec2::types::Filter {
 }
 
 pub fn ec2_filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder()
-        .name(name)
-        .values(value)
-        .build()
+    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
 }

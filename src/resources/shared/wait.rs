@@ -26,12 +26,7 @@ pub enum Poll<T> {
 
 /// Poll `check` until it answers ready, fails, or `timeout` passes (see the
 /// module docs for the pacing).
-pub async fn wait_for<T, F, Fut>(
-    cx: &StepCx,
-    what: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<T, StepError>
+pub async fn wait_for<T, F, Fut>(cx: &StepCx, what: &str, timeout: Duration, mut check: F) -> Result<T, StepError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, StepError>>,
@@ -46,10 +41,7 @@ where
             Poll::Pending(state) => {
                 let elapsed = start.elapsed();
                 if elapsed >= timeout {
-                    return Err(StepError::Timeout {
-                        what: format!("{what} (last state `{state}`)"),
-                        elapsed,
-                    });
+                    return Err(StepError::Timeout { what: format!("{what} (last state `{state}`)"), elapsed });
                 }
                 if state != last || elapsed.as_secs() % 10 == 0 {
                     cx.progress(format!("{what}: {state} ({}s)", elapsed.as_secs()));
@@ -60,6 +52,27 @@ where
         tokio::time::sleep(delay).await;
         delay = (delay.mul_f64(1.5)).min(max);
     }
+}
+
+/// Wait until `find` no longer returns the resource (a delete AWS carries out
+/// in the background); `state` says what it is doing meanwhile.
+pub async fn wait_gone<R, F, Fut>(
+    cx: &StepCx,
+    what: &str,
+    find: F,
+    state: impl Fn(&R) -> String,
+) -> Result<(), StepError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<R>, StepError>>,
+{
+    wait_for(cx, &format!("{what} to be deleted"), cx.wait_timeout, || async {
+        Ok(match find().await? {
+            None => Poll::Ready(()),
+            Some(r) => Poll::Pending(state(&r)),
+        })
+    })
+    .await
 }
 
 /// After a step found or created several resources of one kind (`found`:
@@ -80,11 +93,7 @@ where
 {
     let (ids, outs): (Vec<String>, Vec<Outcome>) = found.into_iter().unzip();
     if !cx.dry_run {
-        let want = Want {
-            ready: &[ready],
-            failed,
-            gone_is_ready: false,
-        };
+        let want = Want { ready: &[ready], failed, gone_is_ready: false };
         wait_all(cx, what, ids, want, read).await?;
     }
     Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
@@ -107,15 +116,9 @@ where
     Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
 {
     let (ids, outs): (Vec<Option<String>>, Vec<Outcome>) = deleted.into_iter().unzip();
-    let want = Want {
-        ready: gone,
-        failed: &[],
-        gone_is_ready: true,
-    };
+    let want = Want { ready: gone, failed: &[], gone_is_ready: true };
     wait_all(cx, what, ids.into_iter().flatten().collect(), want, read).await?;
-    Ok(outs
-        .into_iter()
-        .fold(Outcome::AlreadyAbsent, Outcome::merge))
+    Ok(outs.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
 }
 
 /// What [`wait_all`] waits for.
@@ -135,13 +138,7 @@ struct Want<'a> {
 /// kind (two NAT gateways, four endpoints) cost one call per poll rather than
 /// one each — API rate limits are per account, and a step's waits run beside
 /// the whole stack's creates.
-async fn wait_all<F, Fut>(
-    cx: &StepCx,
-    what: &str,
-    ids: Vec<String>,
-    want: Want<'_>,
-    read: F,
-) -> Result<(), StepError>
+async fn wait_all<F, Fut>(cx: &StepCx, what: &str, ids: Vec<String>, want: Want<'_>, read: F) -> Result<(), StepError>
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: Future<Output = Result<Option<BTreeMap<String, String>>, StepError>>,
@@ -165,18 +162,10 @@ where
             }
         };
         let left = not_done(what, ids, &states, &want)?;
-        let shown = left
-            .iter()
-            .map(|(id, s)| format!("{id} {s}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let shown = left.iter().map(|(id, s)| format!("{id} {s}")).collect::<Vec<_>>().join(", ");
         let done = left.is_empty();
         *pending.lock().unwrap() = left.into_iter().map(|(id, _)| id).collect();
-        Ok(if done {
-            Poll::Ready(())
-        } else {
-            Poll::Pending(shown)
-        })
+        Ok(if done { Poll::Ready(()) } else { Poll::Pending(shown) })
     })
     .await
 }
@@ -216,40 +205,22 @@ mod tests {
 
     #[test]
     fn batched_waits_keep_only_what_is_not_done() {
-        let states: BTreeMap<String, String> = [("a", "available"), ("b", "pending")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let states: BTreeMap<String, String> =
+            [("a", "available"), ("b", "pending")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let create = Want {
-            ready: &["available"],
-            failed: &["failed"],
-            gone_is_ready: false,
-        };
+        let create = Want { ready: &["available"], failed: &["failed"], gone_is_ready: false };
         assert_eq!(
             not_done("NAT gateway", ids(&["a", "b", "c"]), &states, &create).unwrap(),
-            vec![
-                ("b".to_string(), "pending".to_string()),
-                ("c".to_string(), "not visible yet".to_string())
-            ]
+            vec![("b".to_string(), "pending".to_string()), ("c".to_string(), "not visible yet".to_string())]
         );
         // Deletion: an ID the service no longer returns is done.
-        let delete = Want {
-            ready: &["deleted"],
-            failed: &[],
-            gone_is_ready: true,
-        };
+        let delete = Want { ready: &["deleted"], failed: &[], gone_is_ready: true };
         assert_eq!(
             not_done("NAT gateway", ids(&["b", "c"]), &states, &delete).unwrap(),
             vec![("b".to_string(), "pending".to_string())]
         );
-        let failed: BTreeMap<String, String> = [("a".to_string(), "failed".to_string())]
-            .into_iter()
-            .collect();
+        let failed: BTreeMap<String, String> = [("a".to_string(), "failed".to_string())].into_iter().collect();
         let e = not_done("NAT gateway", ids(&["a"]), &failed, &create).unwrap_err();
-        assert!(
-            e.to_string().contains("NAT gateway a") && e.to_string().contains("failed"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("NAT gateway a") && e.to_string().contains("failed"), "{e}");
     }
 }
