@@ -7,11 +7,16 @@ and which moto gap it closes:
 - emu.fidelity  AWS behaviour where moto differs (always on);
 - emu.latency   AWS's resource timings × MOODLECTL_EMU_SCALE (when > 0);
 - emu.faults    injected throttling/5xx/timeouts, MOODLECTL_EMU_FAULTS;
+- emu.consistency  AWS's eventual consistency (propagation, read-after-create,
+                refusals right after a related change), MOODLECTL_EMU_CONSISTENCY;
+- emu.validation   every request checked against its botocore model and the
+                documented limits the models leave out (always on);
 - emu.speed     moto's per-request overheads cut (always), and models
                 preloaded and request logs muted in latency mode.
 
 Switches: MOODLECTL_EMU_SCALE, MOODLECTL_EMU_FAULTS (+ _SEED, _FAULT_KINDS,
-_FAULT_HOLD_S), MOODLECTL_EMU_HIDE_PREFIX_LISTS=1.
+_FAULT_HOLD_S), MOODLECTL_EMU_CONSISTENCY (+ _SEED), MOODLECTL_EMU_HIDE_PREFIX_LISTS=1,
+MOODLECTL_EMU_CF_READ_TIMEOUT_QUOTA (default 60).
 
 Usage: moto_server.py [moto_server args, e.g. -H 127.0.0.1 -p 5000]
 """
@@ -24,10 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from moto.server import main  # noqa: E402
 
-from emu import faults, fidelity, latency, speed  # noqa: E402
+from emu import consistency, faults, fidelity, latency, speed, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
+validation.install()
 speed.trim_overheads()
 if SCALE > 0:
     latency.install()
@@ -35,5 +41,7 @@ if SCALE > 0:
 
 if __name__ == "__main__":
     faults.install()
+    consistency.install()
+    validation.serve_counts()
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     sys.exit(main(sys.argv[1:]))

@@ -71,6 +71,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `Unchanged` when there is nothing to change, `Updated` otherwise.
+    pub fn of_changes(changes: Vec<String>) -> Self {
+        if changes.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated(changes)
+        }
+    }
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Created => "created",
@@ -143,10 +151,28 @@ impl Inspection {
         }
     }
     /// A resource recorded in state that no longer exists.
+    /// Not found. Drift only when the state recorded it: a resource never
+    /// created (or deleted by `down`) is absent, not gone behind our back.
     pub fn missing(kind: &str, name: impl Into<String>, id: Option<String>) -> Self {
-        let mut i = Inspection::new(kind, name, id, "missing", false);
-        i.drift = Some("in state but gone".into());
+        let recorded = id.is_some();
+        let mut i = Inspection::new(kind, name, id, if recorded { "missing" } else { "absent" }, false);
+        if recorded {
+            i.drift = Some("in state but gone".into());
+        }
         i
+    }
+    /// Found live (not `missing`/`absent`).
+    pub fn exists(&self) -> bool {
+        !matches!(self.state.as_str(), "missing" | "absent")
+    }
+    /// The found resource's ID, state and health.
+    pub fn status(mut self, id: Option<&str>, state: impl Into<String>, healthy: bool) -> Self {
+        if let Some(id) = id {
+            self.id = Some(id.to_string());
+        }
+        self.state = state.into();
+        self.healthy = healthy;
+        self
     }
     pub fn detail(mut self, k: &str, v: impl Into<String>) -> Self {
         self.details.insert(k.into(), v.into());
@@ -164,10 +190,17 @@ pub trait Step<Cx>: Send + Sync {
     async fn destroy(&self, cx: &Cx) -> Result<Outcome, StepError>;
     /// Live state of the step's resources, for `status`.
     async fn inspect(&self, cx: &Cx) -> Result<Vec<Inspection>, StepError>;
+    /// Refuse a `down` before anything is deleted (a database with deletion
+    /// protection): every step's guard runs, and must pass, before the first
+    /// `destroy`. Otherwise `down` would take the site apart around a
+    /// database it then cannot delete.
+    async fn guard_destroy(&self, _cx: &Cx) -> Result<(), StepError> {
+        Ok(())
+    }
 }
 
 /// A step in the graph: its ID, what must be done before it, and the step.
-/// Each resource file declares its nodes next to its step, as constants.
+/// The stack lists its nodes in one table (`resources::steps`).
 pub struct Node<Cx: 'static> {
     pub id: StepId,
     pub deps: &'static [StepId],
@@ -294,6 +327,18 @@ pub async fn run<C: Context>(graph: &Graph<C::StepCx>, ctx: Arc<C>, dir: Directi
     let nodes = graph.nodes();
     let start = Instant::now();
     let n = nodes.len();
+    if dir == Direction::Down {
+        if let Some(refused) = guards(nodes, &ctx, parallelism).await {
+            let skipped: Vec<StepId> = nodes.iter().map(|s| s.id).filter(|id| *id != refused.id).collect();
+            for s in &skipped {
+                ctx.reporter().emit(&Event::StepSkipped {
+                    step: s.to_string(),
+                    reason: "nothing is deleted while a step refuses".into(),
+                });
+            }
+            return RunReport { results: vec![refused], skipped, elapsed: start.elapsed() };
+        }
+    }
     let index: HashMap<StepId, usize> = nodes.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     // preds[i]: what must finish before i; succs[i]: what i unblocks.
     let mut preds: Vec<Vec<usize>> = vec![vec![]; n];
@@ -335,7 +380,13 @@ pub async fn run<C: Context>(graph: &Graph<C::StepCx>, ctx: Arc<C>, dir: Directi
                     let t = Instant::now();
                     let result = match dir {
                         Direction::Up => step.ensure(&cx).await,
-                        Direction::Down => step.destroy(&cx).await,
+                        // What a step makes needs what its dependencies made:
+                        // when one of those was never created (an `up` that
+                        // failed early), the step has nothing to delete.
+                        Direction::Down => match step.destroy(&cx).await {
+                            Err(StepError::MissingDependency { .. }) => Ok(Outcome::AlreadyAbsent),
+                            r => r,
+                        },
                     };
                     (result, C::notes(&cx), t.elapsed())
                 }
@@ -370,13 +421,7 @@ pub async fn run<C: Context>(graph: &Graph<C::StepCx>, ctx: Arc<C>, dir: Directi
             }
             Err(e) => {
                 failed = true;
-                ctx.reporter().emit(&Event::StepFailed {
-                    step: id.to_string(),
-                    error: e.to_string(),
-                    code: e.code().map(str::to_string),
-                    hint: e.hint().map(str::to_string),
-                    elapsed_ms: elapsed.as_millis() as u64,
-                });
+                emit_failure(ctx.reporter(), id, e, elapsed);
             }
         }
         results.push(StepResult { id, result, notes, elapsed });
@@ -389,6 +434,34 @@ pub async fn run<C: Context>(graph: &Graph<C::StepCx>, ctx: Arc<C>, dir: Directi
         });
     }
     RunReport { results, skipped, elapsed: start.elapsed() }
+}
+
+/// Every step's [`Step::guard_destroy`], `parallelism` at a time; the first
+/// refusal (reported as that step's failure), if any.
+async fn guards<C: Context>(nodes: &[Node<C::StepCx>], ctx: &Arc<C>, parallelism: usize) -> Option<StepResult> {
+    let checks = futures::stream::iter(nodes.iter().map(|node| {
+        let cx = ctx.for_step(node.id);
+        async move {
+            let t = Instant::now();
+            node.step.guard_destroy(&cx).await.err().map(|e| (node.id, e, t.elapsed()))
+        }
+    }))
+    .buffer_unordered(parallelism.max(1))
+    .filter_map(|r| async move { r });
+    futures::pin_mut!(checks);
+    let (id, e, elapsed) = checks.next().await?;
+    emit_failure(ctx.reporter(), id, &e, elapsed);
+    Some(StepResult { id, result: Err(e), notes: vec![], elapsed })
+}
+
+fn emit_failure(rep: &dyn Reporter, id: StepId, e: &StepError, elapsed: Duration) {
+    rep.emit(&Event::StepFailed {
+        step: id.to_string(),
+        error: e.to_string(),
+        code: e.code().map(str::to_string),
+        hint: e.hint().map(str::to_string),
+        elapsed_ms: elapsed.as_millis() as u64,
+    });
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {
@@ -446,5 +519,95 @@ mod tests {
         assert_eq!(AlreadyAbsent.merge(Deleted), Deleted);
         assert_eq!(AlreadyAbsent.merge(AlreadyAbsent), AlreadyAbsent);
         assert_eq!(Unchanged.merge(AlreadyAbsent), Unchanged);
+    }
+
+    /// A step whose destroy needs an ID its dependency never recorded.
+    struct NeedsParent;
+
+    #[async_trait]
+    impl Step<()> for NeedsParent {
+        async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
+            Err(StepError::MissingDependency { step: A, what: "parent".into() })
+        }
+        async fn destroy(&self, _: &()) -> Result<Outcome, StepError> {
+            Err(StepError::MissingDependency { step: A, what: "parent".into() })
+        }
+        async fn inspect(&self, _: &()) -> Result<Vec<Inspection>, StepError> {
+            Ok(vec![])
+        }
+    }
+
+    struct Ctx(crate::report::Collect);
+
+    impl Context for Ctx {
+        type StepCx = ();
+        fn for_step(self: &Arc<Self>, _: StepId) {}
+        fn notes(_: &()) -> Vec<String> {
+            vec![]
+        }
+        fn reporter(&self) -> &dyn Reporter {
+            &self.0
+        }
+    }
+
+    /// A step that refuses to be deleted, and counts the deletes it saw.
+    struct Protected(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Step<()> for Protected {
+        async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
+            Ok(Outcome::Unchanged)
+        }
+        async fn destroy(&self, _: &()) -> Result<Outcome, StepError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Outcome::Deleted)
+        }
+        async fn inspect(&self, _: &()) -> Result<Vec<Inspection>, StepError> {
+            Ok(vec![])
+        }
+        async fn guard_destroy(&self, _: &()) -> Result<(), StepError> {
+            Err(StepError::Refused("protected".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn down_deletes_nothing_while_a_guard_refuses() {
+        static P: Protected = Protected(std::sync::atomic::AtomicUsize::new(0));
+        static D: Protected = Protected(std::sync::atomic::AtomicUsize::new(0));
+        // D (a dependant of A) would be deleted first; A refuses.
+        struct Dependant;
+        #[async_trait]
+        impl Step<()> for Dependant {
+            async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
+                Ok(Outcome::Unchanged)
+            }
+            async fn destroy(&self, cx: &()) -> Result<Outcome, StepError> {
+                D.destroy(cx).await
+            }
+            async fn inspect(&self, _: &()) -> Result<Vec<Inspection>, StepError> {
+                Ok(vec![])
+            }
+        }
+        let g = Graph::new(vec![Node { id: A, deps: &[], step: &P }, Node { id: B, deps: &[A], step: &Dependant }])
+            .unwrap();
+        let down = run(&g, Arc::new(Ctx(crate::report::Collect(Default::default()))), Direction::Down, 2).await;
+        assert!(!down.ok());
+        assert_eq!(down.failures().map(|(id, _)| id).collect::<Vec<_>>(), [A]);
+        assert_eq!(down.skipped, [B]);
+        let deletes = |p: &Protected| p.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((deletes(&P), deletes(&D)), (0, 0), "nothing deleted");
+    }
+
+    #[tokio::test]
+    async fn down_counts_a_step_whose_dependencies_were_never_created_as_absent() {
+        let g = Graph::new(vec![Node { id: A, deps: &[], step: &S }, Node { id: B, deps: &[A], step: &NeedsParent }])
+            .unwrap();
+        let ctx = Arc::new(Ctx(crate::report::Collect(Default::default())));
+        let up = run(&g, ctx.clone(), Direction::Up, 2).await;
+        assert!(!up.ok(), "up still fails on a missing dependency");
+        let down = run(&g, ctx, Direction::Down, 2).await;
+        assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+        let b = down.results.iter().find(|r| r.id == B).unwrap();
+        assert_eq!(b.result.as_ref().ok(), Some(&Outcome::AlreadyAbsent));
     }
 }

@@ -18,6 +18,16 @@ use clap::Parser;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `moodlectl status | head -3` would panic in
+    // `println!` once `head` is gone. Restored, a closed pipe ends the
+    // process quietly (status 141 in a shell), as for every Unix tool; the
+    // state is written atomically, so an `up` cut short this way resumes.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid handler.
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     init_tracing(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

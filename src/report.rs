@@ -60,10 +60,47 @@ pub enum Event {
     Kept {
         items: Vec<String>,
     },
+    /// Ctrl-C stopped the run; `running` were cut short (the state is saved).
+    Interrupted {
+        command: String,
+        running: Vec<String>,
+    },
 }
 
 pub trait Reporter: Send + Sync {
     fn emit(&self, ev: &Event);
+    /// Steps started and not yet finished (what Ctrl-C cuts short), for
+    /// reporters that keep track ([`Tracked`]).
+    fn running(&self) -> Vec<String> {
+        vec![]
+    }
+}
+
+/// Any reporter, plus the set of running steps.
+pub struct Tracked {
+    inner: Box<dyn Reporter>,
+    running: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Reporter for Tracked {
+    fn emit(&self, ev: &Event) {
+        {
+            let mut r = self.running.lock().unwrap();
+            match ev {
+                Event::StepStarted { step } => {
+                    r.insert(step.clone());
+                }
+                Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
+                    r.remove(step);
+                }
+                _ => {}
+            }
+        }
+        self.inner.emit(ev);
+    }
+    fn running(&self) -> Vec<String> {
+        self.running.lock().unwrap().iter().cloned().collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,14 +112,23 @@ pub enum Verbosity {
 
 /// Pick the reporter for this process: JSON, TTY spinners, or plain lines.
 pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
+    Box::new(Tracked { inner: pick(json, verbosity), running: Mutex::default() })
+}
+
+fn pick(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
     let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
     if json {
         Box::new(JsonReporter { out: Mutex::new(()) })
     } else if std::io::stderr().is_terminal() && !ci && verbosity != Verbosity::Quiet {
         Box::new(TtyReporter::new(verbosity, color_enabled()))
     } else {
-        Box::new(PlainReporter { verbosity })
+        Box::new(PlainReporter::new(verbosity))
     }
+}
+
+/// Colour on stdout: a terminal, and `NO_COLOR` unset or empty.
+pub fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").map(|v| v.is_empty()).unwrap_or(true) && std::io::stdout().is_terminal()
 }
 
 pub fn color_enabled() -> bool {
@@ -111,9 +157,65 @@ impl Reporter for JsonReporter {
     }
 }
 
-/// Timestamped lines on stderr (non-TTY, CI).
+/// Timestamped lines on stderr (non-TTY, CI), and a heartbeat: every
+/// `MOODLECTL_HEARTBEAT_S` (default 10) seconds, one "still …" line per step
+/// that has been running that long, as Terraform prints "Still creating…
+/// [1m20s elapsed]" — a CI log that is silent for minutes looks hung.
 pub struct PlainReporter {
     verbosity: Verbosity,
+    running: std::sync::Arc<Mutex<Running>>,
+}
+
+/// What the heartbeat reports: the run's verb and each running step's start
+/// and last progress message.
+#[derive(Default)]
+struct Running {
+    verb: &'static str,
+    steps: BTreeMap<String, (Instant, Option<String>)>,
+}
+
+impl PlainReporter {
+    pub fn new(verbosity: Verbosity) -> Self {
+        let running = std::sync::Arc::new(Mutex::new(Running::default()));
+        if verbosity != Verbosity::Quiet {
+            let every = std::env::var("MOODLECTL_HEARTBEAT_S").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+            let shared = running.clone();
+            // Lives as long as the process; it only reads the shared map.
+            std::thread::spawn(move || heartbeat(&shared, std::time::Duration::from_secs(every.max(1))));
+        }
+        PlainReporter { verbosity, running }
+    }
+}
+
+fn heartbeat(running: &Mutex<Running>, every: std::time::Duration) {
+    loop {
+        std::thread::sleep(every);
+        let r = running.lock().unwrap();
+        for (step, (started, last)) in &r.steps {
+            let elapsed = started.elapsed();
+            if elapsed >= every {
+                let mut line = format!("{step}: still {}… [{} elapsed]", r.verb, elapsed_words(elapsed.as_secs()));
+                if let Some(m) = last {
+                    line.push_str(&format!(" — {m}"));
+                }
+                eprintln!("{} {line}", clock());
+            }
+        }
+    }
+}
+
+/// `80` → `1m20s`, `7` → `7s`.
+pub fn elapsed_words(s: u64) -> String {
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+fn clock() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[hour]:[minute]:[second]"))
+        .unwrap_or_default()
 }
 
 pub fn describe(ev: &Event) -> Option<String> {
@@ -144,6 +246,14 @@ pub fn describe(ev: &Event) -> Option<String> {
         }
         Event::Outputs { .. } => return None,
         Event::Kept { items } => format!("kept: {}", items.join("; ")),
+        Event::Interrupted { command, running } => {
+            let stopped = if running.is_empty() {
+                "nothing was running".into()
+            } else {
+                format!("stopped {}", running.join(", "))
+            };
+            format!("interrupted: {stopped}; the state is saved, `moodlectl {command}` resumes")
+        }
     })
 }
 
@@ -153,7 +263,25 @@ fn secs(ms: u64) -> String {
 
 impl Reporter for PlainReporter {
     fn emit(&self, ev: &Event) {
-        let important = matches!(ev, Event::StepFailed { .. } | Event::RunFinished { .. });
+        {
+            let mut r = self.running.lock().unwrap();
+            match ev {
+                Event::RunStarted { command, .. } => r.verb = if command == "down" { "deleting" } else { "working" },
+                Event::StepStarted { step } => {
+                    r.steps.insert(step.clone(), (Instant::now(), None));
+                }
+                Event::StepProgress { step, message } => {
+                    if let Some(s) = r.steps.get_mut(step) {
+                        s.1 = Some(message.clone());
+                    }
+                }
+                Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
+                    r.steps.remove(step);
+                }
+                _ => {}
+            }
+        }
+        let important = matches!(ev, Event::StepFailed { .. } | Event::RunFinished { .. } | Event::Interrupted { .. });
         let chatty = matches!(ev, Event::StepStarted { .. } | Event::StepProgress { .. });
         match self.verbosity {
             Verbosity::Quiet if !important => return,
@@ -161,10 +289,7 @@ impl Reporter for PlainReporter {
             _ => {}
         }
         if let Some(line) = describe(ev) {
-            let ts = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!("[hour]:[minute]:[second]"))
-                .unwrap_or_default();
-            eprintln!("{ts} {line}");
+            eprintln!("{} {line}", clock());
         }
     }
 }
@@ -234,6 +359,14 @@ impl Reporter for TtyReporter {
                 if failed || !unchanged || self.verbosity == Verbosity::Verbose {
                     let _ = self.multi.println(line);
                 }
+            }
+            Event::Interrupted { .. } => {
+                // No frozen spinner frame left behind on the terminal.
+                for (_, (pb, _)) in bars.drain() {
+                    pb.finish_and_clear();
+                }
+                let _ = self.multi.clear();
+                eprintln!("{}", describe(ev).unwrap_or_default());
             }
             other => {
                 if let Some(line) = describe(other) {

@@ -51,6 +51,20 @@ pub struct StateData {
     pub generation: String,
     pub updated_at: String,
     pub resources: BTreeMap<String, Resource>,
+    /// Per resource key, how many times it was deleted: mixed into its
+    /// idempotency token, so that an `up` after a partial `down` never gets a
+    /// deleted NAT gateway or endpoint back from a replayed token.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub token_epochs: BTreeMap<String, u32>,
+    /// When each recent create was sent (key → unix seconds), set just
+    /// before the call and kept for a while after it. AWS's reads are
+    /// eventually consistent: for seconds after a create, a `Describe*` by
+    /// the new ID may answer not-found and a filter-only one may leave it out.
+    /// A lookup of a key created this recently keeps looking rather than
+    /// concluding "absent" (and creating a second one, or forgetting one that
+    /// exists). Entries older than an hour are dropped when the state is saved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub created_at: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +156,8 @@ fn fresh(stack: &str, region: &str) -> StateData {
         generation: random_hex(8),
         updated_at: now_rfc3339(),
         resources: BTreeMap::new(),
+        token_epochs: BTreeMap::new(),
+        created_at: BTreeMap::new(),
     }
 }
 
@@ -353,16 +369,55 @@ impl StateStore {
         self.flush_remote()
     }
 
-    /// Forget a resource (it was deleted) and persist immediately.
-    pub fn forget(&self, key: &str) -> Result<(), StateError> {
+    /// Record a resource just created; its create time is kept (see
+    /// `created_at`) unless an earlier note of the same create is.
+    pub fn record_created(&self, key: &str, res: Resource) -> Result<(), StateError> {
         {
             let mut d = self.data.lock().unwrap();
-            if d.resources.remove(key).is_none() {
-                return Ok(());
-            }
+            d.created_at.entry(key.to_string()).or_insert_with(unix_now);
+            d.resources.insert(key.to_string(), res);
             self.save_locked(&mut d)?;
         }
         self.flush_remote()
+    }
+
+    /// Forget a resource (it was deleted, or is not there) and persist
+    /// immediately. Its token epoch moves on either way: a resource created
+    /// by a run that died before recording it is deleted without ever having
+    /// been in the state, and its token must not be replayed either.
+    pub fn forget(&self, key: &str) -> Result<(), StateError> {
+        {
+            let mut d = self.data.lock().unwrap();
+            d.resources.remove(key);
+            d.created_at.remove(key);
+            *d.token_epochs.entry(key.to_string()).or_default() += 1;
+            self.save_locked(&mut d)?;
+        }
+        self.flush_remote()
+    }
+
+    /// How many times `key` was deleted (see `token_epochs`).
+    pub fn token_epoch(&self, key: &str) -> u32 {
+        self.data.lock().unwrap().token_epochs.get(key).copied().unwrap_or(0)
+    }
+
+    /// Note that a create of `key` is about to be sent (`Some`), or that AWS
+    /// refused it outright so nothing was created (`None`), and persist it.
+    pub fn set_created_at(&self, key: &str, at: Option<u64>) -> Result<(), StateError> {
+        {
+            let mut d = self.data.lock().unwrap();
+            match at {
+                Some(t) => d.created_at.insert(key.to_string(), t),
+                None => d.created_at.remove(key),
+            };
+            self.save_locked(&mut d)?;
+        }
+        self.flush_remote()
+    }
+
+    /// When a create of `key` was last sent, if it was recent (see `created_at`).
+    pub fn created_at(&self, key: &str) -> Option<u64> {
+        self.data.lock().unwrap().created_at.get(key).copied()
     }
 
     /// Replace the whole state (`state push`) and persist it.
@@ -418,6 +473,8 @@ impl StateStore {
             return Ok(());
         }
         d.updated_at = now_rfc3339();
+        let hour_ago = unix_now().saturating_sub(3600);
+        d.created_at.retain(|_, t| *t > hour_ago);
         if self.remote.is_some() {
             return Ok(()); // written by flush_remote, outside the data lock
         }
@@ -651,6 +708,11 @@ pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs())
 }
 
 #[cfg(test)]

@@ -133,6 +133,37 @@ const CASES: &[Case] = &[
         expect: &["`database.engine`", "unknown variant"],
     },
     Case {
+        name: "Fargate Spot with ARM",
+        config: Config::Edit("platform = \"X86\"", "platform = \"ARM\"\nspot_weight = 2"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`service.spot_weight`", "Fargate Spot does not run ARM64", "hint:"],
+    },
+    Case {
+        name: "origin timeout beyond CloudFront's range",
+        config: Config::Edit("origin_timeout_seconds = 60", "origin_timeout_seconds = 180"),
+        args: &["plan"],
+        state: None,
+        expect: &["`cdn.origin_timeout_seconds`", "between 1 and 120", "quota"],
+    },
+    Case {
+        name: "storage autoscaling maximum too close",
+        config: Config::Edit("max_allocated_storage_gb = 300", "max_allocated_storage_gb = 32"),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`database.max_allocated_storage_gb`", "at least 10% above", "at least 33"],
+    },
+    Case {
+        name: "engine version of another engine",
+        config: Config::Edit(
+            "engine = \"mysql\"",
+            "engine = \"mariadb\"\nengine_version = \"8.0.mysql_aurora.3.08.0\"",
+        ),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`database.engine_version`", "is not a version of engine"],
+    },
+    Case {
         name: "bad stack name",
         config: Config::Edit("name = \"moodle\"", "name = \"Moodle_Prod\""),
         args: &["up", "--yes"],

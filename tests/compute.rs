@@ -332,6 +332,7 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
+    confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
     assert_eq!(doc["healthy"], true);
@@ -375,6 +376,7 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
     assert!(row("ecs:service", "moodle-service")["drift"].as_str().unwrap().contains("desired count 0"));
 
     p.expect(&["up", "--yes"], 0);
+    confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&st).unwrap()["healthy"], true);
     let g = ec2.describe_security_groups().group_ids(&s["sg/db"]).send().await.unwrap().security_groups()[0].clone();
@@ -390,4 +392,57 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
 /// IAM returns policy documents URL-encoded.
 fn url_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// An ARM (Graviton) service runs on on-demand Fargate only: Fargate Spot
+/// does not run ARM64 tasks, so a FARGATE_SPOT share would never be placed
+/// (the emulator refuses such a service outright).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_arm_service_uses_on_demand_fargate_only() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.edit_config("platform = \"X86\"", "platform = \"ARM\"");
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let td = ecs.describe_task_definition().task_definition("moodle-moodle").send().await.unwrap();
+    let arch = td.task_definition().unwrap().runtime_platform().unwrap().cpu_architecture().unwrap().clone();
+    assert_eq!(arch.as_str(), "ARM64");
+    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
+    let providers: Vec<&str> =
+        s.services()[0].capacity_provider_strategy().iter().map(|i| i.capacity_provider()).collect();
+    assert_eq!(providers, vec!["FARGATE"]);
+    p.expect(&["plan"], 0);
+}
+
+/// A family with more revisions than one page of ListTaskDefinitions holds
+/// (AWS pages at 100): `down` deregisters them all, not the first page only.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_deregisters_every_revision_past_the_first_page() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let td = ecs.describe_task_definition().task_definition("moodle-moodle").send().await.unwrap();
+    let td = td.task_definition().unwrap().clone();
+    for _ in 0..105 {
+        ecs.register_task_definition()
+            .family("moodle-moodle")
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+            .set_network_mode(td.network_mode().cloned())
+            .set_cpu(td.cpu().map(str::to_string))
+            .set_memory(td.memory().map(str::to_string))
+            .set_container_definitions(Some(td.container_definitions().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    p.expect(&["down", "--yes"], 0);
+    let mut active = 0;
+    let mut pages = ecs.list_task_definitions().family_prefix("moodle-moodle").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        active += page.unwrap().task_definition_arns().len();
+    }
+    assert_eq!(active, 0, "every revision deregistered");
 }

@@ -84,6 +84,14 @@ async fn up_builds_the_data_tier_as_specified_and_keeps_the_password_secret() {
     assert_eq!(secret["port"], 3306);
     assert_eq!(pw.len(), 32);
     assert!(pw.chars().all(|c| c.is_ascii_alphanumeric()), "no characters that break Moodle's DB connection");
+    // Until its owner clicks the link AWS mailed, the alert subscription
+    // receives nothing: status says so, and is not healthy.
+    let (pending, _) = p.expect(&["status", "-o", "json"], 4);
+    let doc: serde_json::Value = serde_json::from_str(&pending).unwrap();
+    let topic = doc["resources"].as_array().unwrap().iter().find(|r| r["kind"] == "sns:topic").unwrap().clone();
+    assert_eq!(topic["healthy"], false, "{topic}");
+    assert!(topic["state"].as_str().unwrap().contains("pending confirmation"), "{topic}");
+    confirm_alert_email(&moto.url);
     let (status, _) = p.expect(&["status", "-o", "json"], 0);
     let (outputs, _) = p.expect(&["outputs"], 0);
     let (plan, plan_err) = p.expect(&["plan", "-vv"], 0);
@@ -239,6 +247,9 @@ async fn instance_class_and_node_type_change_in_place_with_one_modify_each() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
+    // A confirmed subscription can be removed; a pending one cannot (AWS
+    // lets it expire), so the old address is confirmed first.
+    confirm_alert_email(&moto.url);
     let before = state_ids(&p.state_path());
     p.edit_config("instance_class = \"db.r6g.large\"", "instance_class = \"db.r6g.xlarge\"");
     p.edit_config("node_type = \"cache.r6g.large\"", "node_type = \"cache.r6g.xlarge\"");
@@ -334,6 +345,7 @@ async fn deletion_protection_is_reported_not_forced() {
     let conf = sdk(&moto.url, REGION).await;
     let rds = aws_sdk_rds::Client::new(&conf);
     assert_eq!(rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1, "instance kept");
+    assert_eq!(census(&moto.url).await, full_stack(), "down refused before deleting anything");
     // Turning protection off through the config lets down finish.
     p.edit_config("deletion_protection = true", "deletion_protection = false");
     p.expect(&["up", "--yes"], 0);
@@ -562,4 +574,48 @@ async fn an_access_point_rooted_at_slash_is_replaced_on_an_existing_stack() {
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
     assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
+}
+
+/// Aurora MySQL on a db.t3 class: Performance Insights is not offered there
+/// (AWS refuses the create); deletion protection lives on the cluster, and a
+/// change of it is made there, not on the writer instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn aurora_on_t3_without_performance_insights_and_protection_on_the_cluster() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.edit_config("engine = \"mysql\"", "engine = \"aurora-mysql\"");
+    p.edit_config("instance_class = \"db.r6g.large\"", "instance_class = \"db.t3.medium\"");
+    p.edit_config("deletion_protection = false", "deletion_protection = true");
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let rds = aws_sdk_rds::Client::new(&conf);
+    let cluster = |rds: aws_sdk_rds::Client| async move {
+        rds.describe_db_clusters().db_cluster_identifier("moodle-aurora").send().await.unwrap().db_clusters()[0].clone()
+    };
+    assert_eq!(cluster(rds.clone()).await.deletion_protection(), Some(true));
+    let (_, err) = p.expect(&["down", "--yes"], 1);
+    assert!(err.contains("deletion protection"), "{err}");
+    // Off in the config: `up` changes the cluster (one ModifyDBCluster, no
+    // ModifyDBInstance), then `down` can finish.
+    p.edit_config("deletion_protection = true", "deletion_protection = false");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let changed = mutating(&moto.stop_recording());
+    assert_eq!(changed, vec!["ModifyDBCluster".to_string()], "{changed:?}");
+    assert_eq!(cluster(rds.clone()).await.deletion_protection(), Some(false));
+    p.expect(&["down", "--yes", "--skip-final-snapshot"], 0);
+    assert_eq!(census(&moto.url).await, empty_stack());
+}
+
+/// With no engine_version in the config, MariaDB gets a MariaDB version (not
+/// MySQL's 8.4, which RDS refuses for mariadb).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_version_default_follows_the_engine() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.edit_config("engine = \"mysql\"", "engine = \"mariadb\"");
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let i = aws_sdk_rds::Client::new(&conf).describe_db_instances().send().await.unwrap().db_instances()[0].clone();
+    assert_eq!((i.engine(), i.engine_version()), (Some("mariadb"), Some("11.4")));
 }

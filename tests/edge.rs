@@ -218,6 +218,7 @@ async fn up_builds_edge_and_audit_as_specified() {
     assert_eq!(ct.get_trail_status().name("moodle-trail").send().await.unwrap().is_logging(), Some(true));
 
     // The origin-verify value never reaches state or output.
+    confirm_alert_email(&moto.url);
     let (status, _) = p.expect(&["status", "-o", "json"], 0);
     let (outputs, _) = p.expect(&["outputs"], 0);
     let state_text = std::fs::read_to_string(p.state_path()).unwrap();
@@ -244,12 +245,12 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
     p.expect(&["up", "--yes"], 0);
     assert!(mutating(&moto.stop_recording()).is_empty());
 
-    p.edit_config("origin_timeout_seconds = 60", "origin_timeout_seconds = 90");
+    p.edit_config("origin_timeout_seconds = 60", "origin_timeout_seconds = 45");
     let (plan, _) = p.expect(&["plan"], 3);
     assert!(
         plan.lines().any(|l| l.starts_with('~')
             && l.contains("edge.cloudfront")
-            && l.contains("origin_timeout_seconds: 60 → 90")),
+            && l.contains("origin_timeout_seconds: 60 → 45")),
         "{plan}"
     );
     moto.start_recording();
@@ -270,7 +271,7 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
             .custom_origin_config()
             .unwrap()
             .origin_read_timeout(),
-        Some(90)
+        Some(45)
     );
     let waf = aws_sdk_wafv2::Client::new(&global);
     let s =

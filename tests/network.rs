@@ -154,6 +154,7 @@ async fn up_builds_the_network_as_specified() {
     assert!(out.contains(&vpc_id));
 
     // status lists every resource with its live state.
+    confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
     assert_eq!(st["healthy"], true);
@@ -287,6 +288,7 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
     assert_eq!(a.enable_dns_hostnames().and_then(|b| b.value()), Some(true));
     let s = ec2.describe_subnets().subnet_ids(&subnet).send().await.unwrap();
     assert_eq!(s.subnets()[0].map_public_ip_on_launch(), Some(true));
+    confirm_alert_email(&moto.url);
     p.expect(&["status"], 0);
 }
 
@@ -359,6 +361,7 @@ async fn lost_state_file_is_rebuilt_by_adopting_tagged_resources() {
     assert_eq!(census(&moto.url).await, full_stack());
     let after = state_ids(&p.state_path());
     assert_eq!(before, after, "same IDs adopted");
+    confirm_alert_email(&moto.url);
     p.expect(&["status"], 0);
 }
 
@@ -384,4 +387,80 @@ fn concurrent_up_fails_fast_naming_the_lock_holder() {
     assert!(err.contains(&format!("pid {}", first.id())), "{err}");
     assert!(err.contains("moodlectl up"), "{err}");
     assert!(quick.as_secs() < 10, "second run must not wait: {quick:?}");
+}
+
+/// GuardDuty Runtime Monitoring puts an endpoint and a security group of its
+/// own into every VPC; `down` removes them (and says so) instead of looping
+/// on DependencyViolation until its wait runs out.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_removes_what_guardduty_added_to_the_vpc() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let st = read_state(&p.state_path());
+    let id = |k: &str| st["resources"][k]["id"].as_str().unwrap().to_string();
+    let vpc = id("vpc");
+    let conf = sdk(&moto.url, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let name = format!("GuardDutyManagedSecurityGroup-{vpc}");
+    let sg = ec2.create_security_group().group_name(&name).description("GuardDuty").vpc_id(&vpc).send().await.unwrap();
+    let sg = sg.group_id().unwrap().to_string();
+    let ep = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&vpc)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .service_name(format!("com.amazonaws.{REGION}.guardduty-data"))
+        .subnet_ids(id("subnet/private-a"))
+        .subnet_ids(id("subnet/private-b"))
+        .security_group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    let ep = ep.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    let (_, err) = p.expect(&["down", "--yes"], 0);
+    assert!(err.contains(&ep) && err.contains("GuardDuty"), "down says what it removed: {err}");
+    assert_eq!(census(&moto.url).await, empty_stack());
+    let left = ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap();
+    assert!(left.vpc_endpoints().iter().all(|e| e.state().map(|s| s.as_str()) == Some("deleted")));
+    let groups = ec2.describe_security_groups().send().await.unwrap();
+    assert!(groups.security_groups().iter().all(|g| g.group_id() != Some(sg.as_str())), "GuardDuty's group is gone");
+}
+
+/// A `down` killed right after AWS deleted the NAT gateways (before the
+/// state forgot them), then `up`: the NAT gateways are created anew with a
+/// new idempotency token. Replaying the old one would return the deleted
+/// gateway (AWS keeps the token for it), and the private subnets would never
+/// reach the internet.
+#[cfg(feature = "test-hooks")]
+#[tokio::test(flavor = "multi_thread")]
+async fn up_after_a_partial_down_creates_new_nat_gateways() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let before = state_ids(&p.state_path());
+    let o = p.run_env(&["down", "--yes"], &[("MOODLECTL_CRASH_AFTER_OP", "DeleteNatGateway")]);
+    assert!(!o.status.success(), "killed after DeleteNatGateway");
+    p.expect(&["up", "--yes"], 0);
+    let after = state_ids(&p.state_path());
+    let conf = sdk(&moto.url, REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    for key in ["nat/a", "nat/b"] {
+        let n = ec2.describe_nat_gateways().nat_gateway_ids(&after[key]).send().await.unwrap();
+        assert_eq!(n.nat_gateways()[0].state().map(|s| s.as_str()), Some("available"), "{key}");
+    }
+    assert!(["nat/a", "nat/b"].iter().any(|k| before[*k] != after[*k]), "a deleted gateway came back");
+    assert_eq!(census(&moto.url).await, full_stack());
+}
+
+/// `down` after an `up` that failed at its very start finishes: a step
+/// whose dependencies were never created has nothing to delete.
+#[cfg(feature = "test-hooks")]
+#[tokio::test(flavor = "multi_thread")]
+async fn down_after_an_up_that_failed_early_finishes() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    let o = p.run_env(&["up", "--yes"], &[("MOODLECTL_CRASH_AFTER_MUTATIONS", "2")]);
+    assert!(!o.status.success());
+    p.expect(&["down", "--yes"], 0);
+    assert_eq!(census(&moto.url).await, empty_stack());
 }

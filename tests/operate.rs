@@ -56,6 +56,7 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     assert_eq!(last["event"], "outputs", "the final event carries the outputs");
     assert!(evs.iter().any(|e| e["event"] == "run_finished" && e["ok"] == true));
 
+    confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let doc: Value = serde_json::from_str(&st).unwrap();
     validate(&schema("status.schema.json"), &doc, "status").unwrap();
@@ -70,11 +71,41 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     assert_eq!(h["trail_logging"], true);
     assert!(h["moodle_reachable"].as_str().unwrap().starts_with("skipped"));
 
+    // A pending change as data: {field, old, new}.
+    p.edit_config("desired_count = 1", "desired_count = 2");
+    let (plan, _) = p.expect(&["plan", "-o", "json"], 3);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    validate(&schema("plan.schema.json"), &plan, "plan").unwrap();
+    let service = plan["steps"].as_array().unwrap().iter().find(|s| s["step"] == "compute.service").unwrap();
+    assert_eq!(service["action"], "update");
+    assert_eq!(service["changes"][0], serde_json::json!({"field": "desired_count", "old": "1", "new": "2"}));
+    assert_eq!(plan["summary"]["update"], 2, "the service and its autoscaling floor: {plan}");
+    p.edit_config("desired_count = 2", "desired_count = 1");
+
     let (out, _) = p.expect(&["down", "--yes", "-o", "json"], 0);
     for (i, e) in events(&out).iter().enumerate() {
         validate(&events_schema, e, &format!("down line {}", i + 1)).unwrap();
     }
     assert!(events(&out).iter().any(|e| e["event"] == "kept"));
+
+    // After `down`: not deployed (exit 0, not "degraded"), and a plan that
+    // creates everything and says nothing about saving state.
+    let (st, _) = p.expect(&["status", "-o", "json"], 0);
+    let doc: Value = serde_json::from_str(&st).unwrap();
+    validate(&schema("status.schema.json"), &doc, "status after down").unwrap();
+    assert_eq!((doc["deployed"].as_bool(), doc["summary"]["drifted"].as_u64()), (Some(false), Some(0)), "{doc}");
+    let (st, _) = p.expect(&["status"], 0);
+    assert!(st.starts_with("stack `moodle` is not deployed in ap-southeast-1"), "{st}");
+    assert!(st.contains("kept from an earlier stack: s3:bucket"), "the audit bucket `down` kept: {st}");
+    let (plan, err) = p.expect(&["plan", "-o", "json"], 3);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    // Everything is created but the kept bucket (adopted) and the three
+    // secrets in their recovery window (restored).
+    assert_eq!(plan["summary"], serde_json::json!({"create": 45, "update": 3, "unchanged": 2}), "{plan}");
+    for s in plan["steps"].as_array().unwrap().iter().filter(|s| s["action"] == "update") {
+        assert!(s["changes"][0]["description"].as_str().unwrap().ends_with("restore (was pending deletion)"), "{s}");
+    }
+    assert!(!err.contains("state saved"), "{err}");
 }
 
 /// Run `check` and `up`; both must refuse with `needle` and change nothing.

@@ -20,13 +20,13 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+from emu import wire
+
 
 class Faults:
     """WSGI middleware in front of moto: see "Fault mode" above."""
 
     KINDS = ("throttle", "500", "503", "timeout")
-    # Query-protocol services whose errors are <ErrorResponse> documents.
-    QUERY = {"rds", "elasticache", "iam", "sns", "elasticloadbalancing", "sts", "cloudformation", "autoscaling", "monitoring"}
 
     def __init__(self, app, rate, seed, kinds, hold):
         self.app, self.rate, self.hold = app, rate, hold
@@ -40,8 +40,7 @@ class Faults:
         path = environ.get("PATH_INFO", "")
         if path == "/moodlectl-emu/faults":
             return self.control(environ, start_response)
-        ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
-        if path.startswith("/moto-api") or "app/moodlectl" not in ua:
+        if path.startswith("/moto-api") or not wire.from_moodlectl(environ):
             return self.app(environ, start_response)
         with self.lock:
             self.seen += 1
@@ -70,35 +69,21 @@ class Faults:
         return [body]
 
     def error(self, environ, start_response, kind):
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        # Credential=AKID/date/region/SERVICE/aws4_request
-        service = auth.split("Credential=")[-1].split("/")[3] if "Credential=" in auth else ""
-        status, code, msg = {
-            "500": ("500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."),
-            "503": ("503 Service Unavailable", "ServiceUnavailable", "Service is unavailable. Please try again."),
-        }.get(kind, ("400 Bad Request", "Throttling", "Rate exceeded"))
-        headers = []
-        if environ.get("HTTP_X_AMZ_TARGET") or service in ("elasticfilesystem",):
-            if kind == "throttle":
-                code = "ThrottlingException"
-                if service == "elasticfilesystem":
-                    status = "429 Too Many Requests"
-            body = json.dumps({"__type": code, "message": msg})
-            headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
-        elif service == "ec2":
-            if kind == "throttle":
-                status, code, msg = "503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."
-            body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors><RequestID>fault</RequestID></Response>'
-        elif service == "s3":
-            if kind == "throttle":
-                status, code, msg = "503 Slow Down", "SlowDown", "Please reduce your request rate."
-            body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>fault</RequestId></Error>'
+        if kind == "500":
+            status, code, msg = "500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."
+        elif kind == "503":
+            status, code, msg = "503 Service Unavailable", "ServiceUnavailable", "Service is unavailable. Please try again."
         else:
-            body = f'<ErrorResponse><Error><Type>{"Sender" if kind == "throttle" else "Receiver"}</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>fault</RequestId></ErrorResponse>'
-            headers = [("Content-Type", "text/xml")]
-        data = body.encode()
-        start_response(status, headers + [("Content-Length", str(len(data)))])
-        return [data]
+            # Throttling, in each protocol's own words.
+            svc = wire.service(environ)
+            status, code, msg = {
+                "ec2": ("503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."),
+                "s3": ("503 Slow Down", "SlowDown", "Please reduce your request rate."),
+                "elasticfilesystem": ("429 Too Many Requests", "ThrottlingException", "Rate exceeded"),
+            }.get(svc, ("400 Bad Request", "Throttling", "Rate exceeded"))
+            if environ.get("HTTP_X_AMZ_TARGET"):
+                code = "ThrottlingException"
+        return wire.error(environ, start_response, status, code, msg, sender=kind == "throttle")
 
 
 def install():

@@ -19,12 +19,32 @@ makes, the AWS behaviour, each patch naming the gap it closes.
   as already deployed and deletes an enabled distribution).
 - ACM: certificates are ISSUED at once (moto waits 60 s; the emulator's
   certificates are requested by scripts/emulator_prereqs.py).
+- EC2: `CreateNatGateway` and `CreateVpcEndpoint` are idempotent on their
+  ClientToken: a token used before returns the resource it created, even
+  once deleted, as AWS does (moto creates a new one each time).
+- EC2: `DeleteSubnet` answers DependencyViolation while a VPC endpoint or
+  NAT gateway (not deleted) still has its network interface there, and
+  `DeleteVpc` while a security group other than the default is left in it,
+  as AWS does (moto deletes both regardless).
+- S3: bucket policies are evaluated with `aws:SecureTransport` true, and the
+  `Bool` condition operator is evaluated (moto ignores operators it lacks,
+  which makes every conditional Deny apply). AWS's endpoints are HTTPS; the
+  emulator speaks plain HTTP on loopback, and the trail bucket's TLS-only
+  Deny would otherwise refuse every object call.
+- ECS: `ListTaskDefinitions` answers in pages of `maxResults` (default 100)
+  with a `nextToken`, as AWS does (moto returns everything at once, so a
+  caller reading one page looks correct).
+- SNS: an e-mail subscription is "PendingConfirmation" (that is its
+  SubscriptionArn in ListSubscriptions*) until `ConfirmSubscription` for its
+  topic — the click on the link AWS mails; moto confirms every subscription
+  at once. Any token confirms (the emulator mails nothing).
 - Test switch MOODLECTL_EMU_HIDE_PREFIX_LISTS=1: the AWS-managed prefix lists
   are hidden (a region or partition without CloudFront's), for preflight tests.
 """
+import json
 import time
 
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models import nat_gateways as ec2_nat
 from moto.ecs import models as ecs
 from moto.ecs import responses as ecs_responses
@@ -204,7 +224,150 @@ def _patch_prefix_lists():
 
 
 
+_client_tokens = {}
+
+
+def _patch_ec2_tokens():
+    from moto.ec2.responses.nat_gateways import NatGateways
+    from moto.ec2.responses.vpcs import VPCs
+
+    def idempotent(cls, name, key, store):
+        orig = getattr(cls, name)
+
+        def handler(self):
+            token = self._get_param("ClientToken")
+            ident = (self.current_account, self.region, name, token)
+            if token and ident in _client_tokens:
+                found = store(self.ec2_backend).get(_client_tokens[ident])
+                if found is not None:
+                    return ActionResult({key: found, "ClientToken": token})
+            result = orig(self)
+            if token:
+                _client_tokens[ident] = result.result[key].id
+            return result
+
+        setattr(cls, name, handler)
+
+    idempotent(NatGateways, "create_nat_gateway", "NatGateway", lambda b: b.nat_gateways)
+    idempotent(VPCs, "create_vpc_endpoint", "VpcEndpoint", lambda b: b.vpc_end_points)
+
+
+def _patch_ec2_dependencies():
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.subnets import SubnetBackend
+    from moto.ec2.models.vpcs import VPCBackend
+
+    orig_subnet = SubnetBackend.delete_subnet
+    orig_vpc = VPCBackend.delete_vpc
+
+    def delete_subnet(self, subnet_id):
+        users = [e.id for e in self.vpc_end_points.values() if e.state != "deleted" and subnet_id in (e.subnet_ids or [])]
+        users += [n.id for n in self.nat_gateways.values() if n.state not in ("deleted", "deleting") and n.subnet_id == subnet_id]
+        if users:
+            raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+        return orig_subnet(self, subnet_id)
+
+    def delete_vpc(self, vpc_id):
+        left = [g for g in self.groups.get(vpc_id, {}).values() if g.name != "default"]
+        if left:
+            raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+        return orig_vpc(self, vpc_id)
+
+    SubnetBackend.delete_subnet = delete_subnet
+    VPCBackend.delete_vpc = delete_vpc
+
+
+def _patch_s3_tls():
+    from moto.iam import policy_conditions
+    from moto.s3.models import FakeBucket
+
+    def bool_operation(expected, actual):
+        wanted = expected if isinstance(expected, list) else [expected]
+        return str(actual).lower() in [str(w).lower() for w in wanted]
+
+    policy_conditions.CONDITION_OPERATIONS["Bool"] = bool_operation
+
+    def get_permission(self, action, resource):
+        # moto's statement check answers DENIED when a condition does not
+        # hold, even for an Allow; in a bucket policy such a statement simply
+        # does not apply (AWS's policy evaluation logic).
+        from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        context = {"aws:SecureTransport": "true"}
+        statements = json.loads(self.policy.decode()).get("Statement", [])
+        permitted = False
+        for st in statements if isinstance(statements, list) else [statements]:
+            statement = IAMPolicyStatement(st)
+            if not statement._check_conditions(context):
+                continue
+            result = statement.is_action_permitted(action, resource, None, context)
+            if result == PermissionResult.DENIED:
+                return result
+            permitted = permitted or result == PermissionResult.PERMITTED
+        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission
+
+
+def _patch_ecs_pages():
+    orig = ecs_responses.EC2ContainerServiceResponse.list_task_definitions
+
+    def list_task_definitions(self):
+        result = orig(self)
+        arns = result.result["taskDefinitionArns"]
+        start = int(self._get_param("nextToken") or 0)
+        size = int(self._get_param("maxResults") or 100)
+        page = {"taskDefinitionArns": arns[start : start + size]}
+        if start + size < len(arns):
+            page["nextToken"] = str(start + size)
+        return ActionResult(page)
+
+    ecs_responses.EC2ContainerServiceResponse.list_task_definitions = list_task_definitions
+
+
+def _patch_sns():
+    from moto.sns.responses import SNSResponse
+
+    def view(s):
+        pending = s.protocol in ("email", "email-json") and not s.confirmed
+        return {
+            "SubscriptionArn": "PendingConfirmation" if pending else s.arn,
+            "Owner": s.owner,
+            "Protocol": s.protocol,
+            "Endpoint": s.endpoint,
+            "TopicArn": s.topic_arn,
+        }
+
+    for name in ("list_subscriptions", "list_subscriptions_by_topic"):
+        orig = getattr(SNSResponse, name)
+
+        def listing(self, orig=orig):
+            result = orig(self)
+            result.result["Subscriptions"] = [view(s) for s in result.result["Subscriptions"]]
+            return result
+
+        setattr(SNSResponse, name, listing)
+    orig_confirm = SNSResponse.confirm_subscription
+
+    def confirm_subscription(self):
+        result = orig_confirm(self)
+        topic = self._get_param("TopicArn")
+        for sub in self.backend.subscriptions.values():
+            if sub.topic_arn == topic and sub.protocol in ("email", "email-json"):
+                sub.confirmed = True
+        return result
+
+    SNSResponse.confirm_subscription = confirm_subscription
+
+
 def install(hide_prefix_lists=False):
+    _patch_ec2_tokens()
+    _patch_ec2_dependencies()
+    _patch_s3_tls()
+    _patch_ecs_pages()
+    _patch_sns()
     _patch_elasticache()
     _patch_ec2()
     _patch_ecs()

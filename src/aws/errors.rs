@@ -223,6 +223,39 @@ where
     StepError::Aws { op: op.to_string(), resource: resource.into(), code, message, source: Some(Box::new(err)) }
 }
 
+/// `.send().await.ctx("Op", &id)?`: an SDK result whose error becomes a
+/// [`StepError::Aws`] naming the operation and the resource, the one shape
+/// every call site needs.
+pub trait SdkResultExt<T> {
+    fn ctx(self, op: &str, resource: impl Into<String>) -> Result<T, StepError>;
+}
+
+impl<T, E, R> SdkResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn ctx(self, op: &str, resource: impl Into<String>) -> Result<T, StepError> {
+        self.map_err(|e| aws_err(op, resource, e))
+    }
+}
+
+/// `.send().await.or_absent("Op", &id)?`: `Ok(None)` when the error means
+/// the resource does not exist ([`NotFound`]), the value otherwise.
+pub trait SdkLookupExt<T> {
+    fn or_absent(self, op: &str, resource: &str) -> Result<Option<T>, StepError>;
+}
+
+impl<T, E, R> SdkLookupExt<T> for Result<T, SdkError<E, R>>
+where
+    E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn or_absent(self, op: &str, resource: &str) -> Result<Option<T>, StepError> {
+        absent_ok(op, resource, self)
+    }
+}
+
 /// The AWS error code of an SDK error, or a synthetic code for transport failures.
 pub fn error_code_message<E, R>(err: &SdkError<E, R>) -> (String, String)
 where

@@ -1,8 +1,8 @@
 //! `moodlectl down`: delete the stack in reverse dependency order.
 
-use super::{confirm, context, inputs, reporter, CmdError, CmdResult};
+use super::{confirm, context, inputs, reporter, CmdResult};
 use crate::cli::Cli;
-use crate::engine::{run as run_graph, Direction};
+use crate::engine::Direction;
 use crate::error::exit;
 use crate::report::Event;
 use crate::resources::Options;
@@ -11,21 +11,16 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, true).await?;
     let stack = inp.cfg.stack.name.clone();
-    confirm(cli, &format!("DELETE every resource of stack `{stack}` in {}", inp.cfg.stack.region), Some(&stack))?;
+    let question = format!("DELETE every resource of stack `{stack}` in {}", inp.cfg.stack.region);
+    if super::will_ask(cli, &question)? {
+        preview(&state.snapshot(), &opts);
+    }
+    confirm(cli, &question, &stack)?;
     let lock = super::lock_state(&inp, "down").await?;
     let rep = reporter(cli);
     let region = inp.cfg.stack.region.clone();
     let ctx = context(inp, state, rep.clone(), false, opts).await;
-    let steps = crate::resources::graph();
-    rep.emit(&Event::RunStarted { command: "down".into(), stack, region, steps: steps.nodes().len() });
-    let report = tokio::select! {
-        r = run_graph(&steps, ctx.clone(), Direction::Down, cli.parallelism as usize) => r,
-        _ = tokio::signal::ctrl_c() => {
-            drop(lock);
-            return Err(CmdError { code: 130, error: anyhow::anyhow!("interrupted; state is saved, rerun `moodlectl down` to resume"), already_reported: false });
-        }
-    };
-    super::up::finish(&*rep, &report, ctx.aws.stats.summary());
+    let report = super::up::walk(cli, &ctx, Direction::Down, (stack, region)).await?;
     let kept: Vec<String> = report
         .results
         .iter()
@@ -43,10 +38,37 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     // Said even when the run failed: a snapshot taken before the failure is kept.
     if !report.ok() {
         drop(lock);
-        return Err(super::up::failure("down", &report, &ctx.state.path().display().to_string()));
+        return Err(super::up::failure("down", &report, Some(&ctx.state.path().display().to_string())));
     }
     // Everything is gone: the state has nothing left to say.
     ctx.state.remove_file()?;
     drop(lock);
     Ok(exit::OK)
+}
+
+/// Before asking: what `down` deletes (every resource the state records; a
+/// lost state's resources are found by tag during the run) and what it keeps.
+fn preview(state: &crate::state::StateData, opts: &Options) {
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in state.resources.values() {
+        if r.kind == "s3:bucket" && !opts.delete_audit_logs {
+            continue; // kept, listed below
+        }
+        by_kind.entry(r.kind.as_str()).or_default().push(r.id.as_str());
+    }
+    let count: usize = by_kind.values().map(Vec::len).sum();
+    eprintln!("will delete {count} recorded resource(s), and any found by the stack's tags:");
+    for (kind, ids) in &by_kind {
+        eprintln!("  - {kind}: {}", ids.join(", "));
+    }
+    eprintln!("will keep:");
+    if !opts.skip_final_snapshot {
+        eprintln!("  - a final DB snapshot (`--skip-final-snapshot` for none)");
+    }
+    if !opts.delete_audit_logs {
+        eprintln!("  - the CloudTrail bucket and its logs (`--delete-audit-logs` to delete them)");
+    }
+    if !opts.force_delete_secrets {
+        eprintln!("  - the secrets, for a 7-day recovery window (`--force-delete-secrets` for none)");
+    }
 }

@@ -90,6 +90,7 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
 }
 
 /// The validated inputs of a command.
+#[derive(Clone)]
 pub struct Inputs {
     pub cfg: Config,
     pub state_loc: Location,
@@ -179,32 +180,31 @@ pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
     Arc::from(crate::report::make(cli.output == OutputFormat::Json, verbosity(cli)))
 }
 
-/// Ask before changing anything. Without a terminal, `--yes` is required.
-pub fn confirm(cli: &Cli, question: &str, expect: Option<&str>) -> Result<(), CmdError> {
+/// Whether this run will ask (no `--yes`); without a terminal to ask on,
+/// refuse before any AWS call.
+pub fn will_ask(cli: &Cli, question: &str) -> Result<bool, CmdError> {
     if cli.yes {
-        return Ok(());
+        return Ok(false);
     }
     if !std::io::stdin().is_terminal() {
         return Err(CmdError::usage(anyhow::anyhow!("stdin is not a terminal: refusing to {question} without --yes")));
     }
-    let mut err = std::io::stderr();
-    match expect {
-        Some(word) => {
-            let _ = write!(err, "{question}?\nType the stack name `{word}` to confirm: ");
-        }
-        None => {
-            let _ = write!(err, "{question}? [y/N] ");
-        }
+    Ok(true)
+}
+
+/// Ask before changing anything, after the caller showed what will change.
+/// The answer must be `word` in full (Terraform's convention: `yes`; the
+/// stack name for `down`), so a stray `y` or Enter changes nothing.
+pub fn confirm(cli: &Cli, question: &str, word: &str) -> Result<(), CmdError> {
+    if !will_ask(cli, question)? {
+        return Ok(());
     }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "\n{question}?\n  Only `{word}` will be accepted: ");
     let _ = err.flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-    let answer = line.trim();
-    let ok = match expect {
-        Some(word) => answer == word,
-        None => matches!(answer, "y" | "Y" | "yes"),
-    };
-    if ok {
+    if line.trim() == word {
         Ok(())
     } else {
         Err(CmdError::usage(anyhow::anyhow!("not confirmed; nothing was changed")))
@@ -238,7 +238,7 @@ pub async fn context(
 
 /// Print a plain text table (stdout carries data): left-aligned columns,
 /// two spaces apart, no borders, so pipes and `grep` see plain rows.
-pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING);
     t.set_header(headers.iter().copied());
@@ -248,7 +248,6 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     for col in t.column_iter_mut() {
         col.set_padding((0, 2));
     }
-    let mut out = std::io::stdout().lock();
     for line in t.lines() {
         let _ = writeln!(out, "{}", line.trim_end());
     }

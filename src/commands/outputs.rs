@@ -91,7 +91,7 @@ pub fn print(cli: &Cli, outs: &BTreeMap<String, String>) {
         }
         OutputFormat::Text => {
             let rows: Vec<Vec<String>> = outs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
-            print_table(&["OUTPUT", "VALUE"], &rows);
+            print_table(&mut std::io::stdout().lock(), &["OUTPUT", "VALUE"], &rows);
         }
     }
 }

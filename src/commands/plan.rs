@@ -9,16 +9,43 @@ use crate::engine::{run as run_graph, Direction, Outcome, StepId};
 use crate::error::exit;
 use crate::report::Collect;
 use crate::resources::Options;
+use std::io::Write;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
+    let (rows, json, (create, update, same)) = preview(cli, inp, "plan").await?;
+    match cli.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema": "moodlectl.plan/v1",
+                "steps": json,
+                "summary": {"create": create, "update": update, "unchanged": same}
+            }))
+            .unwrap()
+        ),
+        OutputFormat::Text => {
+            let mut out = std::io::stdout().lock();
+            print_plan(&mut out, &rows, (create, update, same), crate::report::color_stdout());
+        }
+    }
+    Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })
+}
+
+/// Table rows (changes only unless `-v`), JSON steps, and the counts
+/// (create, update, unchanged).
+pub type Preview = (Vec<Vec<String>>, Vec<serde_json::Value>, (usize, usize, usize));
+
+/// What `up` would change, from a dry run on a read-only copy of the state.
+/// `up` shows it before asking; `cmd` names the command in an error.
+pub async fn preview(cli: &Cli, inp: super::Inputs, cmd: &str) -> Result<Preview, super::CmdError> {
     let state = super::open_state(&inp, false).await?;
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;
     if !report.ok() {
-        return Err(super::up::failure("plan", &report, &ctx.state.path().display().to_string()));
+        return Err(super::up::failure(cmd, &report, None));
     }
     // Keep the graph's declaration order for a stable listing.
     let order: Vec<StepId> = steps.nodes().iter().map(|n| n.id).collect();
@@ -45,23 +72,57 @@ pub async fn run(cli: &Cli) -> CmdResult {
         };
         let mut changes = o.changes();
         changes.extend(r.notes.iter().map(|n| format!("adopt: {n}")));
-        rows.push(vec![sym.to_string(), r.id.to_string(), action.to_string(), changes.join("; ")]);
+        // Like Terraform, the unchanged are counted, not listed (`-v` lists them).
+        if action != "unchanged" || cli.verbose > 0 {
+            rows.push(vec![sym.to_string(), r.id.to_string(), action.to_string(), changes.join("; ")]);
+        }
+        let changes: Vec<serde_json::Value> = changes.iter().map(|c| structured(c)).collect();
         json.push(serde_json::json!({"step": r.id, "action": action, "changes": changes}));
     }
-    match cli.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": "moodlectl.plan/v1",
-                "steps": json,
-                "summary": {"create": create, "update": update, "unchanged": same}
-            }))
-            .unwrap()
-        ),
-        OutputFormat::Text => {
-            print_table(&["", "STEP", "ACTION", "CHANGES"], &rows);
-            println!("\nPlan: {create} to create, {update} to update, {same} unchanged.");
-        }
+    Ok((rows, json, (create, update, same)))
+}
+
+/// The plan as a person reads it (stdout for `plan`, stderr before `up` asks).
+pub fn print_plan(
+    out: &mut dyn Write,
+    rows: &[Vec<String>],
+    (create, update, same): (usize, usize, usize),
+    paint: bool,
+) {
+    if !rows.is_empty() {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                let code = if r[0] == "+" {
+                    "32"
+                } else if r[0] == "~" {
+                    "33"
+                } else {
+                    "2"
+                };
+                if paint {
+                    r[0] = format!("\x1b[{code}m{}\x1b[0m", r[0]);
+                }
+                r
+            })
+            .collect();
+        print_table(out, &["", "STEP", "ACTION", "CHANGES"], &rows);
+        let _ = writeln!(out);
     }
-    Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })
+    let _ = writeln!(out, "Plan: {create} to create, {update} to update, {same} unchanged.");
+    if create + update == 0 {
+        let _ = writeln!(out, "No changes: the stack matches the configuration.");
+    }
+}
+
+/// A change line as data: `field: old → new` (how steps describe an update)
+/// becomes `{field, old, new}`; anything else (an adoption, a rule added) is
+/// `{description}`.
+fn structured(change: &str) -> serde_json::Value {
+    let parsed = change.split_once(": ").and_then(|(field, rest)| {
+        let (old, new) = rest.split_once(" → ")?;
+        Some(serde_json::json!({"field": field, "old": old, "new": new}))
+    });
+    parsed.unwrap_or_else(|| serde_json::json!({"description": change}))
 }

@@ -21,6 +21,9 @@ pub struct StatusDoc {
     pub schema: &'static str,
     pub stack: String,
     pub region: String,
+    /// False when nothing of the stack exists (never deployed, or after
+    /// `down`): then `healthy` is false and the exit code 0.
+    pub deployed: bool,
     pub healthy: bool,
     pub summary: Summary,
     pub resources: Vec<Inspection>,
@@ -98,6 +101,8 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
+    // Read before the dry run, which records what it finds in memory.
+    let recorded = !state.snapshot().resources.is_empty();
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
     let inspections = join_all(steps.nodes().iter().map(|n| {
@@ -155,15 +160,36 @@ pub async fn run(cli: &Cli) -> CmdResult {
             });
         }
     }
-    let rows: Vec<Inspection> = by_step.into_iter().flat_map(|(_, v)| v).collect();
+    let mut rows: Vec<Inspection> = by_step.into_iter().flat_map(|(_, v)| v).collect();
+    // Nothing recorded and nothing found but what `down` keeps on purpose
+    // (the audit bucket; secrets in their recovery window): the stack is not
+    // deployed, which is not a fault. Only the kept things are listed.
+    let kept = |r: &Inspection| KEPT_BY_DOWN.contains(&r.kind.as_str()) || r.state == "pending deletion";
+    let deployed = recorded || rows.iter().any(|r| r.exists() && !kept(r)) || !errors.is_empty();
+    if !deployed {
+        rows.retain(|r| r.exists());
+        for r in &mut rows {
+            (r.drift, r.healthy) = (None, true);
+        }
+    }
     let unhealthy = rows.iter().filter(|r| !r.healthy).count();
     let drifted = rows.iter().filter(|r| r.drift.is_some()).count();
     let health = health(&rows, reachable);
-    let healthy = unhealthy == 0 && drifted == 0 && errors.is_empty() && !health.moodle_reachable.starts_with("no");
+    let healthy =
+        deployed && unhealthy == 0 && drifted == 0 && errors.is_empty() && !health.moodle_reachable.starts_with("no");
+    if !deployed && cli.output == OutputFormat::Text {
+        println!("stack `{}` is not deployed in {}", ctx.cfg.stack.name, ctx.cfg.stack.region);
+        for r in &rows {
+            println!("kept from an earlier stack: {} {} ({})", r.kind, r.name, r.state);
+        }
+        eprintln!("hint: `moodlectl plan` shows what `moodlectl up` would create");
+        return Ok(exit::OK);
+    }
     let doc = StatusDoc {
         schema: "moodlectl.status/v1",
         stack: ctx.cfg.stack.name.clone(),
         region: ctx.cfg.stack.region.clone(),
+        deployed,
         healthy,
         summary: Summary { resources: rows.len(), unhealthy, drifted, errors: errors.clone(), health },
         resources: rows,
@@ -187,7 +213,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
                     ]
                 })
                 .collect();
-            print_table(&["TIER", "KIND", "NAME", "ID", "STATE", "DRIFT"], &table);
+            print_table(&mut std::io::stdout().lock(), &["TIER", "KIND", "NAME", "ID", "STATE", "DRIFT"], &table);
             let h = &doc.summary.health;
             println!(
                 "\n{}: {} resources, {} unhealthy, {} drifted",
@@ -205,5 +231,9 @@ pub async fn run(cli: &Cli) -> CmdResult {
             }
         }
     }
-    Ok(if healthy { exit::OK } else { exit::DEGRADED })
+    Ok(if healthy || !deployed { exit::OK } else { exit::DEGRADED })
 }
+
+/// Kinds `down` leaves in place by default (see `down --delete-audit-logs`);
+/// secrets stay in their recovery window unless `--force-delete-secrets`.
+const KEPT_BY_DOWN: &[&str] = &["s3:bucket"];

@@ -7,11 +7,16 @@
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::engine::{Context, StepId};
+use crate::engine::{Context, Inspection, Outcome, StepId};
 use crate::error::StepError;
 use crate::report::{Event, Reporter};
+use crate::resources::shared::retry::Transient;
 use crate::state::{Resource, StateStore};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,7 +115,7 @@ impl StepCx {
     /// that was not in state is "adopted", which `status` reports as drift.
     pub fn record(&self, key: &str, res: Resource) -> Result<(), StepError> {
         if self.state.get(key).map(|r| r.id) != Some(res.id.clone()) {
-            self.note(format!("{key} not in state (found by tag)"));
+            self.note(format!("{} {} not in state (found by tag)", res.kind, res.id));
         }
         // In dry-run the store is read-only: this updates memory only, so
         // downstream steps of a plan see what was found.
@@ -120,7 +125,7 @@ impl StepCx {
     /// Record a resource this step just created (no adoption note).
     pub fn record_new(&self, key: &str, res: Resource) -> Result<(), StepError> {
         self.created.insert(key);
-        Ok(self.state.record(key, res)?)
+        Ok(self.state.record_created(key, res)?)
     }
 
     pub fn forget(&self, key: &str) -> Result<(), StepError> {
@@ -128,6 +133,38 @@ impl StepCx {
             return Ok(());
         }
         Ok(self.state.forget(key)?)
+    }
+
+    /// `down` for one resource: delete what the lookup found (nothing to do
+    /// when it found nothing) and forget the recorded ID either way.
+    pub async fn remove<T, F, Fut>(&self, key: &str, found: Option<T>, delete: F) -> Result<Outcome, StepError>
+    where
+        F: FnOnce(T) -> Fut,
+        Fut: Future<Output = Result<Outcome, StepError>>,
+    {
+        let out = match found {
+            Some(x) => delete(x).await?,
+            None => Outcome::AlreadyAbsent,
+        };
+        self.forget(key)?;
+        Ok(out)
+    }
+
+    /// `status` for one resource: what `seen` makes of the one the lookup
+    /// found (filling in [`Inspection::status`]), or "missing" with the ID the state recorded for `key`.
+    pub fn inspect_one<T>(
+        &self,
+        key: &str,
+        kind: &str,
+        name: &str,
+        found: Option<T>,
+        seen: impl FnOnce(Inspection, T) -> Inspection,
+    ) -> Result<Vec<Inspection>, StepError> {
+        let recorded = self.state.id(key);
+        Ok(vec![match found {
+            Some(x) => seen(Inspection::new(kind, name, recorded, "", false), x),
+            None => Inspection::missing(kind, name, recorded),
+        }])
     }
 
     /// ID recorded by a step this one depends on.
@@ -160,17 +197,119 @@ impl StepCx {
         self.notes.lock().unwrap().clone()
     }
 
-    /// An idempotency token unique to this stack lifetime and resource.
-    pub fn token(&self, key: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let h = Sha256::digest(format!("{}|{}|{}", self.cfg.stack.name, self.state.generation(), key));
-        format!("moodlectl-{}", &hex::encode(h)[..40])
+    /// An idempotency token for creating `key`, asked for just before the
+    /// create: unique to this stack's lifetime, the resource, and how many
+    /// times it was deleted before (so a token is never replayed after a
+    /// delete). 36 characters: the shortest limit of the APIs that take one
+    /// (ECS `clientToken` ≤ 36; EC2 and EFS ≤ 64; Secrets Manager 32–64).
+    ///
+    /// A record the lookup just failed to find is of a resource that is gone
+    /// — deleted by a `down` killed before it could forget it, or out of
+    /// band. It is dropped first, which moves the token on: replaying the old
+    /// token would get the deleted NAT gateway or endpoint back.
+    pub fn token(&self, key: &str) -> Result<String, StepError> {
+        if self.state.id(key).is_some() {
+            self.forget(key)?;
+        }
+        Ok(idempotency_token(&self.cfg.stack.name, &self.state.generation(), key, self.state.token_epoch(key)))
     }
+
+    /// Say a create of `key` is about to be sent: from now until the settle
+    /// window passes, a lookup that does not see it keeps looking (see
+    /// `StateData::created_at`).
+    pub fn intend(&self, key: &str) -> Result<(), StepError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        Ok(self.state.set_created_at(key, Some(crate::state::unix_now()))?)
+    }
+
+    /// AWS refused the create of `key` outright (a 4xx): nothing was created,
+    /// so there is nothing to wait for.
+    pub fn refused(&self, key: &str) -> Result<(), StepError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        Ok(self.state.set_created_at(key, None)?)
+    }
+
+    /// How much longer a lookup of `key` may not see it although it exists:
+    /// what is left of the settle window since its create was sent
+    /// (`MOODLECTL_SETTLE_S`, default 60 s: AWS's reads catch up within
+    /// seconds, Terraform allows 2 minutes).
+    pub fn settle_left(&self, key: &str) -> Option<Duration> {
+        let at = self.state.created_at(key)?;
+        let window = std::env::var("MOODLECTL_SETTLE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(60u64);
+        let left = (at + window).saturating_sub(crate::state::unix_now());
+        (left > 0).then(|| Duration::from_secs(left))
+    }
+
+    /// Send a create of `key` (retrying `rule`'s refusals), saying so first
+    /// (see [`StepCx::intend`]); an outright refusal clears the note, an
+    /// ambiguous failure (timeout, 5xx, lost connection) keeps it, since the
+    /// resource may exist.
+    pub async fn create<T, E, F, Fut>(
+        &self,
+        key: &str,
+        op: &str,
+        name: &str,
+        rule: &Transient,
+        call: F,
+    ) -> Result<T, StepError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        self.intend(key)?;
+        let r = crate::resources::shared::retry::retry(self, op, name, rule, call).await;
+        if let Err(StepError::Aws { code, .. }) = &r {
+            if !ambiguous(code) {
+                self.refused(key)?;
+            }
+        }
+        r
+    }
+}
+
+/// An error after which the create may or may not have happened: the
+/// request timed out or the connection broke, or AWS failed internally.
+/// Anything else is AWS refusing the request, which then created nothing.
+fn ambiguous(code: &str) -> bool {
+    matches!(
+        code,
+        "TimeoutError"
+            | "DispatchFailure"
+            | "ClientError"
+            | "InternalError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "Unavailable"
+    )
+}
+
+/// See [`StepCx::token`].
+pub fn idempotency_token(stack: &str, generation: &str, key: &str, epoch: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{stack}|{generation}|{key}|{epoch}"));
+    format!("moodlectl-{}", &hex::encode(h)[..26])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_fit_every_api_and_change_after_a_delete() {
+        let t = idempotency_token("moodle", "ab12", "nat/a", 0);
+        // ECS clientToken ≤ 36, Secrets Manager ClientRequestToken ≥ 32.
+        assert_eq!(t.len(), 36);
+        assert!(t.is_ascii());
+        assert_eq!(t, idempotency_token("moodle", "ab12", "nat/a", 0), "stable");
+        assert_ne!(t, idempotency_token("moodle", "ab12", "nat/a", 1), "rotated by a delete");
+        assert_ne!(t, idempotency_token("moodle", "ab12", "nat/b", 0));
+        assert_ne!(t, idempotency_token("moodle", "cd34", "nat/a", 0));
+    }
 
     #[test]
     fn children_of_a_parent_created_this_run_cannot_preexist() {

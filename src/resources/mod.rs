@@ -13,6 +13,8 @@ pub mod context;
 pub mod data;
 pub mod edge;
 pub mod ids;
+pub mod keys;
+pub mod names;
 pub mod network;
 pub mod prelude;
 pub mod shared;
@@ -20,71 +22,111 @@ pub mod shared;
 pub use context::{Ctx, Options, StepCx};
 
 use crate::engine::Graph;
+use crate::engine::{Step, StepId};
 use prelude::Node;
 
 /// Every step of the stack, in the order ready steps start: the slowest
 /// chains first (the database, then the service, the cache, the edge).
 pub fn steps() -> Vec<Node> {
+    use ids::*;
     vec![
         // data: the database
-        data::DB_INSTANCE_STEP,
-        data::DB_SUBNET_GROUP_STEP,
-        data::DB_SG_STEP,
-        data::DB_SECRET_STEP,
-        data::DB_SECRET_ENDPOINT_STEP,
-        data::TOPIC_STEP,
-        data::EVENT_SUBSCRIPTION_STEP,
+        node(DATA_DB_INSTANCE, &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET], &data::DbInstanceStep),
+        node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
+        node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),
+        node(DATA_DB_SECRET, &[], &data::DB_CREDENTIALS),
+        node(DATA_DB_SECRET_ENDPOINT, &[DATA_DB_INSTANCE, DATA_DB_SECRET], &data::DbSecretEndpointStep),
+        node(DATA_EVENTS_TOPIC, &[], &data::TopicStep),
+        node(DATA_DB_EVENT_SUBSCRIPTION, &[DATA_EVENTS_TOPIC, DATA_DB_INSTANCE], &data::EventSubscriptionStep),
         // compute
-        compute::SERVICE_STEP,
-        compute::TASK_DEF_STEP,
-        compute::LOG_GROUP_STEP,
-        compute::ADMIN_SECRET_STEP,
-        compute::EXEC_ROLE_STEP,
-        compute::TASK_ROLE_STEP,
-        compute::CLUSTER_STEP,
-        compute::SERVICE_SG_STEP,
-        compute::SG_RULES_STEP,
-        compute::AUTOSCALING_STEP,
+        node(
+            COMPUTE_SERVICE,
+            &[
+                COMPUTE_TASK_DEFINITION,
+                COMPUTE_CLUSTER,
+                COMPUTE_SERVICE_SG,
+                COMPUTE_SG_RULES,
+                EDGE_LISTENERS,
+                NETWORK_SUBNETS,
+                NETWORK_NAT_ROUTES,
+                NETWORK_INTERFACE_ENDPOINTS,
+                // Tasks mount EFS at start; on `down` the mount targets stay
+                // until the tasks are gone.
+                DATA_EFS_MOUNT_TARGETS,
+            ],
+            &compute::ServiceStep,
+        ),
+        node(
+            COMPUTE_TASK_DEFINITION,
+            &[
+                COMPUTE_LOG_GROUP,
+                COMPUTE_EXECUTION_ROLE,
+                COMPUTE_TASK_ROLE,
+                COMPUTE_ADMIN_SECRET,
+                DATA_DB_INSTANCE,
+                DATA_DB_SECRET,
+                DATA_REDIS,
+                DATA_EFS_ACCESS_POINT,
+            ],
+            &compute::TaskDefStep,
+        ),
+        node(COMPUTE_LOG_GROUP, &[], &compute::CONTAINER_LOGS),
+        node(COMPUTE_ADMIN_SECRET, &[], &compute::ADMIN_SECRET_VALUE),
+        node(COMPUTE_EXECUTION_ROLE, &[DATA_DB_SECRET, COMPUTE_ADMIN_SECRET], &compute::EXEC_ROLE_DEF),
+        node(COMPUTE_TASK_ROLE, &[], &compute::TASK_ROLE_DEF),
+        node(COMPUTE_CLUSTER, &[], &compute::ClusterStep),
+        node(COMPUTE_SERVICE_SG, &[NETWORK_VPC, EDGE_ALB_SG], &compute::SERVICE_SG),
+        node(COMPUTE_SG_RULES, &[COMPUTE_SERVICE_SG, DATA_DB_SG, DATA_EFS_SG, DATA_CACHE_SG], &compute::SgRulesStep),
+        node(COMPUTE_AUTOSCALING, &[COMPUTE_SERVICE], &compute::AutoscalingStep),
         // data: the cache
-        data::REPLICATION_GROUP_STEP,
-        data::CACHE_SUBNET_GROUP_STEP,
-        data::CACHE_SG_STEP,
+        node(DATA_REDIS, &[DATA_CACHE_SUBNET_GROUP, DATA_CACHE_SG], &data::ReplicationGroupStep),
+        node(DATA_CACHE_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::CACHE_SUBNET_GROUP_DEF),
+        node(DATA_CACHE_SG, &[NETWORK_VPC], &data::CACHE_SG),
         // edge: load balancer
-        edge::ALB_SG_STEP,
-        edge::ALB_STEP,
-        edge::TARGET_GROUP_STEP,
-        edge::LISTENERS_STEP,
-        edge::ORIGIN_SECRET_STEP,
+        node(EDGE_ALB_SG, &[NETWORK_VPC], &edge::ALB_SG),
+        node(EDGE_ALB, &[NETWORK_SUBNETS, NETWORK_IGW, EDGE_ALB_SG], &edge::AlbStep),
+        node(EDGE_TARGET_GROUP, &[NETWORK_VPC], &edge::TargetGroupStep),
+        node(EDGE_LISTENERS, &[EDGE_ALB, EDGE_TARGET_GROUP, EDGE_ORIGIN_SECRET], &edge::ListenersStep),
+        node(EDGE_ORIGIN_SECRET, &[], &edge::ORIGIN_SECRET_VALUE),
         // edge: WAF and CloudFront
-        edge::WEB_ACL_STEP,
-        edge::DISTRIBUTION_STEP,
+        node(EDGE_WAF, &[], &edge::WebAclStep),
+        node(EDGE_CLOUDFRONT, &[EDGE_ALB, EDGE_WAF, EDGE_ORIGIN_SECRET], &edge::DistributionStep),
         // network
-        network::VPC_STEP,
-        network::VPC_DNS_STEP,
-        network::SUBNETS_STEP,
-        network::PUBLIC_SUBNET_IP_STEP,
-        network::EIPS_STEP,
-        network::IGW_STEP,
-        network::NAT_STEP,
-        network::ENDPOINT_SG_STEP,
-        network::INTERFACE_ENDPOINTS_STEP,
-        network::PUBLIC_ROUTES_STEP,
-        network::PRIVATE_ROUTE_TABLES_STEP,
-        network::NAT_ROUTES_STEP,
-        network::S3_ENDPOINT_STEP,
-        network::FLOW_LOG_ROLE_STEP,
-        network::FLOW_LOG_GROUP_STEP,
-        network::FLOW_LOG_STEP,
+        node(NETWORK_VPC, &[], &network::VpcStep),
+        node(NETWORK_VPC_DNS, &[NETWORK_VPC], &network::VpcDnsStep),
+        node(NETWORK_SUBNETS, &[NETWORK_VPC], &network::SubnetsStep),
+        node(NETWORK_PUBLIC_SUBNET_IP, &[NETWORK_SUBNETS], &network::PublicSubnetIpStep),
+        node(NETWORK_EIPS, &[], &network::EipsStep),
+        node(NETWORK_IGW, &[NETWORK_VPC], &network::IgwStep),
+        node(NETWORK_NAT, &[NETWORK_SUBNETS, NETWORK_EIPS, NETWORK_IGW], &network::NatStep),
+        node(NETWORK_ENDPOINT_SG, &[NETWORK_VPC], &network::ENDPOINT_SG),
+        node(
+            NETWORK_INTERFACE_ENDPOINTS,
+            &[NETWORK_SUBNETS, NETWORK_ENDPOINT_SG, NETWORK_VPC_DNS],
+            &network::InterfaceEndpointsStep,
+        ),
+        node(NETWORK_PUBLIC_ROUTES, &[NETWORK_SUBNETS, NETWORK_IGW], &network::PublicRoutesStep),
+        node(NETWORK_PRIVATE_ROUTE_TABLES, &[NETWORK_SUBNETS], &network::PrivateRouteTablesStep),
+        node(NETWORK_NAT_ROUTES, &[NETWORK_PRIVATE_ROUTE_TABLES, NETWORK_NAT], &network::NatRoutesStep),
+        node(NETWORK_S3_ENDPOINT, &[NETWORK_PRIVATE_ROUTE_TABLES], &network::S3EndpointStep),
+        node(NETWORK_FLOW_LOG_ROLE, &[], &network::FLOW_ROLE_DEF),
+        node(NETWORK_FLOW_LOG_GROUP, &[], &network::FLOW_LOGS),
+        node(NETWORK_FLOW_LOG, &[NETWORK_VPC, NETWORK_FLOW_LOG_ROLE, NETWORK_FLOW_LOG_GROUP], &network::FlowLogStep),
         // data: EFS
-        data::EFS_STEP,
-        data::EFS_SG_STEP,
-        data::MOUNT_TARGETS_STEP,
-        data::ACCESS_POINT_STEP,
-        data::OLD_ACCESS_POINTS_STEP,
+        node(DATA_EFS, &[], &data::EfsStep),
+        node(DATA_EFS_SG, &[NETWORK_VPC], &data::EFS_SG),
+        node(DATA_EFS_MOUNT_TARGETS, &[DATA_EFS, DATA_EFS_SG, NETWORK_SUBNETS], &data::MountTargetsStep),
+        node(DATA_EFS_ACCESS_POINT, &[DATA_EFS], &data::AccessPointStep),
+        node(DATA_EFS_OLD_ACCESS_POINTS, &[COMPUTE_SERVICE], &data::OldAccessPointsStep),
         // audit
-        audit::BUCKET_STEP,
-        audit::TRAIL_STEP,
+        node(AUDIT_BUCKET, &[], &audit::BucketStep),
+        node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),
     ]
+}
+
+/// One row of [`steps`]: a step, its ID and what must be done before it.
+const fn node(id: StepId, deps: &'static [StepId], step: &'static dyn Step<StepCx>) -> Node {
+    Node { id, deps, step }
 }
 
 /// The stack's graph, checked (unique IDs, known dependencies, no cycle).
@@ -99,5 +141,13 @@ mod tests {
     #[test]
     fn the_stack_graph_is_valid() {
         Graph::new(steps()).unwrap();
+    }
+
+    #[test]
+    fn the_service_waits_for_the_file_system_it_mounts() {
+        // Tasks mount EFS when they start; on `down` the mount targets must
+        // outlive the draining tasks.
+        let service = steps().into_iter().find(|n| n.id == ids::COMPUTE_SERVICE).unwrap();
+        assert!(service.deps.contains(&ids::DATA_EFS_MOUNT_TARGETS));
     }
 }

@@ -2,7 +2,7 @@
 //! errors, the toolkit (tags, lookup, waits, retries, dry-run guard) and the
 //! step IDs.
 
-pub use crate::aws::errors::{absent_ok, aws_err, sdk_not_found};
+pub use crate::aws::errors::{absent_ok, aws_err, sdk_not_found, SdkLookupExt, SdkResultExt};
 pub use crate::dry_run;
 pub use crate::engine::{change, Inspection, Outcome, Step, StepId};
 
@@ -13,7 +13,8 @@ pub use crate::error::StepError;
 pub use crate::resources::context::StepCx;
 pub use crate::resources::ids;
 pub use crate::resources::shared::lookup;
-pub use crate::resources::shared::retry::{self, deleted, retry_in_use, Transient, IN_USE};
+pub use crate::resources::shared::propagation::{self as transient};
+pub use crate::resources::shared::retry::{self, delete, deleted, retry, retry_in_use, Transient, IN_USE};
 pub use crate::resources::shared::sg::{
     expected_ingress, Ingress, IngressSource, Rules, SecurityGroupStep, SG_ALB, SG_SERVICE,
 };

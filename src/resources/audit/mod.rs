@@ -6,27 +6,20 @@
 
 mod bucket;
 mod trail;
-pub(crate) use bucket::*;
-pub(crate) use trail::*;
+pub(crate) use self::{bucket::*, trail::*};
+pub use crate::resources::keys::*;
+pub use crate::resources::names::*;
 
 use crate::resources::prelude::*;
 
-pub const BUCKET: &str = "s3/cloudtrail-bucket";
-pub const TRAIL: &str = "cloudtrail/trail";
-
 pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
-    let o =
-        cx.aws.sts.get_caller_identity().send().await.map_err(|e| aws_err("GetCallerIdentity", "credentials", e))?;
+    let o = cx.aws.sts.get_caller_identity().send().await.ctx("GetCallerIdentity", "credentials")?;
     Ok(o.account().unwrap_or_default().to_string())
 }
 
 /// Bucket names are global: account and region make ours unique.
 pub fn bucket_name(cx: &StepCx, account: &str) -> String {
     format!("{}-cloudtrail-{account}-{}", cx.cfg.stack.name, cx.aws.region)
-}
-
-pub fn trail_name(cx: &StepCx) -> String {
-    cx.cfg.name("trail")
 }
 
 pub(crate) fn trail_arn(cx: &StepCx, account: &str) -> String {

@@ -8,25 +8,15 @@ pub(crate) struct TrailStep;
 
 pub(crate) async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
     let name = trail_name(cx);
-    let o = cx
-        .aws
-        .cloudtrail
-        .describe_trails()
-        .trail_name_list(&name)
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeTrails", &name, e))?;
+    let o = cx.aws.cloudtrail.describe_trails().trail_name_list(&name).send().await.ctx("DescribeTrails", &name)?;
     Ok(o.trail_list().iter().find(|t| t.name() == Some(name.as_str())).cloned())
 }
 
 pub(crate) async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
     let name = trail_name(cx);
-    Ok(absent_ok("GetTrailStatus", &name, cx.aws.cloudtrail.get_trail_status().name(&name).send().await)?
-        .and_then(|s| s.is_logging())
-        .unwrap_or(false))
+    let status = cx.aws.cloudtrail.get_trail_status().name(&name).send().await.or_absent("GetTrailStatus", &name)?;
+    Ok(status.and_then(|s| s.is_logging()).unwrap_or(false))
 }
-
-pub(crate) const TRAIL_STEP: Node = Node { id: ids::AUDIT_TRAIL, deps: &[ids::AUDIT_BUCKET], step: &TrailStep };
 
 #[async_trait]
 impl Step<StepCx> for TrailStep {
@@ -44,17 +34,10 @@ impl Step<StepCx> for TrailStep {
                     Outcome::Unchanged
                 } else {
                     if !cx.dry_run {
-                        cx.aws
-                            .cloudtrail
-                            .update_trail()
-                            .name(&name)
-                            .s3_bucket_name(&bucket)
-                            .is_multi_region_trail(true)
-                            .include_global_service_events(true)
-                            .enable_log_file_validation(true)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateTrail", &name, e))?;
+                        let call = cx.aws.cloudtrail.update_trail().name(&name).s3_bucket_name(&bucket);
+                        let call = call.is_multi_region_trail(true).include_global_service_events(true);
+                        let call = call.enable_log_file_validation(true);
+                        call.send().await.ctx("UpdateTrail", &name)?;
                     }
                     Outcome::Updated(
                         vec!["trail settings (multi-region, global events, log validation, bucket)".into()],
@@ -64,32 +47,18 @@ impl Step<StepCx> for TrailStep {
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
                 let tags = Tags::new(cx, TRAIL).render();
-                let o = cx
-                    .aws
-                    .cloudtrail
-                    .create_trail()
-                    .name(&name)
-                    .s3_bucket_name(cx.require(BUCKET, ids::AUDIT_BUCKET)?)
-                    .is_multi_region_trail(true)
-                    .include_global_service_events(true)
-                    .enable_log_file_validation(true)
-                    .set_tags_list(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateTrail", &name, e))?;
+                let call = cx.aws.cloudtrail.create_trail().name(&name);
+                let call = call.s3_bucket_name(cx.require(BUCKET, ids::AUDIT_BUCKET)?).is_multi_region_trail(true);
+                let call = call.include_global_service_events(true).enable_log_file_validation(true);
+                let call = call.set_tags_list(Some(tags));
+                let o = call.send().await.ctx("CreateTrail", &name)?;
                 cx.record_new(TRAIL, Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()))?;
                 Outcome::Created
             }
         };
         if !is_logging(cx).await? {
             if !cx.dry_run {
-                cx.aws
-                    .cloudtrail
-                    .start_logging()
-                    .name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("StartLogging", &name, e))?;
+                cx.aws.cloudtrail.start_logging().name(&name).send().await.ctx("StartLogging", &name)?;
             }
             if out == Outcome::Unchanged {
                 return Ok(Outcome::Updated(vec!["logging: off → on".into()]));
@@ -99,32 +68,29 @@ impl Step<StepCx> for TrailStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
-        let out = match find_trail(cx).await? {
-            Some(_) => deleted("DeleteTrail", &name, cx.aws.cloudtrail.delete_trail().name(&name).send().await)?,
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(TRAIL)?;
-        Ok(out)
+        cx.remove(TRAIL, find_trail(cx).await?, |_| async {
+            // Stop deliveries first, so the bucket (emptied next, with
+            // --delete-audit-logs) receives as few late files as possible.
+            if is_logging(cx).await? {
+                cx.aws.cloudtrail.stop_logging().name(&name).send().await.ctx("StopLogging", &name)?;
+            }
+            deleted("DeleteTrail", &name, cx.aws.cloudtrail.delete_trail().name(&name).send().await)
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = trail_name(cx);
-        Ok(vec![match find_trail(cx).await? {
-            Some(t) => {
-                let logging = is_logging(cx).await?;
-                let mut i = Inspection::new(
-                    "cloudtrail:trail",
-                    &name,
-                    t.trail_arn().map(str::to_string),
-                    if logging { "logging" } else { "not logging" },
-                    logging,
-                )
+        let found = match find_trail(cx).await? {
+            Some(t) => Some((t, is_logging(cx).await?)),
+            None => None,
+        };
+        cx.inspect_one(TRAIL, "cloudtrail:trail", &trail_name(cx), found, |i, (t, logging)| {
+            let mut i = i
+                .status(t.trail_arn(), if logging { "logging" } else { "not logging" }, logging)
                 .detail("multi_region", t.is_multi_region_trail().unwrap_or(false).to_string());
-                if !logging {
-                    i.drift = Some("logging stopped".into());
-                }
-                i
+            if !logging {
+                i.drift = Some("logging stopped".into());
             }
-            None => Inspection::missing("cloudtrail:trail", &name, cx.state.id(TRAIL)),
-        }])
+            i
+        })
     }
 }

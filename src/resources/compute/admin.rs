@@ -20,7 +20,3 @@ pub(crate) const ADMIN_SECRET_VALUE: secrets::SecretStep = secrets::SecretStep {
     description: "moodlectl: Moodle admin password",
     value: secrets::plain,
 };
-
-pub(crate) const LOG_GROUP_STEP: Node = Node { id: ids::COMPUTE_LOG_GROUP, deps: &[], step: &CONTAINER_LOGS };
-
-pub(crate) const ADMIN_SECRET_STEP: Node = Node { id: ids::COMPUTE_ADMIN_SECRET, deps: &[], step: &ADMIN_SECRET_VALUE };

@@ -3,6 +3,11 @@
 //!
 //! It needs the service; the desired count is left to the autoscaler within
 //! its bounds, so `up` does not fight it.
+//!
+//! Eventual consistency: `RegisterScalableTarget` creates Application Auto
+//! Scaling's service-linked role on first use and sees a new service late
+//! (`transient::SCALABLE_TARGET`); `PutScalingPolicy` may not see the target
+//! just registered (`transient::SCALING_POLICY`).
 
 use super::*;
 use crate::resources::prelude::*;
@@ -23,13 +28,13 @@ const DESIRED_COUNT: aas::ScalableDimension = aas::ScalableDimension::EcsService
 
 async fn find_target(cx: &StepCx, rid: &str) -> Result<Option<aas::ScalableTarget>, StepError> {
     let req = cx.aws.autoscaling.describe_scalable_targets().service_namespace(ECS).resource_ids(rid);
-    let o = req.send().await.map_err(|e| aws_err("DescribeScalableTargets", rid, e))?;
+    let o = req.send().await.ctx("DescribeScalableTargets", rid)?;
     Ok(o.scalable_targets().first().cloned())
 }
 
 async fn policies(cx: &StepCx, rid: &str) -> Result<Vec<aas::ScalingPolicy>, StepError> {
     let req = cx.aws.autoscaling.describe_scaling_policies().service_namespace(ECS).resource_id(rid);
-    let o = req.send().await.map_err(|e| aws_err("DescribeScalingPolicies", rid, e))?;
+    let o = req.send().await.ctx("DescribeScalingPolicies", rid)?;
     Ok(o.scaling_policies().to_vec())
 }
 
@@ -40,9 +45,6 @@ fn bounds(cx: &StepCx) -> (i32, i32) {
 }
 
 pub(crate) struct AutoscalingStep;
-
-pub(crate) const AUTOSCALING_STEP: Node =
-    Node { id: ids::COMPUTE_AUTOSCALING, deps: &[ids::COMPUTE_SERVICE], step: &AutoscalingStep };
 
 #[async_trait]
 impl Step<StepCx> for AutoscalingStep {
@@ -62,9 +64,15 @@ impl Step<StepCx> for AutoscalingStep {
         if out != Outcome::Unchanged && !cx.dry_run {
             let req = cx.aws.autoscaling.register_scalable_target().service_namespace(ECS).resource_id(&rid);
             let req = req.scalable_dimension(DESIRED_COUNT).min_capacity(min).max_capacity(max);
-            req.send().await.map_err(|e| aws_err("RegisterScalableTarget", &rid, e))?;
+            retry(cx, "RegisterScalableTarget", &rid, &transient::SCALABLE_TARGET, || req.clone().send()).await?;
         }
-        cx.record(SCALING, Resource::new("autoscaling:scalable-target", &rid))?;
+        let scalable = Resource::new("autoscaling:scalable-target", &rid);
+        // Created (or, in a plan, to be created) is not "found by tag".
+        if out == Outcome::Created {
+            cx.record_new(SCALING, scalable)?;
+        } else {
+            cx.record(SCALING, scalable)?;
+        }
         let live_target = policies(cx, &rid)
             .await?
             .iter()
@@ -92,7 +100,7 @@ impl Step<StepCx> for AutoscalingStep {
         let req = req.resource_id(&rid).scalable_dimension(DESIRED_COUNT);
         let req =
             req.policy_type(aas::PolicyType::TargetTrackingScaling).target_tracking_scaling_policy_configuration(cfg);
-        req.send().await.map_err(|e| aws_err("PutScalingPolicy", &rid, e))?;
+        retry(cx, "PutScalingPolicy", &rid, &transient::SCALING_POLICY, || req.clone().send()).await?;
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {

@@ -3,6 +3,10 @@
 //!
 //! Teardown waits until the service is INACTIVE: a cluster with an active
 //! service is refused.
+//!
+//! Eventual consistency: in an account that never used ECS, `CreateCluster`
+//! with capacity providers is refused until AWS's just-created ECS
+//! service-linked role can be assumed (`transient::ECS_SERVICE_LINKED_ROLE`).
 
 use super::*;
 use crate::resources::prelude::*;
@@ -12,34 +16,21 @@ use aws_sdk_ecs::types as ecs;
 
 pub(crate) async fn find_cluster(cx: &StepCx) -> Result<Option<ecs::Cluster>, StepError> {
     let name = cluster_name(cx);
-    let o = cx
-        .aws
-        .ecs
-        .describe_clusters()
-        .clusters(&name)
-        .include(ecs::ClusterField::Settings)
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeClusters", &name, e))?;
+    let call = cx.aws.ecs.describe_clusters().clusters(&name).include(ecs::ClusterField::Settings);
+    let o = call.send().await.ctx("DescribeClusters", &name)?;
     Ok(o.clusters().iter().find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING")).cloned())
 }
 
+/// The capacity provider strategy: FARGATE_SPOT only with a weight (an ARM
+/// service has none: Fargate Spot does not run ARM64 tasks).
 pub(crate) fn strategy(cx: &StepCx) -> Vec<ecs::CapacityProviderStrategyItem> {
     let s = &cx.cfg.service;
-    vec![
-        ecs::CapacityProviderStrategyItem::builder()
-            .capacity_provider("FARGATE_SPOT")
-            .weight(s.spot_weight as i32)
-            .base(0)
-            .build()
-            .expect("provider"),
-        ecs::CapacityProviderStrategyItem::builder()
-            .capacity_provider("FARGATE")
-            .weight(s.ondemand_weight as i32)
-            .base(s.ondemand_base as i32)
-            .build()
-            .expect("provider"),
-    ]
+    let item = |provider: &str, weight: u32, base: u32| {
+        let b = ecs::CapacityProviderStrategyItem::builder().capacity_provider(provider);
+        b.weight(weight as i32).base(base as i32).build().expect("provider")
+    };
+    let spot = (s.spot_weight() > 0).then(|| item("FARGATE_SPOT", s.spot_weight(), 0));
+    spot.into_iter().chain([item("FARGATE", s.ondemand_weight, s.ondemand_base)]).collect()
 }
 
 pub(crate) fn strategy_sig(items: &[ecs::CapacityProviderStrategyItem]) -> Vec<String> {
@@ -50,8 +41,6 @@ pub(crate) fn strategy_sig(items: &[ecs::CapacityProviderStrategyItem]) -> Vec<S
 }
 
 pub(crate) struct ClusterStep;
-
-pub(crate) const CLUSTER_STEP: Node = Node { id: ids::COMPUTE_CLUSTER, deps: &[], step: &ClusterStep };
 
 #[async_trait]
 impl Step<StepCx> for ClusterStep {
@@ -72,14 +61,8 @@ impl Step<StepCx> for ClusterStep {
                 if !on {
                     changes.push(change("container_insights", "disabled", "enabled"));
                     if !cx.dry_run {
-                        cx.aws
-                            .ecs
-                            .update_cluster_settings()
-                            .cluster(&name)
-                            .settings(insights)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateClusterSettings", &name, e))?;
+                        let call = cx.aws.ecs.update_cluster_settings().cluster(&name).settings(insights);
+                        call.send().await.ctx("UpdateClusterSettings", &name)?;
                     }
                 }
                 let mut providers: Vec<&str> = c.capacity_providers().iter().map(|s| s.as_str()).collect();
@@ -89,35 +72,22 @@ impl Step<StepCx> for ClusterStep {
                 {
                     changes.push(change("capacity_providers", providers.join(","), "FARGATE,FARGATE_SPOT"));
                     if !cx.dry_run {
-                        cx.aws
-                            .ecs
-                            .put_cluster_capacity_providers()
-                            .cluster(&name)
-                            .capacity_providers("FARGATE")
-                            .capacity_providers("FARGATE_SPOT")
-                            .set_default_capacity_provider_strategy(Some(strategy(cx)))
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("PutClusterCapacityProviders", &name, e))?;
+                        let call = cx.aws.ecs.put_cluster_capacity_providers().cluster(&name);
+                        let call = call.capacity_providers("FARGATE").capacity_providers("FARGATE_SPOT");
+                        let call = call.set_default_capacity_provider_strategy(Some(strategy(cx)));
+                        call.send().await.ctx("PutClusterCapacityProviders", &name)?;
                     }
                 }
-                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                Ok(Outcome::of_changes(changes))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
-                let o = cx
-                    .aws
-                    .ecs
-                    .create_cluster()
-                    .cluster_name(&name)
-                    .settings(insights)
-                    .capacity_providers("FARGATE")
-                    .capacity_providers("FARGATE_SPOT")
-                    .set_default_capacity_provider_strategy(Some(strategy(cx)))
-                    .set_tags(Some(Tags::new(cx, CLUSTER).render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateCluster", &name, e))?;
+                let call = cx.aws.ecs.create_cluster().cluster_name(&name).settings(insights);
+                let call = call.capacity_providers("FARGATE").capacity_providers("FARGATE_SPOT");
+                let call = call.set_default_capacity_provider_strategy(Some(strategy(cx)));
+                let call = call.set_tags(Some(Tags::new(cx, CLUSTER).render()));
+                let rule = &transient::ECS_SERVICE_LINKED_ROLE;
+                let o = retry(cx, "CreateCluster", &name, rule, || call.clone().send()).await?;
                 cx.record_new(
                     CLUSTER,
                     Resource::new("ecs:cluster", o.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default())
@@ -129,28 +99,16 @@ impl Step<StepCx> for ClusterStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cluster_name(cx);
-        let out = match find_cluster(cx).await? {
-            Some(_) => {
-                retry_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send()).await?
-            }
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(CLUSTER)?;
-        Ok(out)
+        cx.remove(CLUSTER, find_cluster(cx).await?, |_| {
+            retry_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send())
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = cluster_name(cx);
-        Ok(vec![match find_cluster(cx).await? {
-            Some(c) => Inspection::new(
-                "ecs:cluster",
-                &name,
-                c.cluster_arn().map(str::to_string),
-                c.status().unwrap_or("?"),
-                c.status() == Some("ACTIVE"),
-            )
-            .detail("running_tasks", c.running_tasks_count().to_string())
-            .detail("capacity_providers", c.capacity_providers().join(",")),
-            None => Inspection::missing("ecs:cluster", &name, cx.state.id(CLUSTER)),
-        }])
+        cx.inspect_one(CLUSTER, "ecs:cluster", &cluster_name(cx), find_cluster(cx).await?, |i, c| {
+            i.status(c.cluster_arn(), c.status().unwrap_or("?"), c.status() == Some("ACTIVE"))
+                .detail("running_tasks", c.running_tasks_count().to_string())
+                .detail("capacity_providers", c.capacity_providers().join(","))
+        })
     }
 }

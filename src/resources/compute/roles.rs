@@ -50,11 +50,3 @@ pub(crate) const TASK_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     policy_name: "moodle-ecs-exec",
     policy: |_| task_policy(),
 };
-
-pub(crate) const EXEC_ROLE_STEP: Node = Node {
-    id: ids::COMPUTE_EXECUTION_ROLE,
-    deps: &[ids::DATA_DB_SECRET, ids::COMPUTE_ADMIN_SECRET],
-    step: &EXEC_ROLE_DEF,
-};
-
-pub(crate) const TASK_ROLE_STEP: Node = Node { id: ids::COMPUTE_TASK_ROLE, deps: &[], step: &TASK_ROLE_DEF };

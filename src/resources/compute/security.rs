@@ -19,9 +19,6 @@ pub(crate) const SERVICE_SG: SecurityGroupStep = SecurityGroupStep {
     rules: Rules::Own(|cx| Box::pin(async move { Ok(expected_ingress(cx, SG_SERVICE)) })),
 };
 
-pub(crate) const SERVICE_SG_STEP: Node =
-    Node { id: ids::COMPUTE_SERVICE_SG, deps: &[ids::NETWORK_VPC, ids::EDGE_ALB_SG], step: &SERVICE_SG };
-
 /// The data tier's groups admit the service (3306, 2049, 6379) and nothing else.
 pub(crate) struct SgRulesStep;
 
@@ -31,12 +28,6 @@ pub(crate) const DATA_SGS: [(&str, &str, StepId); 3] = [
     (SG_EFS, "efs-sg", ids::DATA_EFS_SG),
     (SG_CACHE, "cache-sg", ids::DATA_CACHE_SG),
 ];
-
-pub(crate) const SG_RULES_STEP: Node = Node {
-    id: ids::COMPUTE_SG_RULES,
-    deps: &[ids::COMPUTE_SERVICE_SG, ids::DATA_DB_SG, ids::DATA_EFS_SG, ids::DATA_CACHE_SG],
-    step: &SgRulesStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for SgRulesStep {

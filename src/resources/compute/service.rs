@@ -5,6 +5,10 @@
 //! target group *attached to a listener* (ECS refuses one without a load
 //! balancer). `up` waits until the rollout completes; teardown scales to 0,
 //! deletes and waits until INACTIVE.
+//!
+//! Eventual consistency: `CreateService` right after the cluster, the
+//! listener and ECS's service-linked role may answer ClusterNotFound or "no
+//! associated load balancer" (`transient::ECS_SERVICE_CREATE`).
 
 use super::*;
 use crate::resources::edge::CONTAINER_PORT;
@@ -17,11 +21,8 @@ use aws_sdk_ecs::types as ecs;
 
 pub async fn find_service(cx: &StepCx) -> Result<Option<ecs::Service>, StepError> {
     let (cluster, name) = (cluster_name(cx), service_name(cx));
-    let r = absent_ok(
-        "DescribeServices",
-        &name,
-        cx.aws.ecs.describe_services().cluster(&cluster).services(&name).send().await,
-    )?;
+    let call = cx.aws.ecs.describe_services().cluster(&cluster).services(&name);
+    let r = call.send().await.or_absent("DescribeServices", &name)?;
     Ok(r.and_then(|o| o.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned()))
 }
 
@@ -69,21 +70,6 @@ pub(crate) fn desired_target(cx: &StepCx, live: i32) -> i32 {
 
 pub(crate) struct ServiceStep;
 
-pub(crate) const SERVICE_STEP: Node = Node {
-    id: ids::COMPUTE_SERVICE,
-    deps: &[
-        ids::COMPUTE_TASK_DEFINITION,
-        ids::COMPUTE_CLUSTER,
-        ids::COMPUTE_SERVICE_SG,
-        ids::COMPUTE_SG_RULES,
-        ids::EDGE_LISTENERS,
-        ids::NETWORK_SUBNETS,
-        ids::NETWORK_NAT_ROUTES,
-        ids::NETWORK_INTERFACE_ENDPOINTS,
-    ],
-    step: &ServiceStep,
-};
-
 #[async_trait]
 impl Step<StepCx> for ServiceStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -127,14 +113,10 @@ impl Step<StepCx> for ServiceStep {
                     changes.push(change("enable_execute_command", false, true));
                     req = req.enable_execute_command(true);
                 }
-                if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    if !cx.dry_run {
-                        req.send().await.map_err(|e| aws_err("UpdateService", &name, e))?;
-                    }
-                    Outcome::Updated(changes)
+                if !changes.is_empty() && !cx.dry_run {
+                    req.send().await.ctx("UpdateService", &name)?;
                 }
+                Outcome::of_changes(changes)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -178,9 +160,10 @@ impl Step<StepCx> for ServiceStep {
                     .enable_ecs_managed_tags(true)
                     .propagate_tags(ecs::PropagateTags::Service)
                     .enable_execute_command(true)
-                    .client_token(cx.token(SERVICE))
+                    .client_token(cx.token(SERVICE)?)
                     .set_tags(Some(Tags::new(cx, SERVICE).render()));
-                let o = retry_iam(cx, "CreateService", &name, || req.clone().send()).await?;
+                let o =
+                    retry(cx, "CreateService", &name, &transient::ECS_SERVICE_CREATE, || req.clone().send()).await?;
                 cx.record_new(
                     SERVICE,
                     Resource::new("ecs:service", o.service().and_then(|s| s.service_arn()).unwrap_or_default())
@@ -196,83 +179,45 @@ impl Step<StepCx> for ServiceStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (cluster, name) = (cluster_name(cx), service_name(cx));
-        let out = match find_service(cx).await? {
-            Some(s) => {
-                if s.status() == Some("ACTIVE") {
-                    if s.desired_count() > 0 {
-                        cx.progress("scaling to 0");
-                        cx.aws
-                            .ecs
-                            .update_service()
-                            .cluster(&cluster)
-                            .service(&name)
-                            .desired_count(0)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateService", &name, e))?;
-                    }
-                    deleted(
-                        "DeleteService",
-                        &name,
-                        cx.aws.ecs.delete_service().cluster(&cluster).service(&name).send().await,
-                    )?
-                } else {
-                    Outcome::Deleted // DRAINING from an earlier run
+        let client = &cx.aws.ecs;
+        cx.remove(SERVICE, find_service(cx).await?, |s| async move {
+            // DRAINING or INACTIVE: deleted by an earlier run.
+            let mut out = Outcome::Deleted;
+            if s.status() == Some("ACTIVE") {
+                if s.desired_count() > 0 {
+                    cx.progress("scaling to 0");
+                    let req = client.update_service().cluster(&cluster).service(&name).desired_count(0);
+                    req.send().await.ctx("UpdateService", &name)?;
                 }
+                let r = client.delete_service().cluster(&cluster).service(&name).send().await;
+                out = deleted("DeleteService", &name, r)?;
             }
-            None => Outcome::AlreadyAbsent,
-        };
-        // The cluster can only go once the service is INACTIVE.
-        wait_gone(
-            cx,
-            &format!("service {name}"),
-            || find_service(cx),
-            |s| format!("{} (running {})", s.status().unwrap_or("?"), s.running_count()),
-        )
-        .await?;
-        cx.forget(SERVICE)?;
-        Ok(out)
+            // The cluster can only go once the service is INACTIVE.
+            let running = |s: &ecs::Service| format!("{} (running {})", s.status().unwrap_or("?"), s.running_count());
+            wait_gone(cx, &format!("service {name}"), || find_service(cx), running).await?;
+            Ok(out)
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = service_name(cx);
-        Ok(vec![match find_service(cx).await? {
-            Some(s) => {
-                let rollout = s
-                    .deployments()
-                    .iter()
-                    .find(|d| d.status() == Some("PRIMARY"))
-                    .and_then(|d| d.rollout_state())
-                    .map(|r| r.as_str().to_string())
-                    .unwrap_or_default();
-                let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
-                let mut i = Inspection::new(
-                    "ecs:service",
-                    &name,
-                    s.service_arn().map(str::to_string),
-                    format!(
-                        "running {}/{} (pending {}), {rollout}",
-                        s.running_count(),
-                        s.desired_count(),
-                        s.pending_count()
-                    ),
-                    healthy,
-                )
-                .detail("running", s.running_count().to_string())
-                .detail("desired", s.desired_count().to_string())
+        cx.inspect_one(SERVICE, "ecs:service", &service_name(cx), find_service(cx).await?, |i, s| {
+            let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+            let rollout = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()).unwrap_or_default();
+            let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
+            let (running, desired) = (s.running_count(), s.desired_count());
+            let state = format!("running {running}/{desired} (pending {}), {rollout}", s.pending_count());
+            let mut i = i
+                .status(s.service_arn(), state, healthy)
+                .detail("running", running.to_string())
+                .detail("desired", desired.to_string())
                 .detail("deployments", s.deployments().len().to_string())
                 .detail("last_events", last_events(&s, 3).join(" | "));
-                let want = desired_target(cx, s.desired_count());
-                if want != s.desired_count() {
-                    i.drift = Some(format!(
-                        "desired count {} outside [{}, {}]",
-                        s.desired_count(),
-                        cx.cfg.service.desired_count,
-                        cx.cfg.service.max_count
-                    ));
-                }
-                i
+            let want = desired_target(cx, desired);
+            if want != desired {
+                let (min, max) = (cx.cfg.service.desired_count, cx.cfg.service.max_count);
+                i.drift = Some(format!("desired count {desired} outside [{min}, {max}]"));
             }
-            None => Inspection::missing("ecs:service", &name, cx.state.id(SERVICE)),
-        }])
+            i
+        })
     }
 }

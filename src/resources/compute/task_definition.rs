@@ -5,6 +5,10 @@
 //! It needs the log group, both roles, both secrets, the DB and Redis
 //! endpoints and the access point. A new revision is registered only when
 //! something in it changed.
+//!
+//! Eventual consistency: `RegisterTaskDefinition` naming the execution and
+//! task roles created a moment earlier is refused until IAM has propagated
+//! them (`transient::TASK_DEFINITION_ROLES`).
 
 use super::*;
 use crate::config::{DbEngine, Platform};
@@ -230,58 +234,7 @@ pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefin
     }
 }
 
-/// Retry a call that fails while IAM has not yet propagated a new role.
-pub(crate) async fn retry_iam<T, E, F, Fut>(cx: &StepCx, op: &str, what: &str, mut call: F) -> Result<T, StepError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<
-        Output = Result<
-            T,
-            aws_smithy_runtime_api::client::result::SdkError<
-                E,
-                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-            >,
-        >,
-    >,
-{
-    let timeout = cx.wait_timeout.min(std::time::Duration::from_secs(120));
-    wait_for(cx, &format!("{op} {what}"), timeout, || {
-        let fut = call();
-        async move {
-            match fut.await {
-                Ok(v) => Ok(Poll::Ready(v)),
-                Err(e) => {
-                    let msg = e.message().unwrap_or_default().to_ascii_lowercase();
-                    if e.code() == Some("InvalidParameterException") && (msg.contains("assume") || msg.contains("role"))
-                    {
-                        Ok(Poll::Pending("IAM role not yet assumable, retrying".into()))
-                    } else {
-                        Err(aws_err(op, what, e))
-                    }
-                }
-            }
-        }
-    })
-    .await
-}
-
 pub(crate) struct TaskDefStep;
-
-pub(crate) const TASK_DEF_STEP: Node = Node {
-    id: ids::COMPUTE_TASK_DEFINITION,
-    deps: &[
-        ids::COMPUTE_LOG_GROUP,
-        ids::COMPUTE_EXECUTION_ROLE,
-        ids::COMPUTE_TASK_ROLE,
-        ids::COMPUTE_ADMIN_SECRET,
-        ids::DATA_DB_INSTANCE,
-        ids::DATA_DB_SECRET,
-        ids::DATA_REDIS,
-        ids::DATA_EFS_ACCESS_POINT,
-    ],
-    step: &TaskDefStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for TaskDefStep {
@@ -316,54 +269,38 @@ impl Step<StepCx> for TaskDefStep {
         if cx.dry_run {
             return Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created });
         }
-        let o = retry_iam(cx, "RegisterTaskDefinition", &family(cx), || req.clone().send()).await?;
+        let rule = &transient::TASK_DEFINITION_ROLES;
+        let o = retry(cx, "RegisterTaskDefinition", &family(cx), rule, || req.clone().send()).await?;
         let arn = o.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
         cx.record_new(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
         Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let fam = family(cx);
-        let o = cx
-            .aws
-            .ecs
-            .list_task_definitions()
-            .family_prefix(&fam)
-            .status(ecs::TaskDefinitionStatus::Active)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListTaskDefinitions", &fam, e))?;
+        // Every page: a family with many revisions lists them over several.
+        let call = cx.aws.ecs.list_task_definitions().family_prefix(&fam).status(ecs::TaskDefinitionStatus::Active);
+        let pages =
+            call.into_paginator().send().collect::<Result<Vec<_>, _>>().await.ctx("ListTaskDefinitions", &fam)?;
         let mut out = Outcome::AlreadyAbsent;
         // The family is ours: every active revision was registered by moodlectl.
-        for arn in o.task_definition_arns().iter().filter(|a| a.contains(&format!("task-definition/{fam}:"))) {
-            out = out.merge(deleted(
-                "DeregisterTaskDefinition",
-                arn,
-                cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await,
-            )?);
+        let ours = format!("task-definition/{fam}:");
+        for arn in pages.iter().flat_map(|p| p.task_definition_arns()).filter(|a| a.contains(&ours)) {
+            let r = cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await;
+            out = out.merge(deleted("DeregisterTaskDefinition", arn, r)?);
         }
         cx.forget(TASK_DEF)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let fam = family(cx);
-        Ok(vec![match latest_task_def(cx).await? {
-            Some(td) => {
-                let mut i = Inspection::new(
-                    "ecs:task-definition",
-                    format!("{fam}:{}", td.revision()),
-                    td.task_definition_arn().map(str::to_string),
-                    "ACTIVE",
-                    true,
-                )
-                .detail("image", td.container_definitions().first().and_then(|c| c.image()).unwrap_or_default());
-                if let Ok((spec, _)) = task_spec(cx) {
-                    if live_sig(&td) != spec.sig {
-                        i.drift = Some("differs from config (a new revision is pending)".into());
-                    }
-                }
-                i
+        cx.inspect_one(TASK_DEF, "ecs:task-definition", &fam, latest_task_def(cx).await?, |i, td| {
+            let image = td.container_definitions().first().and_then(|c| c.image()).unwrap_or_default();
+            let mut i = i.status(td.task_definition_arn(), "ACTIVE", true).detail("image", image);
+            i.name = format!("{fam}:{}", td.revision());
+            if task_spec(cx).is_ok_and(|(spec, _)| live_sig(&td) != spec.sig) {
+                i.drift = Some("differs from config (a new revision is pending)".into());
             }
-            None => Inspection::missing("ecs:task-definition", &fam, cx.state.id(TASK_DEF)),
-        }])
+            i
+        })
     }
 }

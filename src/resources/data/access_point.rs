@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::resources::prelude::*;
-use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory};
+use aws_sdk_efs::types::{AccessPointDescription, CreationInfo, PosixUser, RootDirectory};
 
 pub(crate) struct AccessPointStep;
 
@@ -22,18 +22,15 @@ pub const AP_PERMISSIONS: &str = "0750";
 
 /// This stack's access points on the file system (normally one; two while
 /// an outdated one waits for the service to roll off it).
-pub(crate) async fn find_access_points(
-    cx: &StepCx,
-    fs: &str,
-) -> Result<Vec<aws_sdk_efs::types::AccessPointDescription>, StepError> {
-    let r = absent_ok("DescribeAccessPoints", fs, cx.aws.efs.describe_access_points().file_system_id(fs).send().await)?;
-    Ok(r.map(|o| o.access_points().iter().filter(|a| is_ours(cx, a.tags(), ACCESS_POINT)).cloned().collect())
-        .unwrap_or_default())
+pub(crate) async fn find_access_points(cx: &StepCx, fs: &str) -> Result<Vec<AccessPointDescription>, StepError> {
+    let all = cx.aws.efs.describe_access_points().file_system_id(fs).send().await;
+    let all = all.or_absent("DescribeAccessPoints", fs)?.map(|o| o.access_points().to_vec()).unwrap_or_default();
+    Ok(all.into_iter().filter(|a| is_ours(cx, a.tags(), ACCESS_POINT)).collect())
 }
 
 /// Access points cannot be modified: one that differs from the wanted
 /// shape is replaced, never updated.
-pub(crate) fn access_point_is_current(a: &aws_sdk_efs::types::AccessPointDescription) -> bool {
+pub(crate) fn access_point_is_current(a: &AccessPointDescription) -> bool {
     let root = a.root_directory();
     let ci = root.and_then(|r| r.creation_info());
     a.posix_user().map(|p| (p.uid(), p.gid())) == Some((WEB_UID, WEB_UID))
@@ -41,7 +38,7 @@ pub(crate) fn access_point_is_current(a: &aws_sdk_efs::types::AccessPointDescrip
         && ci.map(|c| (c.owner_uid(), c.owner_gid(), c.permissions())) == Some((WEB_UID, WEB_UID, AP_PERMISSIONS))
 }
 
-pub(crate) fn describe_access_point(a: &aws_sdk_efs::types::AccessPointDescription) -> String {
+pub(crate) fn describe_access_point(a: &AccessPointDescription) -> String {
     let root = a.root_directory();
     let owner = root
         .and_then(|r| r.creation_info())
@@ -54,20 +51,11 @@ pub(crate) fn access_point_resource(id: &str, arn: &str) -> Resource {
     Resource::new("efs:access-point", id).with("arn", arn).with("path", AP_PATH)
 }
 
-pub(crate) const ACCESS_POINT_STEP: Node =
-    Node { id: ids::DATA_EFS_ACCESS_POINT, deps: &[ids::DATA_EFS], step: &AccessPointStep };
-
 #[async_trait]
 impl Step<StepCx> for AccessPointStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("moodledata-ap");
-        let Some(fs) = cx.state.id(EFS) else {
-            return if cx.dry_run {
-                Ok(Outcome::Created)
-            } else {
-                Err(StepError::MissingDependency { step: ids::DATA_EFS, what: EFS.into() })
-            };
-        };
+        let Some(fs) = cx.dependency(EFS, ids::DATA_EFS)? else { return Ok(Outcome::Created) };
         let all = find_access_points(cx, &fs).await?;
         if let Some(a) = all.iter().find(|a| access_point_is_current(a)) {
             cx.record(
@@ -103,7 +91,7 @@ impl Step<StepCx> for AccessPointStep {
             .create_access_point()
             // The path is part of the token: the outdated access point's
             // token must not be answered with the outdated access point.
-            .client_token(cx.token(&format!("{ACCESS_POINT}{AP_PATH}")))
+            .client_token(cx.token(&format!("{ACCESS_POINT}{AP_PATH}"))?)
             .file_system_id(&fs)
             .posix_user(PosixUser::builder().uid(WEB_UID).gid(WEB_UID).build().expect("uid and gid set"))
             .root_directory(
@@ -122,7 +110,7 @@ impl Step<StepCx> for AccessPointStep {
             .set_tags(Some(Tags::named(cx, ACCESS_POINT, &name).render()))
             .send()
             .await
-            .map_err(|e| aws_err("CreateAccessPoint", &name, e))?;
+            .ctx("CreateAccessPoint", &name)?;
         cx.record_new(
             ACCESS_POINT,
             access_point_resource(o.access_point_id().unwrap_or_default(), o.access_point_arn().unwrap_or_default()),
@@ -159,10 +147,7 @@ impl Step<StepCx> for AccessPointStep {
     }
 }
 
-pub(crate) async fn delete_access_points(
-    cx: &StepCx,
-    aps: Vec<aws_sdk_efs::types::AccessPointDescription>,
-) -> Result<Outcome, StepError> {
+pub(crate) async fn delete_access_points(cx: &StepCx, aps: Vec<AccessPointDescription>) -> Result<Outcome, StepError> {
     let mut out = Outcome::AlreadyAbsent;
     for a in aps {
         let id = a.access_point_id().unwrap_or_default().to_string();
@@ -179,9 +164,6 @@ pub(crate) async fn delete_access_points(
 /// the task definition revision that mounts the current one (deleting an
 /// access point cuts off the tasks still mounting it).
 pub(crate) struct OldAccessPointsStep;
-
-pub(crate) const OLD_ACCESS_POINTS_STEP: Node =
-    Node { id: ids::DATA_EFS_OLD_ACCESS_POINTS, deps: &[ids::COMPUTE_SERVICE], step: &OldAccessPointsStep };
 
 #[async_trait]
 impl Step<StepCx> for OldAccessPointsStep {

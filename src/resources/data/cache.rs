@@ -14,11 +14,8 @@ pub(crate) struct ReplicationGroupStep;
 
 pub async fn find_group(cx: &StepCx) -> Result<Option<aws_sdk_elasticache::types::ReplicationGroup>, StepError> {
     let id = group_id(cx);
-    let r = absent_ok(
-        "DescribeReplicationGroups",
-        &id,
-        cx.aws.elasticache.describe_replication_groups().replication_group_id(&id).send().await,
-    )?;
+    let call = cx.aws.elasticache.describe_replication_groups().replication_group_id(&id);
+    let r = call.send().await.or_absent("DescribeReplicationGroups", &id)?;
     Ok(r.and_then(|o| o.replication_groups().first().cloned()))
 }
 
@@ -45,12 +42,6 @@ pub(crate) fn record_group(
     }
 }
 
-pub(crate) const REPLICATION_GROUP_STEP: Node = Node {
-    id: ids::DATA_REDIS,
-    deps: &[ids::DATA_CACHE_SUBNET_GROUP, ids::DATA_CACHE_SG],
-    step: &ReplicationGroupStep,
-};
-
 #[async_trait]
 impl Step<StepCx> for ReplicationGroupStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -71,22 +62,12 @@ impl Step<StepCx> for ReplicationGroupStep {
                 if g.cache_node_type() != Some(c.node_type.as_str()) {
                     changes.push(change("node_type", g.cache_node_type().unwrap_or("?"), &c.node_type));
                     if !cx.dry_run {
-                        cx.aws
-                            .elasticache
-                            .modify_replication_group()
-                            .replication_group_id(&id)
-                            .cache_node_type(&c.node_type)
-                            .apply_immediately(true)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("ModifyReplicationGroup", &id, e))?;
+                        let call = cx.aws.elasticache.modify_replication_group().replication_group_id(&id);
+                        let call = call.cache_node_type(&c.node_type).apply_immediately(true);
+                        call.send().await.ctx("ModifyReplicationGroup", &id)?;
                     }
                 }
-                if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::Updated(changes)
-                }
+                Outcome::of_changes(changes)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -117,7 +98,7 @@ impl Step<StepCx> for ReplicationGroupStep {
                     .set_tags(Some(Tags::named(cx, REPLICATION_GROUP, &id).render()))
                     .send()
                     .await
-                    .map_err(|e| aws_err("CreateReplicationGroup", &id, e))?;
+                    .ctx("CreateReplicationGroup", &id)?;
                 if let Some(g) = o.replication_group() {
                     record_group(cx, g, true)?;
                 }
@@ -147,50 +128,37 @@ impl Step<StepCx> for ReplicationGroupStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let id = group_id(cx);
-        let Some(g) = find_group(cx).await? else {
-            cx.forget(REPLICATION_GROUP)?;
-            return Ok(Outcome::AlreadyAbsent);
-        };
-        let out = if g.status() == Some("deleting") {
-            Outcome::Deleted
-        } else {
-            deleted(
-                "DeleteReplicationGroup",
-                &id,
-                cx.aws.elasticache.delete_replication_group().replication_group_id(&id).send().await,
-            )?
-        };
-        wait_gone(
-            cx,
-            &format!("replication group {id}"),
-            || find_group(cx),
-            |g| g.status().unwrap_or("deleting").to_string(),
-        )
-        .await?;
-        cx.forget(REPLICATION_GROUP)?;
-        Ok(out)
+        cx.remove(REPLICATION_GROUP, find_group(cx).await?, |g| async move {
+            let out = if g.status() == Some("deleting") {
+                Outcome::Deleted
+            } else {
+                let r = cx.aws.elasticache.delete_replication_group().replication_group_id(&id).send().await;
+                deleted("DeleteReplicationGroup", &id, r)?
+            };
+            let what = format!("replication group {id}");
+            wait_gone(cx, &what, || find_group(cx), |g| g.status().unwrap_or("deleting").to_string()).await?;
+            Ok(out)
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let id = group_id(cx);
-        Ok(vec![match find_group(cx).await? {
-            Some(g) => {
+        cx.inspect_one(
+            REPLICATION_GROUP,
+            "elasticache:replication-group",
+            &group_id(cx),
+            find_group(cx).await?,
+            |i, g| {
                 let st = g.status().unwrap_or("unknown").to_string();
-                let mut i = Inspection::new(
-                    "elasticache:replication-group",
-                    &id,
-                    g.arn().map(str::to_string),
-                    &st,
-                    st == "available",
-                )
-                .detail("node_type", g.cache_node_type().unwrap_or_default())
-                .detail("members", g.member_clusters().len().to_string())
-                .detail("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
+                let mut i = i
+                    .status(g.arn(), &st, st == "available")
+                    .detail("node_type", g.cache_node_type().unwrap_or_default())
+                    .detail("members", g.member_clusters().len().to_string())
+                    .detail("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
                 if let Some((h, p)) = primary_endpoint(&g) {
                     i = i.detail("primary_endpoint", format!("{h}:{p}"));
                 }
                 i
-            }
-            None => Inspection::missing("elasticache:replication-group", &id, cx.state.id(REPLICATION_GROUP)),
-        }])
+            },
+        )
     }
 }

@@ -14,23 +14,15 @@ pub(crate) struct TopicStep;
 
 pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError> {
     if let Some(arn) = cx.state.id(TOPIC) {
-        if absent_ok("GetTopicAttributes", &arn, cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await)?
-            .is_some()
-        {
+        let live = cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await;
+        if live.or_absent("GetTopicAttributes", &arn)?.is_some() {
             return Ok(Some(arn));
         }
     }
     let suffix = format!(":{}", topic_name(cx));
     let mut token = None;
     loop {
-        let o = cx
-            .aws
-            .sns
-            .list_topics()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListTopics", "SNS topics", e))?;
+        let o = cx.aws.sns.list_topics().set_next_token(token).send().await.ctx("ListTopics", "SNS topics")?;
         if let Some(t) = o.topics().iter().filter_map(|t| t.topic_arn()).find(|a| a.ends_with(&suffix)) {
             return Ok(Some(t.to_string()));
         }
@@ -41,7 +33,19 @@ pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError>
     }
 }
 
-pub(crate) const TOPIC_STEP: Node = Node { id: ids::DATA_EVENTS_TOPIC, deps: &[], step: &TopicStep };
+/// The topic's e-mail subscriptions, every page. An unconfirmed one has the
+/// subscription ARN `PendingConfirmation` (SNS API reference,
+/// ListSubscriptionsByTopic): it receives nothing until its owner clicks the
+/// link AWS mailed.
+async fn email_subscriptions(cx: &StepCx, arn: &str) -> Result<Vec<aws_sdk_sns::types::Subscription>, StepError> {
+    let pages = cx.aws.sns.list_subscriptions_by_topic().topic_arn(arn).into_paginator().send();
+    let subs: Vec<_> = pages.collect::<Result<Vec<_>, _>>().await.ctx("ListSubscriptionsByTopic", arn)?;
+    Ok(subs.iter().flat_map(|o| o.subscriptions()).filter(|s| s.protocol() == Some("email")).cloned().collect())
+}
+
+fn pending(s: &aws_sdk_sns::types::Subscription) -> bool {
+    s.subscription_arn() == Some("PendingConfirmation")
+}
 
 #[async_trait]
 impl Step<StepCx> for TopicStep {
@@ -56,29 +60,14 @@ impl Step<StepCx> for TopicStep {
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
                 let tags = Tags::new(cx, TOPIC).render();
-                let o = cx
-                    .aws
-                    .sns
-                    .create_topic()
-                    .name(&name)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateTopic", &name, e))?;
+                let call = cx.aws.sns.create_topic().name(&name).set_tags(Some(tags));
+                let o = call.send().await.ctx("CreateTopic", &name)?;
                 let arn = o.topic_arn().unwrap_or_default().to_string();
                 cx.record_new(TOPIC, Resource::new("sns:topic", &arn))?;
                 (arn, Outcome::Created)
             }
         };
-        let subs = cx
-            .aws
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
-        let emails: Vec<_> = subs.subscriptions().iter().filter(|s| s.protocol() == Some("email")).collect();
+        let emails = email_subscriptions(cx, &arn).await?;
         if !emails.iter().any(|s| s.endpoint() == Some(email.as_str())) {
             if out == Outcome::Unchanged {
                 out = Outcome::Updated(vec![change(
@@ -88,16 +77,9 @@ impl Step<StepCx> for TopicStep {
                 )]);
             }
             if !cx.dry_run {
-                cx.aws
-                    .sns
-                    .subscribe()
-                    .topic_arn(&arn)
-                    .protocol("email")
-                    .endpoint(email)
-                    .return_subscription_arn(true)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("Subscribe", &name, e))?;
+                let call = cx.aws.sns.subscribe().topic_arn(&arn).protocol("email").endpoint(email);
+                let call = call.return_subscription_arn(true);
+                call.send().await.ctx("Subscribe", &name)?;
             }
         }
         // Old addresses stop receiving alerts (unconfirmed ones expire by themselves).
@@ -111,46 +93,36 @@ impl Step<StepCx> for TopicStep {
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let out = match find_topic(cx).await? {
-            Some(arn) => deleted("DeleteTopic", &arn, cx.aws.sns.delete_topic().topic_arn(&arn).send().await)?,
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(TOPIC)?;
-        Ok(out)
+        cx.remove(TOPIC, find_topic(cx).await?, |arn| async move {
+            deleted("DeleteTopic", &arn, cx.aws.sns.delete_topic().topic_arn(&arn).send().await)
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = topic_name(cx);
-        Ok(vec![match find_topic(cx).await? {
-            Some(arn) => {
-                let subs = cx
-                    .aws
-                    .sns
-                    .list_subscriptions_by_topic()
-                    .topic_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("ListSubscriptionsByTopic", &name, e))?;
-                let emails: Vec<String> = subs
-                    .subscriptions()
-                    .iter()
-                    .filter(|s| s.protocol() == Some("email"))
-                    .filter_map(|s| s.endpoint().map(str::to_string))
-                    .collect();
-                let mut i = Inspection::new(
-                    "sns:topic",
-                    &name,
-                    Some(arn),
-                    format!("{} e-mail subscription(s)", emails.len()),
-                    true,
-                )
-                .detail("emails", emails.join(","));
-                if !emails.contains(&cx.cfg.database.event_email) {
-                    i.drift = Some(format!("no subscription for {}", cx.cfg.database.event_email));
-                }
-                i
+        let found = match find_topic(cx).await? {
+            Some(arn) => Some((email_subscriptions(cx, &arn).await?, arn)),
+            None => None,
+        };
+        let want = &cx.cfg.database.event_email;
+        cx.inspect_one(TOPIC, "sns:topic", &topic_name(cx), found, |i, (subs, arn)| {
+            let ours = subs.iter().find(|s| s.endpoint() == Some(want.as_str()));
+            let (state, ok) = match ours {
+                Some(s) if pending(s) => (format!("{want}: pending confirmation (the link AWS e-mailed)"), false),
+                Some(_) => (format!("{want}: confirmed"), true),
+                None => (format!("no subscription for {want}"), false),
+            };
+            let mut i = i.status(Some(&arn), state, ok).detail(
+                "emails",
+                subs.iter()
+                    .map(|s| format!("{}{}", s.endpoint().unwrap_or("?"), if pending(s) { " (pending)" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            if ours.is_none() {
+                i.drift = Some(format!("no subscription for {want}"));
             }
-            None => Inspection::missing("sns:topic", &name, cx.state.id(TOPIC)),
-        }])
+            i
+        })
     }
 }
 
@@ -158,19 +130,10 @@ pub(crate) struct EventSubscriptionStep;
 
 pub(crate) async fn find_event_sub(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::EventSubscription>, StepError> {
     let name = topic_name(cx);
-    let r = absent_ok(
-        "DescribeEventSubscriptions",
-        &name,
-        cx.aws.rds.describe_event_subscriptions().subscription_name(&name).send().await,
-    )?;
+    let call = cx.aws.rds.describe_event_subscriptions().subscription_name(&name);
+    let r = call.send().await.or_absent("DescribeEventSubscriptions", &name)?;
     Ok(r.and_then(|o| o.event_subscriptions_list().first().cloned()))
 }
-
-pub(crate) const EVENT_SUBSCRIPTION_STEP: Node = Node {
-    id: ids::DATA_DB_EVENT_SUBSCRIPTION,
-    deps: &[ids::DATA_EVENTS_TOPIC, ids::DATA_DB_INSTANCE],
-    step: &EventSubscriptionStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for EventSubscriptionStep {
@@ -193,63 +156,37 @@ impl Step<StepCx> for EventSubscriptionStep {
                 {
                     changes.push(change("event subscription", live.join("|"), cats.join("|")));
                     if !cx.dry_run {
-                        cx.aws
-                            .rds
-                            .modify_event_subscription()
-                            .subscription_name(&name)
-                            .sns_topic_arn(&topic)
-                            .source_type("db-instance")
-                            .set_event_categories(Some(cats.clone()))
-                            .enabled(true)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("ModifyEventSubscription", &name, e))?;
+                        let call = cx.aws.rds.modify_event_subscription().subscription_name(&name);
+                        let call = call.sns_topic_arn(&topic).source_type("db-instance");
+                        let call = call.set_event_categories(Some(cats.clone())).enabled(true);
+                        call.send().await.ctx("ModifyEventSubscription", &name)?;
                     }
                 }
                 for other in s.source_ids_list().iter().filter(|i| **i != source) {
                     changes.push(format!("remove source {other}"));
                     if !cx.dry_run {
-                        cx.aws
-                            .rds
-                            .remove_source_identifier_from_subscription()
-                            .subscription_name(&name)
-                            .source_identifier(other)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("RemoveSourceIdentifierFromSubscription", &name, e))?;
+                        let call = cx.aws.rds.remove_source_identifier_from_subscription().subscription_name(&name);
+                        let call = call.source_identifier(other);
+                        call.send().await.ctx("RemoveSourceIdentifierFromSubscription", &name)?;
                     }
                 }
                 if !s.source_ids_list().contains(&source) {
                     changes.push(format!("add source {source}"));
                     if !cx.dry_run {
-                        cx.aws
-                            .rds
-                            .add_source_identifier_to_subscription()
-                            .subscription_name(&name)
-                            .source_identifier(&source)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("AddSourceIdentifierToSubscription", &name, e))?;
+                        let call = cx.aws.rds.add_source_identifier_to_subscription().subscription_name(&name);
+                        let call = call.source_identifier(&source);
+                        call.send().await.ctx("AddSourceIdentifierToSubscription", &name)?;
                     }
                 }
-                Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                Ok(Outcome::of_changes(changes))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
                 let topic = cx.require(TOPIC, ids::DATA_EVENTS_TOPIC)?;
-                cx.aws
-                    .rds
-                    .create_event_subscription()
-                    .subscription_name(&name)
-                    .sns_topic_arn(topic)
-                    .source_type("db-instance")
-                    .source_ids(&source)
-                    .set_event_categories(Some(cats))
-                    .enabled(true)
-                    .set_tags(Some(Tags::named(cx, EVENT_SUB, &name).render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateEventSubscription", &name, e))?;
+                let call = cx.aws.rds.create_event_subscription().subscription_name(&name).sns_topic_arn(topic);
+                let call = call.source_type("db-instance").source_ids(&source).set_event_categories(Some(cats));
+                let call = call.enabled(true).set_tags(Some(Tags::named(cx, EVENT_SUB, &name).render()));
+                call.send().await.ctx("CreateEventSubscription", &name)?;
                 cx.record_new(EVENT_SUB, Resource::new("rds:event-subscription", &name))?;
                 Ok(Outcome::Created)
             }
@@ -257,30 +194,17 @@ impl Step<StepCx> for EventSubscriptionStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = topic_name(cx);
-        let out = match find_event_sub(cx).await? {
-            Some(_) => deleted(
-                "DeleteEventSubscription",
-                &name,
-                cx.aws.rds.delete_event_subscription().subscription_name(&name).send().await,
-            )?,
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(EVENT_SUB)?;
-        Ok(out)
+        cx.remove(EVENT_SUB, find_event_sub(cx).await?, |_| async {
+            let r = cx.aws.rds.delete_event_subscription().subscription_name(&name).send().await;
+            deleted("DeleteEventSubscription", &name, r)
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = topic_name(cx);
-        Ok(vec![match find_event_sub(cx).await? {
-            Some(s) => Inspection::new(
-                "rds:event-subscription",
-                &name,
-                s.event_subscription_arn().map(str::to_string),
-                s.status().unwrap_or("unknown"),
-                s.enabled() == Some(true),
-            )
-            .detail("sources", s.source_ids_list().join(","))
-            .detail("categories", s.event_categories_list().join(",")),
-            None => Inspection::missing("rds:event-subscription", &name, cx.state.id(EVENT_SUB)),
-        }])
+        cx.inspect_one(EVENT_SUB, "rds:event-subscription", &topic_name(cx), find_event_sub(cx).await?, |i, s| {
+            i.status(s.event_subscription_arn(), s.status().unwrap_or("unknown"), s.enabled() == Some(true))
+                .detail("sources", s.source_ids_list().join(","))
+                .detail("categories", s.event_categories_list().join(","))
+        })
     }
 }

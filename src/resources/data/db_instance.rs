@@ -2,8 +2,10 @@
 //!
 //! The instance needs its subnet group, its security group and the
 //! credentials secret. Settings change in place (`ModifyDBInstance`, applied
-//! immediately); teardown takes a final snapshot unless skipped, and an
-//! instance with deletion protection is reported, never forced.
+//! immediately); teardown takes a final snapshot unless skipped. An instance
+//! or cluster with deletion protection is never forced: its
+//! `guard_destroy` refuses `down` before any step deletes anything, so the
+//! site is not taken apart around a database that must stay.
 
 use super::*;
 use crate::config::DbEngine;
@@ -15,21 +17,15 @@ pub(crate) struct DbInstanceStep;
 
 pub(crate) async fn find_instance(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
     let id = instance_id(cx);
-    let r = absent_ok(
-        "DescribeDBInstances",
-        &id,
-        cx.aws.rds.describe_db_instances().db_instance_identifier(&id).send().await,
-    )?;
+    let call = cx.aws.rds.describe_db_instances().db_instance_identifier(&id);
+    let r = call.send().await.or_absent("DescribeDBInstances", &id)?;
     Ok(r.and_then(|o| o.db_instances().first().cloned()))
 }
 
 pub(crate) async fn find_cluster(cx: &StepCx) -> Result<Option<aws_sdk_rds::types::DbCluster>, StepError> {
     let id = cluster_id(cx);
-    let r = absent_ok(
-        "DescribeDBClusters",
-        &id,
-        cx.aws.rds.describe_db_clusters().db_cluster_identifier(&id).send().await,
-    )?;
+    let call = cx.aws.rds.describe_db_clusters().db_cluster_identifier(&id);
+    let r = call.send().await.or_absent("DescribeDBClusters", &id)?;
     Ok(r.and_then(|o| o.db_clusters().first().cloned()))
 }
 
@@ -96,25 +92,22 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
             Resource::new("rds:db-cluster", &id).with("arn", c.db_cluster_arn().unwrap_or_default()),
         )?;
         let mut changes = vec![];
-        if c.backup_retention_period() != Some(d.backup_retention_days) {
-            changes.push(change(
-                "backup_retention_days",
-                c.backup_retention_period().unwrap_or(0),
-                d.backup_retention_days,
-            ));
-            if !cx.dry_run {
-                cx.aws
-                    .rds
-                    .modify_db_cluster()
-                    .db_cluster_identifier(&id)
-                    .backup_retention_period(d.backup_retention_days)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
-            }
+        let mut call = cx.aws.rds.modify_db_cluster().db_cluster_identifier(&id).apply_immediately(true);
+        let retention = c.backup_retention_period().unwrap_or(0);
+        if retention != d.backup_retention_days {
+            changes.push(change("backup_retention_days", retention, d.backup_retention_days));
+            call = call.backup_retention_period(d.backup_retention_days);
         }
-        return Ok(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) });
+        // Aurora keeps deletion protection on the cluster, not its instances.
+        let protected = c.deletion_protection().unwrap_or(false);
+        if protected != d.deletion_protection {
+            changes.push(change("deletion_protection", protected, d.deletion_protection));
+            call = call.deletion_protection(d.deletion_protection);
+        }
+        if !changes.is_empty() && !cx.dry_run {
+            call.send().await.ctx("ModifyDBCluster", &id)?;
+        }
+        return Ok(Outcome::of_changes(changes));
     }
     if cx.dry_run {
         return Ok(Outcome::Created);
@@ -136,9 +129,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
         .deletion_protection(d.deletion_protection)
         .set_tags(Some(Tags::named(cx, DB_CLUSTER, &id).render()));
     // Aurora versions are spelled `8.0.mysql_aurora.3.x`; otherwise take AWS's default.
-    if d.engine_version.contains("aurora") {
-        req = req.engine_version(&d.engine_version);
-    }
+    req = req.set_engine_version(d.engine_version().map(str::to_string));
     if d.engine == DbEngine::AuroraServerless {
         req = req.serverless_v2_scaling_configuration(
             aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
@@ -147,7 +138,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
                 .build(),
         );
     }
-    let o = req.send().await.map_err(|e| aws_err("CreateDBCluster", &id, e))?;
+    let o = req.send().await.ctx("CreateDBCluster", &id)?;
     cx.record_new(
         DB_CLUSTER,
         Resource::new("rds:db-cluster", &id)
@@ -155,12 +146,6 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
     )?;
     Ok(Outcome::Created)
 }
-
-pub(crate) const DB_INSTANCE_STEP: Node = Node {
-    id: ids::DATA_DB_INSTANCE,
-    deps: &[ids::DATA_DB_SUBNET_GROUP, ids::DATA_DB_SG, ids::DATA_DB_SECRET],
-    step: &DbInstanceStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for DbInstanceStep {
@@ -221,23 +206,16 @@ impl Step<StepCx> for DbInstanceStep {
                         changes.push(change("multi_az", i.multi_az().unwrap_or(false), d.multi_az));
                         req = req.multi_az(d.multi_az);
                     }
-                }
-                if i.deletion_protection() != Some(d.deletion_protection) {
-                    changes.push(change(
-                        "deletion_protection",
-                        i.deletion_protection().unwrap_or(false),
-                        d.deletion_protection,
-                    ));
-                    req = req.deletion_protection(d.deletion_protection);
-                }
-                if changes.is_empty() {
-                    Outcome::Unchanged
-                } else {
-                    if !cx.dry_run {
-                        req.send().await.map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+                    let protected = i.deletion_protection().unwrap_or(false);
+                    if protected != d.deletion_protection {
+                        changes.push(change("deletion_protection", protected, d.deletion_protection));
+                        req = req.deletion_protection(d.deletion_protection);
                     }
-                    Outcome::Updated(changes)
                 }
+                if !changes.is_empty() && !cx.dry_run {
+                    req.send().await.ctx("ModifyDBInstance", &id)?;
+                }
+                Outcome::of_changes(changes)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -249,7 +227,7 @@ impl Step<StepCx> for DbInstanceStep {
                     .db_instance_class(&class)
                     .engine(engine_name(d.engine))
                     .auto_minor_version_upgrade(true)
-                    .enable_performance_insights(performance_insights_supported(&class))
+                    .enable_performance_insights(performance_insights_supported(d.engine, &class))
                     .publicly_accessible(false)
                     .copy_tags_to_snapshot(true)
                     .set_tags(Some(Tags::named(cx, DB_INSTANCE, &id).render()));
@@ -257,7 +235,7 @@ impl Step<StepCx> for DbInstanceStep {
                     req = req.db_cluster_identifier(cluster_id(cx));
                 } else {
                     req = req
-                        .engine_version(&d.engine_version)
+                        .set_engine_version(d.engine_version().map(str::to_string))
                         .allocated_storage(d.allocated_storage_gb)
                         .max_allocated_storage(d.max_allocated_storage_gb)
                         .storage_type("gp3")
@@ -274,7 +252,7 @@ impl Step<StepCx> for DbInstanceStep {
                         .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?)
                         .vpc_security_group_ids(cx.require(SG_DB, ids::DATA_DB_SG)?);
                 }
-                let o = req.send().await.map_err(|e| aws_err("CreateDBInstance", &id, e))?;
+                let o = req.send().await.ctx("CreateDBInstance", &id)?;
                 if let Some(i) = o.db_instance() {
                     record_instance(cx, i, true)?;
                 }
@@ -298,6 +276,15 @@ impl Step<StepCx> for DbInstanceStep {
         }
         Ok(cluster_out.merge(out))
     }
+    async fn guard_destroy(&self, cx: &StepCx) -> Result<(), StepError> {
+        if let Some(c) = find_cluster(cx).await? {
+            refuse_if_protected("DB cluster", &cluster_id(cx), c.deletion_protection())?;
+        }
+        if let Some(i) = find_instance(cx).await? {
+            refuse_if_protected("DB instance", &instance_id(cx), i.deletion_protection())?;
+        }
+        Ok(())
+    }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let id = instance_id(cx);
         let aurora_cluster = find_cluster(cx).await?;
@@ -310,11 +297,7 @@ impl Step<StepCx> for DbInstanceStep {
         );
         let mut out = Outcome::AlreadyAbsent;
         if let Some(i) = find_instance(cx).await? {
-            if i.deletion_protection() == Some(true) {
-                return Err(StepError::Refused(format!(
-                    "DB instance {id} has deletion protection; it was not deleted.\nhint: set database.deletion_protection = false and run `moodlectl up`, then `moodlectl down` again"
-                )));
-            }
+            refuse_if_protected("DB instance", &id, i.deletion_protection())?;
             if i.db_instance_status() != Some("deleting") {
                 let mut req = cx.aws.rds.delete_db_instance().db_instance_identifier(&id);
                 // Aurora members have no snapshot of their own: the cluster's is taken below.
@@ -341,11 +324,7 @@ impl Step<StepCx> for DbInstanceStep {
         }
         if let Some(c) = aurora_cluster {
             let cid = cluster_id(cx);
-            if c.deletion_protection() == Some(true) {
-                return Err(StepError::Refused(format!(
-                    "DB cluster {cid} has deletion protection; it was not deleted"
-                )));
-            }
+            refuse_if_protected("DB cluster", &cid, c.deletion_protection())?;
             if c.status() != Some("deleting") {
                 let req = cx.aws.rds.delete_db_cluster().db_cluster_identifier(&cid);
                 let req = if cx.opts.skip_final_snapshot {
@@ -416,15 +395,32 @@ impl Step<StepCx> for DbInstanceStep {
     }
 }
 
+/// `down` never forces deletion protection off: the setting is the owner's
+/// word that this database must outlive the stack.
+fn refuse_if_protected(kind: &str, id: &str, protected: Option<bool>) -> Result<(), StepError> {
+    if protected == Some(true) {
+        return Err(StepError::Refused(format!(
+            "{kind} {id} has deletion protection, so `down` deletes nothing.\nhint: set database.deletion_protection = false and run `moodlectl up`, then `moodlectl down` again"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn performance_insights_class_support() {
-        assert!(performance_insights_supported("db.r6g.large"));
-        assert!(performance_insights_supported("db.t3.medium"));
-        assert!(!performance_insights_supported("db.t3.micro"));
-        assert!(!performance_insights_supported("db.t2.small"));
+        use DbEngine::*;
+        assert!(performance_insights_supported(Mysql, "db.r6g.large"));
+        assert!(performance_insights_supported(Mysql, "db.t3.medium"));
+        assert!(!performance_insights_supported(Mysql, "db.t3.micro"));
+        assert!(!performance_insights_supported(Mariadb, "db.t2.small"));
+        assert!(performance_insights_supported(AuroraMysql, "db.r6g.large"));
+        assert!(performance_insights_supported(AuroraMysql, "db.t4g.medium"));
+        assert!(!performance_insights_supported(AuroraMysql, "db.t3.medium"), "no db.t3 on Aurora MySQL");
+        assert!(!performance_insights_supported(AuroraMysql, "db.t2.medium"));
+        assert!(!performance_insights_supported(AuroraMysql, "db.t4g.small"));
     }
 }

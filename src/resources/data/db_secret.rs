@@ -23,16 +23,8 @@ pub(crate) const DB_CREDENTIALS: secrets::SecretStep = secrets::SecretStep {
     },
 };
 
-pub(crate) const DB_SECRET_STEP: Node = Node { id: ids::DATA_DB_SECRET, deps: &[], step: &DB_CREDENTIALS };
-
 /// Writes the endpoint into the secret, like the reference's attached secret.
 pub(crate) struct DbSecretEndpointStep;
-
-pub(crate) const DB_SECRET_ENDPOINT_STEP: Node = Node {
-    id: ids::DATA_DB_SECRET_ENDPOINT,
-    deps: &[ids::DATA_DB_INSTANCE, ids::DATA_DB_SECRET],
-    step: &DbSecretEndpointStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for DbSecretEndpointStep {

@@ -6,6 +6,9 @@
 //! `FileSystemAlreadyExists` naming the file system, which is then adopted.
 //! Teardown: EFS refuses to delete a file system with mount targets, and
 //! answers "in use" for a while after they go.
+//!
+//! Eventual consistency: `DeleteFileSystem` answers `FileSystemInUse` for a
+//! while after the mount targets are gone (`transient::FILE_SYSTEM_DELETE`).
 
 use super::*;
 use crate::resources::prelude::*;
@@ -13,26 +16,20 @@ use aws_sdk_efs::types::{
     FileSystemDescription, LifecyclePolicy, PerformanceMode, ThroughputMode, TransitionToIaRules,
     TransitionToPrimaryStorageClassRules,
 };
+use std::collections::BTreeMap;
 
 pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepError> {
     let live = |f: &FileSystemDescription| !matches!(f.life_cycle_state().as_str(), "deleted" | "deleting");
     if let Some(id) = cx.state.id(EFS) {
-        let r =
-            absent_ok("DescribeFileSystems", &id, cx.aws.efs.describe_file_systems().file_system_id(&id).send().await)?;
+        let call = cx.aws.efs.describe_file_systems().file_system_id(&id);
+        let r = call.send().await.or_absent("DescribeFileSystems", &id)?;
         if let Some(f) = r.and_then(|o| o.file_systems().iter().find(|f| live(f)).cloned()) {
             return Ok(Some(f));
         }
     }
     let mut marker = None;
     loop {
-        let o = cx
-            .aws
-            .efs
-            .describe_file_systems()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeFileSystems", "EFS", e))?;
+        let o = cx.aws.efs.describe_file_systems().set_marker(marker).send().await.ctx("DescribeFileSystems", "EFS")?;
         if let Some(f) = o.file_systems().iter().find(|f| live(f) && is_ours(cx, f.tags(), EFS)) {
             return Ok(Some(f.clone()));
         }
@@ -41,6 +38,20 @@ pub async fn find_fs(cx: &StepCx) -> Result<Option<FileSystemDescription>, StepE
             None => return Ok(None),
         }
     }
+}
+
+/// The life-cycle states of file systems `ids`, by ID (DescribeFileSystems
+/// takes one ID per call); one AWS no longer knows is left out.
+async fn fs_states(cx: &StepCx, ids: Vec<String>) -> Result<Option<BTreeMap<String, String>>, StepError> {
+    let mut states = BTreeMap::new();
+    for id in ids {
+        let call = cx.aws.efs.describe_file_systems().file_system_id(&id);
+        if let Some(o) = call.send().await.or_absent("DescribeFileSystems", &id)? {
+            let state = |f: &FileSystemDescription| f.life_cycle_state().as_str().to_string();
+            states.extend(o.file_systems().iter().map(|f| (f.file_system_id().to_string(), state(f))));
+        }
+    }
+    Ok(Some(states))
 }
 
 pub(crate) fn desired_lifecycle() -> Vec<LifecyclePolicy> {
@@ -61,13 +72,11 @@ pub(crate) fn lifecycle_matches(live: &[LifecyclePolicy]) -> bool {
 
 pub(crate) struct EfsStep;
 
-pub(crate) const EFS_STEP: Node = Node { id: ids::DATA_EFS, deps: &[], step: &EfsStep };
-
 #[async_trait]
 impl Step<StepCx> for EfsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("moodledata");
-        let (id, mut out) = match find_fs(cx).await? {
+        let (id, out) = match find_fs(cx).await? {
             Some(f) => {
                 let id = f.file_system_id().to_string();
                 cx.record(
@@ -87,21 +96,16 @@ impl Step<StepCx> for EfsStep {
                         "elastic",
                     )]);
                     if !cx.dry_run {
-                        cx.aws
-                            .efs
-                            .update_file_system()
-                            .file_system_id(&id)
-                            .throughput_mode(ThroughputMode::Elastic)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateFileSystem", &id, e))?;
+                        let call = cx.aws.efs.update_file_system().file_system_id(&id);
+                        let call = call.throughput_mode(ThroughputMode::Elastic);
+                        call.send().await.ctx("UpdateFileSystem", &id)?;
                     }
                 }
                 (id, o)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let token = cx.token(EFS);
+                let token = cx.token(EFS)?;
                 let r = cx
                     .aws
                     .efs
@@ -130,60 +134,28 @@ impl Step<StepCx> for EfsStep {
                 (id, Outcome::Created)
             }
         };
-        if !cx.dry_run {
-            wait_for(cx, &format!("EFS {id}"), cx.wait_timeout, || async {
-                let f = absent_ok(
-                    "DescribeFileSystems",
-                    &id,
-                    cx.aws.efs.describe_file_systems().file_system_id(&id).send().await,
-                )?;
-                match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
-                    Some(s) if s.as_str() == "available" => Ok(Poll::Ready(())),
-                    Some(s) if s.as_str() == "error" => Err(StepError::BadState {
-                        resource: format!("EFS {id}"),
-                        state: "error".into(),
-                        wanted: "available".into(),
-                    }),
-                    s => Ok(Poll::Pending(s.map(|s| s.as_str().to_string()).unwrap_or("creating".into()))),
-                }
-            })
-            .await?;
-        }
+        let mut out =
+            ready_all(cx, "EFS", vec![(id.clone(), out)], "available", &["error"], |ids| fs_states(cx, ids)).await?;
         let lc = if out == Outcome::Created && !cx.dry_run {
             vec![]
         } else {
-            cx.aws
-                .efs
-                .describe_lifecycle_configuration()
-                .file_system_id(&id)
-                .send()
-                .await
-                .map_err(|e| aws_err("DescribeLifecycleConfiguration", &id, e))?
-                .lifecycle_policies()
-                .to_vec()
+            let call = cx.aws.efs.describe_lifecycle_configuration().file_system_id(&id);
+            call.send().await.ctx("DescribeLifecycleConfiguration", &id)?.lifecycle_policies().to_vec()
         };
         if !lifecycle_matches(&lc) {
             if out != Outcome::Created {
                 out = out.merge(Outcome::Updated(vec!["lifecycle: IA after 30 days, back after 1 access".into()]));
             }
             if !cx.dry_run {
-                cx.aws
-                    .efs
-                    .put_lifecycle_configuration()
-                    .file_system_id(&id)
-                    .set_lifecycle_policies(Some(desired_lifecycle()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("PutLifecycleConfiguration", &id, e))?;
+                let call = cx.aws.efs.put_lifecycle_configuration().file_system_id(&id);
+                let call = call.set_lifecycle_policies(Some(desired_lifecycle()));
+                call.send().await.ctx("PutLifecycleConfiguration", &id)?;
             }
         }
         if out != Outcome::Created {
             // Backups are switched on at creation (`Backup=true`); repair only on drift.
-            let b = absent_ok(
-                "DescribeBackupPolicy",
-                &id,
-                cx.aws.efs.describe_backup_policy().file_system_id(&id).send().await,
-            )?;
+            let call = cx.aws.efs.describe_backup_policy().file_system_id(&id);
+            let b = call.send().await.or_absent("DescribeBackupPolicy", &id)?;
             let on = b
                 .and_then(|b| {
                     b.backup_policy().map(|p| p.status().as_str() == "ENABLED" || p.status().as_str() == "ENABLING")
@@ -196,57 +168,33 @@ impl Step<StepCx> for EfsStep {
                         .status(aws_sdk_efs::types::Status::Enabled)
                         .build()
                         .expect("status set");
-                    cx.aws
-                        .efs
-                        .put_backup_policy()
-                        .file_system_id(&id)
-                        .backup_policy(policy)
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("PutBackupPolicy", &id, e))?;
+                    let call = cx.aws.efs.put_backup_policy().file_system_id(&id).backup_policy(policy);
+                    call.send().await.ctx("PutBackupPolicy", &id)?;
                 }
             }
         }
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(f) = find_fs(cx).await? else {
-            cx.forget(EFS)?;
-            return Ok(Outcome::AlreadyAbsent);
-        };
-        let id = f.file_system_id().to_string();
-        // Mount targets are gone (their step ran first), but EFS counts them
-        // down asynchronously: retry while it still reports them in use.
-        let out =
-            retry_in_use(cx, "DeleteFileSystem", &id, || cx.aws.efs.delete_file_system().file_system_id(&id).send())
-                .await?;
-        wait_for(cx, &format!("EFS {id} deletion"), cx.wait_timeout, || async {
-            let f = absent_ok(
-                "DescribeFileSystems",
-                &id,
-                cx.aws.efs.describe_file_systems().file_system_id(&id).send().await,
-            )?;
-            match f.and_then(|o| o.file_systems().first().map(|f| f.life_cycle_state().clone())) {
-                None => Ok(Poll::Ready(())),
-                Some(s) if s.as_str() == "deleted" => Ok(Poll::Ready(())),
-                Some(s) => Ok(Poll::Pending(s.as_str().to_string())),
-            }
+        cx.remove(EFS, find_fs(cx).await?, |f| async move {
+            let id = f.file_system_id();
+            // Mount targets are gone (their step ran first), but EFS counts them
+            // down asynchronously: `FileSystemInUse` is waited out.
+            let rule = &transient::FILE_SYSTEM_DELETE;
+            let out =
+                delete(cx, "DeleteFileSystem", id, rule, || cx.aws.efs.delete_file_system().file_system_id(id).send())
+                    .await?;
+            gone_all(cx, "EFS", vec![(Some(id.to_string()), out)], &["deleted"], |ids| fs_states(cx, ids)).await
         })
-        .await?;
-        cx.forget(EFS)?;
-        Ok(out)
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = cx.cfg.name("moodledata");
-        Ok(vec![match find_fs(cx).await? {
-            Some(f) => {
-                let st = f.life_cycle_state().as_str().to_string();
-                Inspection::new("efs:file-system", &name, Some(f.file_system_id().to_string()), &st, st == "available")
-                    .detail("throughput", f.throughput_mode().map(|t| t.as_str()).unwrap_or_default())
-                    .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
-                    .detail("mount_targets", f.number_of_mount_targets().to_string())
-            }
-            None => Inspection::missing("efs:file-system", &name, cx.state.id(EFS)),
-        }])
+        cx.inspect_one(EFS, "efs:file-system", &cx.cfg.name("moodledata"), find_fs(cx).await?, |i, f| {
+            let st = f.life_cycle_state().as_str().to_string();
+            i.status(Some(f.file_system_id()), &st, st == "available")
+                .detail("throughput", f.throughput_mode().map(|t| t.as_str()).unwrap_or_default())
+                .detail("encrypted", f.encrypted().unwrap_or(false).to_string())
+                .detail("mount_targets", f.number_of_mount_targets().to_string())
+        })
     }
 }

@@ -8,34 +8,21 @@ use super::*;
 use crate::resources::network::subnet_key;
 use crate::resources::network::AZS;
 use crate::resources::prelude::*;
+use aws_sdk_efs::types::MountTargetDescription;
 use futures::future::try_join_all;
 
 pub(crate) struct MountTargetsStep;
 
-pub(crate) async fn mount_targets(
-    cx: &StepCx,
-    fs: &str,
-) -> Result<Vec<aws_sdk_efs::types::MountTargetDescription>, StepError> {
-    let r = absent_ok("DescribeMountTargets", fs, cx.aws.efs.describe_mount_targets().file_system_id(fs).send().await)?;
-    Ok(r.map(|o| o.mount_targets().to_vec()).unwrap_or_default())
+/// The file system's mount targets (none when it is gone).
+pub(crate) async fn mount_targets(cx: &StepCx, fs: &str) -> Result<Vec<MountTargetDescription>, StepError> {
+    let found = cx.aws.efs.describe_mount_targets().file_system_id(fs).send().await;
+    Ok(found.or_absent("DescribeMountTargets", fs)?.map(|o| o.mount_targets().to_vec()).unwrap_or_default())
 }
-
-pub(crate) const MOUNT_TARGETS_STEP: Node = Node {
-    id: ids::DATA_EFS_MOUNT_TARGETS,
-    deps: &[ids::DATA_EFS, ids::DATA_EFS_SG, ids::NETWORK_SUBNETS],
-    step: &MountTargetsStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for MountTargetsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(fs) = cx.state.id(EFS) else {
-            return if cx.dry_run {
-                Ok(Outcome::Created)
-            } else {
-                Err(StepError::MissingDependency { step: ids::DATA_EFS, what: EFS.into() })
-            };
-        };
+        let Some(fs) = cx.dependency(EFS, ids::DATA_EFS)? else { return Ok(Outcome::Created) };
         let existing = mount_targets(cx, &fs).await?;
         let futs = AZS.iter().map(|az| {
             let existing = &existing;

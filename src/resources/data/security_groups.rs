@@ -11,8 +11,6 @@ use crate::resources::prelude::*;
 pub(crate) const DB_SG: SecurityGroupStep =
     SecurityGroupStep { key: SG_DB, suffix: "db-sg", description: "moodlectl: RDS", rules: Rules::CrossTier };
 
-pub(crate) const DB_SG_STEP: Node = Node { id: ids::DATA_DB_SG, deps: &[ids::NETWORK_VPC], step: &DB_SG };
-
 /// ElastiCache admits the service (6379), through the compute tier's rules.
 pub(crate) const CACHE_SG: SecurityGroupStep = SecurityGroupStep {
     key: SG_CACHE,
@@ -21,8 +19,6 @@ pub(crate) const CACHE_SG: SecurityGroupStep = SecurityGroupStep {
     rules: Rules::CrossTier,
 };
 
-pub(crate) const CACHE_SG_STEP: Node = Node { id: ids::DATA_CACHE_SG, deps: &[ids::NETWORK_VPC], step: &CACHE_SG };
-
 /// The mount targets admit the service (2049), through the compute tier's rules.
 pub(crate) const EFS_SG: SecurityGroupStep = SecurityGroupStep {
     key: SG_EFS,
@@ -30,5 +26,3 @@ pub(crate) const EFS_SG: SecurityGroupStep = SecurityGroupStep {
     description: "moodlectl: EFS mount targets",
     rules: Rules::CrossTier,
 };
-
-pub(crate) const EFS_SG_STEP: Node = Node { id: ids::DATA_EFS_SG, deps: &[ids::NETWORK_VPC], step: &EFS_SG };

@@ -106,12 +106,12 @@ impl SubnetGroupApi for DbSubnets {
         let tags = Tags::named(cx, Self::KEY, name).render();
         let req = cx.aws.rds.create_db_subnet_group().db_subnet_group_name(name);
         let req = req.db_subnet_group_description(description(cx)).set_subnet_ids(Some(subnets));
-        req.set_tags(Some(tags)).send().await.map_err(|e| aws_err("CreateDBSubnetGroup", name, e))?;
+        req.set_tags(Some(tags)).send().await.ctx("CreateDBSubnetGroup", name)?;
         Ok(())
     }
     async fn modify(cx: &StepCx, name: &str, subnets: Vec<String>) -> Result<(), StepError> {
         let req = cx.aws.rds.modify_db_subnet_group().db_subnet_group_name(name).set_subnet_ids(Some(subnets));
-        req.send().await.map_err(|e| aws_err("ModifyDBSubnetGroup", name, e))?;
+        req.send().await.ctx("ModifyDBSubnetGroup", name)?;
         Ok(())
     }
     async fn delete(cx: &StepCx, name: &str) -> Result<Outcome, StepError> {
@@ -144,12 +144,12 @@ impl SubnetGroupApi for CacheSubnets {
         let tags = Tags::named(cx, Self::KEY, name).render();
         let req = cx.aws.elasticache.create_cache_subnet_group().cache_subnet_group_name(name);
         let req = req.cache_subnet_group_description(description(cx)).set_subnet_ids(Some(subnets));
-        req.set_tags(Some(tags)).send().await.map_err(|e| aws_err("CreateCacheSubnetGroup", name, e))?;
+        req.set_tags(Some(tags)).send().await.ctx("CreateCacheSubnetGroup", name)?;
         Ok(())
     }
     async fn modify(cx: &StepCx, name: &str, subnets: Vec<String>) -> Result<(), StepError> {
         let req = cx.aws.elasticache.modify_cache_subnet_group().cache_subnet_group_name(name);
-        req.set_subnet_ids(Some(subnets)).send().await.map_err(|e| aws_err("ModifyCacheSubnetGroup", name, e))?;
+        req.set_subnet_ids(Some(subnets)).send().await.ctx("ModifyCacheSubnetGroup", name)?;
         Ok(())
     }
     async fn delete(cx: &StepCx, name: &str) -> Result<Outcome, StepError> {
@@ -158,11 +158,5 @@ impl SubnetGroupApi for CacheSubnets {
     }
 }
 
-pub(crate) const DB_SUBNET_GROUP_STEP: Node =
-    Node { id: ids::DATA_DB_SUBNET_GROUP, deps: &[ids::NETWORK_SUBNETS], step: &SubnetGroupStep::<DbSubnets>::new() };
-
-pub(crate) const CACHE_SUBNET_GROUP_STEP: Node = Node {
-    id: ids::DATA_CACHE_SUBNET_GROUP,
-    deps: &[ids::NETWORK_SUBNETS],
-    step: &SubnetGroupStep::<CacheSubnets>::new(),
-};
+pub(crate) const DB_SUBNET_GROUP_DEF: SubnetGroupStep<DbSubnets> = SubnetGroupStep::new();
+pub(crate) const CACHE_SUBNET_GROUP_DEF: SubnetGroupStep<CacheSubnets> = SubnetGroupStep::new();

@@ -6,7 +6,7 @@
 use super::*;
 use crate::resources::network::public_subnet_ids;
 use crate::resources::prelude::*;
-use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 
 /// The ALB admits 443 from CloudFront's origin-facing prefix list only (or
 /// 80/443 from anywhere with `cdn.restrict_alb = false`).
@@ -17,19 +17,22 @@ pub(crate) const ALB_SG: SecurityGroupStep = SecurityGroupStep {
     rules: Rules::Own(|cx| Box::pin(alb_ingress(cx))),
 };
 
-pub(crate) const ALB_SG_STEP: Node = Node { id: ids::EDGE_ALB_SG, deps: &[ids::NETWORK_VPC], step: &ALB_SG };
-
-pub async fn find_alb(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, StepError> {
+pub async fn find_alb(cx: &StepCx) -> Result<Option<LoadBalancer>, StepError> {
     let name = alb_name(cx);
     let r =
-        absent_ok("DescribeLoadBalancers", &name, cx.aws.elbv2.describe_load_balancers().names(&name).send().await)?;
+        cx.aws.elbv2.describe_load_balancers().names(&name).send().await.or_absent("DescribeLoadBalancers", &name)?;
     Ok(r.and_then(|o| o.load_balancers().first().cloned()))
 }
 
-pub(crate) struct AlbStep;
+/// What the state keeps of the ALB: its ARN, and the DNS name and hosted
+/// zone that CloudFront's origin and `outputs` use.
+fn recorded(lb: &LoadBalancer) -> Resource {
+    Resource::new("elbv2:load-balancer", lb.load_balancer_arn().unwrap_or_default())
+        .with("dns", lb.dns_name().unwrap_or_default())
+        .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default())
+}
 
-pub(crate) const ALB_STEP: Node =
-    Node { id: ids::EDGE_ALB, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW, ids::EDGE_ALB_SG], step: &AlbStep };
+pub(crate) struct AlbStep;
 
 #[async_trait]
 impl Step<StepCx> for AlbStep {
@@ -38,56 +41,29 @@ impl Step<StepCx> for AlbStep {
         let (arn, out) = match find_alb(cx).await? {
             Some(lb) => {
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-                cx.record(
-                    ALB,
-                    Resource::new("elbv2:load-balancer", &arn)
-                        .with("dns", lb.dns_name().unwrap_or_default())
-                        .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()),
-                )?;
+                cx.record(ALB, recorded(&lb))?;
                 let sg = cx.state.id(SG_ALB);
                 let mut changes = vec![];
                 if let Some(sg) = sg.filter(|sg| lb.security_groups() != [sg.clone()]) {
                     changes.push(change("security_groups", lb.security_groups().join(","), &sg));
                     if !cx.dry_run {
-                        cx.aws
-                            .elbv2
-                            .set_security_groups()
-                            .load_balancer_arn(&arn)
-                            .security_groups(sg)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("SetSecurityGroups", &name, e))?;
+                        let call = cx.aws.elbv2.set_security_groups().load_balancer_arn(&arn).security_groups(sg);
+                        call.send().await.ctx("SetSecurityGroups", &name)?;
                     }
                 }
-                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                (arn, Outcome::of_changes(changes))
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let o = cx
-                    .aws
-                    .elbv2
-                    .create_load_balancer()
-                    .name(&name)
-                    .set_subnets(Some(public_subnet_ids(cx)?))
-                    .security_groups(cx.require(SG_ALB, ids::EDGE_ALB_SG)?)
-                    .scheme(LoadBalancerSchemeEnum::InternetFacing)
-                    .r#type(LoadBalancerTypeEnum::Application)
-                    .set_tags(Some(Tags::named(cx, ALB, &name).render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateLoadBalancer", &name, e))?;
-                let lb = o
-                    .load_balancers()
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| aws_sdk_elasticloadbalancingv2::types::LoadBalancer::builder().build());
+                let call = cx.aws.elbv2.create_load_balancer().name(&name).set_subnets(Some(public_subnet_ids(cx)?));
+                let call = call.security_groups(cx.require(SG_ALB, ids::EDGE_ALB_SG)?);
+                let call = call.scheme(LoadBalancerSchemeEnum::InternetFacing);
+                let call = call.r#type(LoadBalancerTypeEnum::Application);
+                let call = call.set_tags(Some(Tags::named(cx, ALB, &name).render()));
+                let o = call.send().await.ctx("CreateLoadBalancer", &name)?;
+                let lb = o.load_balancers().first().cloned().unwrap_or_else(|| LoadBalancer::builder().build());
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-                cx.record_new(
-                    ALB,
-                    Resource::new("elbv2:load-balancer", &arn)
-                        .with("dns", lb.dns_name().unwrap_or_default())
-                        .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default()),
-                )?;
+                cx.record_new(ALB, recorded(&lb))?;
                 (arn, Outcome::Created)
             }
         };
@@ -107,45 +83,30 @@ impl Step<StepCx> for AlbStep {
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(lb) = find_alb(cx).await? else {
-            cx.forget(ALB)?;
-            return Ok(Outcome::AlreadyAbsent);
-        };
-        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        let out = deleted(
-            "DeleteLoadBalancer",
-            &arn,
-            cx.aws.elbv2.delete_load_balancer().load_balancer_arn(&arn).send().await,
-        )?;
-        wait_for(cx, &format!("ALB {} deletion", alb_name(cx)), cx.wait_timeout, || async {
-            Ok(if find_alb(cx).await?.is_none() { Poll::Ready(()) } else { Poll::Pending("deleting".into()) })
+        cx.remove(ALB, find_alb(cx).await?, |lb| async move {
+            let arn = lb.load_balancer_arn().unwrap_or_default();
+            let out = deleted(
+                "DeleteLoadBalancer",
+                arn,
+                cx.aws.elbv2.delete_load_balancer().load_balancer_arn(arn).send().await,
+            )?;
+            wait_gone(cx, &format!("ALB {}", alb_name(cx)), || find_alb(cx), |_| "deleting".into()).await?;
+            Ok(out)
         })
-        .await?;
-        cx.forget(ALB)?;
-        Ok(out)
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = alb_name(cx);
-        Ok(vec![match find_alb(cx).await? {
-            Some(lb) => {
-                let st = lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default();
-                Inspection::new(
-                    "elbv2:load-balancer",
-                    &name,
-                    lb.load_balancer_arn().map(str::to_string),
-                    &st,
-                    st == "active",
-                )
+        cx.inspect_one(ALB, "elbv2:load-balancer", &alb_name(cx), find_alb(cx).await?, |i, lb| {
+            let st = lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default();
+            i.status(lb.load_balancer_arn(), &st, st == "active")
                 .detail("dns", lb.dns_name().unwrap_or_default())
                 .detail("scheme", lb.scheme().map(|s| s.as_str()).unwrap_or_default())
-            }
-            None => Inspection::missing("elbv2:load-balancer", &name, cx.state.id(ALB)),
-        }])
+        })
     }
 }
 
 pub async fn find_tg(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
     let name = tg_name(cx);
-    let r = absent_ok("DescribeTargetGroups", &name, cx.aws.elbv2.describe_target_groups().names(&name).send().await)?;
+    let r = cx.aws.elbv2.describe_target_groups().names(&name).send().await.or_absent("DescribeTargetGroups", &name)?;
     Ok(r.and_then(|o| o.target_groups().first().cloned()))
 }

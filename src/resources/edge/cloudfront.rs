@@ -187,28 +187,22 @@ pub(crate) fn config_diff(live: &cf::DistributionConfig, want: &cf::Distribution
 
 pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribution>, StepError> {
     if let Some(id) = cx.state.id(DISTRIBUTION) {
-        if let Some(o) = absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)? {
+        if let Some(o) = cx.aws.cloudfront.get_distribution().id(&id).send().await.or_absent("GetDistribution", &id)? {
             return Ok(o.distribution().cloned());
         }
     }
     let want = comment(cx);
     let mut marker = None;
     loop {
-        let o = cx
-            .aws
-            .cloudfront
-            .list_distributions()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListDistributions", "distributions", e))?;
+        let call = cx.aws.cloudfront.list_distributions().set_marker(marker);
+        let o = call.send().await.ctx("ListDistributions", "distributions")?;
         let Some(list) = o.distribution_list() else {
             return Ok(None);
         };
         if let Some(s) = list.items().iter().find(|s| s.comment() == want) {
             let id = s.id().to_string();
-            return Ok(absent_ok("GetDistribution", &id, cx.aws.cloudfront.get_distribution().id(&id).send().await)?
-                .and_then(|o| o.distribution().cloned()));
+            let o = cx.aws.cloudfront.get_distribution().id(&id).send().await.or_absent("GetDistribution", &id)?;
+            return Ok(o.and_then(|o| o.distribution().cloned()));
         }
         match list.next_marker().filter(|_| list.is_truncated()) {
             Some(m) => marker = Some(m.to_string()),
@@ -217,9 +211,17 @@ pub(crate) async fn find_distribution(cx: &StepCx) -> Result<Option<cf::Distribu
     }
 }
 
+/// The distribution's live config and the ETag an update or delete must name.
+async fn distribution_config(cx: &StepCx, id: &str) -> Result<(cf::DistributionConfig, String), StepError> {
+    let o = cx.aws.cloudfront.get_distribution_config().id(id).send().await.ctx("GetDistributionConfig", id)?;
+    let live = o.distribution_config().cloned();
+    let live = live.ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
+    Ok((live, o.e_tag().unwrap_or_default().to_string()))
+}
+
 pub(crate) async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError> {
     wait_for(cx, &format!("CloudFront {id}"), cx.wait_timeout, || async {
-        let o = absent_ok("GetDistribution", id, cx.aws.cloudfront.get_distribution().id(id).send().await)?;
+        let o = cx.aws.cloudfront.get_distribution().id(id).send().await.or_absent("GetDistribution", id)?;
         match o.and_then(|o| o.distribution().map(|d| d.status().to_string())) {
             Some(s) if s == "Deployed" => Ok(Poll::Ready(())),
             Some(s) => Ok(Poll::Pending(s)),
@@ -234,12 +236,6 @@ pub(crate) async fn wait_deployed(cx: &StepCx, id: &str) -> Result<(), StepError
 }
 
 pub(crate) struct DistributionStep;
-
-pub(crate) const DISTRIBUTION_STEP: Node = Node {
-    id: ids::EDGE_CLOUDFRONT,
-    deps: &[ids::EDGE_ALB, ids::EDGE_WAF, ids::EDGE_ORIGIN_SECRET],
-    step: &DistributionStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for DistributionStep {
@@ -265,33 +261,16 @@ impl Step<StepCx> for DistributionStep {
                         })
                     };
                 };
-                let cfg = cx
-                    .aws
-                    .cloudfront
-                    .get_distribution_config()
-                    .id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
-                let live = cfg
-                    .distribution_config()
-                    .cloned()
-                    .ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
+                let (live, etag) = distribution_config(cx, &id).await?;
                 let want = desired_config(cx, live.caller_reference(), &alb_dns, &acl, &secret, true);
                 let diff = config_diff(&live, &want);
                 if diff.is_empty() {
                     (id, Outcome::Unchanged)
                 } else {
                     if !cx.dry_run {
-                        cx.aws
-                            .cloudfront
-                            .update_distribution()
-                            .id(&id)
-                            .if_match(cfg.e_tag().unwrap_or_default())
-                            .distribution_config(want)
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("UpdateDistribution", &id, e))?;
+                        let call = cx.aws.cloudfront.update_distribution().id(&id);
+                        let call = call.if_match(etag).distribution_config(want);
+                        call.send().await.ctx("UpdateDistribution", &id)?;
                     }
                     (id, Outcome::Updated(diff))
                 }
@@ -305,7 +284,7 @@ impl Step<StepCx> for DistributionStep {
                     what: ORIGIN_SECRET.into(),
                 })?;
                 // CallerReference makes a retried create return the same distribution.
-                let config = desired_config(cx, &cx.token(DISTRIBUTION), &alb_dns, &acl, &secret, true);
+                let config = desired_config(cx, &cx.token(DISTRIBUTION)?, &alb_dns, &acl, &secret, true);
                 let tags = cf::Tags::builder().set_items(Some(Tags::new(cx, DISTRIBUTION).render())).build();
                 let o = cx
                     .aws
@@ -316,7 +295,7 @@ impl Step<StepCx> for DistributionStep {
                     )
                     .send()
                     .await
-                    .map_err(|e| aws_err("CreateDistributionWithTags", comment(cx), e))?;
+                    .ctx("CreateDistributionWithTags", comment(cx))?;
                 let d = o
                     .distribution()
                     .ok_or_else(|| StepError::Refused("CreateDistribution returned no distribution".into()))?;
@@ -335,81 +314,43 @@ impl Step<StepCx> for DistributionStep {
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(d) = find_distribution(cx).await? else {
-            cx.forget(DISTRIBUTION)?;
-            return Ok(Outcome::AlreadyAbsent);
-        };
-        let id = d.id().to_string();
-        let cfg = cx
-            .aws
-            .cloudfront
-            .get_distribution_config()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|e| aws_err("GetDistributionConfig", &id, e))?;
-        let live = cfg
-            .distribution_config()
-            .cloned()
-            .ok_or_else(|| StepError::Refused(format!("distribution {id} has no config")))?;
-        if live.enabled() {
-            cx.progress(format!("disabling CloudFront {id}"));
-            let mut disabled = live.clone();
-            disabled.enabled = false;
-            cx.aws
-                .cloudfront
-                .update_distribution()
-                .id(&id)
-                .if_match(cfg.e_tag().unwrap_or_default())
-                .distribution_config(disabled)
-                .send()
-                .await
-                .map_err(|e| aws_err("UpdateDistribution", &id, e))?;
-        }
-        // Disabled but still InProgress (perhaps from a killed run): wait.
-        wait_deployed(cx, &id).await?;
-        let etag = cx
-            .aws
-            .cloudfront
-            .get_distribution_config()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|e| aws_err("GetDistributionConfig", &id, e))?
-            .e_tag()
-            .unwrap_or_default()
-            .to_string();
-        let out = deleted(
-            "DeleteDistribution",
-            &id,
-            cx.aws.cloudfront.delete_distribution().id(&id).if_match(etag).send().await,
-        )?;
-        cx.forget(DISTRIBUTION)?;
-        Ok(out)
+        cx.remove(DISTRIBUTION, find_distribution(cx).await?, |d| async move {
+            let id = d.id();
+            let (live, etag) = distribution_config(cx, id).await?;
+            if live.enabled() {
+                cx.progress(format!("disabling CloudFront {id}"));
+                let mut disabled = live.clone();
+                disabled.enabled = false;
+                let call = cx.aws.cloudfront.update_distribution().id(id).if_match(etag).distribution_config(disabled);
+                call.send().await.ctx("UpdateDistribution", id)?;
+            }
+            // Disabled but still InProgress (perhaps from a killed run): wait.
+            wait_deployed(cx, id).await?;
+            let (_, etag) = distribution_config(cx, id).await?;
+            deleted(
+                "DeleteDistribution",
+                id,
+                cx.aws.cloudfront.delete_distribution().id(id).if_match(etag).send().await,
+            )
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = comment(cx);
-        Ok(vec![match find_distribution(cx).await? {
-            Some(d) => {
-                let cfg = d.distribution_config();
-                let enabled = cfg.map(|c| c.enabled()).unwrap_or(false);
-                let acl_attached = cfg.and_then(|c| c.web_acl_id()).filter(|a| !a.is_empty()).is_some()
-                    && cfg.and_then(|c| c.web_acl_id()).map(str::to_string) == cx.state.id(WEB_ACL);
-                let mut i = Inspection::new(
-                    "cloudfront:distribution",
-                    d.domain_name(),
-                    Some(d.id().to_string()),
-                    format!("{}{}", d.status(), if enabled { "" } else { ", disabled" }),
-                    d.status() == "Deployed" && enabled,
-                )
+        cx.inspect_one(DISTRIBUTION, "cloudfront:distribution", &comment(cx), find_distribution(cx).await?, |i, d| {
+            let cfg = d.distribution_config();
+            let enabled = cfg.map(|c| c.enabled()).unwrap_or(false);
+            let acl = cfg.and_then(|c| c.web_acl_id()).filter(|a| !a.is_empty()).map(str::to_string);
+            let acl_attached = acl.is_some() && acl == cx.state.id(WEB_ACL);
+            let state = format!("{}{}", d.status(), if enabled { "" } else { ", disabled" });
+            let mut i = i
+                .status(Some(d.id()), state, d.status() == "Deployed" && enabled)
                 .detail("domain", d.domain_name())
                 .detail("waf_attached", acl_attached.to_string());
-                if !acl_attached {
-                    i.drift = Some("web ACL not attached".into());
-                }
-                i
+            i.name = d.domain_name().to_string();
+            if !acl_attached {
+                i.drift = Some("web ACL not attached".into());
             }
-            None => Inspection::missing("cloudfront:distribution", name, cx.state.id(DISTRIBUTION)),
-        }])
+            i
+        })
     }
 }

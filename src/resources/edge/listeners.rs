@@ -7,7 +7,7 @@
 use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig, ProtocolEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HttpHeaderConditionConfig, Listener, ProtocolEnum,
     RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition,
 };
 
@@ -18,8 +18,6 @@ pub(crate) const ORIGIN_SECRET_VALUE: secrets::SecretStep = secrets::SecretStep 
     description: "moodlectl: value of the X-Origin-Verify header CloudFront sends to the ALB",
     value: secrets::plain,
 };
-
-pub(crate) const ORIGIN_SECRET_STEP: Node = Node { id: ids::EDGE_ORIGIN_SECRET, deps: &[], step: &ORIGIN_SECRET_VALUE };
 
 /// The origin-verify value, read when a call needs it (never stored or printed).
 pub async fn origin_value(cx: &StepCx) -> Result<Option<String>, StepError> {
@@ -84,29 +82,19 @@ pub(crate) fn action_sig(a: &[Action]) -> Vec<String> {
 
 pub(crate) struct ListenersStep;
 
-pub(crate) async fn listeners(
-    cx: &StepCx,
-    alb: &str,
-) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>, StepError> {
-    let r = absent_ok("DescribeListeners", alb, cx.aws.elbv2.describe_listeners().load_balancer_arn(alb).send().await)?;
-    Ok(r.map(|o| o.listeners().to_vec()).unwrap_or_default())
+/// The ALB's listeners (none when it is gone).
+pub(crate) async fn listeners(cx: &StepCx, alb: &str) -> Result<Vec<Listener>, StepError> {
+    let found = cx.aws.elbv2.describe_listeners().load_balancer_arn(alb).send().await;
+    Ok(found.or_absent("DescribeListeners", alb)?.map(|o| o.listeners().to_vec()).unwrap_or_default())
 }
-
-pub(crate) const LISTENERS_STEP: Node = Node {
-    id: ids::EDGE_LISTENERS,
-    deps: &[ids::EDGE_ALB, ids::EDGE_TARGET_GROUP, ids::EDGE_ORIGIN_SECRET],
-    step: &ListenersStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for ListenersStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (Some(alb), Some(tg)) = (cx.state.id(ALB), cx.state.id(TARGET_GROUP)) else {
-            return if cx.dry_run {
-                Ok(Outcome::Created)
-            } else {
-                Err(StepError::MissingDependency { step: ids::EDGE_ALB, what: ALB.into() })
-            };
+        let (Some(alb), Some(tg)) =
+            (cx.dependency(ALB, ids::EDGE_ALB)?, cx.dependency(TARGET_GROUP, ids::EDGE_TARGET_GROUP)?)
+        else {
+            return Ok(Outcome::Created);
         };
         let restrict = cx.cfg.cdn.restrict_alb;
         let cert = cx.cfg.domain.alb_certificate_arn.clone();
@@ -122,31 +110,17 @@ impl Step<StepCx> for ListenersStep {
                 if action_sig(l.default_actions()) != action_sig(&[redirect_https()]) {
                     out = out.merge(Outcome::Updated(vec!["listener 80: redirect to HTTPS".into()]));
                     if !cx.dry_run {
-                        cx.aws
-                            .elbv2
-                            .modify_listener()
-                            .listener_arn(&arn)
-                            .default_actions(redirect_https())
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("ModifyListener", "listener 80", e))?;
+                        let call = cx.aws.elbv2.modify_listener().listener_arn(&arn).default_actions(redirect_https());
+                        call.send().await.ctx("ModifyListener", "listener 80")?;
                     }
                 }
             }
             None if cx.dry_run => created += 1,
             None => {
-                let o = cx
-                    .aws
-                    .elbv2
-                    .create_listener()
-                    .load_balancer_arn(&alb)
-                    .protocol(ProtocolEnum::Http)
-                    .port(80)
-                    .default_actions(redirect_https())
-                    .set_tags(Some(Tags::named(cx, LISTENER_HTTP, "http").render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateListener", "listener 80", e))?;
+                let call = cx.aws.elbv2.create_listener().load_balancer_arn(&alb).protocol(ProtocolEnum::Http).port(80);
+                let call = call.default_actions(redirect_https());
+                let call = call.set_tags(Some(Tags::named(cx, LISTENER_HTTP, "http").render()));
+                let o = call.send().await.ctx("CreateListener", "listener 80")?;
                 cx.record_new(
                     LISTENER_HTTP,
                     Resource::new(
@@ -171,16 +145,10 @@ impl Step<StepCx> for ListenersStep {
                 {
                     out = out.merge(Outcome::Updated(vec!["listener 443: certificate/policy/default action".into()]));
                     if !cx.dry_run {
-                        cx.aws
-                            .elbv2
-                            .modify_listener()
-                            .listener_arn(&arn)
-                            .certificates(Certificate::builder().certificate_arn(&cert).build())
-                            .ssl_policy(SSL_POLICY)
-                            .default_actions(default.clone())
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("ModifyListener", "listener 443", e))?;
+                        let call = cx.aws.elbv2.modify_listener().listener_arn(&arn);
+                        let call = call.certificates(Certificate::builder().certificate_arn(&cert).build());
+                        let call = call.ssl_policy(SSL_POLICY).default_actions(default.clone());
+                        call.send().await.ctx("ModifyListener", "listener 443")?;
                     }
                 }
                 Some(arn)
@@ -190,20 +158,11 @@ impl Step<StepCx> for ListenersStep {
                 None
             }
             None => {
-                let o = cx
-                    .aws
-                    .elbv2
-                    .create_listener()
-                    .load_balancer_arn(&alb)
-                    .protocol(ProtocolEnum::Https)
-                    .port(443)
-                    .certificates(Certificate::builder().certificate_arn(&cert).build())
-                    .ssl_policy(SSL_POLICY)
-                    .default_actions(default.clone())
-                    .set_tags(Some(Tags::named(cx, LISTENER_HTTPS, "https").render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateListener", "listener 443", e))?;
+                let call = cx.aws.elbv2.create_listener().load_balancer_arn(&alb).protocol(ProtocolEnum::Https);
+                let call = call.port(443).certificates(Certificate::builder().certificate_arn(&cert).build());
+                let call = call.ssl_policy(SSL_POLICY).default_actions(default.clone());
+                let call = call.set_tags(Some(Tags::named(cx, LISTENER_HTTPS, "https").render()));
+                let o = call.send().await.ctx("CreateListener", "listener 443")?;
                 let arn = o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();
                 cx.record_new(LISTENER_HTTPS, Resource::new("elbv2:listener", &arn))?;
                 created += 1;
@@ -213,14 +172,8 @@ impl Step<StepCx> for ListenersStep {
 
         // The header rule (priority 1) forwards what CloudFront sends.
         if let Some(https) = https {
-            let rules = cx
-                .aws
-                .elbv2
-                .describe_rules()
-                .listener_arn(&https)
-                .send()
-                .await
-                .map_err(|e| aws_err("DescribeRules", "listener 443", e))?;
+            let rules =
+                cx.aws.elbv2.describe_rules().listener_arn(&https).send().await.ctx("DescribeRules", "listener 443")?;
             let rule = rules.rules().iter().find(|r| r.is_default() != Some(true));
             match (restrict, rule) {
                 (true, Some(r)) => {
@@ -235,15 +188,9 @@ impl Step<StepCx> for ListenersStep {
                     if live_values != [value.as_str()] || action_sig(r.actions()) != action_sig(&[forward(&tg)]) {
                         out = out.merge(Outcome::Updated(vec![format!("listener 443: {ORIGIN_HEADER} rule")]));
                         if !cx.dry_run {
-                            cx.aws
-                                .elbv2
-                                .modify_rule()
-                                .rule_arn(r.rule_arn().unwrap_or_default())
-                                .conditions(header_condition(&value))
-                                .actions(forward(&tg))
-                                .send()
-                                .await
-                                .map_err(|e| aws_err("ModifyRule", "listener 443 rule", e))?;
+                            let call = cx.aws.elbv2.modify_rule().rule_arn(r.rule_arn().unwrap_or_default());
+                            let call = call.conditions(header_condition(&value)).actions(forward(&tg));
+                            call.send().await.ctx("ModifyRule", "listener 443 rule")?;
                         }
                     }
                 }
@@ -256,16 +203,9 @@ impl Step<StepCx> for ListenersStep {
                             step: ids::EDGE_ORIGIN_SECRET,
                             what: ORIGIN_SECRET.into(),
                         })?;
-                        cx.aws
-                            .elbv2
-                            .create_rule()
-                            .listener_arn(&https)
-                            .priority(1)
-                            .conditions(header_condition(&value))
-                            .actions(forward(&tg))
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("CreateRule", "listener 443 rule", e))?;
+                        let call = cx.aws.elbv2.create_rule().listener_arn(&https).priority(1);
+                        let call = call.conditions(header_condition(&value)).actions(forward(&tg));
+                        call.send().await.ctx("CreateRule", "listener 443 rule")?;
                     }
                 }
                 (false, Some(r)) => {

@@ -13,19 +13,12 @@ mod cloudfront;
 mod listeners;
 mod target_group;
 mod web_acl;
-pub use alb::*;
-pub(crate) use cloudfront::*;
-pub use listeners::*;
-pub(crate) use target_group::*;
-pub(crate) use web_acl::*;
+pub(crate) use self::{alb::*, cloudfront::*, listeners::*, target_group::*, web_acl::*};
+pub use crate::resources::keys::*;
+pub use crate::resources::names::*;
 
 use crate::resources::prelude::*;
 
-pub const ALB: &str = "elbv2/alb";
-pub const TARGET_GROUP: &str = "elbv2/target-group";
-pub const LISTENER_HTTP: &str = "elbv2/listener-80";
-pub const LISTENER_HTTPS: &str = "elbv2/listener-443";
-pub const ORIGIN_SECRET: &str = "secret/origin-verify";
 pub const ORIGIN_HEADER: &str = "X-Origin-Verify";
 pub const CLOUDFRONT_PREFIX_LIST: &str = "com.amazonaws.global.cloudfront.origin-facing";
 /// A modern policy: TLS 1.3 and 1.2 only.
@@ -39,16 +32,6 @@ pub const HEALTH_PATH: &str = "/moodlectl-health";
 /// Only 200 is healthy: the endpoint answers 503 naming the failing part.
 pub const HEALTH_CODES: &str = "200";
 
-pub fn alb_name(cx: &StepCx) -> String {
-    cx.cfg.name("alb")
-}
-pub fn tg_name(cx: &StepCx) -> String {
-    cx.cfg.name("tg")
-}
-pub fn origin_secret_name(cx: &StepCx) -> String {
-    cx.cfg.name("origin-verify")
-}
-
 /// The CloudFront origin-facing prefix list's ID in this region.
 pub async fn cloudfront_prefix_list(cx: &StepCx) -> Result<String, StepError> {
     let o = cx
@@ -58,7 +41,7 @@ pub async fn cloudfront_prefix_list(cx: &StepCx) -> Result<String, StepError> {
         .filters(aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(CLOUDFRONT_PREFIX_LIST).build())
         .send()
         .await
-        .map_err(|e| aws_err("DescribeManagedPrefixLists", CLOUDFRONT_PREFIX_LIST, e))?;
+        .ctx("DescribeManagedPrefixLists", CLOUDFRONT_PREFIX_LIST)?;
     o.prefix_lists()
         .iter()
         .find(|p| p.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST))
@@ -86,9 +69,6 @@ pub(crate) async fn alb_ingress(cx: &StepCx) -> Result<Vec<Ingress>, StepError> 
     }
 }
 
-pub const WEB_ACL: &str = "wafv2/web-acl";
-pub const DISTRIBUTION: &str = "cloudfront/distribution";
-
 /// AWS managed cache policy "Managed-CachingDisabled" (documented fixed ID;
 /// the emulator does not implement ListCachePolicies).
 pub const CACHE_POLICY_CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
@@ -97,9 +77,6 @@ pub const ORIGIN_REQUEST_POLICY_ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492
 pub const IP_REPUTATION: &str = "AWSManagedRulesAmazonIpReputationList";
 pub(crate) const ORIGIN_ID: &str = "alb";
 
-pub fn acl_name(cx: &StepCx) -> String {
-    cx.cfg.name("cf-waf")
-}
 pub(crate) fn comment(cx: &StepCx) -> String {
     format!("moodlectl stack {}", cx.cfg.stack.name)
 }

@@ -7,12 +7,10 @@
 use super::*;
 use crate::resources::network::VPC;
 use crate::resources::prelude::*;
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
 
 pub(crate) struct TargetGroupStep;
-
-pub(crate) const TARGET_GROUP_STEP: Node =
-    Node { id: ids::EDGE_TARGET_GROUP, deps: &[ids::NETWORK_VPC], step: &TargetGroupStep };
 
 #[async_trait]
 impl Step<StepCx> for TargetGroupStep {
@@ -39,40 +37,24 @@ impl Step<StepCx> for TargetGroupStep {
                         format!("{HEALTH_PATH} 20s {HEALTH_CODES}"),
                     ));
                     if !cx.dry_run {
-                        cx.aws
-                            .elbv2
-                            .modify_target_group()
-                            .target_group_arn(&arn)
-                            .health_check_path(HEALTH_PATH)
-                            .health_check_timeout_seconds(20)
-                            .health_check_interval_seconds(30)
-                            .matcher(Matcher::builder().http_code(HEALTH_CODES).build())
-                            .send()
-                            .await
-                            .map_err(|e| aws_err("ModifyTargetGroup", &name, e))?;
+                        let call = cx.aws.elbv2.modify_target_group().target_group_arn(&arn);
+                        let call = call.health_check_path(HEALTH_PATH).health_check_timeout_seconds(20);
+                        let call = call.health_check_interval_seconds(30);
+                        let call = call.matcher(Matcher::builder().http_code(HEALTH_CODES).build());
+                        call.send().await.ctx("ModifyTargetGroup", &name)?;
                     }
                 }
-                (arn, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                (arn, Outcome::of_changes(changes))
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let o = cx
-                    .aws
-                    .elbv2
-                    .create_target_group()
-                    .name(&name)
-                    .protocol(ProtocolEnum::Http)
-                    .port(CONTAINER_PORT)
-                    .vpc_id(cx.require(VPC, ids::NETWORK_VPC)?)
-                    .target_type(TargetTypeEnum::Ip)
-                    .health_check_path(HEALTH_PATH)
-                    .health_check_timeout_seconds(20)
-                    .health_check_interval_seconds(30)
-                    .matcher(Matcher::builder().http_code(HEALTH_CODES).build())
-                    .set_tags(Some(Tags::named(cx, TARGET_GROUP, &name).render()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateTargetGroup", &name, e))?;
+                let call = cx.aws.elbv2.create_target_group().name(&name).protocol(ProtocolEnum::Http);
+                let call = call.port(CONTAINER_PORT).vpc_id(cx.require(VPC, ids::NETWORK_VPC)?);
+                let call = call.target_type(TargetTypeEnum::Ip).health_check_path(HEALTH_PATH);
+                let call = call.health_check_timeout_seconds(20).health_check_interval_seconds(30);
+                let call = call.matcher(Matcher::builder().http_code(HEALTH_CODES).build());
+                let call = call.set_tags(Some(Tags::named(cx, TARGET_GROUP, &name).render()));
+                let o = call.send().await.ctx("CreateTargetGroup", &name)?;
                 let arn = o.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
                 cx.record_new(TARGET_GROUP, Resource::new("elbv2:target-group", &arn))?;
                 (arn, Outcome::Created)
@@ -81,14 +63,8 @@ impl Step<StepCx> for TargetGroupStep {
         let live = if out == Outcome::Created && !cx.dry_run {
             None
         } else {
-            let a = cx
-                .aws
-                .elbv2
-                .describe_target_group_attributes()
-                .target_group_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_err("DescribeTargetGroupAttributes", &name, e))?;
+            let call = cx.aws.elbv2.describe_target_group_attributes().target_group_arn(&arn);
+            let a = call.send().await.ctx("DescribeTargetGroupAttributes", &name)?;
             a.attributes()
                 .iter()
                 .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
@@ -115,66 +91,45 @@ impl Step<StepCx> for TargetGroupStep {
                     )
                     .send()
                     .await
-                    .map_err(|e| aws_err("ModifyTargetGroupAttributes", &name, e))?;
+                    .ctx("ModifyTargetGroupAttributes", &name)?;
             }
         }
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let out = match find_tg(cx).await? {
-            Some(tg) => {
-                let arn = tg.target_group_arn().unwrap_or_default().to_string();
-                retry_in_use(cx, "DeleteTargetGroup", &arn, || {
-                    cx.aws.elbv2.delete_target_group().target_group_arn(&arn).send()
-                })
-                .await?
-            }
-            None => Outcome::AlreadyAbsent,
-        };
-        cx.forget(TARGET_GROUP)?;
-        Ok(out)
+        let arn = find_tg(cx).await?.map(|tg| tg.target_group_arn().unwrap_or_default().to_string());
+        cx.remove(TARGET_GROUP, arn, |arn| async move {
+            retry_in_use(cx, "DeleteTargetGroup", &arn, || {
+                cx.aws.elbv2.delete_target_group().target_group_arn(&arn).send()
+            })
+            .await
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let name = tg_name(cx);
-        Ok(vec![match find_tg(cx).await? {
+        let found = match find_tg(cx).await? {
             Some(tg) => {
                 let arn = tg.target_group_arn().unwrap_or_default().to_string();
-                let h = cx
-                    .aws
-                    .elbv2
-                    .describe_target_health()
-                    .target_group_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("DescribeTargetHealth", &name, e))?;
-                let targets: Vec<String> = h
-                    .target_health_descriptions()
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{}={}",
-                            d.target().and_then(|t| t.id()).unwrap_or("?"),
-                            d.target_health().and_then(|t| t.state()).map(|s| s.as_str()).unwrap_or("?")
-                        )
-                    })
-                    .collect();
-                let healthy = h
-                    .target_health_descriptions()
-                    .iter()
-                    .filter(|d| d.target_health().and_then(|t| t.state()).map(|s| s.as_str()) == Some("healthy"))
-                    .count();
-                Inspection::new(
-                    "elbv2:target-group",
-                    &name,
-                    Some(arn),
-                    format!("{healthy}/{} healthy", targets.len()),
-                    true,
-                )
+                let h = cx.aws.elbv2.describe_target_health().target_group_arn(&arn).send().await;
+                Some((arn, h.ctx("DescribeTargetHealth", &name)?))
+            }
+            None => None,
+        };
+        cx.inspect_one(TARGET_GROUP, "elbv2:target-group", &name, found, |i, (arn, h)| {
+            let state = |d: &elbv2::TargetHealthDescription| {
+                d.target_health().and_then(|t| t.state()).map(|s| s.as_str().to_string()).unwrap_or("?".into())
+            };
+            let all = h.target_health_descriptions();
+            let targets: Vec<String> = all
+                .iter()
+                .map(|d| format!("{}={}", d.target().and_then(|t| t.id()).unwrap_or("?"), state(d)))
+                .collect();
+            let healthy = all.iter().filter(|d| state(d) == "healthy").count();
+            i.status(Some(&arn), format!("{healthy}/{} healthy", all.len()), true)
                 .detail("targets", targets.join(","))
                 .detail("healthy", healthy.to_string())
-                .detail("total", targets.len().to_string())
-            }
-            None => Inspection::missing("elbv2:target-group", &name, cx.state.id(TARGET_GROUP)),
-        }])
+                .detail("total", all.len().to_string())
+        })
     }
 }

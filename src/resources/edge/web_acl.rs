@@ -5,6 +5,10 @@
 //! Lambda custom resource to get the web ACL's ARN across regions; a direct
 //! SDK call in us-east-1 returns it. Every update sends the lock token of the
 //! read it follows. Deleted after the distribution no longer references it.
+//!
+//! Eventual consistency: a web ACL stays "associated" for a while after the
+//! distribution let go of it (`WAFAssociatedItemException`,
+//! `transient::WEB_ACL_DELETE`); every attempt reads a fresh lock token.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -88,15 +92,8 @@ pub(crate) async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, Stri
     let name = acl_name(cx);
     let mut marker = None;
     loop {
-        let o = cx
-            .aws
-            .wafv2_global
-            .list_web_acls()
-            .scope(waf::Scope::Cloudfront)
-            .set_next_marker(marker)
-            .send()
-            .await
-            .map_err(|e| aws_err("ListWebACLs", &name, e))?;
+        let call = cx.aws.wafv2_global.list_web_acls().scope(waf::Scope::Cloudfront).set_next_marker(marker);
+        let o = call.send().await.ctx("ListWebACLs", &name)?;
         if let Some(a) = o.web_acls().iter().find(|a| a.name() == Some(name.as_str())) {
             return Ok(Some((
                 a.id().unwrap_or_default().to_string(),
@@ -113,8 +110,6 @@ pub(crate) async fn find_acl(cx: &StepCx) -> Result<Option<(String, String, Stri
 
 pub(crate) struct WebAclStep;
 
-pub(crate) const WEB_ACL_STEP: Node = Node { id: ids::EDGE_WAF, deps: &[], step: &WebAclStep };
-
 #[async_trait]
 impl Step<StepCx> for WebAclStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -123,16 +118,8 @@ impl Step<StepCx> for WebAclStep {
         match find_acl(cx).await? {
             Some((id, arn, _)) => {
                 cx.record(WEB_ACL, Resource::new("wafv2:web-acl", &arn).with("id", &id))?;
-                let g = cx
-                    .aws
-                    .wafv2_global
-                    .get_web_acl()
-                    .name(&name)
-                    .scope(waf::Scope::Cloudfront)
-                    .id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("GetWebACL", &name, e))?;
+                let call = cx.aws.wafv2_global.get_web_acl().name(&name).scope(waf::Scope::Cloudfront).id(&id);
+                let g = call.send().await.ctx("GetWebACL", &name)?;
                 let acl = g.web_acl().ok_or_else(|| StepError::Refused(format!("GetWebACL {name} returned no ACL")))?;
                 let allow = acl.default_action().and_then(|d| d.allow()).is_some();
                 if rules_sig(acl.rules()) == rules_sig(&want) && allow {
@@ -156,7 +143,7 @@ impl Step<StepCx> for WebAclStep {
                         .visibility_config(visibility(&name))
                         .send()
                         .await
-                        .map_err(|e| aws_err("UpdateWebACL", &name, e))?;
+                        .ctx("UpdateWebACL", &name)?;
                 }
                 Ok(Outcome::Updated(changes))
             }
@@ -176,7 +163,7 @@ impl Step<StepCx> for WebAclStep {
                     .set_tags(Some(tags))
                     .send()
                     .await
-                    .map_err(|e| aws_err("CreateWebACL", &name, e))?;
+                    .ctx("CreateWebACL", &name)?;
                 let s = o.summary().cloned().unwrap_or_else(|| waf::WebAclSummary::builder().build());
                 cx.record_new(
                     WEB_ACL,
@@ -188,32 +175,24 @@ impl Step<StepCx> for WebAclStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = acl_name(cx);
-        let out = match find_acl(cx).await? {
-            Some((id, _, lock)) => deleted(
-                "DeleteWebACL",
-                &name,
-                cx.aws
-                    .wafv2_global
-                    .delete_web_acl()
-                    .name(&name)
-                    .scope(waf::Scope::Cloudfront)
-                    .id(&id)
-                    .lock_token(lock)
-                    .send()
-                    .await,
-            )?,
-            None => Outcome::AlreadyAbsent,
-        };
+        let rule = &transient::WEB_ACL_DELETE;
+        // WAF counts the ACL associated for minutes after its distribution
+        // went; each attempt reads the ACL again, since a delete must carry
+        // its current lock token.
+        let out = retry::attempts(cx, "DeleteWebACL", &name, rule, || async {
+            let Some((id, _, lock)) = find_acl(cx).await? else {
+                return Ok(retry::Attempt::Done(Outcome::AlreadyAbsent));
+            };
+            let call = cx.aws.wafv2_global.delete_web_acl().name(&name).scope(waf::Scope::Cloudfront);
+            rule.judge_delete("DeleteWebACL", &name, call.id(&id).lock_token(lock).send().await)
+        })
+        .await?;
         cx.forget(WEB_ACL)?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = acl_name(cx);
-        Ok(vec![match find_acl(cx).await? {
-            Some((_, arn, _)) => {
-                Inspection::new("wafv2:web-acl", &name, Some(arn), "exists (us-east-1, CLOUDFRONT)", true)
-            }
-            None => Inspection::missing("wafv2:web-acl", &name, cx.state.id(WEB_ACL)),
-        }])
+        cx.inspect_one(WEB_ACL, "wafv2:web-acl", &acl_name(cx), find_acl(cx).await?, |i, (_, arn, _)| {
+            i.status(Some(&arn), "exists (us-east-1, CLOUDFRONT)", true)
+        })
     }
 }

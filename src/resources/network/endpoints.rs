@@ -31,9 +31,6 @@ pub(crate) const ENDPOINT_SG: SecurityGroupStep = SecurityGroupStep {
     rules: Rules::Own(|cx| Box::pin(async move { Ok(endpoint_ingress(cx)) })),
 };
 
-pub(crate) const ENDPOINT_SG_STEP: Node =
-    Node { id: ids::NETWORK_ENDPOINT_SG, deps: &[ids::NETWORK_VPC], step: &ENDPOINT_SG };
-
 // ---------------------------------------------------------------- VPC endpoints
 
 /// The states of VPC endpoints `ids`, in one call (`None`: one is unknown).
@@ -41,11 +38,8 @@ pub(crate) async fn endpoint_states(
     cx: &StepCx,
     ids: Vec<String>,
 ) -> Result<Option<BTreeMap<String, String>>, StepError> {
-    let r = absent_ok(
-        "DescribeVpcEndpoints",
-        &ids.join(","),
-        cx.aws.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send().await,
-    )?;
+    let call = cx.aws.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone()));
+    let r = call.send().await.or_absent("DescribeVpcEndpoints", &ids.join(","))?;
     Ok(r.map(|o| {
         o.vpc_endpoints()
             .iter()
@@ -102,12 +96,6 @@ pub(crate) fn inspect_endpoint(cx: &StepCx, key: &str, e: Option<VpcEndpoint>) -
 
 pub(crate) struct InterfaceEndpointsStep;
 
-pub(crate) const INTERFACE_ENDPOINTS_STEP: Node = Node {
-    id: ids::NETWORK_INTERFACE_ENDPOINTS,
-    deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_ENDPOINT_SG, ids::NETWORK_VPC_DNS],
-    step: &InterfaceEndpointsStep,
-};
-
 #[async_trait]
 impl Step<StepCx> for InterfaceEndpointsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -122,37 +110,23 @@ impl Step<StepCx> for InterfaceEndpointsStep {
                     if e.private_dns_enabled() != Some(true) {
                         changes.push(change(&format!("{key}.private_dns"), false, true));
                         if !cx.dry_run {
-                            cx.aws
-                                .ec2
-                                .modify_vpc_endpoint()
-                                .vpc_endpoint_id(&id)
-                                .private_dns_enabled(true)
-                                .send()
-                                .await
-                                .map_err(|e| aws_err("ModifyVpcEndpoint", &id, e))?;
+                            let call = cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(&id).private_dns_enabled(true);
+                            retry::fresh(cx, "ModifyVpcEndpoint", &id, || call.clone().send()).await?;
                         }
                     }
-                    (id, if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) })
+                    (id, Outcome::of_changes(changes))
                 }
                 None if cx.dry_run => (String::new(), Outcome::Created),
                 None => {
                     let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
                     let sg = cx.require(SG_ENDPOINTS, ids::NETWORK_ENDPOINT_SG)?;
-                    let o = cx
-                        .aws
-                        .ec2
-                        .create_vpc_endpoint()
-                        .vpc_id(&vpc)
-                        .vpc_endpoint_type(VpcEndpointType::Interface)
-                        .service_name(format!("com.amazonaws.{}.{svc}", cx.aws.region))
-                        .set_subnet_ids(Some(private_subnet_ids(cx)?))
-                        .security_group_ids(sg)
-                        .private_dns_enabled(true)
-                        .client_token(cx.token(&key))
-                        .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, &key, &name))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("CreateVpcEndpoint", &name, e))?;
+                    let call = cx.aws.ec2.create_vpc_endpoint().vpc_id(&vpc);
+                    let call = call.vpc_endpoint_type(VpcEndpointType::Interface);
+                    let call = call.service_name(format!("com.amazonaws.{}.{svc}", cx.aws.region));
+                    let call = call.set_subnet_ids(Some(private_subnet_ids(cx)?)).security_group_ids(sg);
+                    let call = call.private_dns_enabled(true).client_token(cx.token(&key)?);
+                    let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, &key, &name));
+                    let o = retry::fresh(cx, "CreateVpcEndpoint", &name, || call.clone().send()).await?;
                     let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
                     cx.record_new(&key, Resource::new("ec2:vpc-endpoint", &id))?;
                     (id, Outcome::Created)
@@ -185,9 +159,6 @@ impl Step<StepCx> for InterfaceEndpointsStep {
 
 pub(crate) struct S3EndpointStep;
 
-pub(crate) const S3_ENDPOINT_STEP: Node =
-    Node { id: ids::NETWORK_S3_ENDPOINT, deps: &[ids::NETWORK_PRIVATE_ROUTE_TABLES], step: &S3EndpointStep };
-
 #[async_trait]
 impl Step<StepCx> for S3EndpointStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -203,14 +174,9 @@ impl Step<StepCx> for S3EndpointStep {
                     return Ok(Outcome::Unchanged);
                 }
                 if !cx.dry_run {
-                    cx.aws
-                        .ec2
-                        .modify_vpc_endpoint()
-                        .vpc_endpoint_id(&id)
-                        .set_add_route_table_ids(Some(missing.clone()))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("ModifyVpcEndpoint", &id, e))?;
+                    let call = cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(&id);
+                    let call = call.set_add_route_table_ids(Some(missing.clone()));
+                    retry::fresh(cx, "ModifyVpcEndpoint", &id, || call.clone().send()).await?;
                 }
                 Ok(Outcome::Updated(vec![format!("route tables: add {}", missing.join(","))]))
             }
@@ -221,19 +187,11 @@ impl Step<StepCx> for S3EndpointStep {
                     cx.require(&private_rtb_key("a"), ids::NETWORK_PRIVATE_ROUTE_TABLES)?;
                     cx.require(&private_rtb_key("b"), ids::NETWORK_PRIVATE_ROUTE_TABLES)?;
                 }
-                let o = cx
-                    .aws
-                    .ec2
-                    .create_vpc_endpoint()
-                    .vpc_id(&vpc)
-                    .vpc_endpoint_type(VpcEndpointType::Gateway)
-                    .service_name(format!("com.amazonaws.{}.s3", cx.aws.region))
-                    .set_route_table_ids(Some(tables))
-                    .client_token(cx.token(VPCE_S3))
-                    .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, VPCE_S3, &name))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateVpcEndpoint", &name, e))?;
+                let call = cx.aws.ec2.create_vpc_endpoint().vpc_id(&vpc).vpc_endpoint_type(VpcEndpointType::Gateway);
+                let call = call.service_name(format!("com.amazonaws.{}.s3", cx.aws.region));
+                let call = call.set_route_table_ids(Some(tables)).client_token(cx.token(VPCE_S3)?);
+                let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, VPCE_S3, &name));
+                let o = retry::fresh(cx, "CreateVpcEndpoint", &name, || call.clone().send()).await?;
                 let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
                 cx.record_new(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
                 Ok(Outcome::Created)

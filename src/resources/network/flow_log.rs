@@ -1,8 +1,10 @@
 //! The VPC flow log: its IAM role, its CloudWatch log group and the flow log.
 //!
 //! The role must be assumable by `vpc-flow-logs.amazonaws.com` before
-//! `CreateFlowLogs` names it; the log group's ARN is derived (account
-//! wildcard) so the role does not wait for the group.
+//! `CreateFlowLogs` names it: IAM takes seconds to propagate a new role, and
+//! AWS answers `InvalidParameter` "Unable to assume given IAM role" until
+//! then (waited out, `propagation::FLOW_LOG_ROLE`). The log group's ARN is
+//! derived (account wildcard) so the role does not wait for the group.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -43,23 +45,13 @@ pub(crate) const FLOW_LOGS: log_group::LogGroupStep = log_group::LogGroupStep {
     retention_days: |cx| cx.cfg.network.flow_log_retention_days,
 };
 
-pub(crate) const FLOW_LOG_ROLE_STEP: Node = Node { id: ids::NETWORK_FLOW_LOG_ROLE, deps: &[], step: &FLOW_ROLE_DEF };
-
 /// The log group ARN is derivable without a call once the account is known;
 /// a wildcard account keeps the role step independent of the group step.
 pub(crate) fn log_group_arn(cx: &StepCx) -> String {
     format!("arn:aws:logs:{}:*:log-group:{}", cx.aws.region, flow_log_group_name(cx))
 }
 
-pub(crate) const FLOW_LOG_GROUP_STEP: Node = Node { id: ids::NETWORK_FLOW_LOG_GROUP, deps: &[], step: &FLOW_LOGS };
-
 pub(crate) struct FlowLogStep;
-
-pub(crate) const FLOW_LOG_STEP: Node = Node {
-    id: ids::NETWORK_FLOW_LOG,
-    deps: &[ids::NETWORK_VPC, ids::NETWORK_FLOW_LOG_ROLE, ids::NETWORK_FLOW_LOG_GROUP],
-    step: &FlowLogStep,
-};
 
 #[async_trait]
 impl Step<StepCx> for FlowLogStep {
@@ -84,21 +76,12 @@ impl Step<StepCx> for FlowLogStep {
         }
         let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
         let role = cx.require_attr(FLOW_ROLE, "arn", ids::NETWORK_FLOW_LOG_ROLE)?;
-        let o = cx
-            .aws
-            .ec2
-            .create_flow_logs()
-            .resource_type(FlowLogsResourceType::Vpc)
-            .resource_ids(&vpc)
-            .traffic_type(TrafficType::All)
-            .log_destination_type(LogDestinationType::CloudWatchLogs)
-            .log_group_name(flow_log_group_name(cx))
-            .deliver_logs_permission_arn(role)
-            .client_token(cx.token(FLOW_LOG))
-            .tag_specifications(ec2_tag_spec(cx, ResourceType::VpcFlowLog, FLOW_LOG, &name))
-            .send()
-            .await
-            .map_err(|e| aws_err("CreateFlowLogs", &name, e))?;
+        let call = cx.aws.ec2.create_flow_logs().resource_type(FlowLogsResourceType::Vpc).resource_ids(&vpc);
+        let call = call.traffic_type(TrafficType::All).log_destination_type(LogDestinationType::CloudWatchLogs);
+        let call = call.log_group_name(flow_log_group_name(cx)).deliver_logs_permission_arn(role);
+        let call = call.client_token(cx.token(FLOW_LOG)?);
+        let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::VpcFlowLog, FLOW_LOG, &name));
+        let o = retry(cx, "CreateFlowLogs", &name, &transient::FLOW_LOG_ROLE, || call.clone().send()).await?;
         if let Some(u) = o.unsuccessful().first() {
             let err = u.error();
             return Err(StepError::Aws {

@@ -11,8 +11,6 @@ use aws_sdk_ec2::types::ResourceType;
 
 pub(crate) struct IgwStep;
 
-pub(crate) const IGW_STEP: Node = Node { id: ids::NETWORK_IGW, deps: &[ids::NETWORK_VPC], step: &IgwStep };
-
 #[async_trait]
 impl Step<StepCx> for IgwStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -32,14 +30,10 @@ impl Step<StepCx> for IgwStep {
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let o = cx
-                    .aws
-                    .ec2
-                    .create_internet_gateway()
-                    .tag_specifications(ec2_tag_spec(cx, ResourceType::InternetGateway, IGW, &name))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateInternetGateway", &name, e))?;
+                let call = cx.aws.ec2.create_internet_gateway();
+                let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::InternetGateway, IGW, &name));
+                let o =
+                    cx.create(IGW, "CreateInternetGateway", &name, &transient::NONE, || call.clone().send()).await?;
                 let id = o.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string();
                 cx.record_new(IGW, Resource::new("ec2:internet-gateway", &id))?;
                 (id, false, Outcome::Created)
@@ -47,14 +41,8 @@ impl Step<StepCx> for IgwStep {
         };
         if !attached && !cx.dry_run {
             let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
-            cx.aws
-                .ec2
-                .attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(&vpc)
-                .send()
-                .await
-                .map_err(|e| aws_err("AttachInternetGateway", &id, e))?;
+            let call = cx.aws.ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(&vpc);
+            retry::fresh(cx, "AttachInternetGateway", &id, || call.clone().send()).await?;
         }
         Ok(outcome)
     }

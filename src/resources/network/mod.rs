@@ -9,7 +9,7 @@
 //! - teardown: NAT gateways and interface endpoints must be fully gone (their
 //!   network interfaces released) before subnets and the VPC can be deleted,
 //!   and Elastic IPs are released only after their NAT gateway is deleted.
-//!   The engine derives all of that from `deps()` in reverse.
+//!   The engine derives all of that from the dependencies in `resources::steps`, in reverse.
 //!
 //! Every resource is created with its tags in the create call itself
 //! (`TagSpecifications`), so a crash right after a create can always be
@@ -19,29 +19,17 @@
 mod endpoints;
 mod flow_log;
 mod igw;
+mod leftovers;
 mod nat;
 mod routes;
 mod subnets;
 mod vpc;
-pub(crate) use endpoints::*;
-pub use flow_log::*;
-pub(crate) use igw::*;
-pub(crate) use nat::*;
-pub(crate) use routes::*;
-pub use subnets::*;
-pub(crate) use vpc::*;
+pub(crate) use self::{endpoints::*, flow_log::*, igw::*, nat::*, routes::*, subnets::*, vpc::*};
+pub use crate::resources::keys::*;
+pub use crate::resources::names::*;
 
 use crate::resources::prelude::*;
 use aws_sdk_ec2::types::{Address, FlowLog, InternetGateway, NatGateway, RouteTable, Subnet, Vpc, VpcEndpoint};
-
-pub const VPC: &str = "vpc";
-pub const IGW: &str = "igw";
-pub const RTB_PUBLIC: &str = "rtb/public";
-pub const SG_ENDPOINTS: &str = "sg/endpoints";
-pub const VPCE_S3: &str = "vpce/s3";
-pub const FLOW_ROLE: &str = "iam-role/flow-logs";
-pub const FLOW_LOG_GROUP: &str = "log-group/flow-logs";
-pub const FLOW_LOG: &str = "flow-log";
 
 /// The two AZ suffixes; resource keys end in them.
 pub const AZS: [&str; 2] = ["a", "b"];
@@ -62,6 +50,16 @@ pub fn private_rtb_key(az: &str) -> String {
 /// Interface endpoints: (logical suffix, service suffix).
 pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] =
     [("ecr-api", "ecr.api"), ("ecr-dkr", "ecr.dkr"), ("secretsmanager", "secretsmanager"), ("logs", "logs")];
+
+/// Run `f` for both AZs at once and merge their outcomes, starting from
+/// `none` (`Unchanged` for `up`, `AlreadyAbsent` for `down`).
+pub(crate) async fn for_azs<F, Fut>(none: Outcome, f: F) -> Result<Outcome, StepError>
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, StepError>>,
+{
+    Ok(futures::future::try_join_all(AZS.iter().map(|az| f(az))).await?.into_iter().fold(none, Outcome::merge))
+}
 
 /// The private subnet IDs (for the data and compute tiers).
 pub fn private_subnet_ids(cx: &StepCx) -> Result<Vec<String>, StepError> {

@@ -12,53 +12,42 @@ use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------- Elastic IPs
 
-pub(crate) struct EipsStep;
+/// What the state keeps of an Elastic IP: its allocation and address.
+fn eip(allocation: Option<&str>, ip: Option<&str>) -> Resource {
+    Resource::new("ec2:elastic-ip", allocation.unwrap_or_default()).with("public_ip", ip.unwrap_or_default())
+}
 
-pub(crate) const EIPS_STEP: Node = Node { id: ids::NETWORK_EIPS, deps: &[], step: &EipsStep };
+pub(crate) struct EipsStep;
 
 #[async_trait]
 impl Step<StepCx> for EipsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::Unchanged, |az| async move {
             let key = eip_key(az);
             let name = cx.cfg.name(&format!("nat-{az}-eip"));
             match ec2::find::<Address>(cx, &key, None).await? {
                 Some(a) => {
-                    cx.record(
-                        &key,
-                        Resource::new("ec2:elastic-ip", a.allocation_id().unwrap_or_default())
-                            .with("public_ip", a.public_ip().unwrap_or_default()),
-                    )?;
-                    Ok::<_, StepError>(Outcome::Unchanged)
+                    cx.record(&key, eip(a.allocation_id(), a.public_ip()))?;
+                    Ok(Outcome::Unchanged)
                 }
                 None if cx.dry_run => Ok(Outcome::Created),
                 None => {
-                    let o = cx
-                        .aws
-                        .ec2
-                        .allocate_address()
-                        .domain(DomainType::Vpc)
-                        .tag_specifications(ec2_tag_spec(cx, ResourceType::ElasticIp, &key, &name))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("AllocateAddress", &name, e))?;
-                    cx.record_new(
-                        &key,
-                        Resource::new("ec2:elastic-ip", o.allocation_id().unwrap_or_default())
-                            .with("public_ip", o.public_ip().unwrap_or_default()),
-                    )?;
+                    let call = cx.aws.ec2.allocate_address().domain(DomainType::Vpc);
+                    let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::ElasticIp, &key, &name));
+                    let o = cx.create(&key, "AllocateAddress", &name, &transient::NONE, || call.clone().send()).await?;
+                    cx.record_new(&key, eip(o.allocation_id(), o.public_ip()))?;
                     Ok(Outcome::Created)
                 }
             }
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        })
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::AlreadyAbsent, |az| async move {
             let key = eip_key(az);
             let Some(a) = ec2::find::<Address>(cx, &key, None).await? else {
                 cx.forget(&key)?;
-                return Ok::<_, StepError>(Outcome::AlreadyAbsent);
+                return Ok(Outcome::AlreadyAbsent);
             };
             let id = a.allocation_id().unwrap_or_default().to_string();
             // The NAT gateway's deletion releases the association, possibly a
@@ -67,25 +56,24 @@ impl Step<StepCx> for EipsStep {
                 .await?;
             cx.forget(&key)?;
             Ok(o)
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
         for az in AZS {
             let key = eip_key(az);
             let name = cx.cfg.name(&format!("nat-{az}-eip"));
-            rows.push(match ec2::find::<Address>(cx, &key, None).await? {
-                Some(a) => Inspection::new(
-                    "ec2:elastic-ip",
-                    name,
-                    a.allocation_id().map(str::to_string),
-                    if a.association_id().is_some() { "associated" } else { "unassociated" },
-                    true,
-                )
-                .detail("public_ip", a.public_ip().unwrap_or_default()),
-                None => Inspection::missing("ec2:elastic-ip", name, cx.state.id(&key)),
-            });
+            rows.extend(cx.inspect_one(
+                &key,
+                "ec2:elastic-ip",
+                &name,
+                ec2::find::<Address>(cx, &key, None).await?,
+                |i, a| {
+                    let state = if a.association_id().is_some() { "associated" } else { "unassociated" };
+                    i.status(a.allocation_id(), state, true).detail("public_ip", a.public_ip().unwrap_or_default())
+                },
+            )?);
         }
         Ok(rows)
     }
@@ -97,11 +85,8 @@ pub(crate) struct NatStep;
 
 /// The states of NAT gateways `ids`, in one call (`None`: one is unknown).
 pub(crate) async fn nat_states(cx: &StepCx, ids: Vec<String>) -> Result<Option<BTreeMap<String, String>>, StepError> {
-    let r = absent_ok(
-        "DescribeNatGateways",
-        &ids.join(","),
-        cx.aws.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.clone())).send().await,
-    )?;
+    let call = cx.aws.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.clone()));
+    let r = call.send().await.or_absent("DescribeNatGateways", &ids.join(","))?;
     Ok(r.map(|o| {
         o.nat_gateways()
             .iter()
@@ -109,9 +94,6 @@ pub(crate) async fn nat_states(cx: &StepCx, ids: Vec<String>) -> Result<Option<B
             .collect()
     }))
 }
-
-pub(crate) const NAT_STEP: Node =
-    Node { id: ids::NETWORK_NAT, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_EIPS, ids::NETWORK_IGW], step: &NatStep };
 
 #[async_trait]
 impl Step<StepCx> for NatStep {
@@ -129,17 +111,10 @@ impl Step<StepCx> for NatStep {
                 None => {
                     let subnet = cx.require(&subnet_key(true, az), ids::NETWORK_SUBNETS)?;
                     let eip = cx.require(&eip_key(az), ids::NETWORK_EIPS)?;
-                    let o = cx
-                        .aws
-                        .ec2
-                        .create_nat_gateway()
-                        .subnet_id(&subnet)
-                        .allocation_id(&eip)
-                        .client_token(cx.token(&key))
-                        .tag_specifications(ec2_tag_spec(cx, ResourceType::Natgateway, &key, &name))
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("CreateNatGateway", &name, e))?;
+                    let call = cx.aws.ec2.create_nat_gateway().subnet_id(&subnet).allocation_id(&eip);
+                    let call = call.client_token(cx.token(&key)?);
+                    let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::Natgateway, &key, &name));
+                    let o = retry::fresh(cx, "CreateNatGateway", &name, || call.clone().send()).await?;
                     let id = o.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string();
                     // Recorded before waiting: a crash during the wait resumes here.
                     cx.record_new(&key, Resource::new("ec2:nat-gateway", &id))?;
@@ -185,19 +160,11 @@ impl Step<StepCx> for NatStep {
         for az in AZS {
             let key = nat_key(az);
             let name = cx.cfg.name(&format!("nat-{az}"));
-            rows.push(match ec2::find::<NatGateway>(cx, &key, None).await? {
-                Some(n) => {
-                    let st = n.state().map(|s| s.as_str().to_string()).unwrap_or_default();
-                    Inspection::new(
-                        "ec2:nat-gateway",
-                        name,
-                        n.nat_gateway_id().map(str::to_string),
-                        st.clone(),
-                        st == "available",
-                    )
-                }
-                None => Inspection::missing("ec2:nat-gateway", name, cx.state.id(&key)),
-            });
+            let found = ec2::find::<NatGateway>(cx, &key, None).await?;
+            rows.extend(cx.inspect_one(&key, "ec2:nat-gateway", &name, found, |i, n| {
+                let st = n.state().map(|s| s.as_str()).unwrap_or_default();
+                i.status(n.nat_gateway_id(), st, st == "available")
+            })?);
         }
         Ok(rows)
     }

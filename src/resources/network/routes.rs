@@ -4,11 +4,14 @@
 //! A table is associated with its subnets when created; teardown
 //! disassociates before deleting, since AWS refuses to delete an associated
 //! table.
+//!
+//! Eventual consistency: a fresh VPC, route table, gateway or subnet ID may
+//! be `Invalid*.NotFound` for a moment (`transient::EC2_FRESH_ID`, through
+//! `fresh()`/`cx.create`).
 
 use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_ec2::types::ResourceType;
-use futures::future::try_join_all;
 
 // ---------------------------------------------------------------- Route tables
 
@@ -30,15 +33,9 @@ pub(crate) async fn ensure_rtb(
         None if cx.dry_run => return Ok((None, Outcome::Created)),
         None => {
             let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
-            let o = cx
-                .aws
-                .ec2
-                .create_route_table()
-                .vpc_id(&vpc)
-                .tag_specifications(ec2_tag_spec(cx, ResourceType::RouteTable, key, &name))
-                .send()
-                .await
-                .map_err(|e| aws_err("CreateRouteTable", &name, e))?;
+            let call = cx.aws.ec2.create_route_table().vpc_id(&vpc);
+            let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::RouteTable, key, &name));
+            let o = cx.create(key, "CreateRouteTable", &name, &transient::EC2_FRESH_ID, || call.clone().send()).await?;
             let id = o.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_string();
             cx.record_new(key, Resource::new("ec2:route-table", &id))?;
             (id, vec![], Outcome::Created)
@@ -52,14 +49,8 @@ pub(crate) async fn ensure_rtb(
             out = out.merge(Outcome::Updated(vec![format!("{key}: associate {s}")]));
         }
         if !cx.dry_run {
-            cx.aws
-                .ec2
-                .associate_route_table()
-                .route_table_id(&id)
-                .subnet_id(s)
-                .send()
-                .await
-                .map_err(|e| aws_err("AssociateRouteTable", &id, e))?;
+            let call = cx.aws.ec2.associate_route_table().route_table_id(&id).subnet_id(s);
+            retry::fresh(cx, "AssociateRouteTable", &id, || call.clone().send()).await?;
         }
     }
     Ok((Some(id), out))
@@ -86,13 +77,13 @@ pub(crate) async fn ensure_default_route(
         Some(c) => {
             let req = cx.aws.ec2.replace_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
             let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
-            req.send().await.map_err(|e| aws_err("ReplaceRoute", rtb_id, e))?;
+            retry::fresh(cx, "ReplaceRoute", rtb_id, || req.clone().send()).await?;
             Ok(Outcome::Updated(vec![change(&format!("{key} 0.0.0.0/0"), c, target)]))
         }
         None => {
             let req = cx.aws.ec2.create_route().route_table_id(rtb_id).destination_cidr_block("0.0.0.0/0");
             let req = if is_nat { req.nat_gateway_id(target) } else { req.gateway_id(target) };
-            req.send().await.map_err(|e| aws_err("CreateRoute", rtb_id, e))?;
+            retry::fresh(cx, "CreateRoute", rtb_id, || req.clone().send()).await?;
             Ok(Outcome::Updated(vec![format!("{key}: add 0.0.0.0/0 → {target}")]))
         }
     }
@@ -157,9 +148,6 @@ pub(crate) async fn inspect_rtb(cx: &StepCx, key: &str, want_target: Option<Stri
 
 pub(crate) struct PublicRoutesStep;
 
-pub(crate) const PUBLIC_ROUTES_STEP: Node =
-    Node { id: ids::NETWORK_PUBLIC_ROUTES, deps: &[ids::NETWORK_SUBNETS, ids::NETWORK_IGW], step: &PublicRoutesStep };
-
 #[async_trait]
 impl Step<StepCx> for PublicRoutesStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -187,25 +175,20 @@ impl Step<StepCx> for PublicRoutesStep {
 
 pub(crate) struct PrivateRouteTablesStep;
 
-pub(crate) const PRIVATE_ROUTE_TABLES_STEP: Node =
-    Node { id: ids::NETWORK_PRIVATE_ROUTE_TABLES, deps: &[ids::NETWORK_SUBNETS], step: &PrivateRouteTablesStep };
-
 #[async_trait]
 impl Step<StepCx> for PrivateRouteTablesStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::Unchanged, |az| async move {
             let subnets: Vec<String> = cx.state.id(&subnet_key(false, az)).into_iter().collect();
             if subnets.is_empty() && !cx.dry_run {
                 cx.require(&subnet_key(false, az), ids::NETWORK_SUBNETS)?;
             }
-            Ok::<_, StepError>(ensure_rtb(cx, &private_rtb_key(az), &subnets).await?.1)
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+            Ok(ensure_rtb(cx, &private_rtb_key(az), &subnets).await?.1)
+        })
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let outs =
-            try_join_all(AZS.iter().map(|az| async move { destroy_rtb(cx, &private_rtb_key(az)).await })).await?;
-        Ok(outs.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        for_azs(Outcome::AlreadyAbsent, |az| async move { destroy_rtb(cx, &private_rtb_key(az)).await }).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
@@ -220,16 +203,10 @@ impl Step<StepCx> for PrivateRouteTablesStep {
 /// the S3 endpoint need not wait for the NAT gateways.
 pub(crate) struct NatRoutesStep;
 
-pub(crate) const NAT_ROUTES_STEP: Node = Node {
-    id: ids::NETWORK_NAT_ROUTES,
-    deps: &[ids::NETWORK_PRIVATE_ROUTE_TABLES, ids::NETWORK_NAT],
-    step: &NatRoutesStep,
-};
-
 #[async_trait]
 impl Step<StepCx> for NatRoutesStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::Unchanged, |az| async move {
             let key = private_rtb_key(az);
             let (Some(rtb), Some(nat)) = (cx.state.id(&key), cx.state.id(&nat_key(az))) else {
                 if cx.dry_run {
@@ -244,13 +221,13 @@ impl Step<StepCx> for NatRoutesStep {
                 Outcome::Updated(c) if c.iter().all(|c| c.contains(": add ")) => Outcome::Created,
                 o => o,
             })
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+        })
+        .await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::AlreadyAbsent, |az| async move {
             let Some(rtb) = ec2::find::<RouteTable>(cx, &private_rtb_key(az), Some(VPC)).await? else {
-                return Ok::<_, StepError>(Outcome::AlreadyAbsent);
+                return Ok(Outcome::AlreadyAbsent);
             };
             let id = rtb.route_table_id().unwrap_or_default();
             if !rtb.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")) {
@@ -261,8 +238,8 @@ impl Step<StepCx> for NatRoutesStep {
                 id,
                 cx.aws.ec2.delete_route().route_table_id(id).destination_cidr_block("0.0.0.0/0").send().await,
             )
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::AlreadyAbsent, Outcome::merge))
+        })
+        .await
     }
     async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         // Reported on the private route tables' rows (default_route).

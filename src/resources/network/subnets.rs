@@ -4,6 +4,12 @@
 //! The AZs are the region's first two that offer every service the stack
 //! uses; a subnet is found again by its recorded ID or its tags, never by
 //! CIDR alone (another VPC may use the same range).
+//!
+//! Eventual consistency: calls naming the VPC just created may answer
+//! `InvalidVpcID.NotFound`; `cx.create` retries them
+//! (`transient::EC2_FRESH_ID`) and, having no client token, notes the create
+//! so a crashed run's subnet is found by tag even while `Describe*` filters
+//! still omit it.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -22,14 +28,9 @@ pub fn subnet_cidr(vpc_cidr: &str, public: bool, az_index: usize) -> String {
 }
 
 pub(crate) async fn pick_azs(cx: &StepCx) -> Result<Vec<String>, StepError> {
-    let o = cx
-        .aws
-        .ec2
-        .describe_availability_zones()
-        .filters(Filter::builder().name("state").values("available").build())
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeAvailabilityZones", &cx.aws.region, e))?;
+    let call = cx.aws.ec2.describe_availability_zones();
+    let call = call.filters(Filter::builder().name("state").values("available").build());
+    let o = call.send().await.ctx("DescribeAvailabilityZones", &cx.aws.region)?;
     let mut zones: Vec<String> = o
         .availability_zones()
         .iter()
@@ -71,26 +72,19 @@ pub(crate) async fn ensure_subnet(
         None if cx.dry_run => Ok(Outcome::Created),
         None => {
             let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
+            // The zones were not read when every subnet was recorded; one of
+            // them is gone (or not visible yet and its window passed).
+            let zones = if zones.is_empty() { pick_azs(cx).await? } else { zones.to_vec() };
             let az = &zones[ai];
-            let o = cx
-                .aws
-                .ec2
-                .create_subnet()
-                .vpc_id(&vpc)
-                .cidr_block(&cidr)
-                .availability_zone(az)
-                .tag_specifications(ec2_tag_spec(cx, ResourceType::Subnet, &key, &name))
-                .send()
-                .await
-                .map_err(|e| aws_err("CreateSubnet", &name, e))?;
+            let call = cx.aws.ec2.create_subnet().vpc_id(&vpc).cidr_block(&cidr).availability_zone(az);
+            let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::Subnet, &key, &name));
+            let o = cx.create(&key, "CreateSubnet", &name, &transient::EC2_FRESH_ID, || call.clone().send()).await?;
             let id = o.subnet().and_then(|s| s.subnet_id()).unwrap_or_default();
             cx.record_new(&key, Resource::new("ec2:subnet", id).with("az", az).with("cidr", &cidr))?;
             Ok(Outcome::Created)
         }
     }
 }
-
-pub(crate) const SUBNETS_STEP: Node = Node { id: ids::NETWORK_SUBNETS, deps: &[ids::NETWORK_VPC], step: &SubnetsStep };
 
 #[async_trait]
 impl Step<StepCx> for SubnetsStep {
@@ -115,6 +109,10 @@ impl Step<StepCx> for SubnetsStep {
         Ok(outs.into_iter().fold(Outcome::Unchanged, Outcome::merge))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        // AWS-managed endpoints in the subnets (GuardDuty) hold them too.
+        if let Some(vpc) = ec2::find::<Vpc>(cx, VPC, None).await? {
+            leftovers::remove_guardduty(cx, vpc.vpc_id().unwrap_or_default()).await?;
+        }
         let futs =
             [true, false].into_iter().flat_map(|p| AZS.iter().map(move |az| subnet_key(p, az))).map(|key| async move {
                 let Some(s) = ec2::find::<Subnet>(cx, &key, Some(VPC)).await? else {
@@ -135,19 +133,15 @@ impl Step<StepCx> for SubnetsStep {
             for az in AZS {
                 let key = subnet_key(p, az);
                 let name = cx.cfg.name(&key.replace("subnet/", ""));
-                rows.push(match ec2::find::<Subnet>(cx, &key, Some(VPC)).await? {
-                    Some(s) => Inspection::new(
-                        "ec2:subnet",
-                        name,
-                        s.subnet_id().map(str::to_string),
-                        s.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                        s.state().map(|s| s.as_str()) == Some("available"),
-                    )
-                    .detail("az", s.availability_zone().unwrap_or_default())
-                    .detail("cidr", s.cidr_block().unwrap_or_default())
-                    .detail("map_public_ip_on_launch", s.map_public_ip_on_launch().unwrap_or(false).to_string()),
-                    None => Inspection::missing("ec2:subnet", name, cx.state.id(&key)),
-                });
+                let found = ec2::find::<Subnet>(cx, &key, Some(VPC)).await?;
+                rows.extend(cx.inspect_one(&key, "ec2:subnet", &name, found, |i, s| {
+                    let st = s.state().map(|s| s.as_str()).unwrap_or_default();
+                    let public_ip = s.map_public_ip_on_launch().unwrap_or(false);
+                    i.status(s.subnet_id(), st, st == "available")
+                        .detail("az", s.availability_zone().unwrap_or_default())
+                        .detail("cidr", s.cidr_block().unwrap_or_default())
+                        .detail("map_public_ip_on_launch", public_ip.to_string())
+                })?);
             }
         }
         Ok(rows)
@@ -160,13 +154,10 @@ impl Step<StepCx> for SubnetsStep {
 /// the database first — do not wait for these calls.
 pub(crate) struct PublicSubnetIpStep;
 
-pub(crate) const PUBLIC_SUBNET_IP_STEP: Node =
-    Node { id: ids::NETWORK_PUBLIC_SUBNET_IP, deps: &[ids::NETWORK_SUBNETS], step: &PublicSubnetIpStep };
-
 #[async_trait]
 impl Step<StepCx> for PublicSubnetIpStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = AZS.iter().map(|az| async move {
+        for_azs(Outcome::Unchanged, |az| async move {
             let key = subnet_key(true, az);
             // A subnet this run created maps no public IP yet (AWS default):
             // no need to read it first.
@@ -184,18 +175,13 @@ impl Step<StepCx> for PublicSubnetIpStep {
                 }
             };
             if !cx.dry_run {
-                cx.aws
-                    .ec2
-                    .modify_subnet_attribute()
-                    .subnet_id(&id)
-                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("ModifySubnetAttribute", &id, e))?;
+                let call = cx.aws.ec2.modify_subnet_attribute().subnet_id(&id);
+                let call = call.map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build());
+                retry::fresh(cx, "ModifySubnetAttribute", &id, || call.clone().send()).await?;
             }
-            Ok::<_, StepError>(outcome)
-        });
-        Ok(try_join_all(futs).await?.into_iter().fold(Outcome::Unchanged, Outcome::merge))
+            Ok(outcome)
+        })
+        .await
     }
     async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
         Ok(Outcome::AlreadyAbsent) // the attribute goes with the subnet

@@ -15,23 +15,14 @@ use futures::future::try_join_all;
 pub(crate) struct VpcStep;
 
 pub(crate) async fn vpc_attr(cx: &StepCx, id: &str, attr: VpcAttributeName) -> Result<bool, StepError> {
-    let o = cx
-        .aws
-        .ec2
-        .describe_vpc_attribute()
-        .vpc_id(id)
-        .attribute(attr.clone())
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeVpcAttribute", id, e))?;
+    let call = cx.aws.ec2.describe_vpc_attribute().vpc_id(id).attribute(attr.clone());
+    let o = call.send().await.ctx("DescribeVpcAttribute", id)?;
     let v = match attr {
         VpcAttributeName::EnableDnsSupport => o.enable_dns_support(),
         _ => o.enable_dns_hostnames(),
     };
     Ok(v.and_then(|b| b.value()).unwrap_or(false))
 }
-
-pub(crate) const VPC_STEP: Node = Node { id: ids::NETWORK_VPC, deps: &[], step: &VpcStep };
 
 #[async_trait]
 impl Step<StepCx> for VpcStep {
@@ -52,15 +43,9 @@ impl Step<StepCx> for VpcStep {
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
-                let o = cx
-                    .aws
-                    .ec2
-                    .create_vpc()
-                    .cidr_block(&cx.cfg.network.vpc_cidr)
-                    .tag_specifications(ec2_tag_spec(cx, ResourceType::Vpc, VPC, &name))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateVpc", &name, e))?;
+                let call = cx.aws.ec2.create_vpc().cidr_block(&cx.cfg.network.vpc_cidr);
+                let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::Vpc, VPC, &name));
+                let o = cx.create(VPC, "CreateVpc", &name, &transient::NONE, || call.clone().send()).await?;
                 let id = o.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
                 cx.record_new(VPC, Resource::new("ec2:vpc", &id))?;
                 Ok(Outcome::Created)
@@ -68,30 +53,19 @@ impl Step<StepCx> for VpcStep {
         }
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(v) = ec2::find::<Vpc>(cx, VPC, None).await? else {
-            cx.forget(VPC)?;
-            return Ok(Outcome::AlreadyAbsent);
-        };
-        let id = v.vpc_id().unwrap_or_default().to_string();
-        // Security groups created by other tiers are gone by now; the default
-        // SG and main route table go with the VPC.
-        let out = retry_in_use(cx, "DeleteVpc", &id, || cx.aws.ec2.delete_vpc().vpc_id(&id).send()).await?;
-        cx.forget(VPC)?;
-        Ok(out)
+        cx.remove(VPC, ec2::find::<Vpc>(cx, VPC, None).await?, |v| async move {
+            let id = v.vpc_id().unwrap_or_default();
+            // Security groups created by other tiers are gone by now; the default
+            // SG and main route table go with the VPC.
+            retry_in_use(cx, "DeleteVpc", id, || cx.aws.ec2.delete_vpc().vpc_id(id).send()).await
+        })
+        .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let name = cx.cfg.name("vpc");
-        Ok(vec![match ec2::find::<Vpc>(cx, VPC, None).await? {
-            Some(v) => Inspection::new(
-                "ec2:vpc",
-                name,
-                v.vpc_id().map(str::to_string),
-                v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                v.state().map(|s| s.as_str()) == Some("available"),
-            )
-            .detail("cidr", v.cidr_block().unwrap_or_default()),
-            None => Inspection::missing("ec2:vpc", name, cx.state.id(VPC)),
-        }])
+        cx.inspect_one(VPC, "ec2:vpc", &cx.cfg.name("vpc"), ec2::find::<Vpc>(cx, VPC, None).await?, |i, v| {
+            let st = v.state().map(|s| s.as_str()).unwrap_or_default();
+            i.status(v.vpc_id(), st, st == "available").detail("cidr", v.cidr_block().unwrap_or_default())
+        })
     }
 }
 
@@ -100,18 +74,10 @@ impl Step<StepCx> for VpcStep {
 /// them (the stack's critical path), do not wait for this call.
 pub(crate) struct VpcDnsStep;
 
-pub(crate) const VPC_DNS_STEP: Node = Node { id: ids::NETWORK_VPC_DNS, deps: &[ids::NETWORK_VPC], step: &VpcDnsStep };
-
 #[async_trait]
 impl Step<StepCx> for VpcDnsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let Some(id) = cx.state.id(VPC) else {
-            return if cx.dry_run {
-                Ok(Outcome::Created)
-            } else {
-                Err(StepError::MissingDependency { step: ids::NETWORK_VPC, what: "VPC ID".into() })
-            };
-        };
+        let Some(id) = cx.dependency(VPC, ids::NETWORK_VPC)? else { return Ok(Outcome::Created) };
         // A VPC this run created has DNS support on already (AWS default), so
         // a create costs one call and no reads; an existing VPC is read.
         let created = cx.created.contains(VPC);
@@ -145,7 +111,7 @@ impl Step<StepCx> for VpcDnsStep {
                     _ => req.enable_dns_hostnames(t),
                 };
                 let id = id.clone();
-                async move { req.send().await.map_err(|e| aws_err("ModifyVpcAttribute", &id, e)) }
+                async move { retry::fresh(cx, "ModifyVpcAttribute", &id, || req.clone().send()).await }
             }))
             .await?;
         }

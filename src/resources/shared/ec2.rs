@@ -8,7 +8,7 @@
 //! Resources that only live inside the VPC are not looked up at all when this
 //! run created the VPC ([`crate::resources::context::CreatedThisRun`]).
 
-use crate::aws::errors::absent_ok;
+use crate::aws::errors::SdkLookupExt;
 use crate::error::StepError;
 use crate::resources::shared::lookup;
 use crate::resources::shared::tags::{ec2_filters, is_ours};
@@ -50,7 +50,7 @@ macro_rules! ec2_resource {
                 };
                 let what = id.unwrap_or($op);
                 // Not-found for a recorded ID is absence, not an error.
-                Ok(absent_ok($op, what, req.send().await)?.map(|o| o.$list().to_vec()))
+                Ok(req.send().await.or_absent($op, what)?.map(|o| o.$list().to_vec()))
             }
             fn tags(&self) -> &[Tag] {
                 self.tags()

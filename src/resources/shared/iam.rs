@@ -6,7 +6,7 @@
 use crate::resources::prelude::*;
 
 pub async fn get_role(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
-    let r = absent_ok("GetRole", name, cx.aws.iam.get_role().role_name(name).send().await)?;
+    let r = cx.aws.iam.get_role().role_name(name).send().await.or_absent("GetRole", name)?;
     Ok(r.and_then(|o| o.role().cloned()))
 }
 
@@ -26,31 +26,19 @@ pub async fn ensure_role(
             if !same_policy(r.assume_role_policy_document().unwrap_or_default(), trust) {
                 o = Outcome::Updated(vec![format!("{name}: trust policy")]);
                 if !cx.dry_run {
-                    cx.aws
-                        .iam
-                        .update_assume_role_policy()
-                        .role_name(name)
-                        .policy_document(trust.to_string())
-                        .send()
-                        .await
-                        .map_err(|e| aws_err("UpdateAssumeRolePolicy", name, e))?;
+                    let call = cx.aws.iam.update_assume_role_policy().role_name(name);
+                    let call = call.policy_document(trust.to_string());
+                    call.send().await.ctx("UpdateAssumeRolePolicy", name)?;
                 }
             }
             o
         }
         None if cx.dry_run => return Ok(Outcome::Created),
         None => {
-            let o = cx
-                .aws
-                .iam
-                .create_role()
-                .role_name(name)
-                .assume_role_policy_document(trust.to_string())
-                .description(format!("moodlectl stack {}", cx.cfg.stack.name))
-                .set_tags(Some(Tags::new(cx, key).render()))
-                .send()
-                .await
-                .map_err(|e| aws_err("CreateRole", name, e))?;
+            let call = cx.aws.iam.create_role().role_name(name).assume_role_policy_document(trust.to_string());
+            let call = call.description(format!("moodlectl stack {}", cx.cfg.stack.name));
+            let call = call.set_tags(Some(Tags::new(cx, key).render()));
+            let o = call.send().await.ctx("CreateRole", name)?;
             cx.record_new(
                 key,
                 Resource::new("iam:role", name).with("arn", o.role().map(|r| r.arn()).unwrap_or_default()),
@@ -58,26 +46,17 @@ pub async fn ensure_role(
             Outcome::Created
         }
     };
-    let live = absent_ok(
-        "GetRolePolicy",
-        name,
-        cx.aws.iam.get_role_policy().role_name(name).policy_name(policy_name).send().await,
-    )?;
+    let call = cx.aws.iam.get_role_policy().role_name(name).policy_name(policy_name);
+    let live = call.send().await.or_absent("GetRolePolicy", name)?;
     let same = live.map(|p| same_policy(p.policy_document(), policy)).unwrap_or(false);
     if !same {
         if out == Outcome::Unchanged {
             out = Outcome::Updated(vec![format!("{name}: inline policy {policy_name}")]);
         }
         if !cx.dry_run {
-            cx.aws
-                .iam
-                .put_role_policy()
-                .role_name(name)
-                .policy_name(policy_name)
-                .policy_document(policy.to_string())
-                .send()
-                .await
-                .map_err(|e| aws_err("PutRolePolicy", name, e))?;
+            let call = cx.aws.iam.put_role_policy().role_name(name).policy_name(policy_name);
+            let call = call.policy_document(policy.to_string());
+            call.send().await.ctx("PutRolePolicy", name)?;
         }
     }
     Ok(out)
@@ -88,25 +67,12 @@ pub async fn destroy_role(cx: &StepCx, key: &str, name: &str) -> Result<Outcome,
         cx.forget(key)?;
         return Ok(Outcome::AlreadyAbsent);
     }
-    let policies = cx
-        .aws
-        .iam
-        .list_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| aws_err("ListRolePolicies", name, e))?;
+    let policies = cx.aws.iam.list_role_policies().role_name(name).send().await.ctx("ListRolePolicies", name)?;
     for p in policies.policy_names() {
         deleted("DeleteRolePolicy", name, cx.aws.iam.delete_role_policy().role_name(name).policy_name(p).send().await)?;
     }
-    let attached = cx
-        .aws
-        .iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| aws_err("ListAttachedRolePolicies", name, e))?;
+    let attached =
+        cx.aws.iam.list_attached_role_policies().role_name(name).send().await.ctx("ListAttachedRolePolicies", name)?;
     for p in attached.attached_policies() {
         if let Some(arn) = p.policy_arn() {
             deleted(

@@ -4,14 +4,8 @@
 use crate::resources::prelude::*;
 
 pub async fn find(cx: &StepCx, name: &str) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, StepError> {
-    let o = cx
-        .aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeLogGroups", name, e))?;
+    let o =
+        cx.aws.logs.describe_log_groups().log_group_name_prefix(name).send().await.ctx("DescribeLogGroups", name)?;
     Ok(o.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
 }
 
@@ -38,14 +32,8 @@ pub async fn ensure(cx: &StepCx, key: &str, name: &str, retention: i32) -> Resul
         return Ok(out);
     }
     if !cx.dry_run {
-        cx.aws
-            .logs
-            .put_retention_policy()
-            .log_group_name(name)
-            .retention_in_days(retention)
-            .send()
-            .await
-            .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+        let call = cx.aws.logs.put_retention_policy().log_group_name(name).retention_in_days(retention);
+        call.send().await.ctx("PutRetentionPolicy", name)?;
     }
     Ok(if out == Outcome::Created {
         out

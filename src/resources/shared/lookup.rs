@@ -7,6 +7,7 @@
 //! filters, and because a filter on a list call may return more than asked.
 
 use crate::error::StepError;
+use crate::resources::shared::wait::{wait_for, Poll};
 use crate::resources::StepCx;
 use std::future::Future;
 
@@ -14,6 +15,11 @@ use std::future::Future;
 /// (`None` when it no longer exists, or is no longer usable — deleted, …);
 /// otherwise `by_tags` lists candidates, and the first for which `ours`
 /// holds is it.
+///
+/// Not finding a resource created moments ago proves nothing on AWS (reads
+/// are eventually consistent): while `key` is within its settle window
+/// ([`StepCx::settle_left`]) the lookup is repeated until it shows up or the
+/// window passes.
 pub async fn find<R, FId, FutId, FTags, FutTags>(
     cx: &StepCx,
     key: &str,
@@ -22,17 +28,38 @@ pub async fn find<R, FId, FutId, FTags, FutTags>(
     ours: impl Fn(&R) -> bool,
 ) -> Result<Option<R>, StepError>
 where
-    FId: FnOnce(String) -> FutId,
+    FId: Fn(String) -> FutId,
     FutId: Future<Output = Result<Option<R>, StepError>>,
-    FTags: FnOnce() -> FutTags,
+    FTags: Fn() -> FutTags,
     FutTags: Future<Output = Result<Vec<R>, StepError>>,
 {
-    // A recorded ID is trusted as is: its tags may have been edited by hand,
-    // and not finding it by tag would mean creating a second one.
-    if let Some(id) = cx.state.id(key) {
-        if let Some(r) = by_id(id).await? {
-            return Ok(Some(r));
+    let once = || async {
+        // A recorded ID is trusted as is: its tags may have been edited by
+        // hand, and not finding it by tag would mean creating a second one.
+        if let Some(id) = cx.state.id(key) {
+            if let Some(r) = by_id(id).await? {
+                return Ok(Some(r));
+            }
         }
+        Ok::<_, StepError>(by_tags().await?.into_iter().find(|r| ours(r)))
+    };
+    if let Some(r) = once().await? {
+        return Ok(Some(r));
     }
-    Ok(by_tags().await?.into_iter().find(|r| ours(r)))
+    let Some(left) = cx.settle_left(key) else {
+        return Ok(None);
+    };
+    let what = format!("{key}, created moments ago, to become visible");
+    let seen = wait_for(cx, &what, left, || async {
+        Ok(match once().await? {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await;
+    match seen {
+        Ok(r) => Ok(Some(r)),
+        Err(StepError::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -6,6 +6,7 @@ pub mod ec2;
 pub mod iam;
 pub mod log_group;
 pub mod lookup;
+pub mod propagation;
 pub mod retry;
 pub mod secrets;
 pub mod sg;

@@ -9,7 +9,8 @@
 //! (and, where one code covers several meanings, the message fragments) that
 //! mean "wait", what it waits for, and how long; anything else fails at once.
 //! While it waits the progress line says what for; when the bound runs out the
-//! error names the operation, the resource and the last AWS error.
+//! error names the operation, the resource and the last AWS error. The rules
+//! themselves are in [`super::propagation`].
 
 use crate::aws::errors::{aws_err, sdk_not_found, NotFound};
 use crate::engine::Outcome;
@@ -49,7 +50,8 @@ impl Transient {
 /// network interfaces, attachments): AWS answers these codes until it lets go.
 pub const IN_USE: Transient = Transient {
     waiting_for: "dependent resources to be released",
-    codes: &["DependencyViolation", "ResourceInUse", "ResourceInUseException", "InvalidIPAddress.InUse", "AuthFailure"],
+    // Not AuthFailure: a real permission error would look like a 20-minute hang.
+    codes: &["DependencyViolation", "ResourceInUse", "ResourceInUseException", "InvalidIPAddress.InUse"],
     messages: &[],
     bound: Duration::from_secs(20 * 60),
 };
@@ -68,36 +70,116 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
 {
-    let last: Mutex<Option<SdkError<E, R>>> = Mutex::new(None);
+    attempts(cx, op, resource, rule, || {
+        let fut = call();
+        async move {
+            match fut.await {
+                Ok(v) => Ok(Attempt::Done(v)),
+                Err(e) => rule.judge(op, resource, e),
+            }
+        }
+    })
+    .await
+}
+
+/// How one attempt of an operation ended: done, or refused with an error
+/// the rule says to wait out.
+pub enum Attempt<T> {
+    Done(T),
+    Refused(StepError),
+}
+
+impl Transient {
+    /// An SDK error of `op` as the rule sees it: a refusal to wait out, or
+    /// the step's error.
+    pub fn judge<T, E, R>(&self, op: &str, resource: &str, e: SdkError<E, R>) -> Result<Attempt<T>, StepError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        if self.matches(e.code().unwrap_or_default(), e.message().unwrap_or_default()) {
+            Ok(Attempt::Refused(aws_err(op, resource, e)))
+        } else {
+            Err(aws_err(op, resource, e))
+        }
+    }
+
+    /// One delete attempt's result: done (deleted, or already gone — not
+    /// found is success), a refusal to wait out, or the step's error.
+    pub fn judge_delete<T, E, R>(
+        &self,
+        op: &str,
+        resource: &str,
+        res: Result<T, SdkError<E, R>>,
+    ) -> Result<Attempt<Outcome>, StepError>
+    where
+        E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match res {
+            Ok(_) => Ok(Attempt::Done(Outcome::Deleted)),
+            Err(e) if sdk_not_found(&e) => Ok(Attempt::Done(Outcome::AlreadyAbsent)),
+            Err(e) => self.judge(op, resource, e),
+        }
+    }
+}
+
+/// Like [`retry`], for an operation of several calls per attempt (a delete
+/// that needs a fresh lock token; a bucket emptied again before each
+/// delete): repeat `attempt` while it ends [`Attempt::Refused`], within the
+/// rule's bound; on timeout, the last refusal is the error.
+pub async fn attempts<T, F, Fut>(
+    cx: &StepCx,
+    op: &str,
+    resource: &str,
+    rule: &Transient,
+    mut attempt: F,
+) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, StepError>>,
+{
+    let last: Mutex<Option<StepError>> = Mutex::new(None);
     let what = format!("{} ({op} {resource})", rule.waiting_for);
     let bound = cx.wait_timeout.min(rule.bound);
     let result = wait_for(cx, &what, bound, || {
-        let fut = call();
+        let fut = attempt();
         let last = &last;
         async move {
-            match fut.await {
-                Ok(v) => Ok(Poll::Ready(v)),
-                Err(e) => {
-                    let (code, message) =
-                        (e.code().unwrap_or_default().to_string(), e.message().unwrap_or_default().to_string());
-                    if rule.matches(&code, &message) {
-                        *last.lock().unwrap() = Some(e);
-                        Ok(Poll::Pending(code))
-                    } else {
-                        Err(aws_err(op, resource, e))
-                    }
+            match fut.await? {
+                Attempt::Done(v) => Ok(Poll::Ready(v)),
+                Attempt::Refused(e) => {
+                    let code = match &e {
+                        StepError::Aws { code, .. } => code.clone(),
+                        e => e.to_string(),
+                    };
+                    *last.lock().unwrap() = Some(e);
+                    Ok(Poll::Pending(code))
                 }
             }
         }
     })
     .await;
     match result {
-        Err(StepError::Timeout { elapsed, .. }) => match last.into_inner().unwrap() {
-            Some(e) => Err(still_refused(aws_err(op, resource, e), elapsed)),
-            None => Err(StepError::Timeout { what, elapsed }),
-        },
+        Err(StepError::Timeout { elapsed, .. }) if last.lock().unwrap().is_some() => {
+            Err(still_refused(last.into_inner().unwrap().expect("checked"), elapsed))
+        }
         other => other,
     }
+}
+
+/// An EC2 call naming IDs that may have been created a moment ago: waits out
+/// EC2's read-after-create `Invalid*.NotFound` ([`propagation::EC2_FRESH_ID`]).
+///
+/// [`propagation::EC2_FRESH_ID`]: super::propagation::EC2_FRESH_ID
+pub async fn fresh<T, E, R, F, Fut>(cx: &StepCx, op: &str, resource: &str, call: F) -> Result<T, StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+{
+    retry(cx, op, resource, &super::propagation::EC2_FRESH_ID, call).await
 }
 
 /// A delete refused while other resources still hold on to the target
@@ -126,15 +208,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
 {
-    retry(cx, op, resource, rule, || {
+    attempts(cx, op, resource, rule, || {
         let fut = call();
-        async move {
-            match fut.await {
-                Ok(_) => Ok(Outcome::Deleted),
-                Err(e) if sdk_not_found(&e) => Ok(Outcome::AlreadyAbsent),
-                Err(e) => Err(e),
-            }
-        }
+        async move { rule.judge_delete(op, resource, fut.await) }
     })
     .await
 }
@@ -153,7 +229,7 @@ where
 }
 
 /// The last refusal, saying how long it was waited out.
-fn still_refused(e: StepError, elapsed: Duration) -> StepError {
+pub(crate) fn still_refused(e: StepError, elapsed: Duration) -> StepError {
     match e {
         StepError::Aws { op, resource, code, message, source } => StepError::Aws {
             op,
@@ -182,5 +258,13 @@ mod tests {
         assert!(ROLE.matches("InvalidParameterException", "Unable to assume the service linked role"));
         assert!(!ROLE.matches("InvalidParameterException", "cpu must be one of"));
         assert!(!ROLE.matches("AccessDenied", "unable to assume"));
+    }
+
+    #[test]
+    fn a_permission_error_is_not_waited_out_as_in_use() {
+        // AuthFailure is a real permission problem: failing at once beats
+        // looking like a 20-minute hang.
+        assert!(!IN_USE.matches("AuthFailure", "not authorized"));
+        assert!(IN_USE.matches("DependencyViolation", ""));
     }
 }

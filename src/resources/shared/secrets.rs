@@ -16,22 +16,14 @@ pub async fn describe(
     cx: &StepCx,
     name: &str,
 ) -> Result<Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>, StepError> {
-    absent_ok("DescribeSecret", name, cx.aws.secrets.describe_secret().secret_id(name).send().await)
+    cx.aws.secrets.describe_secret().secret_id(name).send().await.or_absent("DescribeSecret", name)
 }
 
 /// Generate a password of `len` letters and digits.
 pub async fn random_password(cx: &StepCx, len: i64) -> Result<String, StepError> {
-    let o = cx
-        .aws
-        .secrets
-        .get_random_password()
-        .password_length(len)
-        .exclude_punctuation(true)
-        .exclude_characters(EXCLUDED)
-        .include_space(false)
-        .send()
-        .await
-        .map_err(|e| aws_err("GetRandomPassword", "password", e))?;
+    let call = cx.aws.secrets.get_random_password().password_length(len).exclude_punctuation(true);
+    let call = call.exclude_characters(EXCLUDED).include_space(false);
+    let o = call.send().await.ctx("GetRandomPassword", "password")?;
     Ok(o.random_password().unwrap_or_default().to_string())
 }
 
@@ -49,15 +41,12 @@ pub async fn ensure(
         let mut out = Outcome::Unchanged;
         if d.deleted_date().is_some() {
             out = Outcome::Updated(vec![format!("{name}: restore (was pending deletion)")]);
-            if !cx.dry_run {
-                cx.aws
-                    .secrets
-                    .restore_secret()
-                    .secret_id(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("RestoreSecret", name, e))?;
+            if cx.dry_run {
+                // Its value cannot be read until restored: a plan's later
+                // steps treat it as not there yet (e.g. after `down`).
+                return Ok((out, None));
             }
+            cx.aws.secrets.restore_secret().secret_id(&arn).send().await.ctx("RestoreSecret", name)?;
         }
         cx.record(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
         return Ok((out, Some(arn)));
@@ -66,18 +55,9 @@ pub async fn ensure(
         return Ok((Outcome::Created, None));
     }
     let pw = random_password(cx, 32).await?;
-    let o = cx
-        .aws
-        .secrets
-        .create_secret()
-        .name(name)
-        .description(description)
-        .secret_string(value(&pw))
-        .client_request_token(cx.token(key))
-        .set_tags(Some(Tags::named(cx, key, key).render()))
-        .send()
-        .await
-        .map_err(|e| aws_err("CreateSecret", name, e))?;
+    let call = cx.aws.secrets.create_secret().name(name).description(description).secret_string(value(&pw));
+    let call = call.client_request_token(cx.token(key)?).set_tags(Some(Tags::named(cx, key, key).render()));
+    let o = call.send().await.ctx("CreateSecret", name)?;
     let arn = o.arn().unwrap_or_default().to_string();
     cx.record_new(key, Resource::new("secretsmanager:secret", &arn).with("name", name))?;
     Ok((Outcome::Created, Some(arn)))
@@ -85,21 +65,13 @@ pub async fn ensure(
 
 /// The secret's string (only for APIs that need the value, e.g. RDS).
 pub async fn value(cx: &StepCx, id: &str) -> Result<String, StepError> {
-    let o =
-        cx.aws.secrets.get_secret_value().secret_id(id).send().await.map_err(|e| aws_err("GetSecretValue", id, e))?;
+    let o = cx.aws.secrets.get_secret_value().secret_id(id).send().await.ctx("GetSecretValue", id)?;
     Ok(o.secret_string().unwrap_or_default().to_string())
 }
 
 /// Replace the secret's string (e.g. to add the DB host once it exists).
 pub async fn put(cx: &StepCx, id: &str, s: String) -> Result<(), StepError> {
-    cx.aws
-        .secrets
-        .put_secret_value()
-        .secret_id(id)
-        .secret_string(s)
-        .send()
-        .await
-        .map_err(|e| aws_err("PutSecretValue", id, e))?;
+    cx.aws.secrets.put_secret_value().secret_id(id).secret_string(s).send().await.ctx("PutSecretValue", id)?;
     Ok(())
 }
 

@@ -4,6 +4,9 @@
 //! what the config asks (missing rules authorized, unexpected ones revoked),
 //! except groups whose rules another tier owns (`None`). Deleting a group
 //! waits while network interfaces of deleted endpoints or tasks still hold it.
+//!
+//! Eventual consistency: a group just created may be
+//! `InvalidGroup.NotFound` to the next call (`transient::EC2_FRESH_ID`).
 
 use crate::resources::network::VPC;
 use crate::resources::prelude::*;
@@ -29,6 +32,17 @@ pub enum IngressSource {
     Cidr(String),
     Group(String),
     PrefixList(String),
+}
+
+/// How a person reads a rule's source in a plan: `from sg-0abc`.
+impl std::fmt::Display for IngressSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngressSource::Cidr(c) => write!(f, "{c}"),
+            IngressSource::Group(g) => write!(f, "security group {g}"),
+            IngressSource::PrefixList(p) => write!(f, "prefix list {p}"),
+        }
+    }
 }
 
 impl Ingress {
@@ -67,22 +81,16 @@ pub fn live_ingress(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(i32, IngressS
                 .set_to_port(p.to_port())
         };
         // Revocation must name the rule as it is stored: reuse the live entries.
-        for r in p.ip_ranges() {
-            let c = r.cidr_ip().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c), base().ip_ranges(r.clone()).build()));
-        }
-        for r in p.ipv6_ranges() {
-            let c = r.cidr_ipv6().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Cidr(c), base().ipv6_ranges(r.clone()).build()));
-        }
-        for u in p.user_id_group_pairs() {
-            let gid = u.group_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::Group(gid), base().user_id_group_pairs(u.clone()).build()));
-        }
-        for l in p.prefix_list_ids() {
-            let id = l.prefix_list_id().unwrap_or_default().to_string();
-            out.push((port, IngressSource::PrefixList(id), base().prefix_list_ids(l.clone()).build()));
-        }
+        let id = |v: Option<&str>| v.unwrap_or_default().to_string();
+        let v4 = p.ip_ranges().iter().map(|r| (IngressSource::Cidr(id(r.cidr_ip())), base().ip_ranges(r.clone())));
+        let v6 =
+            p.ipv6_ranges().iter().map(|r| (IngressSource::Cidr(id(r.cidr_ipv6())), base().ipv6_ranges(r.clone())));
+        let groups = p.user_id_group_pairs().iter();
+        let groups = groups.map(|u| (IngressSource::Group(id(u.group_id())), base().user_id_group_pairs(u.clone())));
+        let lists = p.prefix_list_ids().iter();
+        let lists =
+            lists.map(|l| (IngressSource::PrefixList(id(l.prefix_list_id())), base().prefix_list_ids(l.clone())));
+        out.extend(v4.chain(v6).chain(groups).chain(lists).map(|(source, perm)| (port, source, perm.build())));
     }
     out
 }
@@ -108,17 +116,10 @@ pub async fn ensure_sg(
         None if cx.dry_run => return Ok(Outcome::Created),
         None => {
             let vpc = cx.require(VPC, ids::NETWORK_VPC)?;
-            let o = cx
-                .aws
-                .ec2
-                .create_security_group()
-                .group_name(&name)
-                .description(description)
-                .vpc_id(&vpc)
-                .tag_specifications(ec2_tag_spec(cx, ResourceType::SecurityGroup, key, &name))
-                .send()
-                .await
-                .map_err(|e| aws_err("CreateSecurityGroup", &name, e))?;
+            let call = cx.aws.ec2.create_security_group().group_name(&name).description(description).vpc_id(&vpc);
+            let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::SecurityGroup, key, &name));
+            let o =
+                cx.create(key, "CreateSecurityGroup", &name, &transient::EC2_FRESH_ID, || call.clone().send()).await?;
             let id = o.group_id().unwrap_or_default().to_string();
             cx.record_new(key, Resource::new("ec2:security-group", &id))?;
             (id, vec![], true)
@@ -128,13 +129,7 @@ pub async fn ensure_sg(
         return Ok(if created { Outcome::Created } else { Outcome::Unchanged });
     };
     let changes = apply_ingress(cx, &id, &name, &live, desired).await?;
-    Ok(if created {
-        Outcome::Created
-    } else if changes.is_empty() {
-        Outcome::Unchanged
-    } else {
-        Outcome::Updated(changes)
-    })
+    Ok(if created { Outcome::Created } else { Outcome::of_changes(changes) })
 }
 
 /// Make group `key`'s ingress exactly `desired`; `None` when the group does
@@ -151,7 +146,7 @@ pub async fn sync_ingress(
         return Ok(None);
     };
     let changes = apply_ingress(cx, g.group_id().unwrap_or_default(), &name, &live_ingress(&g), desired).await?;
-    Ok(Some(if changes.is_empty() { Outcome::Unchanged } else { Outcome::Updated(changes) }))
+    Ok(Some(Outcome::of_changes(changes)))
 }
 
 /// Authorize what is missing, revoke what is unexpected; returns the changes.
@@ -168,31 +163,21 @@ pub(crate) async fn apply_ingress(
         live.iter().filter(|(p, s, _)| !desired.iter().any(|d| d.key() == (*p, s.clone()))).collect();
     let mut changes = vec![];
     for m in &missing {
-        changes.push(format!("{name}: allow tcp/{} from {:?}", m.port, m.source));
+        changes.push(format!("{name}: allow tcp/{} from {}", m.port, m.source));
     }
     for (p, s, _) in &extra {
         changes.push(format!("{name}: revoke unexpected tcp/{p} from {s:?}"));
     }
     if !cx.dry_run {
         if !missing.is_empty() {
-            cx.aws
-                .ec2
-                .authorize_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(Some(missing.iter().map(|m| m.permission()).collect()))
-                .send()
-                .await
-                .map_err(|e| aws_err("AuthorizeSecurityGroupIngress", id, e))?;
+            let call = cx.aws.ec2.authorize_security_group_ingress().group_id(id);
+            let call = call.set_ip_permissions(Some(missing.iter().map(|m| m.permission()).collect()));
+            retry::fresh(cx, "AuthorizeSecurityGroupIngress", id, || call.clone().send()).await?;
         }
         if !extra.is_empty() {
-            cx.aws
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(Some(extra.iter().map(|(_, _, p)| p.clone()).collect()))
-                .send()
-                .await
-                .map_err(|e| aws_err("RevokeSecurityGroupIngress", id, e))?;
+            let call = cx.aws.ec2.revoke_security_group_ingress().group_id(id);
+            let call = call.set_ip_permissions(Some(extra.iter().map(|(_, _, p)| p.clone()).collect()));
+            retry::fresh(cx, "RevokeSecurityGroupIngress", id, || call.clone().send()).await?;
         }
     }
     Ok(changes)

@@ -43,8 +43,10 @@ where
                 if elapsed >= timeout {
                     return Err(StepError::Timeout { what: format!("{what} (last state `{state}`)"), elapsed });
                 }
-                if state != last || elapsed.as_secs() % 10 == 0 {
-                    cx.progress(format!("{what}: {state} ({}s)", elapsed.as_secs()));
+                // On a change only: the reporter shows the elapsed time (a
+                // moving timer on a terminal, a heartbeat line in CI).
+                if state != last {
+                    cx.progress(format!("{what}: {state}"));
                     last = state;
                 }
             }

@@ -1,0 +1,52 @@
+//! Every state key, declared once: the names under which the state file
+//! records each resource's ID (and attributes). A key never changes once
+//! released: a renamed key would orphan the resources recorded under the old
+//! one. Keys of per-AZ resources end in the AZ suffix (`network::AZS`).
+
+// network
+pub const VPC: &str = "vpc";
+pub const IGW: &str = "igw";
+pub const RTB_PUBLIC: &str = "rtb/public";
+pub const SG_ENDPOINTS: &str = "sg/endpoints";
+pub const VPCE_S3: &str = "vpce/s3";
+pub const FLOW_ROLE: &str = "iam-role/flow-logs";
+pub const FLOW_LOG_GROUP: &str = "log-group/flow-logs";
+pub const FLOW_LOG: &str = "flow-log";
+
+// data
+pub const SG_DB: &str = "sg/db";
+pub const DB_SUBNET_GROUP: &str = "rds/subnet-group";
+pub const DB_SECRET: &str = "secret/db";
+pub const DB_INSTANCE: &str = "rds/instance";
+pub const DB_CLUSTER: &str = "rds/cluster";
+pub const TOPIC: &str = "sns/rds-events";
+pub const EVENT_SUB: &str = "rds/event-subscription";
+pub const SG_CACHE: &str = "sg/cache";
+pub const CACHE_SUBNET_GROUP: &str = "elasticache/subnet-group";
+pub const REPLICATION_GROUP: &str = "elasticache/replication-group";
+pub const SG_EFS: &str = "sg/efs";
+pub const EFS: &str = "efs/file-system";
+pub const ACCESS_POINT: &str = "efs/access-point";
+
+// edge
+pub const ALB: &str = "elbv2/alb";
+pub const TARGET_GROUP: &str = "elbv2/target-group";
+pub const LISTENER_HTTP: &str = "elbv2/listener-80";
+pub const LISTENER_HTTPS: &str = "elbv2/listener-443";
+pub const ORIGIN_SECRET: &str = "secret/origin-verify";
+pub const WEB_ACL: &str = "wafv2/web-acl";
+pub const DISTRIBUTION: &str = "cloudfront/distribution";
+
+// compute
+pub const LOG_GROUP: &str = "log-group/moodle";
+pub const ADMIN_SECRET: &str = "secret/moodle-admin";
+pub const EXEC_ROLE: &str = "iam-role/task-execution";
+pub const TASK_ROLE: &str = "iam-role/task";
+pub const CLUSTER: &str = "ecs/cluster";
+pub const TASK_DEF: &str = "ecs/task-definition";
+pub const SERVICE: &str = "ecs/service";
+pub const SCALING: &str = "autoscaling/target";
+
+// audit
+pub const BUCKET: &str = "s3/cloudtrail-bucket";
+pub const TRAIL: &str = "cloudtrail/trail";

@@ -1,0 +1,41 @@
+//! Every physical name the stack gives AWS resources: `<stack>-<suffix>`
+//! ([`crate::config::Config::name`]), one function per resource so a find
+//! and a create can never disagree. Renaming one makes `up` create a new
+//! resource and leave the old one behind: like a state key, a name is kept
+//! once released.
+
+use crate::resources::StepCx;
+
+macro_rules! names {
+    ($($(#[$doc:meta])* $f:ident => $suffix:literal,)*) => {$(
+        $(#[$doc])*
+        pub fn $f(cx: &StepCx) -> String {
+            cx.cfg.name($suffix)
+        }
+    )*};
+}
+
+names! {
+    // data
+    instance_id => "db",
+    cluster_id => "aurora",
+    secret_name => "db-credentials",
+    subnet_group_name => "db-subnets",
+    topic_name => "rds-events",
+    group_id => "redis",
+    cache_subnet_group_name => "cache-subnets",
+    // edge
+    alb_name => "alb",
+    tg_name => "tg",
+    origin_secret_name => "origin-verify",
+    acl_name => "cf-waf",
+    // compute
+    cluster_name => "cluster",
+    service_name => "service",
+    family => "moodle",
+    admin_secret_name => "moodle-admin",
+    exec_role_name => "task-execution",
+    task_role_name => "task",
+    // audit
+    trail_name => "trail",
+}
