@@ -26,9 +26,17 @@ echo "== moodlectl up" >&2
 "$bin" --config "$work/moodle.toml" up --yes
 echo "== moodlectl status" >&2
 "$bin" --config "$work/moodle.toml" status
+echo "== the state file: $work/.moodlectl/moodle.json (IDs and ARNs, never a secret)" >&2
 echo "== what exists now, seen by boto3 (independent of moodlectl)" >&2
 .venv/bin/python scripts/census.py --expect full moodle
 echo "== moodlectl down" >&2
 "$bin" --config "$work/moodle.toml" down --yes
 echo "== what is left, seen by boto3" >&2
 .venv/bin/python scripts/census.py moodle
+cat >&2 <<'NEXT'
+== done. Next, against the emulator (scripts/emulator.sh prints its settings) or your AWS account:
+  moodlectl plan -v                    # every step and what it would change
+  moodlectl up && moodlectl outputs    # the site URL, the DNS record to create, the admin secret
+  moodlectl status -o json             # health and drift for a pipeline (exit 4 = degraded)
+See README.md, "Using it against a real AWS account".
+NEXT

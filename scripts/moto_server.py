@@ -5,6 +5,7 @@ own `main()`.
 Each concern is a module of scripts/emu/ whose docstring lists what it does
 and which moto gap it closes:
 - emu.fidelity  AWS behaviour where moto differs (always on);
+- emu.tasks     ECS services run tasks: ENIs, target registrations, ListTasks (always on);
 - emu.latency   AWS's resource timings × MOODLECTL_EMU_SCALE (when > 0);
 - emu.faults    injected throttling/5xx/timeouts, MOODLECTL_EMU_FAULTS;
 - emu.consistency  AWS's eventual consistency (propagation, read-after-create,
@@ -29,10 +30,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from moto.server import main  # noqa: E402
 
-from emu import consistency, faults, fidelity, latency, speed, validation  # noqa: E402
+from emu import consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
+tasks.install()
 validation.install()
 speed.trim_overheads()
 if SCALE > 0:

@@ -43,16 +43,44 @@ pub struct Cli {
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
 
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short = 'y', global = true)]
-    pub yes: bool,
-
-    /// Maximum steps running at once.
-    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub parallelism: u16,
-
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// `--yes` of the commands that ask (`up`, `down`); false elsewhere.
+    pub fn yes(&self) -> bool {
+        match &self.command {
+            Command::Up { run, .. } | Command::Down { run, .. } => run.yes,
+            _ => false,
+        }
+    }
+    /// `--parallelism` of the commands that walk the step graph.
+    pub fn parallelism(&self) -> usize {
+        match &self.command {
+            Command::Up { run, .. } | Command::Down { run, .. } => run.parallelism.parallelism as usize,
+            Command::Plan { parallelism } | Command::Status { parallelism, .. } => parallelism.parallelism as usize,
+            _ => 16,
+        }
+    }
+}
+
+/// How many steps run at once (the commands that walk the step graph).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Parallelism {
+    /// Maximum steps running at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+/// Flags of the commands that change the stack.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFlags {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub parallelism: Parallelism,
 }
 
 /// `30s`, `10m`, `2h`, `1d`, `1h 30m` → a duration.
@@ -66,17 +94,52 @@ pub enum OutputFormat {
     Json,
 }
 
+/// In the order of a stack's life: check, plan, up, status, outputs, logs, exec, down, state,
+/// then the tools (force-unlock, graph).
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Preflight: read-only checks that `up` would succeed (exit 2 on a finding).
+    #[command(
+        after_help = "Examples:\n  moodlectl check\n  moodlectl check -o json    # {\"ok\", \"findings\", \"unverified\"}"
+    )]
+    Check,
+    /// Show what `up` would change (read-only). Exit 3 when changes are pending.
+    #[command(
+        after_help = "Examples:\n  moodlectl plan             # changes only\n  moodlectl plan -v          # every step\n  moodlectl plan -o json     # steps with {field, old, new} changes"
+    )]
+    Plan {
+        #[command(flatten)]
+        parallelism: Parallelism,
+    },
     /// Create or update the stack (idempotent, resumable). Runs `check` first.
+    #[command(
+        after_help = "On a terminal, `up` runs the preflight, shows the plan and asks; answer `yes`.\n\nExamples:\n  moodlectl up\n  moodlectl up --yes         # in CI: no question (required without a terminal)"
+    )]
     Up {
         /// Do not run the preflight checks first.
         #[arg(long)]
         skip_preflight: bool,
+        #[command(flatten)]
+        run: RunFlags,
     },
-    /// Preflight: read-only checks that `up` would succeed (exit 2 on a finding).
-    Check,
+    /// Live health of every resource and drift against the state file.
+    #[command(
+        after_help = "Exit 0 when healthy (or not deployed), 4 when degraded or drifted.\n\nExamples:\n  moodlectl status\n  moodlectl status --wide     # with IDs and ARNs\n  moodlectl status -o json | jq .summary.health"
+    )]
+    Status {
+        /// Also show every resource's ID/ARN (wider than 120 columns).
+        #[arg(long)]
+        wide: bool,
+        #[command(flatten)]
+        parallelism: Parallelism,
+    },
+    /// Print what a user needs after `up`.
+    #[command(after_help = "Examples:\n  moodlectl outputs\n  moodlectl outputs -o json | jq -r .site_url")]
+    Outputs,
     /// The Moodle container's logs, oldest first.
+    #[command(
+        after_help = "Examples:\n  moodlectl logs --since 30m\n  moodlectl logs -f          # follow new events"
+    )]
     Logs {
         /// Keep printing new events until interrupted.
         #[arg(long, short = 'f')]
@@ -85,7 +148,25 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_since)]
         since: std::time::Duration,
     },
+    /// A shell, or one command, in a running Moodle task (ECS Exec).
+    #[command(
+        after_help = "Needs AWS's Session Manager plugin (`session-manager-plugin`) on PATH.\n\nExamples:\n  moodlectl exec                                     # /bin/sh in the first running task\n  moodlectl exec -- php admin/cli/purge_caches.php\n  moodlectl exec --task 0123abcd -- php admin/cli/cron.php"
+    )]
+    Exec {
+        /// Task ID or ARN (default: the first running task of the service).
+        #[arg(long)]
+        task: Option<String>,
+        /// Container name.
+        #[arg(long, default_value = "moodle")]
+        container: String,
+        /// The command and its arguments, after `--` (default: /bin/sh).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Delete the stack (reverse order, resumable).
+    #[command(
+        after_help = "On a terminal, `down` lists what it deletes and keeps, and asks for the stack name.\n\nExamples:\n  moodlectl down\n  moodlectl down --yes --skip-final-snapshot --force-delete-secrets --delete-audit-logs"
+    )]
     Down {
         /// Do not take a final RDS snapshot.
         #[arg(long)]
@@ -96,23 +177,23 @@ pub enum Command {
         /// Delete secrets without a recovery window.
         #[arg(long)]
         force_delete_secrets: bool,
+        #[command(flatten)]
+        run: RunFlags,
     },
-    /// Live health of every resource and drift against the state file.
-    Status,
-    /// Show what `up` would change (read-only). Exit 3 when changes are pending.
-    Plan,
-    /// Print what a user needs after `up`.
-    Outputs,
-    /// The step graph (ids and dependencies) as JSON, for the benchmark.
-    #[command(hide = true)]
-    Graph,
-    /// Remove a lock left by a run that died (the id is in the lock message).
-    ForceUnlock { id: String },
     /// Move the state between a local file and the configured backend.
+    #[command(after_help = "Examples:\n  moodlectl state pull > backup.json\n  moodlectl state push backup.json")]
     State {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Remove a lock left by a run that died (the id is in the "locked" message).
+    #[command(after_help = "Example:\n  moodlectl force-unlock 3f2a…   # the id the \"locked\" error printed")]
+    ForceUnlock { id: String },
+    /// The step graph: every step's ID and what it depends on, as JSON (like `terraform graph`).
+    #[command(
+        after_help = "`up` runs a step once its dependencies are done; `down` runs the graph in reverse.\n\nExample:\n  moodlectl graph | jq '.steps[] | select(.id == \"compute.service\")'"
+    )]
+    Graph,
 }
 
 #[derive(Debug, Subcommand)]

@@ -550,11 +550,11 @@ mod tests {
         }
     }
 
-    /// A step that refuses to be deleted, and counts the deletes it saw.
-    struct Protected(std::sync::atomic::AtomicUsize);
+    /// A step that counts the deletes it saw, and may refuse to be deleted.
+    struct Counting(std::sync::atomic::AtomicUsize, bool);
 
     #[async_trait]
-    impl Step<()> for Protected {
+    impl Step<()> for Counting {
         async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
             Ok(Outcome::Unchanged)
         }
@@ -566,36 +566,26 @@ mod tests {
             Ok(vec![])
         }
         async fn guard_destroy(&self, _: &()) -> Result<(), StepError> {
-            Err(StepError::Refused("protected".into()))
+            if self.1 {
+                return Err(StepError::Refused("protected".into()));
+            }
+            Ok(())
         }
     }
 
     #[tokio::test]
     async fn down_deletes_nothing_while_a_guard_refuses() {
-        static P: Protected = Protected(std::sync::atomic::AtomicUsize::new(0));
-        static D: Protected = Protected(std::sync::atomic::AtomicUsize::new(0));
-        // D (a dependant of A) would be deleted first; A refuses.
-        struct Dependant;
-        #[async_trait]
-        impl Step<()> for Dependant {
-            async fn ensure(&self, _: &()) -> Result<Outcome, StepError> {
-                Ok(Outcome::Unchanged)
-            }
-            async fn destroy(&self, cx: &()) -> Result<Outcome, StepError> {
-                D.destroy(cx).await
-            }
-            async fn inspect(&self, _: &()) -> Result<Vec<Inspection>, StepError> {
-                Ok(vec![])
-            }
-        }
-        let g = Graph::new(vec![Node { id: A, deps: &[], step: &P }, Node { id: B, deps: &[A], step: &Dependant }])
+        // B depends on A, so B would be deleted first; A refuses.
+        static A_STEP: Counting = Counting(std::sync::atomic::AtomicUsize::new(0), true);
+        static B_STEP: Counting = Counting(std::sync::atomic::AtomicUsize::new(0), false);
+        let g = Graph::new(vec![Node { id: A, deps: &[], step: &A_STEP }, Node { id: B, deps: &[A], step: &B_STEP }])
             .unwrap();
         let down = run(&g, Arc::new(Ctx(crate::report::Collect(Default::default()))), Direction::Down, 2).await;
         assert!(!down.ok());
         assert_eq!(down.failures().map(|(id, _)| id).collect::<Vec<_>>(), [A]);
         assert_eq!(down.skipped, [B]);
-        let deletes = |p: &Protected| p.0.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!((deletes(&P), deletes(&D)), (0, 0), "nothing deleted");
+        let deletes = |c: &Counting| c.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((deletes(&A_STEP), deletes(&B_STEP)), (0, 0), "nothing deleted");
     }
 
     #[tokio::test]

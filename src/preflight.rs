@@ -16,12 +16,30 @@ pub struct Finding {
     pub check: &'static str,
     pub problem: String,
     pub hint: String,
+    /// False: the check could not be made (the endpoint lacks the API); not
+    /// a failure, and said so in words rather than as a warning log line.
+    #[serde(skip)]
+    pub verified: bool,
+}
+
+impl Finding {
+    fn unverified(check: &'static str, why: String) -> Self {
+        Finding { check, problem: why, hint: String::new(), verified: false }
+    }
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.verified {
+            return write!(f, "preflight {}: not verified: {}", self.check, self.problem);
+        }
         write!(f, "preflight {}: {}\n  hint: {}", self.check, self.problem, self.hint)
     }
+}
+
+/// Failures (exit 2) and the checks that could not be made.
+pub fn split(all: Vec<Finding>) -> (Vec<Finding>, Vec<Finding>) {
+    all.into_iter().partition(|f| f.verified)
 }
 
 /// Does certificate name `pattern` (possibly `*.example.com`) cover `domain`?
@@ -55,8 +73,9 @@ pub fn parse_ecr_uri(uri: &str) -> Option<(String, String, String)> {
 /// Run every check; an empty result means go.
 pub async fn run(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
 
     // Every check is a read, so all of them go side by side with the
     // credentials check: preflight costs `up` one round of latency, not ten.
@@ -105,7 +124,8 @@ async fn certificate(
     region: &str,
 ) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail = |problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail =
+        |problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string(), verified: true });
     let arn_region = crate::config::parse_acm_arn(arn).unwrap_or("");
     if arn_region != region {
         fail(
@@ -145,8 +165,9 @@ async fn certificate(
 
 async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
 
     // Image.
     if let Some((region, repo, reference)) = parse_ecr_uri(&cfg.image.uri) {
@@ -190,8 +211,9 @@ async fn classes(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
 
     // Instance class / node type offered here.
     if cfg.database.engine != DbEngine::AuroraServerless {
@@ -227,9 +249,10 @@ async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
                         "pick a class listed by `aws rds describe-orderable-db-instance-options`",
                     );
                 } else {
-                    tracing::warn!(
-                        "database.instance_class not verified: the endpoint lists no orderable options for {engine}"
-                    );
+                    out.push(Finding::unverified(
+                        "database.instance_class",
+                        format!("the endpoint lists no orderable DB instance options for {engine}"),
+                    ));
                 }
             }
             Err(e) => {
@@ -247,8 +270,9 @@ async fn db_class(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
     // An optional check: no retry budget (and no backoff sleeps) for an
     // endpoint that lacks the API; a failure here is only a warning.
     let quick = aws_sdk_elasticache::config::Builder::default()
@@ -271,7 +295,10 @@ async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         ),
         // The one API that lists node types per region is not served by every
         // endpoint (moto lacks it); that is a gap in the check, not a failure.
-        Err(e) => tracing::warn!("cache.node_type not verified: {}", error_code_message(&e).0),
+        Err(e) => out.push(Finding::unverified(
+            "cache.node_type",
+            format!("the endpoint does not list ElastiCache node offerings ({})", error_code_message(&e).0),
+        )),
     }
 
     out
@@ -279,8 +306,9 @@ async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn prefix_list(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
 
     // CloudFront prefix list.
     if cfg.cdn.restrict_alb {
@@ -305,8 +333,9 @@ async fn prefix_list(cfg: &Config, aws: &Aws) -> Vec<Finding> {
 
 async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
     let mut out = vec![];
-    let mut fail =
-        |check: &'static str, problem: String, hint: &str| out.push(Finding { check, problem, hint: hint.to_string() });
+    let mut fail = |check: &'static str, problem: String, hint: &str| {
+        out.push(Finding { check, problem, hint: hint.to_string(), verified: true })
+    };
 
     // Quotas that commonly block a first deploy. Only what `up` would add counts.
     let stack_filter =
@@ -353,6 +382,7 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         quota("vpc", "L-FE5A380F"),
         count_nats
     );
+    let mut unverified = vec![];
     for (check, code, service, limit, used, need) in [
         ("quota-eip", "L-0263D0A3", "ec2", eip_quota, eips, if ours(our_eips) { 0 } else { 2 }),
         ("quota-vpc", "L-F678F1CE", "vpc", vpc_quota, vpcs, if ours(our_vpcs) { 0 } else { 1 }),
@@ -367,7 +397,8 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
                 "free some, or request an increase in Service Quotas",
             ),
             Ok(_) => {}
-            Err(code) => tracing::warn!("{check} not verified: {code}"),
+            Err(why) => unverified
+                .push(Finding::unverified(check, format!("Service Quotas did not answer for {service} {code}: {why}"))),
         }
     }
     // NAT gateways per AZ: our two go one per AZ. Without knowing the AZ
@@ -381,6 +412,7 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
             );
         }
     }
+    out.extend(unverified);
     out
 }
 

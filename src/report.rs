@@ -245,7 +245,8 @@ pub fn describe(ev: &Event) -> Option<String> {
             format!("{} in {}: {}", if *ok { "done" } else { "failed" }, secs(*elapsed_ms), counts.join(", "))
         }
         Event::Outputs { .. } => return None,
-        Event::Kept { items } => format!("kept: {}", items.join("; ")),
+        // `down` prints what it kept on stdout (data); not twice.
+        Event::Kept { .. } => return None,
         Event::Interrupted { command, running } => {
             let stopped = if running.is_empty() {
                 "nothing was running".into()

@@ -562,6 +562,12 @@ impl StateLock {
                     match holder {
                         Some(h) if h.host == me.host && !pid_alive(h.pid) => {
                             // The holder died (e.g. SIGKILL): the lock is stale.
+                            // Said, not done silently: the state may hold that
+                            // run's half-finished work, which this run resumes.
+                            eprintln!(
+                                "note: taking over the lock of {} — that process is gone; its work is resumed",
+                                h.holder()
+                            );
                             let _ = std::fs::remove_file(&path);
                         }
                         Some(h) => {

@@ -372,7 +372,12 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
             .clone()
     };
     assert_eq!(row("ec2:flow-log", "moodle-vpc-flow-log")["state"], "missing");
-    assert!(row("ec2:security-group", "moodle-db-sg")["drift"].as_str().unwrap().contains("1 unexpected"));
+    let db_sg = row("ec2:security-group", "moodle-db-sg")["drift"].as_str().unwrap().to_string();
+    assert!(db_sg.contains("1 unexpected") && db_sg.contains("revoke unexpected tcp/3306 from 0.0.0.0/0"), "{db_sg}");
+    // The rule's drift is on the DB group's row, on no other group's.
+    for r in doc["resources"].as_array().unwrap().iter().filter(|r| r["kind"] == "ec2:security-group") {
+        assert!(r["name"] == "moodle-db-sg" || !r["drift"].to_string().contains("3306"), "{r}");
+    }
     assert!(row("ecs:service", "moodle-service")["drift"].as_str().unwrap().contains("desired count 0"));
 
     p.expect(&["up", "--yes"], 0);

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod down;
+pub mod exec;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
@@ -58,10 +59,10 @@ pub type CmdResult = Result<u8, CmdError>;
 
 pub async fn dispatch(cli: &Cli) -> CmdResult {
     match &cli.command {
-        Command::Up { skip_preflight } => up::run(cli, *skip_preflight).await,
+        Command::Up { skip_preflight, .. } => up::run(cli, *skip_preflight).await,
         Command::Check => check::run(cli).await,
         Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
-        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets } => {
+        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets, .. } => {
             down::run(
                 cli,
                 Options {
@@ -72,9 +73,10 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
             )
             .await
         }
-        Command::Status => status::run(cli).await,
-        Command::Plan => plan::run(cli).await,
+        Command::Status { wide, .. } => status::run(cli, *wide).await,
+        Command::Plan { .. } => plan::run(cli).await,
         Command::Outputs => outputs::run(cli).await,
+        Command::Exec { task, container, command } => exec::run(cli, task.as_deref(), container, command).await,
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
         Command::Graph => {
             let steps: Vec<serde_json::Value> = crate::resources::graph()
@@ -183,7 +185,7 @@ pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
 /// Whether this run will ask (no `--yes`); without a terminal to ask on,
 /// refuse before any AWS call.
 pub fn will_ask(cli: &Cli, question: &str) -> Result<bool, CmdError> {
-    if cli.yes {
+    if cli.yes() {
         return Ok(false);
     }
     if !std::io::stdin().is_terminal() {
@@ -239,14 +241,37 @@ pub async fn context(
 /// Print a plain text table (stdout carries data): left-aligned columns,
 /// two spaces apart, no borders, so pipes and `grep` see plain rows.
 pub fn print_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) {
+    print_table_within(out, headers, rows, None)
+}
+
+/// [`print_table`] within `width` columns: long cells wrap inside their
+/// column instead of pushing the row past the terminal's edge.
+pub fn print_table_within(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>], width: Option<u16>) {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING);
+    if let Some(w) = width {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic).set_width(w);
+    }
     t.set_header(headers.iter().copied());
     for r in rows {
         t.add_row(r.iter().cloned());
     }
-    for col in t.column_iter_mut() {
+    // Under a width limit only the last two columns (state and drift, free
+    // text) wrap; kinds, names and IDs stay whole so they can be copied.
+    // The second-to-last (a state) is kept to a third of the width so the
+    // last (drift, the longest text) has room to wrap at word boundaries.
+    let n = headers.len();
+    for (i, col) in t.column_iter_mut().enumerate() {
         col.set_padding((0, 2));
+        match width {
+            Some(_) if i + 2 < n => {
+                col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
+            Some(w) if i + 2 == n => {
+                col.set_constraint(comfy_table::ColumnConstraint::UpperBoundary(comfy_table::Width::Fixed(w / 3)));
+            }
+            _ => {}
+        }
     }
     for line in t.lines() {
         let _ = writeln!(out, "{}", line.trim_end());

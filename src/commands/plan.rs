@@ -43,7 +43,7 @@ pub async fn preview(cli: &Cli, inp: super::Inputs, cmd: &str) -> Result<Preview
     let state = super::open_state(&inp, false).await?;
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
-    let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize).await;
+    let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism()).await;
     if !report.ok() {
         return Err(super::up::failure(cmd, &report, None));
     }

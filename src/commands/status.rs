@@ -6,7 +6,7 @@
 //! outside moodlectl show up as the update `up` would make; resources found
 //! only by tag show up as untracked).
 
-use super::{context, inputs, print_table, CmdResult};
+use super::{context, inputs, print_table_within, CmdResult};
 use crate::cli::{Cli, OutputFormat};
 use crate::engine::{run as run_graph, Context, Direction, Inspection, Outcome, StepId};
 use crate::error::exit;
@@ -98,7 +98,7 @@ async fn probe(cfg: &crate::config::Config, custom_endpoint: bool) -> String {
     }
 }
 
-pub async fn run(cli: &Cli) -> CmdResult {
+pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
     let inp = inputs(cli)?;
     let state = super::open_state(&inp, false).await?;
     // Read before the dry run, which records what it finds in memory.
@@ -112,7 +112,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
     let custom_endpoint = cli.endpoint_url.is_some();
     let (inspected, plan, reachable) = tokio::join!(
         inspections,
-        run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism as usize),
+        run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism()),
         probe(&ctx.cfg, custom_endpoint)
     );
     let mut errors = vec![];
@@ -128,36 +128,41 @@ pub async fn run(cli: &Cli) -> CmdResult {
             Err(e) => errors.push(format!("{id}: {e}")),
         }
     }
-    // Step-level drift from the dry run goes on the step's first row; a step
-    // with no rows of its own (it configures another step's resource, like
-    // the VPC's DNS attributes) reports it on its first dependency's row.
+    // Step-level drift from the dry run goes on the step's first row. A step
+    // with no rows of its own (it configures other steps' resources: the
+    // VPC's DNS attributes, the security-group rules) reports each change on
+    // the row of the resource it names (`<name>: …`), else on its first
+    // dependency's row.
     for res in &plan.results {
         let mut drift = vec![];
         if let Ok(Outcome::Updated(c)) = &res.result {
             drift.extend(c.iter().cloned());
         }
         drift.extend(res.notes.iter().cloned());
-        if drift.is_empty() {
-            continue;
-        }
         let rows_of = |id: StepId| by_step.iter().position(|(s, _)| *s == id);
         // A step whose inspect failed is reported in `errors` instead.
         let Some(own) = rows_of(res.id) else {
             continue;
         };
-        let target = if by_step[own].1.is_empty() {
-            let deps = steps.get(res.id).map_or(&[][..], |n| n.deps);
-            deps.iter().filter_map(|&d| rows_of(d)).find(|&i| !by_step[i].1.is_empty())
-        } else {
-            Some(own)
-        };
-        if let Some(first) = target.map(|t| &mut by_step[t].1[0]) {
-            let joined = drift.join("; ");
-            first.drift = Some(match first.drift.take() {
-                Some(d) if d.contains(&joined) => d,
-                Some(d) if !joined.contains(&d) => format!("{d}; {joined}"),
-                _ => joined,
-            });
+        let deps: Vec<usize> =
+            steps.get(res.id).map_or(&[][..], |n| n.deps).iter().filter_map(|&d| rows_of(d)).collect();
+        for line in drift {
+            let target = if !by_step[own].1.is_empty() {
+                Some((own, 0))
+            } else {
+                let named = line.split_once(": ").map(|(name, _)| name);
+                let by_name = deps
+                    .iter()
+                    .find_map(|&i| by_step[i].1.iter().position(|r| Some(r.name.as_str()) == named).map(|j| (i, j)));
+                by_name.or_else(|| deps.iter().find(|&&i| !by_step[i].1.is_empty()).map(|&i| (i, 0)))
+            };
+            if let Some(row) = target.map(|(i, j)| &mut by_step[i].1[j]) {
+                row.drift = Some(match row.drift.take() {
+                    Some(d) if d.contains(&line) => d,
+                    Some(d) => format!("{d}; {line}"),
+                    None => line,
+                });
+            }
         }
     }
     let mut rows: Vec<Inspection> = by_step.into_iter().flat_map(|(_, v)| v).collect();
@@ -199,21 +204,30 @@ pub async fn run(cli: &Cli) -> CmdResult {
             println!("{}", serde_json::to_string_pretty(&doc).expect("status serialises"))
         }
         OutputFormat::Text => {
-            let table: Vec<Vec<String>> = doc
-                .resources
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.tier.clone(),
-                        r.kind.clone(),
-                        r.name.clone(),
-                        r.id.clone().unwrap_or_else(|| "-".into()),
-                        r.state.clone(),
-                        r.drift.clone().unwrap_or_else(|| "-".into()),
-                    ]
-                })
-                .collect();
-            print_table(&mut std::io::stdout().lock(), &["TIER", "KIND", "NAME", "ID", "STATE", "DRIFT"], &table);
+            // Grouped by tier, bottom up, each under its own heading line;
+            // the kind without its service prefix (`security-group`; JSON
+            // keeps `ec2:security-group`) and IDs/ARNs only with --wide, so
+            // the table fits 120 columns.
+            let mut rows: Vec<&Inspection> = doc.resources.iter().collect();
+            rows.sort_by_key(|r| TIERS.iter().position(|t| *t == r.tier).unwrap_or(TIERS.len()));
+            let mut table: Vec<Vec<String>> = vec![];
+            for (k, r) in rows.iter().enumerate() {
+                if k == 0 || rows[k - 1].tier != r.tier {
+                    table.push(vec![r.tier.clone()]);
+                }
+                let kind =
+                    if wide { r.kind.as_str() } else { r.kind.split_once(':').map_or(r.kind.as_str(), |(_, k)| k) };
+                let mut row = vec![format!("  {kind}"), r.name.clone()];
+                if wide {
+                    row.push(r.id.clone().unwrap_or_else(|| "-".into()));
+                }
+                row.extend([r.state.clone(), r.drift.clone().unwrap_or_else(|| "-".into())]);
+                table.push(row);
+            }
+            let headers: &[&str] =
+                if wide { &["KIND", "NAME", "ID", "STATE", "DRIFT"] } else { &["KIND", "NAME", "STATE", "DRIFT"] };
+            let width = (!wide).then_some(120);
+            print_table_within(&mut std::io::stdout().lock(), headers, &table, width);
             let h = &doc.summary.health;
             println!(
                 "\n{}: {} resources, {} unhealthy, {} drifted",
@@ -222,9 +236,14 @@ pub async fn run(cli: &Cli) -> CmdResult {
                 unhealthy,
                 drifted
             );
+            println!("moodle reachable: {}", h.moodle_reachable);
             println!(
-                "moodle reachable: {} | ecs: {}/{} running | targets: {}/{} healthy | db: {} | cache: {} | efs: {} | cloudfront: {} | waf attached: {} | trail logging: {}",
-                h.moodle_reachable, h.ecs_running, h.ecs_desired, h.targets_healthy, h.targets_total, h.database, h.cache, h.file_system, h.cloudfront, h.waf_attached, h.trail_logging
+                "ecs: {}/{} running | targets: {}/{} healthy | db: {} | cache: {}",
+                h.ecs_running, h.ecs_desired, h.targets_healthy, h.targets_total, h.database, h.cache
+            );
+            println!(
+                "efs: {} | cloudfront: {} | waf attached: {} | trail logging: {}",
+                h.file_system, h.cloudfront, h.waf_attached, h.trail_logging
             );
             for e in &errors {
                 eprintln!("error: {e}");
@@ -233,6 +252,9 @@ pub async fn run(cli: &Cli) -> CmdResult {
     }
     Ok(if healthy || !deployed { exit::OK } else { exit::DEGRADED })
 }
+
+/// The tiers, bottom up: the order `status` lists them in.
+const TIERS: &[&str] = &["network", "data", "compute", "edge", "audit"];
 
 /// Kinds `down` leaves in place by default (see `down --delete-audit-logs`);
 /// secrets stay in their recovery window unless `--force-delete-secrets`.

@@ -21,20 +21,22 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     let conn = inp.conn.clone();
     let preview_inputs = ask.then(|| inp.clone());
     let ctx = context(inp, state, rep.clone(), false, Options::default()).await;
+    let mut preflight_said = None;
     if !skip_preflight {
-        let findings = crate::preflight::run(&ctx.cfg, &ctx.aws, &conn).await;
+        let (findings, unverified) = crate::preflight::split(crate::preflight::run(&ctx.cfg, &ctx.aws, &conn).await);
         if !findings.is_empty() {
             drop(lock);
             return Err(super::check::refuse(cli, &findings));
         }
+        preflight_said = Some(super::check::passed(&unverified));
     }
     // On a terminal: the preflight passed; show what will change, then ask
     // (with --yes, as in CI, the run's own log says what it changed).
     if let Some(inp) = preview_inputs {
         let (rows, _, counts) = super::plan::preview(cli, inp, "up").await?;
         let mut err = std::io::stderr().lock();
-        if !skip_preflight {
-            let _ = writeln!(err, "preflight: all checks passed");
+        if let Some(said) = &preflight_said {
+            let _ = writeln!(err, "{said}");
         }
         super::plan::print_plan(&mut err, &rows, counts, crate::report::color_enabled());
         drop(err);
@@ -71,7 +73,7 @@ pub async fn walk(
     let steps = crate::resources::graph();
     ctx.reporter.emit(&Event::RunStarted { command: command.into(), stack, region, steps: steps.nodes().len() });
     let report = tokio::select! {
-        r = run_graph(&steps, ctx.clone(), direction, cli.parallelism as usize) => r,
+        r = run_graph(&steps, ctx.clone(), direction, cli.parallelism()) => r,
         _ = tokio::signal::ctrl_c() => {
             // Every ID is recorded the moment AWS returns it, so the steps cut
             // short here are picked up where they were by the next run.

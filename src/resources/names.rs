@@ -4,13 +4,32 @@
 //! resource and leave the old one behind: like a state key, a name is kept
 //! once released.
 
+use crate::config::Config;
 use crate::resources::StepCx;
+
+/// What a name is derived from: a step's context, or (in commands that run
+/// no step, like `exec`) the config itself.
+pub trait Named {
+    fn config(&self) -> &Config;
+}
+
+impl Named for StepCx {
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+}
+
+impl Named for Config {
+    fn config(&self) -> &Config {
+        self
+    }
+}
 
 macro_rules! names {
     ($($(#[$doc:meta])* $f:ident => $suffix:literal,)*) => {$(
         $(#[$doc])*
-        pub fn $f(cx: &StepCx) -> String {
-            cx.cfg.name($suffix)
+        pub fn $f(cx: &impl Named) -> String {
+            cx.config().name($suffix)
         }
     )*};
 }

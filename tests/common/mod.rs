@@ -216,6 +216,34 @@ impl Project {
         self.cmd(args).output().expect("run moodlectl")
     }
 
+    /// Run as a person does, on a terminal: `script` (util-linux) gives the
+    /// command a pseudo-terminal; `answer` is typed at its question. Returns
+    /// (exit code, what the terminal showed, without `\r`).
+    pub fn on_terminal(&self, args: &[&str], answer: &str) -> (i32, String) {
+        let inner = self.cmd(args);
+        let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_moodlectl"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut c = Command::new("script");
+        c.args(["-qec", &line.join(" "), "/dev/null"]).current_dir(self.dir.path());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.env_remove("CI").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("script (util-linux)");
+        // Typed once the question is up; `script` forwards it to the terminal.
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("{answer}\n").as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        drop(stdin);
+        // NO_COLOR is set (Project::cmd): the screen is plain text.
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).replace('\r', ""))
+    }
+
     /// Run with stdout going into a pipe nobody reads any more (`| head`
     /// after it exited): the reader end is closed before the process starts.
     pub fn run_into_closed_pipe(&self, args: &[&str]) -> Output {
@@ -407,6 +435,7 @@ pub const INSTA_FILTERS: &[(&str, &str)] = &[
     (r"\b(vpc|subnet|igw|nat|eipalloc|eni|rtb|rtbassoc|sg|vpce|fl|fs|fsmt|fsap|pl)-[0-9a-f]{8,17}\b", "[$1-ID]"),
     (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "[UUID]"),
     (r"\b[A-Z0-9]{13,14}\b", "[DISTRIBUTION-ID]"),
+    (r"\btask [0-9a-f]{8}\b", "task [TASK-ID]"),
     (r"\b[a-z0-9]+\.cloudfront\.net\b", "[DISTRIBUTION].cloudfront.net"),
     (r"\b[a-z0-9.-]+\.(elb|rds|cache)\.amazonaws\.com\b", "[$1-ENDPOINT]"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "[TIME]"),

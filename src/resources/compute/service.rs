@@ -200,7 +200,12 @@ impl Step<StepCx> for ServiceStep {
         .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        cx.inspect_one(SERVICE, "ecs:service", &service_name(cx), find_service(cx).await?, |i, s| {
+        let found = find_service(cx).await?;
+        let tasks = match &found {
+            Some(_) => running_tasks(cx).await?,
+            None => vec![],
+        };
+        let mut rows = cx.inspect_one(SERVICE, "ecs:service", &service_name(cx), found, |i, s| {
             let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
             let rollout = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()).unwrap_or_default();
             let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
@@ -218,6 +223,48 @@ impl Step<StepCx> for ServiceStep {
                 i.drift = Some(format!("desired count {desired} outside [{min}, {max}]"));
             }
             i
-        })
+        })?;
+        rows.extend(tasks.iter().map(task_row));
+        Ok(rows)
     }
+}
+
+/// The service's running tasks, as Copilot's `svc status` lists them.
+async fn running_tasks(cx: &StepCx) -> Result<Vec<ecs::Task>, StepError> {
+    let (cluster, name) = (cluster_name(cx), service_name(cx));
+    let call =
+        cx.aws.ecs.list_tasks().cluster(&cluster).service_name(&name).desired_status(ecs::DesiredStatus::Running);
+    let arns = call.send().await.ctx("ListTasks", &name)?.task_arns().to_vec();
+    // DescribeTasks takes at most 100 tasks a call.
+    let mut tasks = vec![];
+    for chunk in arns.chunks(100) {
+        let call = cx.aws.ecs.describe_tasks().cluster(&cluster).set_tasks(Some(chunk.to_vec()));
+        tasks.extend(call.send().await.ctx("DescribeTasks", &name)?.tasks().iter().cloned());
+    }
+    tasks.sort_by_key(|t| t.started_at().map(|d| d.secs()));
+    Ok(tasks)
+}
+
+/// One task: its revision, health, capacity provider, AZ and start time.
+fn task_row(t: &ecs::Task) -> Inspection {
+    let arn = t.task_arn().unwrap_or_default();
+    let id = arn.rsplit('/').next().unwrap_or(arn);
+    let last = t.last_status().unwrap_or("?");
+    let health = t.health_status().map(|h| h.as_str()).unwrap_or("UNKNOWN");
+    let revision = t.task_definition_arn().and_then(|a| a.rsplit(':').next()).unwrap_or("?");
+    let provider = t.capacity_provider_name().unwrap_or("-");
+    let az = t.availability_zone().unwrap_or("-");
+    let started = t
+        .started_at()
+        .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok())
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "-".into());
+    let state = format!("{last} {health}, rev {revision}, {provider}, {az}, started {started}");
+    let healthy = last == "RUNNING" && health != "UNHEALTHY";
+    Inspection::new("ecs:task", format!("task {}", &id[..id.len().min(8)]), Some(arn.to_string()), state, healthy)
+        .detail("revision", revision)
+        .detail("health", health)
+        .detail("capacity_provider", provider)
+        .detail("availability_zone", az)
+        .detail("started_at", started)
 }

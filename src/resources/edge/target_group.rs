@@ -126,7 +126,10 @@ impl Step<StepCx> for TargetGroupStep {
                 .map(|d| format!("{}={}", d.target().and_then(|t| t.id()).unwrap_or("?"), state(d)))
                 .collect();
             let healthy = all.iter().filter(|d| state(d) == "healthy").count();
-            i.status(Some(&arn), format!("{healthy}/{} healthy", all.len()), true)
+            // Honest: no healthy target means the ALB has nowhere to send a
+            // request (a deploy's draining or initial targets are not faults).
+            let ok = healthy > 0 && !all.iter().any(|d| state(d) == "unhealthy");
+            i.status(Some(&arn), format!("{healthy}/{} healthy", all.len()), ok)
                 .detail("targets", targets.join(","))
                 .detail("healthy", healthy.to_string())
                 .detail("total", all.len().to_string())

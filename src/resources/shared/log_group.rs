@@ -63,7 +63,8 @@ pub async fn inspect(cx: &StepCx, key: &str, name: &str, retention: i32) -> Resu
             let mut i = Inspection::new("logs:log-group", name, Some(name.to_string()), "exists", true)
                 .detail("retention_days", live.map(|d| d.to_string()).unwrap_or("never".into()));
             if live != Some(retention) {
-                i.drift = Some(format!("retention {live:?} (config: {retention})"));
+                let shown = live.map_or("never expire".to_string(), |d| format!("{d} day(s)"));
+                i.drift = Some(format!("retention {shown} (config: {retention} days)"));
             }
             i
         }

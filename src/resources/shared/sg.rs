@@ -166,7 +166,7 @@ pub(crate) async fn apply_ingress(
         changes.push(format!("{name}: allow tcp/{} from {}", m.port, m.source));
     }
     for (p, s, _) in &extra {
-        changes.push(format!("{name}: revoke unexpected tcp/{p} from {s:?}"));
+        changes.push(format!("{name}: revoke unexpected tcp/{p} from {s}"));
     }
     if !cx.dry_run {
         if !missing.is_empty() {
