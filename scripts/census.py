@@ -19,7 +19,10 @@ import json
 import os
 import sys
 
-import boto3
+try:
+    import boto3
+except ImportError:  # the system Python, not the project's venv
+    sys.exit("boto3 is missing: run scripts/setup-emulator.sh once, then .venv/bin/python " + " ".join(sys.argv))
 
 # The default stack (moodle.toml), kind by kind.
 FULL = {

@@ -14,7 +14,10 @@ import re
 import sys
 import tomllib
 
-import boto3
+try:
+    import boto3
+except ImportError:  # the system Python, not the project's venv
+    sys.exit("boto3 is missing: run scripts/setup-emulator.sh once, then .venv/bin/python " + " ".join(sys.argv))
 
 path = sys.argv[1]
 text = open(path, encoding="utf-8").read()

@@ -28,7 +28,10 @@ import sys
 os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from moto.server import main  # noqa: E402
+try:
+    from moto.server import main  # noqa: E402
+except ImportError:  # the system Python, not the project's venv
+    sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
 from emu import consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402

@@ -297,7 +297,10 @@ async fn node_type(cfg: &Config, aws: &Aws) -> Vec<Finding> {
         // endpoint (moto lacks it); that is a gap in the check, not a failure.
         Err(e) => out.push(Finding::unverified(
             "cache.node_type",
-            format!("the endpoint does not list ElastiCache node offerings ({})", error_code_message(&e).0),
+            match error_code_message(&e).0.as_str() {
+                "Unknown" | "" => "the endpoint does not list ElastiCache node offerings".to_string(),
+                code => format!("the endpoint refused to list ElastiCache node offerings ({code})"),
+            },
         )),
     }
 
@@ -397,8 +400,10 @@ async fn quotas(cfg: &Config, aws: &Aws) -> Vec<Finding> {
                 "free some, or request an increase in Service Quotas",
             ),
             Ok(_) => {}
-            Err(why) => unverified
-                .push(Finding::unverified(check, format!("Service Quotas did not answer for {service} {code}: {why}"))),
+            Err(why) => unverified.push(Finding::unverified(
+                check,
+                format!("Service Quotas gave no value for quota {service} {code} ({why}), so its room was not checked"),
+            )),
         }
     }
     // NAT gateways per AZ: our two go one per AZ. Without knowing the AZ

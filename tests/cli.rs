@@ -148,3 +148,30 @@ fn exec_without_the_session_manager_plugin_says_how_to_install_it() {
     snapshot!("exec_plugin_missing", err);
     assert_eq!(hole.hits(), 0, "no request before the plugin is found");
 }
+
+/// Ctrl-C in the middle of `up`: it says which steps it cut short and that
+/// the state is saved (exit 130), and the next `up` finishes the stack.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_says_what_it_stopped_and_up_resumes() {
+    let moto = Moto::start_with_env(&[("MOODLECTL_EMU_SCALE", "0.01")]);
+    let p = Project::new(&moto.url);
+    let child = p
+        .cmd(&["up", "--yes"])
+        .env("MOODLECTL_POLL_MAX_MS", "200")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // RDS takes 9 s here: 3 s in, it is still being created.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let line = err.lines().find(|l| l.contains("interrupted: stopped")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("data.db-instance") && line.contains("the state is saved"), "{line}");
+    assert!(p.state_path().exists(), "state saved");
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(census(&moto.url).await, full_stack(), "resumed, nothing twice");
+}
