@@ -94,7 +94,7 @@ pub enum OutputFormat {
     Json,
 }
 
-/// In the order of a stack's life: check, plan, up, status, outputs, logs, exec, down, state,
+/// In the order of a stack's life: check, plan, up, status, outputs, logs, run, exec, down, state,
 /// then the tools (force-unlock, graph).
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -147,6 +147,18 @@ pub enum Command {
         /// How far back to start: e.g. 30s, 10m, 2h, 1d.
         #[arg(long, default_value = "10m", value_parser = parse_since)]
         since: std::time::Duration,
+    },
+    /// Run one command in a one-off task of the service (same image, network, secrets, EFS).
+    #[command(
+        after_help = "Streams the task's log and exits with the command's exit code.\n\nExamples:\n  moodlectl run -- php admin/cli/purge_caches.php\n  moodlectl run --detach -- php admin/cli/cron.php   # prints the task ID"
+    )]
+    Run {
+        /// Print the task's ID and return at once.
+        #[arg(long)]
+        detach: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
     /// A shell, or one command, in a running Moodle task (ECS Exec).
     #[command(

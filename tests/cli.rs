@@ -8,7 +8,7 @@ mod common;
 use common::*;
 
 const COMMANDS: &[&str] =
-    &["check", "plan", "up", "status", "outputs", "logs", "exec", "down", "state", "force-unlock"];
+    &["check", "plan", "up", "status", "outputs", "logs", "run", "exec", "down", "state", "force-unlock", "graph"];
 
 #[test]
 fn help_of_every_command() {

@@ -273,3 +273,39 @@ async fn logs_prints_what_the_container_wrote_and_follows() {
     assert!(out.contains("third: a new request"), "{out}");
     assert_eq!(out.matches("first: apache started").count(), 1, "no duplicates while following:\n{out}");
 }
+
+/// `moodlectl run`: a one-off task of the service's revision with the
+/// command overridden, on on-demand Fargate; its log is streamed and its
+/// exit code is the command's (the emulator's one-off tasks: see
+/// scripts/emu/tasks.py).
+#[tokio::test(flavor = "multi_thread")]
+async fn run_starts_a_one_off_task_streams_its_log_and_returns_its_exit_code() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let (out, err) = p.expect(&["run", "--", "php", "admin/cli/purge_caches.php"], 0);
+    assert!(out.contains("(emulator) ran: php admin/cli/purge_caches.php"), "the task's log on stdout:\n{out}\n{err}");
+    let o = p.run(&["run", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (id, _) = p.expect(&["run", "--detach", "--", "php", "admin/cli/cron.php"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let t = ecs.describe_tasks().cluster("moodle-cluster").tasks(id.trim()).send().await.unwrap().tasks()[0].clone();
+    let over = t.overrides().unwrap().container_overrides()[0].clone();
+    assert_eq!(
+        (over.name(), over.command()),
+        (Some("moodle"), &["php".to_string(), "admin/cli/cron.php".to_string()][..])
+    );
+    assert_eq!(t.capacity_provider_name(), Some("FARGATE"), "on-demand, not Spot");
+    let svc = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
+    assert_eq!(t.task_definition_arn(), svc.services()[0].task_definition(), "the service's current revision");
+
+    let (doc, _) = p.expect(&["run", "-o", "json", "--", "php", "-v"], 0);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    validate(&schema("run.schema.json"), &doc, "run").unwrap();
+    assert_eq!((doc["schema"].as_str(), doc["exit_code"].as_i64()), (Some("moodlectl.run/v1"), Some(0)), "{doc}");
+    let (detached, _) = p.expect(&["run", "-o", "json", "--detach", "--", "php", "-v"], 0);
+    validate(&schema("run.schema.json"), &serde_json::from_str(&detached).unwrap(), "run --detach").unwrap();
+    assert!(doc["log"][0].as_str().unwrap().contains("php -v"), "{doc}");
+}

@@ -15,10 +15,21 @@ group (healthy). A scale-down, a new task definition or `DeleteService`
 stops tasks: deregistered, ENI deleted, `lastStatus` STOPPED. `ListTasks`
 honours `serviceName` (moto ignores it) and defaults `desiredStatus` to
 RUNNING as AWS does.
+
+One-off tasks (`RunTask`, what `moodlectl run` starts) run for a moment
+(`ONE_OFF_S` × MOODLECTL_EMU_SCALE, at least 1 s) and stop with an exit code:
+the emulator cannot run Moodle's PHP, so a task writes one log event naming
+its command to the container's awslogs stream (`<prefix>/<container>/<task
+id>`) and exits 0 — or N for the command `sh -c "exit N"`, so the exit-code
+path can be tested. Its ENI is released when it stops.
 """
 import datetime
+import shlex
+import time
 
+from emu.clock import SCALE
 from moto.ec2.models import ec2_backends
+from moto.logs.models import logs_backends
 from moto.ecs import models as ecs
 from moto.elbv2.models import elbv2_backends
 
@@ -138,6 +149,47 @@ def _reconcile(backend, svc):
         _start(backend, svc, i)
 
 
+ONE_OFF_S = 30
+_one_off = {}  # task ARN → (stop time, exit code, command, awslogs group, stream prefix, region)
+
+
+def _exit_code(command):
+    if len(command) == 3 and command[:2] == ["sh", "-c"] and command[2].startswith("exit "):
+        try:
+            return int(command[2].split()[1])
+        except ValueError:
+            return 2
+    return 0
+
+
+def _finish_one_off(backend, task):
+    _, code, command, group, prefix, region = _one_off.pop(task.task_arn)
+    container = task.containers[0]
+    container.exitCode = code
+    container.exit_code = code
+    container.last_status = "STOPPED"
+    if group:
+        logs = logs_backends[backend.account_id][region]
+        stream = f"{prefix}/{container.name}/{task.id}"
+        try:
+            logs.ensure_log_stream(group, stream)
+            now = int(time.time() * 1000)
+            logs.put_log_events(group, stream, [{"timestamp": now, "message": f"(emulator) ran: {shlex.join(command)}"}])
+        except Exception:  # the log group is gone
+            pass
+    eni = _eni(task)
+    if eni:
+        try:
+            ec2_backends[backend.account_id][region].delete_network_interface(eni)
+        except Exception:
+            pass
+    task.desired_status = "STOPPED"
+    task._transitions = STOPPED
+    task.status = "STOPPED"
+    task.stopped_reason = "Essential container in task exited"
+    task.stopped_at = datetime.datetime.now(datetime.timezone.utc)
+
+
 def install():
     backend = ecs.EC2ContainerServiceBackend
     describe = backend.describe_services
@@ -167,6 +219,47 @@ def install():
             tasks = [t for t in tasks if t.group == f"service:{name}"]
         return tasks
 
+    run_task = backend.run_task
+    describe_tasks = backend.describe_tasks
+    requirements = backend._calculate_task_resource_requirements
+
+    # A Fargate task definition may size the task only (cpu/memory at task
+    # level, none per container), which AWS accepts and moto's placement
+    # arithmetic cannot add up: count the task's own size then.
+    def requirements_(task_definition):
+        try:
+            return requirements(task_definition)
+        except TypeError:
+            return {"CPU": int(task_definition.cpu or 0), "MEMORY": int(task_definition.memory or 0),
+                    "PORTS": [], "PORTS_UDP": []}
+
+    def run_task_(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs):
+        tasks = run_task(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs)
+        td = self.describe_task_definition(task_definition_str)
+        container = td.container_definitions[0]
+        options = (container.get("logConfiguration") or {}).get("options") or {}
+        command = container.get("command") or []
+        for o in (overrides or {}).get("containerOverrides", []):
+            command = o.get("command") or command
+        for t in tasks:
+            t._transitions = RUNNING
+            t.started_at = datetime.datetime.now(datetime.timezone.utc)
+            _one_off[t.task_arn] = (
+                time.monotonic() + max(1.0, ONE_OFF_S * SCALE), _exit_code(command), command,
+                options.get("awslogs-group"), options.get("awslogs-stream-prefix", "ecs"), t.region_name,
+            )
+        return tasks
+
+    def describe_tasks_(self, cluster_str, tasks):
+        result = describe_tasks(self, cluster_str, tasks)
+        for t in result:
+            if t.task_arn in _one_off and time.monotonic() >= _one_off[t.task_arn][0]:
+                _finish_one_off(self, t)
+        return result
+
     backend.describe_services = describe_services
     backend.delete_service = delete_service
     backend.list_tasks = list_tasks_
+    backend.run_task = run_task_
+    backend._calculate_task_resource_requirements = staticmethod(requirements_)
+    backend.describe_tasks = describe_tasks_

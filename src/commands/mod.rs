@@ -11,6 +11,7 @@ pub mod exec;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
+pub mod run;
 pub mod state;
 pub mod status;
 pub mod up;
@@ -76,6 +77,7 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Status { wide, .. } => status::run(cli, *wide).await,
         Command::Plan { .. } => plan::run(cli).await,
         Command::Outputs => outputs::run(cli).await,
+        Command::Run { detach, command } => run::run(cli, *detach, command).await,
         Command::Exec { task, container, command } => exec::run(cli, task.as_deref(), container, command).await,
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
         Command::Graph => {

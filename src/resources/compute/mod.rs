@@ -49,3 +49,6 @@ pub fn log_group_name(cx: &StepCx) -> String {
 pub fn container_log_group(stack: &str) -> String {
     format!("/moodlectl/{stack}/moodle")
 }
+
+/// The awslogs stream prefix: a task's stream is `<prefix>/moodle/<task id>`.
+pub const LOG_STREAM_PREFIX: &str = "ecs-moodle";

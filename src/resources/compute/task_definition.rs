@@ -129,7 +129,7 @@ pub(crate) fn task_spec(
                 .log_driver(ecs::LogDriver::Awslogs)
                 .options("awslogs-group", log_group_name(cx))
                 .options("awslogs-region", &cx.aws.region)
-                .options("awslogs-stream-prefix", "ecs-moodle")
+                .options("awslogs-stream-prefix", LOG_STREAM_PREFIX)
                 .build()
                 .expect("driver"),
         )
