@@ -21,7 +21,10 @@ One-off tasks (`RunTask`, what `moodlectl run` starts) run for a moment
 the emulator cannot run Moodle's PHP, so a task writes one log event naming
 its command to the container's awslogs stream (`<prefix>/<container>/<task
 id>`) and exits 0 — or N for the command `sh -c "exit N"`, so the exit-code
-path can be tested. Its ENI is released when it stops.
+path can be tested. Its ENI is released when it stops (or on `StopTask`).
+
+`DeleteCluster` is refused with `ClusterContainsTasksException` while a task
+of the cluster is not stopped, as AWS does (moto deletes it anyway).
 """
 import datetime
 import shlex
@@ -31,6 +34,7 @@ from emu.clock import SCALE
 from moto.ec2.models import ec2_backends
 from moto.logs.models import logs_backends
 from moto.ecs import models as ecs
+from moto.ecs.exceptions import ECSException
 from moto.elbv2.models import elbv2_backends
 
 RUNNING = [("RUNNING", "RUNNING")]
@@ -260,6 +264,32 @@ def install():
     backend.describe_services = describe_services
     backend.delete_service = delete_service
     backend.list_tasks = list_tasks_
+    stop_task = backend.stop_task
+    delete_cluster = backend.delete_cluster
+
+    def stop_task_(self, cluster_str, task_str, reason):
+        task = stop_task(self, cluster_str, task_str, reason)
+        _one_off.pop(task.task_arn, None)
+        task._transitions = STOPPED
+        task.status = "STOPPED"
+        eni = _eni(task)
+        if eni:
+            try:
+                ec2_backends[self.account_id][task.region_name].delete_network_interface(eni)
+            except Exception:
+                pass
+        return task
+
+    def delete_cluster_(self, cluster_str):
+        name = cluster_str.split("/")[-1]
+        if any(t.desired_status != "STOPPED" for t in self.tasks.get(name, {}).values()):
+            raise ECSException(
+                "ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active."
+            )
+        return delete_cluster(self, cluster_str)
+
     backend.run_task = run_task_
+    backend.stop_task = stop_task_
+    backend.delete_cluster = delete_cluster_
     backend._calculate_task_resource_requirements = staticmethod(requirements_)
     backend.describe_tasks = describe_tasks_

@@ -2,7 +2,8 @@
 //! capacity providers.
 //!
 //! Teardown waits until the service is INACTIVE: a cluster with an active
-//! service is refused.
+//! service is refused; so is one with active tasks, so one-off tasks still
+//! running (`moodlectl run --detach`) are stopped first.
 //!
 //! Eventual consistency: in an account that never used ECS, `CreateCluster`
 //! with capacity providers is refused until AWS's just-created ECS
@@ -99,8 +100,18 @@ impl Step<StepCx> for ClusterStep {
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cluster_name(cx);
-        cx.remove(CLUSTER, find_cluster(cx).await?, |_| {
-            retry_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send())
+        cx.remove(CLUSTER, find_cluster(cx).await?, |_| async {
+            // The service's tasks went with it; one-off tasks (`moodlectl
+            // run --detach`) may still run, and AWS refuses to delete a
+            // cluster with active tasks (ClusterContainsTasksException).
+            let call =
+                cx.aws.ecs.list_tasks().cluster(&name).desired_status(aws_sdk_ecs::types::DesiredStatus::Running);
+            for arn in call.send().await.ctx("ListTasks", &name)?.task_arns() {
+                cx.progress(format!("stopping task {arn}"));
+                let stop = cx.aws.ecs.stop_task().cluster(&name).task(arn).reason("moodlectl down");
+                stop.send().await.ctx("StopTask", arn)?;
+            }
+            retry_in_use(cx, "DeleteCluster", &name, || cx.aws.ecs.delete_cluster().cluster(&name).send()).await
         })
         .await
     }

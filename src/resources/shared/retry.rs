@@ -51,7 +51,15 @@ impl Transient {
 pub const IN_USE: Transient = Transient {
     waiting_for: "dependent resources to be released",
     // Not AuthFailure: a real permission error would look like a 20-minute hang.
-    codes: &["DependencyViolation", "ResourceInUse", "ResourceInUseException", "InvalidIPAddress.InUse"],
+    codes: &[
+        "DependencyViolation",
+        "ResourceInUse",
+        "ResourceInUseException",
+        "InvalidIPAddress.InUse",
+        // ECS: a cluster whose last tasks or service are still stopping.
+        "ClusterContainsTasksException",
+        "ClusterContainsServicesException",
+    ],
     messages: &[],
     bound: Duration::from_secs(20 * 60),
 };
