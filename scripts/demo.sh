@@ -24,6 +24,16 @@ echo "== emulator at $AWS_ENDPOINT_URL; working in $work" >&2
 
 echo "== moodlectl up" >&2
 "$bin" --config "$work/moodle.toml" up --yes
+# AWS e-mails the alert address a confirmation link, and `status` reports the
+# subscription pending until it is clicked: here the emulator stands in for the click.
+echo "== confirming the alert e-mail subscription (the link AWS would e-mail)" >&2
+.venv/bin/python - <<'CONFIRM'
+import boto3
+import os
+sns = boto3.client("sns", region_name=os.environ["AWS_REGION"])
+for t in sns.list_topics()["Topics"]:
+    sns.confirm_subscription(TopicArn=t["TopicArn"], Token="emulator")
+CONFIRM
 echo "== moodlectl status" >&2
 "$bin" --config "$work/moodle.toml" status
 echo "== the state file: $work/.moodlectl/moodle.json (IDs and ARNs, never a secret)" >&2
