@@ -121,17 +121,14 @@ def _start(backend, svc, index):
         elbv2.register_targets(arn, targets)
 
 
-def _stop(backend, svc, task, reason):
-    elbv2 = elbv2_backends[backend.account_id][svc.region_name]
-    for arn, targets in _targets(svc, task):
-        try:
-            elbv2.deregister_targets(arn, targets)
-        except Exception:  # the target group is already gone
-            pass
+def _halt(backend, task, reason):
+    """Every way a task stops (scale-down, StopTask, a one-off's end): its
+    ENI released, STOPPED for good (moto's state machine would move it)."""
+    _one_off.pop(task.task_arn, None)
     eni = _eni(task)
     if eni:
         try:
-            ec2_backends[backend.account_id][svc.region_name].delete_network_interface(eni)
+            ec2_backends[backend.account_id][task.region_name].delete_network_interface(eni)
         except Exception:  # already deleted
             pass
     task.desired_status = "STOPPED"
@@ -139,6 +136,16 @@ def _stop(backend, svc, task, reason):
     task.status = "STOPPED"
     task.stopped_reason = reason
     task.stopped_at = datetime.datetime.now(datetime.timezone.utc)
+
+
+def _stop(backend, svc, task, reason):
+    elbv2 = elbv2_backends[backend.account_id][svc.region_name]
+    for arn, targets in _targets(svc, task):
+        try:
+            elbv2.deregister_targets(arn, targets)
+        except Exception:  # the target group is already gone
+            pass
+    _halt(backend, task, reason)
 
 
 def _reconcile(backend, svc):
@@ -167,7 +174,7 @@ def _exit_code(command):
 
 
 def _finish_one_off(backend, task):
-    _, code, command, group, prefix, region = _one_off.pop(task.task_arn)
+    _, code, command, group, prefix, region = _one_off[task.task_arn]
     container = task.containers[0]
     container.exitCode = code
     container.exit_code = code
@@ -181,17 +188,7 @@ def _finish_one_off(backend, task):
             logs.put_log_events(group, stream, [{"timestamp": now, "message": f"(emulator) ran: {shlex.join(command)}"}])
         except Exception:  # the log group is gone
             pass
-    eni = _eni(task)
-    if eni:
-        try:
-            ec2_backends[backend.account_id][region].delete_network_interface(eni)
-        except Exception:
-            pass
-    task.desired_status = "STOPPED"
-    task._transitions = STOPPED
-    task.status = "STOPPED"
-    task.stopped_reason = "Essential container in task exited"
-    task.stopped_at = datetime.datetime.now(datetime.timezone.utc)
+    _halt(backend, task, "Essential container in task exited")
 
 
 def install():
@@ -269,15 +266,7 @@ def install():
 
     def stop_task_(self, cluster_str, task_str, reason):
         task = stop_task(self, cluster_str, task_str, reason)
-        _one_off.pop(task.task_arn, None)
-        task._transitions = STOPPED
-        task.status = "STOPPED"
-        eni = _eni(task)
-        if eni:
-            try:
-                ec2_backends[self.account_id][task.region_name].delete_network_interface(eni)
-            except Exception:
-                pass
+        _halt(self, task, reason)
         return task
 
     def delete_cluster_(self, cluster_str):

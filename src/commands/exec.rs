@@ -18,6 +18,7 @@ use super::{inputs, CmdError, CmdResult};
 use crate::aws::errors::aws_err;
 use crate::aws::Aws;
 use crate::cli::Cli;
+use crate::resources::compute::task_id;
 use crate::resources::names::{cluster_name, service_name};
 use aws_sdk_ecs::types::DesiredStatus;
 use std::path::{Path, PathBuf};
@@ -168,11 +169,6 @@ pub async fn start(
 
 fn usage(msg: String) -> CmdError {
     CmdError::usage(anyhow::anyhow!(msg))
-}
-
-/// `arn:…:task/<cluster>/<id>` → `<id>`.
-fn task_id(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::aws::errors::aws_err;
 use crate::aws::Aws;
 use crate::cli::{Cli, OutputFormat};
 use crate::error::exit;
-use crate::resources::compute::{container_log_group, CONTAINER, LOG_STREAM_PREFIX};
+use crate::resources::compute::{container_log_group, task_id, CONTAINER, LOG_STREAM_PREFIX};
 use crate::resources::names::{cluster_name, service_name};
 use aws_sdk_ecs::types as ecs;
 use std::io::Write;
@@ -56,7 +56,7 @@ pub async fn run(cli: &Cli, detach: bool, command: &[String]) -> CmdResult {
         return Err(CmdError::runtime(anyhow::anyhow!("RunTask started no task: {}", why.join("; "))));
     };
     let arn = task.task_arn().unwrap_or_default().to_string();
-    let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
+    let id = task_id(&arn).to_string();
     if detach {
         match cli.output {
             OutputFormat::Json => {

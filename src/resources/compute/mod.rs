@@ -50,5 +50,10 @@ pub fn container_log_group(stack: &str) -> String {
     format!("/moodlectl/{stack}/moodle")
 }
 
+/// `arn:…:task/<cluster>/<id>` → `<id>`: how ECS names a task to a person.
+pub fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// The awslogs stream prefix: a task's stream is `<prefix>/moodle/<task id>`.
 pub const LOG_STREAM_PREFIX: &str = "ecs-moodle";

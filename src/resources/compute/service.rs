@@ -248,7 +248,7 @@ async fn running_tasks(cx: &StepCx) -> Result<Vec<ecs::Task>, StepError> {
 /// One task: its revision, health, capacity provider, AZ and start time.
 fn task_row(t: &ecs::Task) -> Inspection {
     let arn = t.task_arn().unwrap_or_default();
-    let id = arn.rsplit('/').next().unwrap_or(arn);
+    let id = task_id(arn);
     let last = t.last_status().unwrap_or("?");
     let health = t.health_status().map(|h| h.as_str()).unwrap_or("UNKNOWN");
     let revision = t.task_definition_arn().and_then(|a| a.rsplit(':').next()).unwrap_or("?");
