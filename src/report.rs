@@ -8,7 +8,7 @@
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -76,30 +76,20 @@ pub trait Reporter: Send + Sync {
     }
 }
 
-/// Any reporter, plus the set of running steps.
+/// Any reporter, plus what is running: the steps Ctrl-C cuts short, and
+/// what the plain reporter's heartbeat reports (they share one [`Running`]).
 pub struct Tracked {
     inner: Box<dyn Reporter>,
-    running: Mutex<std::collections::BTreeSet<String>>,
+    running: Arc<Mutex<Running>>,
 }
 
 impl Reporter for Tracked {
     fn emit(&self, ev: &Event) {
-        {
-            let mut r = self.running.lock().unwrap();
-            match ev {
-                Event::StepStarted { step } => {
-                    r.insert(step.clone());
-                }
-                Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
-                    r.remove(step);
-                }
-                _ => {}
-            }
-        }
+        self.running.lock().unwrap().observe(ev);
         self.inner.emit(ev);
     }
     fn running(&self) -> Vec<String> {
-        self.running.lock().unwrap().iter().cloned().collect()
+        self.running.lock().unwrap().steps.keys().cloned().collect()
     }
 }
 
@@ -112,17 +102,18 @@ pub enum Verbosity {
 
 /// Pick the reporter for this process: JSON, TTY spinners, or plain lines.
 pub fn make(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
-    Box::new(Tracked { inner: pick(json, verbosity), running: Mutex::default() })
+    let running = Arc::new(Mutex::new(Running::default()));
+    Box::new(Tracked { inner: pick(json, verbosity, &running), running })
 }
 
-fn pick(json: bool, verbosity: Verbosity) -> Box<dyn Reporter> {
+fn pick(json: bool, verbosity: Verbosity, running: &Arc<Mutex<Running>>) -> Box<dyn Reporter> {
     let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
     if json {
         Box::new(JsonReporter { out: Mutex::new(()) })
     } else if std::io::stderr().is_terminal() && !ci && verbosity != Verbosity::Quiet {
         Box::new(TtyReporter::new(verbosity, color_enabled()))
     } else {
-        Box::new(PlainReporter::new(verbosity))
+        Box::new(PlainReporter::new(verbosity, running.clone()))
     }
 }
 
@@ -163,27 +154,45 @@ impl Reporter for JsonReporter {
 /// [1m20s elapsed]" — a CI log that is silent for minutes looks hung.
 pub struct PlainReporter {
     verbosity: Verbosity,
-    running: std::sync::Arc<Mutex<Running>>,
 }
 
-/// What the heartbeat reports: the run's verb and each running step's start
-/// and last progress message.
+/// What is running, kept by [`Tracked`]: the run's verb and each running
+/// step's start and last progress message.
 #[derive(Default)]
-struct Running {
+pub struct Running {
     verb: &'static str,
     steps: BTreeMap<String, (Instant, Option<String>)>,
 }
 
+impl Running {
+    fn observe(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted { command, .. } => self.verb = if command == "down" { "deleting" } else { "working" },
+            Event::StepStarted { step } => {
+                self.steps.insert(step.clone(), (Instant::now(), None));
+            }
+            Event::StepProgress { step, message } => {
+                if let Some(s) = self.steps.get_mut(step) {
+                    s.1 = Some(message.clone());
+                }
+            }
+            Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
+                self.steps.remove(step);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl PlainReporter {
-    pub fn new(verbosity: Verbosity) -> Self {
-        let running = std::sync::Arc::new(Mutex::new(Running::default()));
+    /// `running` is the [`Tracked`] reporter's, read by the heartbeat.
+    pub fn new(verbosity: Verbosity, running: Arc<Mutex<Running>>) -> Self {
         if verbosity != Verbosity::Quiet {
             let every = std::env::var("MOODLECTL_HEARTBEAT_S").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-            let shared = running.clone();
             // Lives as long as the process; it only reads the shared map.
-            std::thread::spawn(move || heartbeat(&shared, std::time::Duration::from_secs(every.max(1))));
+            std::thread::spawn(move || heartbeat(&running, std::time::Duration::from_secs(every.max(1))));
         }
-        PlainReporter { verbosity, running }
+        PlainReporter { verbosity }
     }
 }
 
@@ -264,24 +273,6 @@ fn secs(ms: u64) -> String {
 
 impl Reporter for PlainReporter {
     fn emit(&self, ev: &Event) {
-        {
-            let mut r = self.running.lock().unwrap();
-            match ev {
-                Event::RunStarted { command, .. } => r.verb = if command == "down" { "deleting" } else { "working" },
-                Event::StepStarted { step } => {
-                    r.steps.insert(step.clone(), (Instant::now(), None));
-                }
-                Event::StepProgress { step, message } => {
-                    if let Some(s) = r.steps.get_mut(step) {
-                        s.1 = Some(message.clone());
-                    }
-                }
-                Event::StepFinished { step, .. } | Event::StepFailed { step, .. } => {
-                    r.steps.remove(step);
-                }
-                _ => {}
-            }
-        }
         let important = matches!(ev, Event::StepFailed { .. } | Event::RunFinished { .. } | Event::Interrupted { .. });
         let chatty = matches!(ev, Event::StepStarted { .. } | Event::StepProgress { .. });
         match self.verbosity {
