@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Moodle container entrypoint: config.php from the environment, a writable
 # dataroot, the database reachable, Moodle installed exactly once across
-# replicas (or upgraded), the application cache on Redis, then cron and Apache.
+# replicas (or upgraded), the application cache on Redis, then Apache (`run`,
+# the default), Moodle's cron loop (`cron`, the cron service) or a one-off
+# admin command (anything else, e.g. `php admin/cli/upgrade.php`).
 #
 # The environment contract (set by moodlectl's compute tier; a test checks that
 # both sides name the same MOODLE_* variables):
@@ -336,14 +338,26 @@ configure_muc() {
   fi
 }
 
-# Moodle cron every minute, supervised in this container (no second one).
-start_cron() {
-  (
-    while true; do
-      "$PHP_BIN" "$APP_DIR/admin/cli/cron.php" --keep-alive=0 || log "cron run failed (exit $?)"
-      sleep 60
-    done
-  ) &
+# Moodle cron every minute, one run at a time (a run that takes longer than
+# a minute delays the next instead of piling up). Moodle prints "Cron run
+# completed correctly" at the end of a good run: `moodlectl status` reads
+# that line from the cron service's log.
+cron_loop() {
+  while true; do
+    "$PHP_BIN" "$APP_DIR/admin/cli/cron.php" --keep-alive=0 || log "cron run failed (exit $?)"
+    sleep "${CRON_INTERVAL_SECONDS:-60}"
+  done
+}
+
+# The site ready for this task: config, dataroot, database, installed or
+# upgraded (by whichever task holds the lock), the cache on Redis.
+prepare_site() {
+  write_config
+  check_dataroot
+  build_component_cache
+  wait_for_db
+  install_or_upgrade
+  configure_muc
 }
 
 main() {
@@ -352,17 +366,26 @@ main() {
       write_config
       ;;
     run)
-      write_config
-      check_dataroot
-      build_component_cache
-      wait_for_db
-      install_or_upgrade
-      configure_muc
-      [[ "$CRON" == "off" ]] || start_cron
+      prepare_site
+      [[ "$CRON" == "off" ]] || cron_loop &
       log "starting the web server"
       exec "$WEB_SERVER"
       ;;
+    cron)
+      # The cron service's task: no web server, cron in the foreground (its
+      # exit stops the task and ECS starts another).
+      prepare_site
+      log "running Moodle cron every ${CRON_INTERVAL_SECONDS:-60}s"
+      cron_loop
+      ;;
     *)
+      # A one-off admin command (`moodlectl run`, `upgrade`): Moodle's CLI
+      # scripts need config.php (written from the task's environment, as at
+      # start) and run from the code directory (`php admin/cli/…`).
+      if [[ -n "${MOODLE_DATABASE_HOST:-}" ]]; then
+        write_config
+      fi
+      cd "$APP_DIR"
       exec "$@"
       ;;
   esac

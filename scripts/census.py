@@ -28,12 +28,13 @@ except ImportError:  # the system Python, not the project's venv
 FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
-    "log-group": 2, "iam-role": 3, "db-instance": 1, "db-subnet-group": 1,
+    "log-group": 2, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1,
     "db-event-subscription": 1, "sns-topic": 1, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
     "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 1,
-    "ecs-cluster": 1, "ecs-service": 1, "task-definition": 1, "scalable-target": 1,
+    "ecs-cluster": 1, "ecs-service": 2, "task-definition": 2, "scalable-target": 1,
+    "backup-vault": 1,
 }
 
 ap = argparse.ArgumentParser()
@@ -136,11 +137,12 @@ ecs = boto3.client("ecs", **kw)
 for c in ecs.describe_clusters(clusters=[f"{stack}-cluster"])["clusters"]:
     if c["status"] == "ACTIVE":
         rows.append(("ecs-cluster", c["clusterName"], ""))
-        for svc in ecs.describe_services(cluster=c["clusterName"], services=[f"{stack}-service"])["services"]:
+        for svc in ecs.describe_services(cluster=c["clusterName"], services=[f"{stack}-service", f"{stack}-cron"])["services"]:
             if svc["status"] == "ACTIVE":
                 rows.append(("ecs-service", svc["serviceName"], f'{svc["runningCount"]}/{svc["desiredCount"]} running'))
-for arn in ecs.list_task_definitions(familyPrefix=f"{stack}-moodle", status="ACTIVE")["taskDefinitionArns"]:
-    rows.append(("task-definition", arn.rsplit("/", 1)[-1], ""))
+for family in (f"{stack}-moodle", f"{stack}-cron", f"{stack}-oneoff"):
+    for arn in ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]:
+        rows.append(("task-definition", arn.rsplit("/", 1)[-1], ""))
 aas = boto3.client("application-autoscaling", **kw)
 for t in aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]:
     if t["ResourceId"].startswith(f"service/{stack}-cluster/"):
@@ -158,6 +160,11 @@ ct = boto3.client("cloudtrail", **kw)
 for t in ct.describe_trails()["trailList"]:
     if t["Name"] == f"{stack}-trail":
         rows.append(("cloudtrail", t["Name"], t["S3BucketName"]))
+
+backup = boto3.client("backup", **kw)
+for v in backup.list_backup_vaults()["BackupVaultList"]:
+    if v["BackupVaultName"] == f"{stack}-backups":
+        rows.append(("backup-vault", v["BackupVaultName"], f'{v.get("NumberOfRecoveryPoints", 0)} recovery point(s)'))
 
 # The audit bucket (kept by `down` unless --delete-audit-logs).
 for b in boto3.client("s3", **kw).list_buckets()["Buckets"]:

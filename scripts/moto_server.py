@@ -6,6 +6,7 @@ Each concern is a module of scripts/emu/ whose docstring lists what it does
 and which moto gap it closes:
 - emu.fidelity  AWS behaviour where moto differs (always on);
 - emu.tasks     ECS services run tasks: ENIs, target registrations, ListTasks (always on);
+- emu.backup    AWS Backup jobs, recovery points and restores of EFS (always on);
 - emu.latency   AWS's resource timings × MOODLECTL_EMU_SCALE (when > 0);
 - emu.faults    injected throttling/5xx/timeouts, MOODLECTL_EMU_FAULTS;
 - emu.consistency  AWS's eventual consistency (propagation, read-after-create,
@@ -33,11 +34,12 @@ try:
 except ImportError:  # the system Python, not the project's venv
     sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
-from emu import consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
+from emu import backup, consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
 tasks.install()
+backup.install()
 validation.install()
 speed.trim_overheads()
 if SCALE > 0:

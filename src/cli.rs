@@ -51,14 +51,20 @@ impl Cli {
     /// `--yes` of the commands that ask (`up`, `down`); false elsewhere.
     pub fn yes(&self) -> bool {
         match &self.command {
-            Command::Up { run, .. } | Command::Down { run, .. } => run.yes,
+            Command::Up { run, .. }
+            | Command::Down { run, .. }
+            | Command::Upgrade { run, .. }
+            | Command::Restore { run, .. } => run.yes,
             _ => false,
         }
     }
     /// `--parallelism` of the commands that walk the step graph.
     pub fn parallelism(&self) -> usize {
         match &self.command {
-            Command::Up { run, .. } | Command::Down { run, .. } => run.parallelism.parallelism as usize,
+            Command::Up { run, .. }
+            | Command::Down { run, .. }
+            | Command::Upgrade { run, .. }
+            | Command::Restore { run, .. } => run.parallelism.parallelism as usize,
             Command::Plan { parallelism } | Command::Status { parallelism, .. } => parallelism.parallelism as usize,
             _ => 16,
         }
@@ -94,7 +100,8 @@ pub enum OutputFormat {
     Json,
 }
 
-/// In the order of a stack's life: check, plan, up, status, outputs, logs, run, exec, down, state,
+/// In the order of a stack's life: check, plan, up, status, outputs, logs, run, upgrade, backup,
+/// backups, restore, exec, down, state,
 /// then the tools (force-unlock, graph).
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -150,15 +157,63 @@ pub enum Command {
     },
     /// Run one command in a one-off task of the service (same image, network, secrets, EFS).
     #[command(
-        after_help = "Streams the task's log and exits with the command's exit code.\n\nExamples:\n  moodlectl run -- php admin/cli/purge_caches.php\n  moodlectl run --detach -- php admin/cli/cron.php   # prints the task ID"
+        after_help = "Streams the task's log and exits with the command's exit code.\n\nExamples:\n  moodlectl run -- php admin/cli/purge_caches.php\n  moodlectl run --detach -- php admin/cli/cron.php   # prints the task ID\n  moodlectl run --image REPO:5.1.0 -- php admin/cli/upgrade.php --is-pending"
     )]
     Run {
         /// Print the task's ID and return at once.
         #[arg(long)]
         detach: bool,
+        /// Run another image than the service's (a copy of its task definition).
+        #[arg(long, value_name = "URI")]
+        image: Option<String>,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Upgrade Moodle to a new image: snapshot and backup, maintenance mode, the upgrade once, rollout.
+    #[command(
+        after_help = "Upgrades to image.uri of moodle.toml, or --image. Resumable: a rerun after a failure or a kill goes on where it stopped.\n\nExamples:\n  moodlectl upgrade\n  moodlectl upgrade --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/moodle:5.1.0 --yes"
+    )]
+    Upgrade {
+        /// The image to upgrade to (default: image.uri of the config).
+        #[arg(long, value_name = "URI")]
+        image: Option<String>,
+        #[command(flatten)]
+        run: RunFlags,
+    },
+    /// Take a backup now: an RDS snapshot and a recovery point of the file system.
+    #[command(after_help = "Examples:
+  moodlectl backup
+  moodlectl backup --name before-term")]
+    Backup {
+        /// A label for the snapshot (letters, digits, hyphens): <stack>-<name>.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the stack's DB snapshots and file-system recovery points.
+    #[command(after_help = "Examples:
+  moodlectl backups
+  moodlectl backups -o json")]
+    Backups,
+    /// Restore the database (and with --files the file system) into new resources, then point the service at them.
+    #[command(
+        after_help = "The old database instance (and file system) is kept until `moodlectl restore --delete-old`.\n\nExamples:\n  moodlectl restore --snapshot moodle-preupgrade-20261203-101500 --image REPO:5.0.2\n  moodlectl restore --snapshot moodle-nightly --files arn:aws:backup:...:recovery-point:...\n  moodlectl restore --delete-old"
+    )]
+    Restore {
+        /// The DB snapshot to restore (see `moodlectl backups`).
+        #[arg(long, required_unless_present = "delete_old")]
+        snapshot: Option<String>,
+        /// Also restore the file system from this recovery point ARN.
+        #[arg(long, value_name = "RECOVERY_POINT")]
+        files: Option<String>,
+        /// Run this image after the restore (the code the snapshot's database matches).
+        #[arg(long, value_name = "URI")]
+        image: Option<String>,
+        /// Delete the database instance and file system a finished restore replaced.
+        #[arg(long, conflicts_with_all = ["snapshot", "files", "image"])]
+        delete_old: bool,
+        #[command(flatten)]
+        run: RunFlags,
     },
     /// A shell, or one command, in a running Moodle task (ECS Exec).
     #[command(
@@ -186,6 +241,9 @@ pub enum Command {
         /// Also delete the CloudTrail bucket and its logs.
         #[arg(long)]
         delete_audit_logs: bool,
+        /// Also delete the file-system recovery points (`backup`, `upgrade`) and their vault.
+        #[arg(long)]
+        delete_backups: bool,
         /// Delete secrets without a recovery window.
         #[arg(long)]
         force_delete_secrets: bool,

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod ops;
 pub mod preflight;
 pub mod report;
 pub mod resources;

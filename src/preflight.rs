@@ -163,7 +163,7 @@ async fn certificate(
     out
 }
 
-async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
+pub async fn image(cfg: &Config, aws: &Aws, conn: &crate::aws::Conn) -> Vec<Finding> {
     let mut out = vec![];
     let mut fail = |check: &'static str, problem: String, hint: &str| {
         out.push(Finding { check, problem, hint: hint.to_string(), verified: true })

@@ -7,8 +7,24 @@
 mod common;
 use common::*;
 
-const COMMANDS: &[&str] =
-    &["check", "plan", "up", "status", "outputs", "logs", "run", "exec", "down", "state", "force-unlock", "graph"];
+const COMMANDS: &[&str] = &[
+    "check",
+    "plan",
+    "up",
+    "status",
+    "outputs",
+    "logs",
+    "run",
+    "upgrade",
+    "backup",
+    "backups",
+    "restore",
+    "exec",
+    "down",
+    "state",
+    "force-unlock",
+    "graph",
+];
 
 #[test]
 fn help_of_every_command() {
@@ -24,7 +40,7 @@ fn help_of_every_command() {
         let (out, _) = p.expect(&[c, "--help"], 0);
         assert!(out.contains("Example"), "`{c} --help` has an example:\n{out}");
         // Only the flags that do something there.
-        let asks = matches!(*c, "up" | "down");
+        let asks = matches!(*c, "up" | "down" | "upgrade" | "restore");
         assert_eq!(out.contains("--yes"), asks, "{c}: --yes\n{out}");
         assert_eq!(out.contains("--parallelism"), asks || matches!(*c, "plan" | "status"), "{c}: --parallelism\n{out}");
         snapshot!(format!("help_{c}"), out);

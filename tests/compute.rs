@@ -255,22 +255,37 @@ async fn revisions_only_on_change_and_one_update_each() {
     assert_eq!(revisions().await, 1, "no new revision for an unchanged config");
 
     // Push the new tag first, as a user would (preflight checks it exists).
+    // A rebuild of the same Moodle (the emulator reads the version from the
+    // tag): no database upgrade pending, so `up` deploys it (tests/day2.rs
+    // covers the pending case and its one-off check).
     let ecr = aws_sdk_ecr::Client::new(&conf);
-    ecr.put_image().repository_name("moodle-moodle").image_tag("5.0.3").image_manifest(r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#).send().await.unwrap();
+    ecr.put_image().repository_name("moodle-moodle").image_tag("5.0.2-1").image_manifest(r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#).send().await.unwrap();
     p.edit_config(
         "uri = \"123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle-moodle:5.0.2\"",
-        "uri = \"123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle-moodle:5.0.3\"",
+        "uri = \"123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle-moodle:5.0.2-1\"",
     );
     let (plan, _) = p.expect(&["plan"], 3);
     assert!(
-        plan.lines().any(|l| l.starts_with('~') && l.contains("compute.task-definition") && l.contains("5.0.3")),
+        plan.lines().any(|l| l.starts_with('~') && l.contains("compute.task-definition") && l.contains("5.0.2-1")),
         "{plan}"
     );
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
     let mut m = mutating(&moto.stop_recording());
     m.sort();
-    assert_eq!(m, ["RegisterTaskDefinition", "UpdateService"]);
+    // The pending-upgrade check (a one-off revision of the new image and its
+    // task), then one new revision per service and one update each.
+    assert_eq!(
+        m,
+        [
+            "RegisterTaskDefinition",
+            "RegisterTaskDefinition",
+            "RegisterTaskDefinition",
+            "RunTask",
+            "UpdateService",
+            "UpdateService"
+        ]
+    );
     assert_eq!(revisions().await, 2);
     let s =
         ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
@@ -450,4 +465,69 @@ async fn down_deregisters_every_revision_past_the_first_page() {
         active += page.unwrap().task_definition_arns().len();
     }
     assert_eq!(active, 0, "every revision deregistered");
+}
+
+/// Cron is its own service: exactly one on-demand task, no load balancer,
+/// not autoscaled, replaced stop-first; the web tasks run no cron; `status`
+/// shows when the cron task last finished a run; `down` removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn cron_runs_as_its_own_service_with_exactly_one_task() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let td = |fam: &'static str| {
+        let ecs = ecs.clone();
+        async move {
+            let o = ecs.describe_task_definition().task_definition(fam).send().await.unwrap();
+            o.task_definition().unwrap().container_definitions()[0].clone()
+        }
+    };
+    let web = td("moodle-moodle").await;
+    let env = |c: &aws_sdk_ecs::types::ContainerDefinition, n: &str| {
+        c.environment().iter().find(|e| e.name() == Some(n)).and_then(|e| e.value()).map(str::to_string)
+    };
+    assert_eq!(env(&web, "CRON").as_deref(), Some("off"), "the web tasks run no cron");
+    let cron = td("moodle-cron").await;
+    assert_eq!(cron.command(), ["cron"]);
+    assert!(cron.port_mappings().is_empty() && cron.health_check().is_none());
+    assert_eq!(cron.image(), web.image());
+    let secrets = |c: &aws_sdk_ecs::types::ContainerDefinition| {
+        c.secrets().iter().map(|s| (s.name().to_string(), s.value_from().to_string())).collect::<Vec<_>>()
+    };
+    assert_eq!(secrets(&cron), secrets(&web), "same task secrets");
+    assert_eq!(cron.log_configuration().unwrap().options().unwrap()["awslogs-stream-prefix"], "ecs-cron");
+
+    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-cron").send().await.unwrap();
+    let s = s.services()[0].clone();
+    assert_eq!((s.status(), s.desired_count()), (Some("ACTIVE"), 1));
+    assert!(s.load_balancers().is_empty());
+    assert_eq!(s.health_check_grace_period_seconds(), None);
+    let providers: Vec<&str> = s.capacity_provider_strategy().iter().map(|i| i.capacity_provider()).collect();
+    assert_eq!(providers, ["FARGATE"]);
+    let dc = s.deployment_configuration().unwrap();
+    assert_eq!((dc.maximum_percent(), dc.minimum_healthy_percent()), (Some(100), Some(0)));
+    let tasks = ecs.list_tasks().cluster("moodle-cluster").service_name("moodle-cron").send().await.unwrap();
+    assert_eq!(tasks.task_arns().len(), 1, "exactly one cron task");
+    // Not autoscaled: the only scalable target is the web service's.
+    let aas = aws_sdk_applicationautoscaling::Client::new(&conf);
+    let ns = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+    let targets = aas.describe_scalable_targets().service_namespace(ns).send().await.unwrap();
+    let ids: Vec<&str> = targets.scalable_targets().iter().map(|t| t.resource_id()).collect();
+    assert_eq!(ids, ["service/moodle-cluster/moodle-service"]);
+
+    confirm_alert_email(&moto.url);
+    let (out, _) = p.expect(&["status", "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["resources"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["kind"] == "ecs:service" && r["name"] == "moodle-cron").expect("cron row");
+    assert_eq!(row["healthy"], true, "{row}");
+    let last = row["details"]["last_cron_run"].as_str().unwrap();
+    assert!(last.starts_with("20") && last.ends_with('Z'), "a time: {last}");
+
+    p.expect(&["down", "--yes"], 0);
+    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-cron").send().await;
+    assert!(s.map(|o| o.services().iter().all(|s| s.status() == Some("INACTIVE"))).unwrap_or(true));
+    assert_eq!(census(&moto.url).await, empty_stack());
 }

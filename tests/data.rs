@@ -566,9 +566,10 @@ async fn an_access_point_rooted_at_slash_is_replaced_on_an_existing_stack() {
     assert!(td_after.revision() > td_before.revision());
     assert_eq!(mounted(td_after), ap.access_point_id().unwrap());
     // Older revisions stay registered (ECS keeps them for rollbacks): the
-    // first, the one this test registered, and the new one.
+    // web family's first, the one this test registered, and the new one;
+    // the cron family's first and new one.
     let mut expected = full_stack();
-    expected.insert("task-definition".into(), 3);
+    expected.insert("task-definition".into(), 5);
     assert_eq!(census(&moto.url).await, expected);
 
     moto.start_recording();

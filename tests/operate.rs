@@ -7,21 +7,6 @@ use common::*;
 
 use serde_json::Value;
 
-/// Validate `v` against a schema of `schema/` (JSON Schema, by the jsonschema crate).
-fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
-    let validator = jsonschema::validator_for(schema).map_err(|e| format!("schema: {e}"))?;
-    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{path}{}: {e}", e.instance_path())).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
-fn schema(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap()).unwrap()
-}
-
 #[test]
 fn the_validator_rejects_what_it_should() {
     let s = schema("events.schema.json");
@@ -101,7 +86,7 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     let plan: Value = serde_json::from_str(&plan).unwrap();
     // Everything is created but the kept bucket (adopted) and the three
     // secrets in their recovery window (restored).
-    assert_eq!(plan["summary"], serde_json::json!({"create": 45, "update": 3, "unchanged": 2}), "{plan}");
+    assert_eq!(plan["summary"], serde_json::json!({"create": 49, "update": 3, "unchanged": 2}), "{plan}");
     for s in plan["steps"].as_array().unwrap().iter().filter(|s| s["action"] == "update") {
         assert!(s["changes"][0]["description"].as_str().unwrap().ends_with("restore (was pending deletion)"), "{s}");
     }
@@ -308,6 +293,39 @@ async fn run_starts_a_one_off_task_streams_its_log_and_returns_its_exit_code() {
     let (detached, _) = p.expect(&["run", "-o", "json", "--detach", "--", "php", "-v"], 0);
     validate(&schema("run.schema.json"), &serde_json::from_str(&detached).unwrap(), "run --detach").unwrap();
     assert!(doc["log"][0].as_str().unwrap().contains("php -v"), "{doc}");
+
+    // --image: a copy of the service's revision naming another image, in a
+    // family of its own (the service's family keeps its own revisions).
+    let other = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle-moodle:5.0.2-2";
+    let (doc, _) = p.expect(&["run", "-o", "json", "--image", other, "--", "php", "-v"], 0);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let t =
+        ecs.describe_tasks().cluster("moodle-cluster").tasks(doc["task_id"].as_str().unwrap()).send().await.unwrap();
+    let td_arn = t.tasks()[0].task_definition_arn().unwrap().to_string();
+    assert!(td_arn.contains(":task-definition/moodle-oneoff:1"), "{td_arn}");
+    let td = ecs.describe_task_definition().task_definition(&td_arn).send().await.unwrap();
+    let td = td.task_definition().unwrap();
+    assert_eq!(td.container_definitions()[0].image(), Some(other));
+    let web = ecs.describe_task_definition().task_definition(svc.services()[0].task_definition().unwrap()).send();
+    let web = web.await.unwrap().task_definition().unwrap().clone();
+    assert_eq!(td.container_definitions()[0].secrets(), web.container_definitions()[0].secrets(), "same secrets");
+    assert_eq!(td.volumes(), web.volumes(), "same file system");
+    // The same image again reuses that revision.
+    p.expect(&["run", "--image", other, "--", "php", "-v"], 0);
+    let fams = ecs.list_task_definitions().family_prefix("moodle-oneoff").send().await.unwrap();
+    assert_eq!(fams.task_definition_arns().len(), 1);
+
+    // A task that cannot start: no exit code; the stop reason is reported.
+    let missing = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/does-not-exist:1";
+    let o = p.run(&["run", "--image", missing, "--", "php", "-v"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped without running its command (TaskFailedToStart)"), "{err}");
+    assert!(err.contains("CannotPullContainerError"), "{err}");
+    let o = p.run(&["run", "-o", "json", "--image", missing, "--", "php", "-v"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    validate(&schema("run.schema.json"), &doc, "run (failed to start)").unwrap();
+    assert_eq!((doc["exit_code"].is_null(), doc["stop_code"].as_str()), (true, Some("TaskFailedToStart")), "{doc}");
 
     // The detached task still runs: AWS refuses to delete a cluster with
     // active tasks, so `down` stops it first and leaves nothing.

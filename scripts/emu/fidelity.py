@@ -362,7 +362,27 @@ def _patch_sns():
     SNSResponse.confirm_subscription = confirm_subscription
 
 
+def _patch_rds_automated_snapshots():
+    """moto names an instance's automated snapshot `rds:<id>-<minute>` and
+    fails the create (or the restore) of a second instance of that name
+    within the same minute — a restore swapping instances by name does just
+    that. AWS keeps both; here the later one is skipped."""
+    from moto.rds.exceptions import DBSnapshotAlreadyExistsError
+    from moto.rds.models import DBInstance
+
+    orig = DBInstance.save_automated_backup
+
+    def save_automated_backup(self):
+        try:
+            orig(self)
+        except DBSnapshotAlreadyExistsError:
+            pass
+
+    DBInstance.save_automated_backup = save_automated_backup
+
+
 def install(hide_prefix_lists=False):
+    _patch_rds_automated_snapshots()
     _patch_ec2_tokens()
     _patch_ec2_dependencies()
     _patch_s3_tls()

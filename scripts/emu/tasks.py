@@ -23,10 +23,25 @@ its command to the container's awslogs stream (`<prefix>/<container>/<task
 id>`) and exits 0 — or N for the command `sh -c "exit N"`, so the exit-code
 path can be tested. Its ENI is released when it stops (or on `StopTask`).
 
+A service task whose container command is the image's `cron` mode writes
+Moodle's "Cron run completed correctly" line when it starts, as its first
+cron run would (what `moodlectl status` reads for the cron service).
+
+Moodle's version: `upgrade.php --is-pending` exits 2 when the task's image
+is a newer Moodle than the site's database (see `_version`), and
+`upgrade.php --non-interactive` moves the site to it; an image whose name
+contains `does-not-exist` cannot be pulled (the task stops with
+TaskFailedToStart and no exit code); MOODLECTL_EMU_FAIL_COMMANDS makes
+matching commands exit 1.
+
+`RunTask` with a `clientToken` used before in the cluster returns the task
+it started, as AWS does.
+
 `DeleteCluster` is refused with `ClusterContainsTasksException` while a task
 of the cluster is not stopped, as AWS does (moto deletes it anyway).
 """
 import datetime
+import os
 import shlex
 import time
 
@@ -119,6 +134,27 @@ def _start(backend, svc, index):
     elbv2 = elbv2_backends[backend.account_id][svc.region_name]
     for arn, targets in _targets(svc, task):
         elbv2.register_targets(arn, targets)
+    container = td.container_definitions[0]
+    if container.get("command") != ["cron"]:
+        _site_of(backend, cluster.name, container.get("image"))
+    else:
+        # The image's cron mode: Moodle prints this line after each good run.
+        _log(backend, task, container, svc.region_name, "Cron run completed correctly")
+
+
+def _log(backend, task, container, region, message):
+    """One event in the task's awslogs stream, as the container would write it."""
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    group = options.get("awslogs-group")
+    if not group:
+        return
+    stream = f"{options.get('awslogs-stream-prefix', 'ecs')}/{container['name']}/{task.id}"
+    logs = logs_backends[backend.account_id][region]
+    try:
+        logs.ensure_log_stream(group, stream)
+        logs.put_log_events(group, stream, [{"timestamp": int(time.time() * 1000), "message": message}])
+    except Exception:  # the log group is gone
+        pass
 
 
 def _halt(backend, task, reason):
@@ -161,33 +197,83 @@ def _reconcile(backend, svc):
 
 
 ONE_OFF_S = 30
-_one_off = {}  # task ARN → (stop time, exit code, command, awslogs group, stream prefix, region)
+_tokens = {}  # (account, region, cluster, clientToken) → task ARN
+_one_off = {}  # task ARN → (stop time, exit code or None, command, container definition, region)
+
+# The emulator cannot run Moodle, so it keeps the one fact the day-2 commands
+# depend on: which Moodle version the site's database is at. An image's
+# Moodle version is its tag up to the first "-" (`…/moodle:4.5.1-2` is Moodle
+# 4.5.1, build 2); the site is at the version of the first web task's image,
+# then of the last image whose `upgrade.php --non-interactive` succeeded.
+_site = {}  # (account, region, cluster) → {"version": tag, "maintenance": bool}
+# Commands that exit 1 instead of 0 (substring match), for failure tests:
+# MOODLECTL_EMU_FAIL_COMMANDS="upgrade.php --non-interactive,…"
+FAIL_COMMANDS = [c for c in os.environ.get("MOODLECTL_EMU_FAIL_COMMANDS", "").split(",") if c]
+# An image whose name contains this cannot be pulled: its tasks stop before
+# the container starts, without an exit code, as ECS reports a failed pull.
+MISSING_IMAGE = "does-not-exist"
 
 
-def _exit_code(command):
+def _version(image):
+    last = (image or "").rsplit("/", 1)[-1]
+    return last.split(":", 1)[1].split("-", 1)[0] if ":" in last else "latest"
+
+
+def _older(a, b):
+    """Is version a older than b (dotted numbers; anything else is not comparable)?"""
+    try:
+        return tuple(int(x) for x in a.split(".")) < tuple(int(x) for x in b.split("."))
+    except (AttributeError, ValueError):
+        return False
+
+
+def _site_of(backend, cluster, image=None):
+    site = _site.setdefault((backend.account_id, backend.region_name, cluster), {"version": None, "maintenance": False})
+    if site["version"] is None and image:
+        site["version"] = _version(image)
+    return site
+
+
+def _exit_code(backend, cluster, image, command):
+    """What the command exits with on this emulated site (and its effect)."""
+    line = shlex.join(command)
+    if any(f in line for f in FAIL_COMMANDS):
+        return 1
     if len(command) == 3 and command[:2] == ["sh", "-c"] and command[2].startswith("exit "):
         try:
             return int(command[2].split()[1])
         except ValueError:
             return 2
+    site = _site_of(backend, cluster, image)
+    if "admin/cli/upgrade.php" in line:
+        if _older(_version(image), site["version"]):
+            return 1  # Moodle refuses to run code older than its database
+        if "--is-pending" in command:
+            return 2 if site["version"] != _version(image) else 0
+        site["version"] = _version(image)
+    elif "admin/cli/maintenance.php" in line:
+        site["maintenance"] = "--enable" in command
     return 0
 
 
 def _finish_one_off(backend, task):
-    _, code, command, group, prefix, region = _one_off[task.task_arn]
-    container = task.containers[0]
-    container.exitCode = code
-    container.exit_code = code
-    container.last_status = "STOPPED"
-    if group:
-        logs = logs_backends[backend.account_id][region]
-        stream = f"{prefix}/{container.name}/{task.id}"
-        try:
-            logs.ensure_log_stream(group, stream)
-            now = int(time.time() * 1000)
-            logs.put_log_events(group, stream, [{"timestamp": now, "message": f"(emulator) ran: {shlex.join(command)}"}])
-        except Exception:  # the log group is gone
-            pass
+    _, code, command, container, region = _one_off[task.task_arn]
+    if code is None:
+        # Never started: no exit code; ECS's stop code and reason.
+        task.stop_code = "TaskFailedToStart"
+        c = task.containers[0]
+        for attr in ("exitCode", "exit_code"):  # moto's Container says 0 from the start
+            if hasattr(c, attr):
+                delattr(c, attr)
+        c.last_status = "STOPPED"
+        _halt(backend, task, "CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                             f"failed to resolve ref {container.get('image')}: not found")
+        return
+    c = task.containers[0]
+    c.exitCode = code
+    c.exit_code = code
+    c.last_status = "STOPPED"
+    _log(backend, task, container, region, f"(emulator) ran: {shlex.join(command)} (exit {code})")
     _halt(backend, task, "Essential container in task exited")
 
 
@@ -238,16 +324,16 @@ def install():
         tasks = run_task(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs)
         td = self.describe_task_definition(task_definition_str)
         container = td.container_definitions[0]
-        options = (container.get("logConfiguration") or {}).get("options") or {}
         command = container.get("command") or []
         for o in (overrides or {}).get("containerOverrides", []):
             command = o.get("command") or command
         for t in tasks:
             t._transitions = RUNNING
             t.started_at = datetime.datetime.now(datetime.timezone.utc)
+            image = container.get("image") or ""
+            code = None if MISSING_IMAGE in image else _exit_code(self, t.cluster_name, image, command)
             _one_off[t.task_arn] = (
-                time.monotonic() + max(1.0, ONE_OFF_S * SCALE), _exit_code(command), command,
-                options.get("awslogs-group"), options.get("awslogs-stream-prefix", "ecs"), t.region_name,
+                time.monotonic() + max(1.0, ONE_OFF_S * SCALE), code, command, container, t.region_name,
             )
         return tasks
 
@@ -278,6 +364,27 @@ def install():
         return delete_cluster(self, cluster_str)
 
     backend.run_task = run_task_
+
+    # RunTask's clientToken: the same token in the same cluster returns the
+    # task it started (AWS keeps tokens 24 hours); moto starts another.
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    respond = EC2ContainerServiceResponse.run_task
+
+    def run_task_response(self):
+        token = self._get_param("clientToken")
+        key = (self.current_account, self.region, self._get_param("cluster", "default").split("/")[-1], token)
+        if token and key in _tokens:
+            tasks = self.ecs_backend.describe_tasks(key[2], [_tokens[key]])
+            return ActionResult({"tasks": tasks, "failures": []})
+        result = respond(self)
+        if token:
+            tasks = result.result["tasks"] if hasattr(result, "result") else []
+            if tasks:
+                _tokens[key] = tasks[0].task_arn
+        return result
+
+    EC2ContainerServiceResponse.run_task = run_task_response
     backend.stop_task = stop_task_
     backend.delete_cluster = delete_cluster_
     backend._calculate_task_resource_requirements = staticmethod(requirements_)

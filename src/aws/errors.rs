@@ -49,6 +49,10 @@ mod ops {
     pub use aws_sdk_applicationautoscaling::operation::{
         delete_scaling_policy::DeleteScalingPolicyError, deregister_scalable_target::DeregisterScalableTargetError,
     };
+    pub use aws_sdk_backup::operation::{
+        delete_backup_vault::DeleteBackupVaultError, delete_recovery_point::DeleteRecoveryPointError,
+        describe_backup_vault::DescribeBackupVaultError,
+    };
     pub use aws_sdk_cloudfront::operation::{
         delete_distribution::DeleteDistributionError, get_distribution::GetDistributionError,
         get_distribution_config::GetDistributionConfigError,
@@ -99,8 +103,9 @@ mod ops {
     };
     pub use aws_sdk_rds::operation::{
         delete_db_cluster::DeleteDBClusterError, delete_db_instance::DeleteDBInstanceError,
-        delete_db_subnet_group::DeleteDBSubnetGroupError, delete_event_subscription::DeleteEventSubscriptionError,
-        describe_db_clusters::DescribeDBClustersError, describe_db_instances::DescribeDBInstancesError,
+        delete_db_snapshot::DeleteDBSnapshotError, delete_db_subnet_group::DeleteDBSubnetGroupError,
+        delete_event_subscription::DeleteEventSubscriptionError, describe_db_clusters::DescribeDBClustersError,
+        describe_db_instances::DescribeDBInstancesError, describe_db_snapshots::DescribeDBSnapshotsError,
         describe_db_subnet_groups::DescribeDBSubnetGroupsError,
         describe_event_subscriptions::DescribeEventSubscriptionsError,
     };
@@ -121,6 +126,11 @@ mod ops {
 use ops::*;
 
 typed_not_found! {
+    DeleteBackupVaultError => ResourceNotFoundException;
+    DeleteRecoveryPointError => ResourceNotFoundException;
+    DescribeBackupVaultError => ResourceNotFoundException;
+    DeleteDBSnapshotError => DbSnapshotNotFoundFault;
+    DescribeDBSnapshotsError => DbSnapshotNotFoundFault;
     DeleteScalingPolicyError => ObjectNotFoundException;
     DeregisterScalableTargetError => ObjectNotFoundException;
     DeleteDistributionError => NoSuchDistribution;

@@ -197,6 +197,7 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    pub backup: aws_sdk_backup::Client,
     /// us-east-1: WAFv2 with scope CLOUDFRONT.
     pub wafv2_global: aws_sdk_wafv2::Client,
     /// us-east-1: the CloudFront certificate.
@@ -283,6 +284,7 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, &main, hook),
             autoscaling: client!(aws_sdk_applicationautoscaling, &main, hook),
             quotas: client!(aws_sdk_servicequotas, &main, hook),
+            backup: client!(aws_sdk_backup, &main, hook),
             wafv2_global: client!(aws_sdk_wafv2, &global, hook),
             acm_global: client!(aws_sdk_acm, &global, hook),
             cloudfront: client!(aws_sdk_cloudfront, &global, hook),

@@ -20,6 +20,18 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
     let rep = reporter(cli);
     let region = inp.cfg.stack.region.clone();
     let ctx = context(inp, state, rep.clone(), false, opts).await;
+    // What a restore replaced goes first: its mount targets hold the subnets.
+    if ctx.state.get(crate::resources::keys::RESTORE).is_some() {
+        let cx = crate::resources::StepCx::new(ctx.clone(), crate::resources::ids::OPS_RESTORE);
+        let name = crate::ops::copies::snapshot_name(&ctx.cfg.stack.name, "replaced-final");
+        let final_snapshot = (!ctx.opts.skip_final_snapshot).then_some(name.as_str());
+        let gone = crate::ops::restore::delete_old(&cx, final_snapshot).await;
+        let gone =
+            gone.map_err(|e| super::CmdError::runtime(anyhow::anyhow!("{e}\nstate saved; rerun `moodlectl down`")))?;
+        for g in gone {
+            rep.emit(&Event::StepProgress { step: "ops.restore".into(), message: format!("deleted {g}") });
+        }
+    }
     let report = super::up::walk(cli, &ctx, Direction::Down, (stack, region)).await?;
     let kept: Vec<String> = report
         .results
@@ -51,6 +63,10 @@ pub async fn run(cli: &Cli, opts: Options) -> CmdResult {
 fn preview(state: &crate::state::StateData, opts: &Options) {
     let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for r in state.resources.values() {
+        // Records of day-2 operations, not resources.
+        if r.kind.starts_with("moodlectl:") {
+            continue;
+        }
         if r.kind == "s3:bucket" && !opts.delete_audit_logs {
             continue; // kept, listed below
         }
@@ -67,6 +83,9 @@ fn preview(state: &crate::state::StateData, opts: &Options) {
     }
     if !opts.delete_audit_logs {
         eprintln!("  - the CloudTrail bucket and its logs (`--delete-audit-logs` to delete them)");
+    }
+    if !opts.delete_backups {
+        eprintln!("  - the backup vault, if it holds file-system recovery points (`--delete-backups` to delete them)");
     }
     if !opts.force_delete_secrets {
         eprintln!("  - the secrets, for a 7-day recovery window (`--force-delete-secrets` for none)");

@@ -5,6 +5,7 @@
 //! confirmation (exit 2 without a TTY and `--yes`), lock (exit 1, naming the
 //! holder), and only then are AWS clients built.
 
+pub mod backup;
 pub mod check;
 pub mod down;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod run;
 pub mod state;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 
 use crate::aws::{Aws, Conn};
 use crate::cli::{Cli, Command, OutputFormat};
@@ -63,13 +65,14 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Up { skip_preflight, .. } => up::run(cli, *skip_preflight).await,
         Command::Check => check::run(cli).await,
         Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
-        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets, .. } => {
+        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets, delete_backups, .. } => {
             down::run(
                 cli,
                 Options {
                     skip_final_snapshot: *skip_final_snapshot,
                     delete_audit_logs: *delete_audit_logs,
                     force_delete_secrets: *force_delete_secrets,
+                    delete_backups: *delete_backups,
                 },
             )
             .await
@@ -77,7 +80,13 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Status { wide, .. } => status::run(cli, *wide).await,
         Command::Plan { .. } => plan::run(cli).await,
         Command::Outputs => outputs::run(cli).await,
-        Command::Run { detach, command } => run::run(cli, *detach, command).await,
+        Command::Run { detach, image, command } => run::run(cli, *detach, image.as_deref(), command).await,
+        Command::Upgrade { image, .. } => upgrade::run(cli, image.as_deref()).await,
+        Command::Backup { name } => backup::backup(cli, name.as_deref()).await,
+        Command::Backups => backup::list(cli).await,
+        Command::Restore { snapshot, files, image, delete_old, .. } => {
+            backup::restore(cli, snapshot.as_deref(), files.as_deref(), image.as_deref(), *delete_old).await
+        }
         Command::Exec { task, container, command } => exec::run(cli, task.as_deref(), container, command).await,
         Command::ForceUnlock { id } => state::force_unlock(cli, id).await,
         Command::Graph => {
@@ -182,6 +191,12 @@ pub fn verbosity(cli: &Cli) -> Verbosity {
 
 pub fn reporter(cli: &Cli) -> Arc<dyn Reporter> {
     Arc::from(crate::report::make(cli.output == OutputFormat::Json, verbosity(cli)))
+}
+
+/// The reporter of a command whose stdout is one result document (`backup`,
+/// `restore`, `upgrade`): its progress goes to stderr as text whatever `-o`.
+pub fn progress_reporter(cli: &Cli) -> Arc<dyn Reporter> {
+    Arc::from(crate::report::make(false, verbosity(cli)))
 }
 
 /// Whether this run will ask (no `--yes`); without a terminal to ask on,

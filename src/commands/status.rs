@@ -166,6 +166,8 @@ pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
         }
     }
     let mut rows: Vec<Inspection> = by_step.into_iter().flat_map(|(_, v)| v).collect();
+    // What a restore replaced and keeps until `restore --delete-old`.
+    rows.extend(crate::ops::restore::kept_rows(&ctx.state.snapshot()));
     // Nothing recorded and nothing found but what `down` keeps on purpose
     // (the audit bucket; secrets in their recovery window): the stack is not
     // deployed, which is not a fault. Only the kept things are listed.

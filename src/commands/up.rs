@@ -30,6 +30,12 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
         }
         preflight_said = Some(super::check::passed(&unverified));
     }
+    // A new image: nothing in the service changes before Moodle says no
+    // database upgrade is pending (that is `moodlectl upgrade`'s job).
+    if let Err(e) = super::upgrade::gate(cli, &ctx).await {
+        drop(lock);
+        return Err(e);
+    }
     // On a terminal: the preflight passed; show what will change, then ask
     // (with --yes, as in CI, the run's own log says what it changed).
     if let Some(inp) = preview_inputs {

@@ -25,6 +25,8 @@ use std::time::Duration;
 pub struct Options {
     pub skip_final_snapshot: bool,
     pub delete_audit_logs: bool,
+    /// `down --delete-backups`: delete the file-system recovery points and their vault.
+    pub delete_backups: bool,
     pub force_delete_secrets: bool,
 }
 

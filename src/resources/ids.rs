@@ -38,6 +38,8 @@ pub const DATA_EFS_SG: StepId = StepId::new("data.efs-sg");
 pub const DATA_EFS_MOUNT_TARGETS: StepId = StepId::new("data.efs-mount-targets");
 pub const DATA_EFS_ACCESS_POINT: StepId = StepId::new("data.efs-access-point");
 pub const DATA_EFS_OLD_ACCESS_POINTS: StepId = StepId::new("data.efs-old-access-points");
+pub const DATA_BACKUP_VAULT: StepId = StepId::new("data.backup-vault");
+pub const DATA_BACKUP_ROLE: StepId = StepId::new("data.backup-role");
 
 // edge
 pub const EDGE_ALB_SG: StepId = StepId::new("edge.alb-sg");
@@ -59,7 +61,15 @@ pub const COMPUTE_SG_RULES: StepId = StepId::new("compute.sg-rules");
 pub const COMPUTE_TASK_DEFINITION: StepId = StepId::new("compute.task-definition");
 pub const COMPUTE_SERVICE: StepId = StepId::new("compute.service");
 pub const COMPUTE_AUTOSCALING: StepId = StepId::new("compute.autoscaling");
+pub const COMPUTE_CRON_TASK_DEFINITION: StepId = StepId::new("compute.cron-task-definition");
+pub const COMPUTE_CRON_SERVICE: StepId = StepId::new("compute.cron-service");
 
 // audit
 pub const AUDIT_BUCKET: StepId = StepId::new("audit.bucket");
 pub const AUDIT_TRAIL: StepId = StepId::new("audit.trail");
+
+// day-2 operations: not steps of the graph; their progress is reported
+// under these names (see `ops`).
+pub const OPS_UPGRADE: StepId = StepId::new("ops.upgrade");
+pub const OPS_BACKUP: StepId = StepId::new("ops.backup");
+pub const OPS_RESTORE: StepId = StepId::new("ops.restore");

@@ -27,6 +27,8 @@ pub const REPLICATION_GROUP: &str = "elasticache/replication-group";
 pub const SG_EFS: &str = "sg/efs";
 pub const EFS: &str = "efs/file-system";
 pub const ACCESS_POINT: &str = "efs/access-point";
+pub const BACKUP_VAULT: &str = "backup/vault";
+pub const BACKUP_ROLE: &str = "iam-role/backup";
 
 // edge
 pub const ALB: &str = "elbv2/alb";
@@ -46,7 +48,18 @@ pub const CLUSTER: &str = "ecs/cluster";
 pub const TASK_DEF: &str = "ecs/task-definition";
 pub const SERVICE: &str = "ecs/service";
 pub const SCALING: &str = "autoscaling/target";
+pub const CRON_TASK_DEF: &str = "ecs/cron-task-definition";
+pub const CRON_SERVICE: &str = "ecs/cron-service";
 
 // audit
 pub const BUCKET: &str = "s3/cloudtrail-bucket";
 pub const TRAIL: &str = "cloudtrail/trail";
+
+// day-2 operations (not steps: see `ops`)
+/// The upgrade in progress: its target image and how far it got.
+pub const UPGRADE: &str = "ops/upgrade";
+/// The image the site's database was last upgraded to, and the images it
+/// was upgraded away from (older code than the database).
+pub const SITE_IMAGE: &str = "ops/site-image";
+/// A restore in progress, then the instance/file system it replaced (kept until `--delete-old`).
+pub const RESTORE: &str = "ops/restore";

@@ -54,22 +54,24 @@ pub fn steps() -> Vec<Node> {
                 // until the tasks are gone.
                 DATA_EFS_MOUNT_TARGETS,
             ],
-            &compute::ServiceStep,
+            &compute::WEB_SERVICE,
         ),
         node(
-            COMPUTE_TASK_DEFINITION,
+            COMPUTE_CRON_SERVICE,
             &[
-                COMPUTE_LOG_GROUP,
-                COMPUTE_EXECUTION_ROLE,
-                COMPUTE_TASK_ROLE,
-                COMPUTE_ADMIN_SECRET,
-                DATA_DB_INSTANCE,
-                DATA_DB_SECRET,
-                DATA_REDIS,
-                DATA_EFS_ACCESS_POINT,
+                COMPUTE_CRON_TASK_DEFINITION,
+                COMPUTE_CLUSTER,
+                COMPUTE_SERVICE_SG,
+                COMPUTE_SG_RULES,
+                NETWORK_SUBNETS,
+                NETWORK_NAT_ROUTES,
+                NETWORK_INTERFACE_ENDPOINTS,
+                DATA_EFS_MOUNT_TARGETS,
             ],
-            &compute::TaskDefStep,
+            &compute::CRON_SERVICE_STEP,
         ),
+        node(COMPUTE_TASK_DEFINITION, TASK_DEFINITION_DEPS, &compute::WEB_TASK_DEF),
+        node(COMPUTE_CRON_TASK_DEFINITION, TASK_DEFINITION_DEPS, &compute::CRON_TASK_DEF_STEP),
         node(COMPUTE_LOG_GROUP, &[], &compute::CONTAINER_LOGS),
         node(COMPUTE_ADMIN_SECRET, &[], &compute::ADMIN_SECRET_VALUE),
         node(COMPUTE_EXECUTION_ROLE, &[DATA_DB_SECRET, COMPUTE_ADMIN_SECRET], &compute::EXEC_ROLE_DEF),
@@ -117,12 +119,28 @@ pub fn steps() -> Vec<Node> {
         node(DATA_EFS_SG, &[NETWORK_VPC], &data::EFS_SG),
         node(DATA_EFS_MOUNT_TARGETS, &[DATA_EFS, DATA_EFS_SG, NETWORK_SUBNETS], &data::MountTargetsStep),
         node(DATA_EFS_ACCESS_POINT, &[DATA_EFS], &data::AccessPointStep),
-        node(DATA_EFS_OLD_ACCESS_POINTS, &[COMPUTE_SERVICE], &data::OldAccessPointsStep),
+        node(DATA_EFS_OLD_ACCESS_POINTS, &[COMPUTE_SERVICE, COMPUTE_CRON_SERVICE], &data::OldAccessPointsStep),
+        // data: backups of the file system (AWS Backup; DB snapshots are RDS's own)
+        node(DATA_BACKUP_VAULT, &[], &data::BackupVaultStep),
+        node(DATA_BACKUP_ROLE, &[], &data::BACKUP_ROLE_DEF),
         // audit
         node(AUDIT_BUCKET, &[], &audit::BucketStep),
         node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),
     ]
 }
+
+/// What both services' task definitions name: logs, roles, secrets, the
+/// database and cache endpoints, the file system's access point.
+const TASK_DEFINITION_DEPS: &[StepId] = &[
+    ids::COMPUTE_LOG_GROUP,
+    ids::COMPUTE_EXECUTION_ROLE,
+    ids::COMPUTE_TASK_ROLE,
+    ids::COMPUTE_ADMIN_SECRET,
+    ids::DATA_DB_INSTANCE,
+    ids::DATA_DB_SECRET,
+    ids::DATA_REDIS,
+    ids::DATA_EFS_ACCESS_POINT,
+];
 
 /// One row of [`steps`]: a step, its ID and what must be done before it.
 const fn node(id: StepId, deps: &'static [StepId], step: &'static dyn Step<StepCx>) -> Node {

@@ -43,6 +43,9 @@ names! {
     topic_name => "rds-events",
     group_id => "redis",
     cache_subnet_group_name => "cache-subnets",
+    /// The AWS Backup vault of the stack's file-system recovery points.
+    backup_vault_name => "backups",
+    backup_role_name => "backup",
     // edge
     alb_name => "alb",
     tg_name => "tg",
@@ -52,6 +55,10 @@ names! {
     cluster_name => "cluster",
     service_name => "service",
     family => "moodle",
+    /// The cron service and its task definition family: `<stack>-cron`.
+    cron_name => "cron",
+    /// One-off tasks of another image (`run --image`, `upgrade`).
+    oneoff_family => "oneoff",
     admin_secret_name => "moodle-admin",
     exec_role_name => "task-execution",
     task_role_name => "task",

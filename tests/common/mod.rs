@@ -124,6 +124,12 @@ fn rest_operation(method: &str, url: &str) -> String {
         ("POST", [_, "distribution"]) => "CreateDistribution".into(),
         ("DELETE", [_, "distribution", _]) => "DeleteDistribution".into(),
         ("GET", [_, "distribution", ..]) => "GetDistribution".into(),
+        // AWS Backup
+        ("PUT", ["backup-jobs"]) => "StartBackupJob".into(),
+        ("PUT", ["restore-jobs"]) => "StartRestoreJob".into(),
+        ("PUT", ["backup-vaults", _]) => "CreateBackupVault".into(),
+        ("DELETE", ["backup-vaults", _]) => "DeleteBackupVault".into(),
+        ("DELETE", ["backup-vaults", _, "recovery-points", ..]) => "DeleteRecoveryPoint".into(),
         _ => format!("{method} {url}"),
     }
 }
@@ -467,4 +473,19 @@ macro_rules! snapshot {
         settings.set_prepend_module_to_snapshot(false);
         settings.bind(|| insta::assert_snapshot!($name, $value));
     }};
+}
+
+/// Validate `v` against a schema of `schema/` (JSON Schema, by the jsonschema crate).
+pub fn validate(schema: &serde_json::Value, v: &serde_json::Value, path: &str) -> Result<(), String> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("schema: {e}"))?;
+    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{path}{}: {e}", e.instance_path())).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+pub fn schema(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap()).unwrap()
 }

@@ -57,3 +57,65 @@ pub fn task_id(arn: &str) -> &str {
 
 /// The awslogs stream prefix: a task's stream is `<prefix>/moodle/<task id>`.
 pub const LOG_STREAM_PREFIX: &str = "ecs-moodle";
+/// The cron service's tasks log under their own prefix, so its runs can be
+/// told from the web tasks' lines.
+pub const CRON_LOG_STREAM_PREFIX: &str = "ecs-cron";
+/// What Moodle's `admin/cli/cron.php` prints when a run finished without error.
+pub const CRON_DONE: &str = "Cron run completed correctly";
+
+/// The stack's two ECS services. They share the image, secrets, file system
+/// and security group; the web tier sits behind the load balancer and scales,
+/// cron runs Moodle's scheduled tasks once a minute in exactly one task
+/// (Moodle's cluster advice: cron must not pile up, and the web tasks no
+/// longer run it: the image's `CRON=off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Web,
+    Cron,
+}
+
+impl Role {
+    pub fn task_def_key(self) -> &'static str {
+        match self {
+            Role::Web => TASK_DEF,
+            Role::Cron => CRON_TASK_DEF,
+        }
+    }
+    pub fn service_key(self) -> &'static str {
+        match self {
+            Role::Web => SERVICE,
+            Role::Cron => CRON_SERVICE,
+        }
+    }
+    pub fn task_def_step(self) -> StepId {
+        match self {
+            Role::Web => ids::COMPUTE_TASK_DEFINITION,
+            Role::Cron => ids::COMPUTE_CRON_TASK_DEFINITION,
+        }
+    }
+    /// The task definition family (`<stack>-moodle`, `<stack>-cron`).
+    pub fn family(self, cx: &impl Named) -> String {
+        match self {
+            Role::Web => family(cx),
+            Role::Cron => cron_name(cx),
+        }
+    }
+    /// The ECS service name (`<stack>-service`, `<stack>-cron`).
+    pub fn service(self, cx: &impl Named) -> String {
+        match self {
+            Role::Web => service_name(cx),
+            Role::Cron => cron_name(cx),
+        }
+    }
+    pub fn stream_prefix(self) -> &'static str {
+        match self {
+            Role::Web => LOG_STREAM_PREFIX,
+            Role::Cron => CRON_LOG_STREAM_PREFIX,
+        }
+    }
+}
+
+pub(crate) static WEB_TASK_DEF: TaskDefStep = TaskDefStep(Role::Web);
+pub(crate) static CRON_TASK_DEF_STEP: TaskDefStep = TaskDefStep(Role::Cron);
+pub(crate) static WEB_SERVICE: ServiceStep = ServiceStep(Role::Web);
+pub(crate) static CRON_SERVICE_STEP: ServiceStep = ServiceStep(Role::Cron);

@@ -1,5 +1,8 @@
-//! The ECS service: capacity-provider strategy, private subnets, the target
-//! group, rolling deployment with the circuit breaker, ECS Exec.
+//! The ECS services (`Role`): the web service with its capacity-provider
+//! strategy, private subnets, the target group, rolling deployment with the
+//! circuit breaker and ECS Exec; and the cron service, one on-demand task, no
+//! load balancer, not autoscaled, replaced stop-first (maximum 100 %, minimum
+//! 0 %) so two cron loops never run side by side.
 //!
 //! It needs the task definition, the cluster, its security group and the
 //! target group *attached to a listener* (ECS refuses one without a load
@@ -19,8 +22,8 @@ use aws_sdk_ecs::types as ecs;
 
 // ---------------------------------------------------------------- service
 
-pub async fn find_service(cx: &StepCx) -> Result<Option<ecs::Service>, StepError> {
-    let (cluster, name) = (cluster_name(cx), service_name(cx));
+pub async fn find_service(cx: &StepCx, role: Role) -> Result<Option<ecs::Service>, StepError> {
+    let (cluster, name) = (cluster_name(cx), role.service(cx));
     let call = cx.aws.ecs.describe_services().cluster(&cluster).services(&name);
     let r = call.send().await.or_absent("DescribeServices", &name)?;
     Ok(r.and_then(|o| o.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned()))
@@ -30,10 +33,10 @@ pub(crate) fn last_events(s: &ecs::Service, n: usize) -> Vec<String> {
     s.events().iter().take(n).filter_map(|e| e.message().map(str::to_string)).collect()
 }
 
-pub(crate) async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
-    let name = service_name(cx);
+pub(crate) async fn wait_stable(cx: &StepCx, role: Role) -> Result<(), StepError> {
+    let name = role.service(cx);
     wait_for(cx, &format!("service {name}"), cx.wait_timeout, || async {
-        let Some(s) = find_service(cx).await? else {
+        let Some(s) = find_service(cx, role).await? else {
             return Ok(Poll::Pending("not visible yet".into()));
         };
         let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
@@ -61,27 +64,45 @@ pub(crate) async fn wait_stable(cx: &StepCx) -> Result<(), StepError> {
     .await
 }
 
-/// Autoscaling moves the desired count within [desired_count, max_count];
-/// `up` only corrects it when it is outside those bounds.
-pub(crate) fn desired_target(cx: &StepCx, live: i32) -> i32 {
+/// Autoscaling moves the web service's desired count within
+/// [desired_count, max_count]; `up` only corrects it when it is outside those
+/// bounds. Cron runs exactly one task.
+pub(crate) fn desired_target(cx: &StepCx, role: Role, live: i32) -> i32 {
     let s = &cx.cfg.service;
-    live.clamp(s.desired_count as i32, s.max_count as i32)
+    match role {
+        Role::Web => live.clamp(s.desired_count as i32, s.max_count as i32),
+        Role::Cron => 1,
+    }
 }
 
-pub(crate) struct ServiceStep;
+/// Cron on on-demand Fargate only: a Spot interruption mid-run would cut a
+/// scheduled task (a course backup, a forum digest) short.
+fn role_strategy(cx: &StepCx, role: Role) -> Vec<ecs::CapacityProviderStrategyItem> {
+    match role {
+        Role::Web => strategy(cx),
+        Role::Cron => {
+            let b = ecs::CapacityProviderStrategyItem::builder().capacity_provider("FARGATE").weight(1).base(0);
+            vec![b.build().expect("provider")]
+        }
+    }
+}
+
+pub(crate) struct ServiceStep(pub Role);
 
 #[async_trait]
 impl Step<StepCx> for ServiceStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (cluster, name) = (cluster_name(cx), service_name(cx));
+        let role = self.0;
+        let (cluster, name) = (cluster_name(cx), role.service(cx));
         let s_cfg = &cx.cfg.service;
-        let out = match find_service(cx).await? {
+        let web = role == Role::Web;
+        let out = match find_service(cx, role).await? {
             Some(s) => {
                 cx.record(
-                    SERVICE,
+                    role.service_key(),
                     Resource::new("ecs:service", s.service_arn().unwrap_or_default()).with("name", &name),
                 )?;
-                let td = cx.state.id(TASK_DEF);
+                let td = cx.state.id(role.task_def_key());
                 let mut changes = vec![];
                 let mut req = cx.aws.ecs.update_service().cluster(&cluster).service(&name);
                 if let Some(td) = td.as_ref().filter(|td| s.task_definition() != Some(td.as_str())) {
@@ -92,12 +113,12 @@ impl Step<StepCx> for ServiceStep {
                     ));
                     req = req.task_definition(td);
                 }
-                let want = desired_target(cx, s.desired_count());
+                let want = desired_target(cx, role, s.desired_count());
                 if s.desired_count() != want {
                     changes.push(change("desired_count", s.desired_count(), want));
                     req = req.desired_count(want);
                 }
-                if s.health_check_grace_period_seconds() != Some(s_cfg.health_check_grace_seconds as i32) {
+                if web && s.health_check_grace_period_seconds() != Some(s_cfg.health_check_grace_seconds as i32) {
                     changes.push(change(
                         "health_check_grace_seconds",
                         s.health_check_grace_period_seconds().unwrap_or(0),
@@ -105,9 +126,9 @@ impl Step<StepCx> for ServiceStep {
                     ));
                     req = req.health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
                 }
-                if strategy_sig(s.capacity_provider_strategy()) != strategy_sig(&strategy(cx)) {
+                if strategy_sig(s.capacity_provider_strategy()) != strategy_sig(&role_strategy(cx, role)) {
                     changes.push("capacity provider strategy".into());
-                    req = req.set_capacity_provider_strategy(Some(strategy(cx))).force_new_deployment(true);
+                    req = req.set_capacity_provider_strategy(Some(role_strategy(cx, role))).force_new_deployment(true);
                 }
                 if !s.enable_execute_command() {
                     changes.push(change("enable_execute_command", false, true));
@@ -130,28 +151,23 @@ impl Step<StepCx> for ServiceStep {
                             .expect("subnets"),
                     )
                     .build();
-                let req = cx
+                // Web: start new tasks before stopping old ones; cron: stop the
+                // old one first, never two cron loops.
+                let (max, min) = if web { (200, 50) } else { (100, 0) };
+                let mut req = cx
                     .aws
                     .ecs
                     .create_service()
                     .cluster(&cluster)
                     .service_name(&name)
-                    .task_definition(cx.require(TASK_DEF, ids::COMPUTE_TASK_DEFINITION)?)
-                    .desired_count(s_cfg.desired_count as i32)
-                    .set_capacity_provider_strategy(Some(strategy(cx)))
+                    .task_definition(cx.require(role.task_def_key(), role.task_def_step())?)
+                    .desired_count(desired_target(cx, role, s_cfg.desired_count as i32))
+                    .set_capacity_provider_strategy(Some(role_strategy(cx, role)))
                     .network_configuration(net)
-                    .load_balancers(
-                        ecs::LoadBalancer::builder()
-                            .target_group_arn(cx.require(TARGET_GROUP, ids::EDGE_TARGET_GROUP)?)
-                            .container_name(CONTAINER)
-                            .container_port(CONTAINER_PORT)
-                            .build(),
-                    )
-                    .health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32)
                     .deployment_configuration(
                         ecs::DeploymentConfiguration::builder()
-                            .maximum_percent(200)
-                            .minimum_healthy_percent(50)
+                            .maximum_percent(max)
+                            .minimum_healthy_percent(min)
                             .deployment_circuit_breaker(
                                 ecs::DeploymentCircuitBreaker::builder().enable(true).rollback(true).build(),
                             )
@@ -160,12 +176,23 @@ impl Step<StepCx> for ServiceStep {
                     .enable_ecs_managed_tags(true)
                     .propagate_tags(ecs::PropagateTags::Service)
                     .enable_execute_command(true)
-                    .client_token(cx.token(SERVICE)?)
-                    .set_tags(Some(Tags::new(cx, SERVICE).render()));
+                    .client_token(cx.token(role.service_key())?)
+                    .set_tags(Some(Tags::new(cx, role.service_key()).render()));
+                if web {
+                    req = req
+                        .load_balancers(
+                            ecs::LoadBalancer::builder()
+                                .target_group_arn(cx.require(TARGET_GROUP, ids::EDGE_TARGET_GROUP)?)
+                                .container_name(CONTAINER)
+                                .container_port(CONTAINER_PORT)
+                                .build(),
+                        )
+                        .health_check_grace_period_seconds(s_cfg.health_check_grace_seconds as i32);
+                }
                 let o =
                     retry(cx, "CreateService", &name, &transient::ECS_SERVICE_CREATE, || req.clone().send()).await?;
                 cx.record_new(
-                    SERVICE,
+                    role.service_key(),
                     Resource::new("ecs:service", o.service().and_then(|s| s.service_arn()).unwrap_or_default())
                         .with("name", &name),
                 )?;
@@ -173,14 +200,15 @@ impl Step<StepCx> for ServiceStep {
             }
         };
         if !cx.dry_run {
-            wait_stable(cx).await?;
+            wait_stable(cx, role).await?;
         }
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (cluster, name) = (cluster_name(cx), service_name(cx));
+        let role = self.0;
+        let (cluster, name) = (cluster_name(cx), role.service(cx));
         let client = &cx.aws.ecs;
-        cx.remove(SERVICE, find_service(cx).await?, |s| async move {
+        cx.remove(role.service_key(), find_service(cx, role).await?, |s| async move {
             // DRAINING or INACTIVE: deleted by an earlier run.
             let mut out = Outcome::Deleted;
             if s.status() == Some("ACTIVE") {
@@ -194,31 +222,40 @@ impl Step<StepCx> for ServiceStep {
             }
             // The cluster can only go once the service is INACTIVE.
             let running = |s: &ecs::Service| format!("{} (running {})", s.status().unwrap_or("?"), s.running_count());
-            wait_gone(cx, &format!("service {name}"), || find_service(cx), running).await?;
+            wait_gone(cx, &format!("service {name}"), || find_service(cx, role), running).await?;
             Ok(out)
         })
         .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let found = find_service(cx).await?;
+        let role = self.0;
+        let found = find_service(cx, role).await?;
         let tasks = match &found {
-            Some(_) => running_tasks(cx).await?,
+            Some(_) => running_tasks(cx, role).await?,
             None => vec![],
         };
-        let mut rows = cx.inspect_one(SERVICE, "ecs:service", &service_name(cx), found, |i, s| {
+        let last_cron = match (&found, role) {
+            (Some(_), Role::Cron) => Some(last_cron_run(cx).await),
+            _ => None,
+        };
+        let mut rows = cx.inspect_one(role.service_key(), "ecs:service", &role.service(cx), found, |i, s| {
             let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
             let rollout = primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()).unwrap_or_default();
             let healthy = s.running_count() >= s.desired_count() && s.desired_count() > 0 && rollout != "FAILED";
             let (running, desired) = (s.running_count(), s.desired_count());
             let state = format!("running {running}/{desired} (pending {}), {rollout}", s.pending_count());
-            let mut i = i
+            let i = i
                 .status(s.service_arn(), state, healthy)
                 .detail("running", running.to_string())
                 .detail("desired", desired.to_string())
                 .detail("deployments", s.deployments().len().to_string())
                 .detail("last_events", last_events(&s, 3).join(" | "));
-            let want = desired_target(cx, desired);
-            if want != desired {
+            let mut i = match last_cron {
+                Some(last) => i.detail("last_cron_run", last),
+                None => i,
+            };
+            let want = desired_target(cx, role, desired);
+            if want != desired && role == Role::Web {
                 let (min, max) = (cx.cfg.service.desired_count, cx.cfg.service.max_count);
                 i.drift = Some(format!("desired count {desired} outside [{min}, {max}]"));
             }
@@ -229,9 +266,30 @@ impl Step<StepCx> for ServiceStep {
     }
 }
 
+/// When the cron service last finished a run (Moodle's own line in the cron
+/// task's log), or why that is not known: the one sign that cron keeps up.
+async fn last_cron_run(cx: &StepCx) -> String {
+    let group = log_group_name(cx);
+    let since = crate::state::unix_now().saturating_sub(24 * 3600) as i64 * 1000;
+    let call = cx.aws.logs.filter_log_events().log_group_name(&group).log_stream_name_prefix(CRON_LOG_STREAM_PREFIX);
+    let call = call.filter_pattern(format!("\"{CRON_DONE}\"")).start_time(since);
+    let mut pages = call.into_paginator().send();
+    let mut last = None;
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => last = p.events().iter().filter_map(|e| e.timestamp()).max().max(last),
+            Err(e) => return format!("unknown ({})", crate::aws::errors::error_code_message(&e).0),
+        }
+    }
+    match last.and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok()) {
+        Some(t) => t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        None => "none in the last 24 h".into(),
+    }
+}
+
 /// The service's running tasks, as Copilot's `svc status` lists them.
-async fn running_tasks(cx: &StepCx) -> Result<Vec<ecs::Task>, StepError> {
-    let (cluster, name) = (cluster_name(cx), service_name(cx));
+async fn running_tasks(cx: &StepCx, role: Role) -> Result<Vec<ecs::Task>, StepError> {
+    let (cluster, name) = (cluster_name(cx), role.service(cx));
     let call =
         cx.aws.ecs.list_tasks().cluster(&cluster).service_name(&name).desired_status(ecs::DesiredStatus::Running);
     let arns = call.send().await.ctx("ListTasks", &name)?.task_arns().to_vec();

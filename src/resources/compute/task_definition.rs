@@ -1,6 +1,9 @@
-//! The task definition: CPU/memory/platform, the container with its
-//! environment and secrets (the contract with the image), its log
-//! configuration, health check and EFS volume.
+//! The task definitions of both services (`Role`): CPU/memory/platform, the
+//! container with its environment and secrets (the contract with the image),
+//! its log configuration, health check and EFS volume. The web container
+//! serves on the container port with the health check and runs no cron
+//! (`CRON=off`); the cron container runs the image's `cron` mode (Moodle's
+//! cron once a minute, in the foreground) with neither.
 //!
 //! It needs the log group, both roles, both secrets, the DB and Redis
 //! endpoints and the access point. A new revision is registered only when
@@ -73,12 +76,26 @@ pub(crate) struct TaskSpec {
 
 pub(crate) fn task_spec(
     cx: &StepCx,
+    role: Role,
 ) -> Result<
     (TaskSpec, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder),
     StepError,
 > {
     let c = &cx.cfg;
-    let env = environment(cx)?;
+    let mut env = environment(cx)?;
+    if role == Role::Web {
+        // Cron is the cron service's job: one run a minute for the site, not one per web task.
+        env.push(("CRON".into(), "off".into()));
+    }
+    let command: Vec<String> = match role {
+        Role::Web => vec![],
+        Role::Cron => vec!["cron".into()],
+    };
+    let health = match role {
+        Role::Web => health_check_command().join(" "),
+        Role::Cron => String::new(),
+    };
+    let group = log_group_name(cx);
     let db_secret = cx.require(DB_SECRET, ids::DATA_DB_SECRET)?;
     let admin_secret = cx.require(ADMIN_SECRET, ids::COMPUTE_ADMIN_SECRET)?;
     let secrets = [("MOODLE_DATABASE_PASSWORD", format!("{db_secret}:password::")), ("MOODLE_PASSWORD", admin_secret)];
@@ -98,41 +115,51 @@ pub(crate) fn task_spec(
         format!("exec={exec_role}"),
         format!("task={task_role}"),
         format!("efs={fs}/{ap}"),
-        format!("logs={}", log_group_name(cx)),
-        format!("healthcheck={}", health_check_command().join(" ")),
+        format!("logs={group}/{}", role.stream_prefix()),
+        format!("healthcheck={health}"),
+        format!("command={}", command.join(" ")),
     ];
     sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
     sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
     sig.sort();
 
-    let container = ecs::ContainerDefinition::builder()
+    let mut container = ecs::ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&c.image.uri)
         .essential(true)
-        .port_mappings(
-            ecs::PortMapping::builder().container_port(CONTAINER_PORT).protocol(ecs::TransportProtocol::Tcp).build(),
-        )
+        // A cron run (or a web request) gets two minutes to finish on a stop.
         .stop_timeout(120)
-        .health_check(
-            ecs::HealthCheck::builder()
-                .set_command(Some(health_check_command()))
-                .interval(30)
-                .timeout(10)
-                .retries(3)
-                // ECS's maximum; the service's grace period covers a first install.
-                .start_period(300)
-                .build()
-                .expect("command set"),
-        )
+        .set_command((!command.is_empty()).then_some(command))
         .log_configuration(
             ecs::LogConfiguration::builder()
                 .log_driver(ecs::LogDriver::Awslogs)
-                .options("awslogs-group", log_group_name(cx))
+                .options("awslogs-group", &group)
                 .options("awslogs-region", &cx.aws.region)
-                .options("awslogs-stream-prefix", LOG_STREAM_PREFIX)
+                .options("awslogs-stream-prefix", role.stream_prefix())
                 .build()
                 .expect("driver"),
-        )
+        );
+    if role == Role::Web {
+        container = container
+            .port_mappings(
+                ecs::PortMapping::builder()
+                    .container_port(CONTAINER_PORT)
+                    .protocol(ecs::TransportProtocol::Tcp)
+                    .build(),
+            )
+            .health_check(
+                ecs::HealthCheck::builder()
+                    .set_command(Some(health_check_command()))
+                    .interval(30)
+                    .timeout(10)
+                    .retries(3)
+                    // ECS's maximum; the service's grace period covers a first install.
+                    .start_period(300)
+                    .build()
+                    .expect("command set"),
+            );
+    }
+    let container = container
         .mount_points(
             ecs::MountPoint::builder().source_volume("moodle").container_path(MOODLEDATA_PATH).read_only(false).build(),
         )
@@ -164,7 +191,7 @@ pub(crate) fn task_spec(
         .aws
         .ecs
         .register_task_definition()
-        .family(family(cx))
+        .family(role.family(cx))
         .task_role_arn(task_role)
         .execution_role_arn(exec_role)
         .network_mode(ecs::NetworkMode::Awsvpc)
@@ -179,7 +206,7 @@ pub(crate) fn task_spec(
         )
         .container_definitions(container)
         .volumes(volume)
-        .set_tags(Some(Tags::new(cx, TASK_DEF).render()));
+        .set_tags(Some(Tags::new(cx, role.task_def_key()).render()));
     Ok((TaskSpec { sig }, req))
 }
 
@@ -205,15 +232,11 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
             e.authorization_config().and_then(|a| a.access_point_id()).unwrap_or_default()
         ));
     }
-    sig.push(format!(
-        "logs={}",
-        c.log_configuration()
-            .and_then(|l| l.options())
-            .and_then(|o| o.get("awslogs-group"))
-            .cloned()
-            .unwrap_or_default()
-    ));
+    let opts = c.log_configuration().and_then(|l| l.options());
+    let opt = |k: &str| opts.and_then(|o| o.get(k)).cloned().unwrap_or_default();
+    sig.push(format!("logs={}/{}", opt("awslogs-group"), opt("awslogs-stream-prefix")));
     sig.push(format!("healthcheck={}", c.health_check().map(|h| h.command().join(" ")).unwrap_or_default()));
+    sig.push(format!("command={}", c.command().join(" ")));
     sig.extend(
         c.environment()
             .iter()
@@ -224,8 +247,8 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     sig
 }
 
-pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefinition>, StepError> {
-    let fam = family(cx);
+pub(crate) async fn latest_task_def(cx: &StepCx, role: Role) -> Result<Option<ecs::TaskDefinition>, StepError> {
+    let fam = role.family(cx);
     match cx.aws.ecs.describe_task_definition().task_definition(&fam).send().await {
         Ok(o) => Ok(o.task_definition().filter(|t| t.status() == Some(&ecs::TaskDefinitionStatus::Active)).cloned()),
         // ECS answers ClientException for an unknown family.
@@ -234,13 +257,14 @@ pub(crate) async fn latest_task_def(cx: &StepCx) -> Result<Option<ecs::TaskDefin
     }
 }
 
-pub(crate) struct TaskDefStep;
+pub(crate) struct TaskDefStep(pub Role);
 
 #[async_trait]
 impl Step<StepCx> for TaskDefStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let live = latest_task_def(cx).await?;
-        let spec = task_spec(cx);
+        let (role, key) = (self.0, self.0.task_def_key());
+        let live = latest_task_def(cx, role).await?;
+        let spec = task_spec(cx, role);
         let (spec, req) = match spec {
             Ok(s) => s,
             Err(_) if cx.dry_run => {
@@ -255,7 +279,7 @@ impl Step<StepCx> for TaskDefStep {
         if let Some(td) = &live {
             let arn = td.task_definition_arn().unwrap_or_default().to_string();
             if live_sig(td) == spec.sig {
-                cx.record(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
+                cx.record(key, Resource::new("ecs:task-definition", &arn))?;
                 return Ok(Outcome::Unchanged);
             }
         }
@@ -270,37 +294,46 @@ impl Step<StepCx> for TaskDefStep {
             return Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created });
         }
         let rule = &transient::TASK_DEFINITION_ROLES;
-        let o = retry(cx, "RegisterTaskDefinition", &family(cx), rule, || req.clone().send()).await?;
+        let o = retry(cx, "RegisterTaskDefinition", &role.family(cx), rule, || req.clone().send()).await?;
         let arn = o.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
-        cx.record_new(TASK_DEF, Resource::new("ecs:task-definition", &arn))?;
+        cx.record_new(key, Resource::new("ecs:task-definition", &arn))?;
         Ok(if live.is_some() { Outcome::Updated(changes) } else { Outcome::Created })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let fam = family(cx);
-        // Every page: a family with many revisions lists them over several.
-        let call = cx.aws.ecs.list_task_definitions().family_prefix(&fam).status(ecs::TaskDefinitionStatus::Active);
-        let pages =
-            call.into_paginator().send().collect::<Result<Vec<_>, _>>().await.ctx("ListTaskDefinitions", &fam)?;
-        let mut out = Outcome::AlreadyAbsent;
-        // The family is ours: every active revision was registered by moodlectl.
-        let ours = format!("task-definition/{fam}:");
-        for arn in pages.iter().flat_map(|p| p.task_definition_arns()).filter(|a| a.contains(&ours)) {
-            let r = cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await;
-            out = out.merge(deleted("DeregisterTaskDefinition", arn, r)?);
+        let mut out = deregister_family(cx, &self.0.family(cx)).await?;
+        if self.0 == Role::Web {
+            // One-off tasks of another image (`run --image`, `upgrade`) register their own family.
+            out = out.merge(deregister_family(cx, &oneoff_family(cx)).await?);
         }
-        cx.forget(TASK_DEF)?;
+        cx.forget(self.0.task_def_key())?;
         Ok(out)
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let fam = family(cx);
-        cx.inspect_one(TASK_DEF, "ecs:task-definition", &fam, latest_task_def(cx).await?, |i, td| {
+        let (role, fam) = (self.0, self.0.family(cx));
+        cx.inspect_one(role.task_def_key(), "ecs:task-definition", &fam, latest_task_def(cx, role).await?, |i, td| {
             let image = td.container_definitions().first().and_then(|c| c.image()).unwrap_or_default();
             let mut i = i.status(td.task_definition_arn(), "ACTIVE", true).detail("image", image);
             i.name = format!("{fam}:{}", td.revision());
-            if task_spec(cx).is_ok_and(|(spec, _)| live_sig(&td) != spec.sig) {
+            if task_spec(cx, role).is_ok_and(|(spec, _)| live_sig(&td) != spec.sig) {
                 i.drift = Some("differs from config (a new revision is pending)".into());
             }
             i
         })
     }
+}
+
+/// Deregister every active revision of a family of ours.
+async fn deregister_family(cx: &StepCx, fam: &str) -> Result<Outcome, StepError> {
+    // Every page: a family with many revisions lists them over several.
+    let call = cx.aws.ecs.list_task_definitions().family_prefix(fam).status(ecs::TaskDefinitionStatus::Active);
+    let pages = call.into_paginator().send().collect::<Result<Vec<_>, _>>().await.ctx("ListTaskDefinitions", fam)?;
+    let mut out = Outcome::AlreadyAbsent;
+    // The family is ours: every active revision was registered by moodlectl.
+    // (A prefix: `<stack>-moodle` must not match `<stack>-moodle2`.)
+    let ours = format!("task-definition/{fam}:");
+    for arn in pages.iter().flat_map(|p| p.task_definition_arns()).filter(|a| a.contains(&ours)) {
+        let r = cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await;
+        out = out.merge(deleted("DeregisterTaskDefinition", arn, r)?);
+    }
+    Ok(out)
 }

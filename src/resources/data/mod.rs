@@ -6,6 +6,7 @@
 //! the step list. Each resource's ordering rules are in its own file.
 
 mod access_point;
+mod backup;
 mod cache;
 mod db_events;
 mod db_instance;
@@ -15,7 +16,7 @@ mod mount_targets;
 mod security_groups;
 mod subnet_groups;
 pub(crate) use self::{
-    access_point::*, cache::*, db_events::*, db_instance::*, db_secret::*, efs::*, mount_targets::*,
+    access_point::*, backup::*, cache::*, db_events::*, db_instance::*, db_secret::*, efs::*, mount_targets::*,
     security_groups::*, subnet_groups::*,
 };
 pub use crate::resources::keys::*;
