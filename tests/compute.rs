@@ -107,6 +107,8 @@ async fn up_builds_the_service_as_specified() {
     let opts = lc.options().unwrap();
     assert_eq!(opts["awslogs-group"], "/moodlectl/moodle/moodle");
     assert_eq!(opts["awslogs-stream-prefix"], "ecs-moodle");
+    // Non-blocking: a slow CloudWatch Logs never stalls Apache's writes.
+    assert_eq!((opts["mode"].as_str(), opts["max-buffer-size"].as_str()), ("non-blocking", "25m"));
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/moodle").send().await.unwrap();
     assert_eq!(lg.log_groups()[0].retention_in_days(), Some(30));

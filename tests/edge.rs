@@ -36,6 +36,11 @@ async fn up_builds_edge_and_audit_as_specified() {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
     let lb = elb.describe_load_balancers().names("moodle-alb").send().await.unwrap().load_balancers()[0].clone();
     assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    // Header fields that are not valid HTTP are dropped before they reach Moodle.
+    let attrs = elb.describe_load_balancer_attributes().load_balancer_arn(lb.load_balancer_arn().unwrap()).send();
+    let attrs = attrs.await.unwrap();
+    let drop = attrs.attributes().iter().find(|a| a.key() == Some("routing.http.drop_invalid_header_fields.enabled"));
+    assert_eq!(drop.and_then(|a| a.value()), Some("true"));
     let mut lb_subnets: Vec<String> =
         lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
     lb_subnets.sort();

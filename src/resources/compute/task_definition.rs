@@ -69,6 +69,13 @@ pub(crate) fn health_check_command() -> Vec<String> {
     ]
 }
 
+/// The awslogs driver in non-blocking mode: when CloudWatch Logs is slow or
+/// throttled, log lines wait in a buffer (and the oldest are dropped when it
+/// is full) instead of blocking the container's writes — a blocked stdout
+/// stalls Apache and cron. The buffer is the driver's documented default size.
+pub const LOG_MODE: &str = "non-blocking";
+pub const LOG_BUFFER: &str = "25m";
+
 /// The desired task definition, as a comparable signature and the register request.
 pub(crate) struct TaskSpec {
     sig: Vec<String>,
@@ -115,7 +122,7 @@ pub(crate) fn task_spec(
         format!("exec={exec_role}"),
         format!("task={task_role}"),
         format!("efs={fs}/{ap}"),
-        format!("logs={group}/{}", role.stream_prefix()),
+        format!("logs={group}/{}/{LOG_MODE}/{LOG_BUFFER}", role.stream_prefix()),
         format!("healthcheck={health}"),
         format!("command={}", command.join(" ")),
     ];
@@ -136,6 +143,8 @@ pub(crate) fn task_spec(
                 .options("awslogs-group", &group)
                 .options("awslogs-region", &cx.aws.region)
                 .options("awslogs-stream-prefix", role.stream_prefix())
+                .options("mode", LOG_MODE)
+                .options("max-buffer-size", LOG_BUFFER)
                 .build()
                 .expect("driver"),
         );
@@ -234,7 +243,8 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     }
     let opts = c.log_configuration().and_then(|l| l.options());
     let opt = |k: &str| opts.and_then(|o| o.get(k)).cloned().unwrap_or_default();
-    sig.push(format!("logs={}/{}", opt("awslogs-group"), opt("awslogs-stream-prefix")));
+    let (group, prefix) = (opt("awslogs-group"), opt("awslogs-stream-prefix"));
+    sig.push(format!("logs={group}/{prefix}/{}/{}", opt("mode"), opt("max-buffer-size")));
     sig.push(format!("healthcheck={}", c.health_check().map(|h| h.command().join(" ")).unwrap_or_default()));
     sig.push(format!("command={}", c.command().join(" ")));
     sig.extend(

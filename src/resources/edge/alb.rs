@@ -1,7 +1,10 @@
 //! The ALB and its security group.
 //!
 //! The ALB needs the public subnets, its security group and the attached IGW
-//! (an internet-facing ALB without one is refused).
+//! (an internet-facing ALB without one is refused). It drops request header
+//! fields that are not valid HTTP (`routing.http.drop_invalid_header_fields`,
+//! off by default on AWS): a header smuggled past CloudFront never reaches
+//! Apache and Moodle.
 
 use super::*;
 use crate::resources::network::public_subnet_ids;
@@ -67,6 +70,7 @@ impl Step<StepCx> for AlbStep {
                 (arn, Outcome::Created)
             }
         };
+        let out = out.merge(ensure_attributes(cx, &arn, &name).await?);
         if !cx.dry_run {
             wait_for(cx, &format!("ALB {name}"), cx.wait_timeout, || async {
                 let lb = find_alb(cx).await?;
@@ -103,6 +107,30 @@ impl Step<StepCx> for AlbStep {
                 .detail("scheme", lb.scheme().map(|s| s.as_str()).unwrap_or_default())
         })
     }
+}
+
+/// The load balancer attributes the stack sets (key, value).
+pub const ATTRIBUTES: &[(&str, &str)] = &[("routing.http.drop_invalid_header_fields.enabled", "true")];
+
+async fn ensure_attributes(cx: &StepCx, arn: &str, name: &str) -> Result<Outcome, StepError> {
+    if arn.is_empty() {
+        return Ok(Outcome::Unchanged); // a plan of an ALB yet to be created
+    }
+    let call = cx.aws.elbv2.describe_load_balancer_attributes().load_balancer_arn(arn);
+    let live = call.send().await.ctx("DescribeLoadBalancerAttributes", name)?;
+    let value = |k: &str| live.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).unwrap_or("");
+    let wrong: Vec<(&str, &str)> = ATTRIBUTES.iter().copied().filter(|(k, v)| value(k) != *v).collect();
+    if wrong.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+    let changes = wrong.iter().map(|(k, v)| change(k, value(k), v)).collect();
+    if !cx.dry_run {
+        use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute;
+        let attrs = wrong.iter().map(|(k, v)| LoadBalancerAttribute::builder().key(*k).value(*v).build()).collect();
+        let call = cx.aws.elbv2.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs));
+        call.send().await.ctx("ModifyLoadBalancerAttributes", name)?;
+    }
+    Ok(Outcome::of_changes(changes))
 }
 
 pub async fn find_tg(cx: &StepCx) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, StepError> {
