@@ -34,7 +34,7 @@ FULL = {
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
     "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 1,
     "ecs-cluster": 1, "ecs-service": 2, "task-definition": 2, "scalable-target": 1,
-    "backup-vault": 1,
+    "backup-vault": 1, "cloudwatch-alarm": 20, "dashboard": 1,
 }
 
 ap = argparse.ArgumentParser()
@@ -165,6 +165,14 @@ backup = boto3.client("backup", **kw)
 for v in backup.list_backup_vaults()["BackupVaultList"]:
     if v["BackupVaultName"] == f"{stack}-backups":
         rows.append(("backup-vault", v["BackupVaultName"], f'{v.get("NumberOfRecoveryPoints", 0)} recovery point(s)'))
+
+for r in (region, "us-east-1"):  # CloudFront's alarm lives in us-east-1
+    cw = boto3.client("cloudwatch", **{**kw, "region_name": r})
+    for a in cw.describe_alarms(AlarmNamePrefix=f"{stack}-alarm-")["MetricAlarms"]:
+        rows.append(("cloudwatch-alarm", a["AlarmName"], f'{r} {a["StateValue"]}'))
+for d in boto3.client("cloudwatch", **kw).list_dashboards(DashboardNamePrefix=stack)["DashboardEntries"]:
+    if d["DashboardName"] == stack:
+        rows.append(("dashboard", d["DashboardName"], ""))
 
 # The audit bucket (kept by `down` unless --delete-audit-logs).
 for b in boto3.client("s3", **kw).list_buckets()["Buckets"]:

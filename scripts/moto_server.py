@@ -7,6 +7,7 @@ and which moto gap it closes:
 - emu.fidelity  AWS behaviour where moto differs (always on);
 - emu.tasks     ECS services run tasks: ENIs, target registrations, ListTasks (always on);
 - emu.backup    AWS Backup jobs, recovery points and restores of EFS (always on);
+- emu.cbor      the SDKs' CBOR protocol (CloudWatch) translated to moto's JSON (always on);
 - emu.latency   AWS's resource timings × MOODLECTL_EMU_SCALE (when > 0);
 - emu.faults    injected throttling/5xx/timeouts, MOODLECTL_EMU_FAULTS;
 - emu.consistency  AWS's eventual consistency (propagation, read-after-create,
@@ -34,7 +35,7 @@ try:
 except ImportError:  # the system Python, not the project's venv
     sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
-from emu import backup, consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
+from emu import backup, cbor, consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
@@ -47,6 +48,10 @@ if SCALE > 0:
     speed.warm_up()
 
 if __name__ == "__main__":
+    # Installed first, so outermost: the layers below (faults, consistency,
+    # validation) see the JSON request moto is given, and their refusals are
+    # sent back in CBOR like moto's own answers.
+    cbor.install()
     faults.install()
     consistency.install()
     validation.serve_counts()

@@ -305,8 +305,10 @@ async fn revisions_only_on_change_and_one_update_each() {
     p.expect(&["up", "--yes"], 0);
     let mut m = mutating(&moto.stop_recording());
     m.sort();
-    // Autoscaling's minimum follows desired_count (stack.md), hence the second call.
-    assert_eq!(m, ["RegisterScalableTarget", "UpdateService"]);
+    // Autoscaling's minimum follows desired_count (stack.md), hence the second
+    // call; the running-tasks alarm's threshold is the desired count, hence
+    // the alarm and the dashboard's threshold line.
+    assert_eq!(m, ["PutDashboard", "PutMetricAlarm", "RegisterScalableTarget", "UpdateService"]);
     let s =
         ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap().services()
             [0]

@@ -64,7 +64,10 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     let service = plan["steps"].as_array().unwrap().iter().find(|s| s["step"] == "compute.service").unwrap();
     assert_eq!(service["action"], "update");
     assert_eq!(service["changes"][0], serde_json::json!({"field": "desired_count", "old": "1", "new": "2"}));
-    assert_eq!(plan["summary"]["update"], 2, "the service and its autoscaling floor: {plan}");
+    assert_eq!(
+        plan["summary"]["update"], 4,
+        "the service, its autoscaling floor, the running-tasks alarm and the dashboard's line: {plan}"
+    );
     p.edit_config("desired_count = 2", "desired_count = 1");
 
     let (out, _) = p.expect(&["down", "--yes", "-o", "json"], 0);
@@ -86,7 +89,7 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     let plan: Value = serde_json::from_str(&plan).unwrap();
     // Everything is created but the kept bucket (adopted) and the three
     // secrets in their recovery window (restored).
-    assert_eq!(plan["summary"], serde_json::json!({"create": 49, "update": 3, "unchanged": 2}), "{plan}");
+    assert_eq!(plan["summary"], serde_json::json!({"create": 51, "update": 3, "unchanged": 2}), "{plan}");
     for s in plan["steps"].as_array().unwrap().iter().filter(|s| s["action"] == "update") {
         assert!(s["changes"][0]["description"].as_str().unwrap().ends_with("restore (was pending deletion)"), "{s}");
     }

@@ -80,6 +80,7 @@ class Faults:
                 "ec2": ("503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."),
                 "s3": ("503 Slow Down", "SlowDown", "Please reduce your request rate."),
                 "elasticfilesystem": ("429 Too Many Requests", "ThrottlingException", "Rate exceeded"),
+                "backup": ("429 Too Many Requests", "ThrottlingException", "Rate exceeded"),
             }.get(svc, ("400 Bad Request", "Throttling", "Rate exceeded"))
             if environ.get("HTTP_X_AMZ_TARGET"):
                 code = "ThrottlingException"

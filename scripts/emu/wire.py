@@ -2,7 +2,8 @@
 for, and an error answer in that service's own protocol, so a refusal the
 emulator serves (emu.faults, emu.consistency) reads to an SDK exactly like
 AWS's: EC2 `<Response><Errors>`, query services `<ErrorResponse>`, JSON
-services `__type`, EFS `ErrorCode`, S3 `<Error>`.
+services `__type`, EFS `ErrorCode`, AWS Backup `x-amzn-ErrorType`, S3 `<Error>`
+(CloudWatch's CBOR answers are made from the JSON ones by emu.cbor).
 """
 import json
 from urllib.parse import parse_qs
@@ -61,6 +62,10 @@ def error(environ, start_response, status, code, msg, sender=True):
     headers = []
     if svc == "elasticfilesystem":
         body = json.dumps({"ErrorCode": code, "Message": msg})
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    elif svc == "backup":
+        # REST-JSON: the code in x-amzn-ErrorType (and the body).
+        body = json.dumps({"__type": code, "Code": code, "Message": msg})
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
     elif environ.get("HTTP_X_AMZ_TARGET"):
         body = json.dumps({"__type": code, "message": msg})

@@ -198,6 +198,9 @@ pub struct Aws {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub quotas: aws_sdk_servicequotas::Client,
     pub backup: aws_sdk_backup::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// us-east-1: CloudFront's metrics and their alarms.
+    pub cloudwatch_global: aws_sdk_cloudwatch::Client,
     /// us-east-1: WAFv2 with scope CLOUDFRONT.
     pub wafv2_global: aws_sdk_wafv2::Client,
     /// us-east-1: the CloudFront certificate.
@@ -285,6 +288,8 @@ impl Aws {
             autoscaling: client!(aws_sdk_applicationautoscaling, &main, hook),
             quotas: client!(aws_sdk_servicequotas, &main, hook),
             backup: client!(aws_sdk_backup, &main, hook),
+            cloudwatch: client!(aws_sdk_cloudwatch, &main, hook),
+            cloudwatch_global: client!(aws_sdk_cloudwatch, &global, hook),
             wafv2_global: client!(aws_sdk_wafv2, &global, hook),
             acm_global: client!(aws_sdk_acm, &global, hook),
             cloudfront: client!(aws_sdk_cloudfront, &global, hook),

@@ -53,6 +53,10 @@ pub fn collect(cfg: &Config, st: &StateData) -> BTreeMap<String, String> {
     put("ecs_task_definition", id(compute::TASK_DEF));
     put("container_log_group", id(compute::LOG_GROUP));
     put("moodle_admin_secret_arn", id(compute::ADMIN_SECRET));
+    put("ecs_cron_service", attr(compute::CRON_SERVICE, "name"));
+    put("backup_vault", id(crate::resources::keys::BACKUP_VAULT));
+    let dashboard = id(crate::resources::keys::DASHBOARD);
+    put("dashboard_url", dashboard.map(|d| crate::resources::observe::dashboard_url(&cfg.stack.region, &d)));
     put(
         "moodle_admin_password_command",
         id(compute::ADMIN_SECRET).map(|a| {

@@ -256,7 +256,7 @@ pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
 }
 
 /// The tiers, bottom up: the order `status` lists them in.
-const TIERS: &[&str] = &["network", "data", "compute", "edge", "audit"];
+const TIERS: &[&str] = &["network", "data", "compute", "edge", "observe", "audit"];
 
 /// Kinds `down` leaves in place by default (see `down --delete-audit-logs`);
 /// secrets stay in their recovery window unless `--force-delete-secrets`.

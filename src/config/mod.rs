@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod alarms;
 mod validate;
+pub use alarms::AlarmsCfg;
 pub use validate::{parse_acm_arn, LOG_RETENTION_DAYS, REGIONS};
 
 /// One problem found in the config file.
@@ -86,6 +88,8 @@ pub struct Config {
     pub moodle: MoodleCfg,
     #[serde(default)]
     pub logs: LogsCfg,
+    #[serde(default)]
+    pub alarms: AlarmsCfg,
     #[serde(default)]
     pub state: StateCfg,
 }

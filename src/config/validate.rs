@@ -152,6 +152,19 @@ impl Config {
                 format!("{} is not a CloudWatch Logs retention value", self.logs.container_retention_days),
             );
         }
+        if !(5..=1440).contains(&self.alarms.evaluation_minutes) || self.alarms.evaluation_minutes % 5 != 0 {
+            bad(
+                "alarms.evaluation_minutes",
+                format!("{} must be a multiple of 5 between 5 and 1440", self.alarms.evaluation_minutes),
+            );
+        }
+        for (key, v) in self.alarms.thresholds() {
+            let percent = key.ends_with("_percent");
+            if !v.is_finite() || v < 0.0 || (percent && v > 100.0) {
+                let range = if percent { "between 0 and 100" } else { "0 or more" };
+                bad(&format!("alarms.{key}"), format!("{v} must be {range}"));
+            }
+        }
         if !(1..=120).contains(&self.cdn.origin_timeout_seconds) {
             bad(
                 "cdn.origin_timeout_seconds",

@@ -68,6 +68,10 @@ pub const COMPUTE_CRON_SERVICE: StepId = StepId::new("compute.cron-service");
 pub const AUDIT_BUCKET: StepId = StepId::new("audit.bucket");
 pub const AUDIT_TRAIL: StepId = StepId::new("audit.trail");
 
+// observe
+pub const OBSERVE_ALARMS: StepId = StepId::new("observe.alarms");
+pub const OBSERVE_DASHBOARD: StepId = StepId::new("observe.dashboard");
+
 // day-2 operations: not steps of the graph; their progress is reported
 // under these names (see `ops`).
 pub const OPS_UPGRADE: StepId = StepId::new("ops.upgrade");

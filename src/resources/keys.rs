@@ -55,6 +55,11 @@ pub const CRON_SERVICE: &str = "ecs/cron-service";
 pub const BUCKET: &str = "s3/cloudtrail-bucket";
 pub const TRAIL: &str = "cloudtrail/trail";
 
+// observe
+/// The stack's CloudWatch alarms (a name prefix: there are many).
+pub const ALARMS: &str = "cloudwatch/alarms";
+pub const DASHBOARD: &str = "cloudwatch/dashboard";
+
 // day-2 operations (not steps: see `ops`)
 /// The upgrade in progress: its target image and how far it got.
 pub const UPGRADE: &str = "ops/upgrade";

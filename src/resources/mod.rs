@@ -16,6 +16,7 @@ pub mod ids;
 pub mod keys;
 pub mod names;
 pub mod network;
+pub mod observe;
 pub mod prelude;
 pub mod shared;
 
@@ -123,6 +124,23 @@ pub fn steps() -> Vec<Node> {
         // data: backups of the file system (AWS Backup; DB snapshots are RDS's own)
         node(DATA_BACKUP_VAULT, &[], &data::BackupVaultStep),
         node(DATA_BACKUP_ROLE, &[], &data::BACKUP_ROLE_DEF),
+        // observe: what to watch once it all exists
+        node(
+            OBSERVE_ALARMS,
+            &[
+                DATA_EVENTS_TOPIC,
+                EDGE_ALB,
+                EDGE_TARGET_GROUP,
+                EDGE_CLOUDFRONT,
+                DATA_DB_INSTANCE,
+                DATA_REDIS,
+                DATA_EFS,
+                COMPUTE_SERVICE,
+                COMPUTE_CRON_SERVICE,
+            ],
+            &observe::AlarmsStep,
+        ),
+        node(OBSERVE_DASHBOARD, &[OBSERVE_ALARMS], &observe::DashboardStep),
         // audit
         node(AUDIT_BUCKET, &[], &audit::BucketStep),
         node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),

@@ -84,6 +84,7 @@ macro_rules! sdk_tag {
 }
 
 sdk_tag!(optional:
+    aws_sdk_cloudwatch::types::Tag,
     aws_sdk_ec2::types::Tag,
     aws_sdk_ecs::types::Tag,
     aws_sdk_rds::types::Tag,

@@ -1,0 +1,29 @@
+//! Observe tier: CloudWatch alarms on every tier (to the stack's alert
+//! topic, on ALARM and on OK) and a dashboard of the same metrics.
+//!
+//! What users of Moodle on AWS report going unnoticed — 5xx from the site,
+//! targets failing health checks, slow pages, tasks below their desired
+//! count (cron included), the database's CPU, storage, memory and
+//! connections, Redis memory and evictions (lost sessions), the file
+//! system's I/O limit, CloudFront errors — each has an alarm whose threshold
+//! is a key of `[alarms]`.
+//!
+//! AWS rules encoded here:
+//! - `PutMetricAlarm` creates or replaces an alarm by name: `up` sends it
+//!   only for an alarm that is missing or differs.
+//! - CloudFront publishes its metrics in us-east-1 only (dimension
+//!   `Region=Global`): its alarm lives there.
+//! - ElastiCache's node metrics are per cache cluster (`<group>-00N`), not
+//!   per replication group: one alarm per node.
+//! - `DeleteAlarms` takes at most 100 names a call.
+
+mod alarms;
+mod dashboard;
+pub(crate) use self::{alarms::*, dashboard::*};
+pub use crate::resources::keys::*;
+pub use crate::resources::names::*;
+
+/// The console URL of the stack's dashboard.
+pub fn dashboard_url(region: &str, name: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}")
+}

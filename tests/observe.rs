@@ -1,0 +1,158 @@
+//! The observe tier against the emulator, checked with independent SDK
+//! reads: every alarm with its metric, threshold and actions (CloudFront's
+//! in us-east-1), the dashboard, thresholds from the config, `status`
+//! reporting an alarm another client set to ALARM, and `down` removing them.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+
+const PREFIX: &str = "moodle-alarm-";
+
+async fn alarms(conf: &aws_config::SdkConfig) -> BTreeMap<String, aws_sdk_cloudwatch::types::MetricAlarm> {
+    let mut out = BTreeMap::new();
+    for region in [REGION, "us-east-1"] {
+        let cw = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(conf)
+                .region(aws_sdk_cloudwatch::config::Region::new(region))
+                .build(),
+        );
+        let o = cw.describe_alarms().alarm_name_prefix(PREFIX).send().await.unwrap();
+        for a in o.metric_alarms() {
+            out.insert(format!("{region}/{}", a.alarm_name().unwrap()), a.clone());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let ids = state_ids(&p.state_path());
+    let topic = ids["sns/rds-events"].clone();
+    let all = alarms(&conf).await;
+    let names: Vec<&str> = all.keys().map(String::as_str).collect();
+    let mut want: Vec<String> = [
+        "alb-5xx-rate",
+        "target-5xx",
+        "unhealthy-targets",
+        "response-time-p95",
+        "ecs-cpu",
+        "ecs-memory",
+        "web-running",
+        "cron-running",
+        "efs-io-limit",
+        "rds-cpu",
+        "rds-memory",
+        "rds-connections",
+        "rds-storage",
+        "redis-memory-1",
+        "redis-evictions-1",
+        "redis-cpu-1",
+        "redis-memory-2",
+        "redis-evictions-2",
+        "redis-cpu-2",
+    ]
+    .iter()
+    .map(|s| format!("{REGION}/{PREFIX}{s}"))
+    .collect();
+    want.push(format!("us-east-1/{PREFIX}cloudfront-5xx"));
+    want.sort();
+    assert_eq!(names, want.iter().map(String::as_str).collect::<Vec<_>>());
+    for (name, a) in &all {
+        // Every alarm tells the alert topic when it fires and when it clears.
+        assert_eq!((a.alarm_actions(), a.ok_actions()), (&[topic.clone()][..], &[topic.clone()][..]), "{name}");
+        assert_eq!(a.evaluation_periods(), Some(2), "{name}: 10 minutes of 5-minute periods");
+    }
+    let a = |s: &str| all[&format!("{REGION}/{PREFIX}{s}")].clone();
+    let rate = a("alb-5xx-rate");
+    let expr: Vec<&str> = rate.metrics().iter().filter_map(|q| q.expression()).collect();
+    assert_eq!((expr, rate.threshold()), (vec!["100*m1/m2"], Some(5.0)));
+    let t5 = a("target-5xx");
+    assert_eq!(
+        (t5.metric_name(), t5.namespace(), t5.threshold()),
+        (Some("HTTPCode_Target_5XX_Count"), Some("AWS/ApplicationELB"), Some(25.0))
+    );
+    let tg_arn = ids["elbv2/target-group"].clone();
+    let tg_dim = t5.dimensions().iter().find(|d| d.name() == Some("TargetGroup")).and_then(|d| d.value()).unwrap();
+    assert!(tg_arn.ends_with(tg_dim), "{tg_dim} names {tg_arn}");
+    assert_eq!(a("response-time-p95").extended_statistic(), Some("p95"));
+    let running = a("web-running");
+    assert_eq!(
+        (running.metric_name(), running.threshold(), running.treat_missing_data()),
+        (Some("RunningTaskCount"), Some(1.0), Some("breaching"))
+    );
+    let cron = a("cron-running");
+    assert!(cron.dimensions().iter().any(|d| d.value() == Some("moodle-cron")));
+    let storage = a("rds-storage");
+    assert_eq!(storage.threshold(), Some(10.0 * 1024.0 * 1024.0 * 1024.0));
+    let redis = a("redis-evictions-2");
+    assert_eq!(redis.dimensions()[0].value(), Some(format!("{}-002", ids["elasticache/replication-group"]).as_str()));
+    let cf = &all[&format!("us-east-1/{PREFIX}cloudfront-5xx")];
+    assert!(cf.dimensions().iter().any(|d| d.name() == Some("Region") && d.value() == Some("Global")));
+
+    // The dashboard: the same metrics, a header per tier; its URL in `outputs`.
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let d = cw.get_dashboard().dashboard_name("moodle").send().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(d.dashboard_body().unwrap()).unwrap();
+    let widgets = body["widgets"].as_array().unwrap();
+    let headers: Vec<&str> = widgets.iter().filter_map(|w| w["properties"]["markdown"].as_str()).collect();
+    assert_eq!(headers.len(), 3, "{headers:?}");
+    assert_eq!(widgets.iter().filter(|w| w["type"] == "metric").count(), all.len());
+    let (out, _) = p.expect(&["outputs"], 0);
+    assert!(out.contains("#dashboards/dashboard/moodle"), "{out}");
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty(), "a no-op up");
+
+    // A threshold from the config: one alarm and the dashboard's line change.
+    p.edit_config("rds_cpu_percent = 85", "rds_cpu_percent = 70");
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(plan.contains("observe.alarms") && plan.contains("moodle-alarm-rds-cpu: update"), "{plan}");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let mut m = mutating(&moto.stop_recording());
+    m.sort();
+    assert_eq!(m, ["PutDashboard", "PutMetricAlarm"]);
+    assert_eq!(alarms(&conf).await[&format!("{REGION}/{PREFIX}rds-cpu")].threshold(), Some(70.0));
+
+    // An alarm set off by another client: `status` shows it and exits 4.
+    confirm_alert_email(&moto.url);
+    p.expect(&["status"], 0);
+    let state = aws_sdk_cloudwatch::types::StateValue::Alarm;
+    cw.set_alarm_state()
+        .alarm_name(format!("{PREFIX}rds-cpu"))
+        .state_value(state)
+        .state_reason("test: CPU at 99%")
+        .send()
+        .await
+        .unwrap();
+    let (out, _) = p.expect(&["status", "-o", "json"], 4);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row =
+        doc["resources"].as_array().unwrap().iter().find(|r| r["name"] == "moodle-alarm-rds-cpu").unwrap().clone();
+    assert_eq!((row["state"].as_str(), row["healthy"].as_bool()), (Some("ALARM"), Some(false)), "{row}");
+    assert_eq!(row["tier"], "observe");
+    let (table, _) = p.expect(&["status"], 4);
+    assert!(table.contains("moodle-alarm-rds-cpu") && table.contains("ALARM"), "{table}");
+
+    p.expect(&["down", "--yes"], 0);
+    assert!(alarms(&conf).await.is_empty(), "down deletes every alarm, both regions");
+    assert!(cw.get_dashboard().dashboard_name("moodle").send().await.is_err(), "and the dashboard");
+    assert_eq!(census(&moto.url).await, empty_stack());
+}
+
+#[test]
+fn a_bad_threshold_is_refused_before_any_call() {
+    let p = Project::bare("http://127.0.0.1:9");
+    p.edit_config("redis_memory_percent = 80", "redis_memory_percent = 150");
+    p.edit_config("evaluation_minutes = 10", "evaluation_minutes = 7");
+    let (_, err) = p.expect(&["plan"], 2);
+    assert!(err.contains("alarms.redis_memory_percent") && err.contains("between 0 and 100"), "{err}");
+    assert!(err.contains("alarms.evaluation_minutes"), "{err}");
+}
