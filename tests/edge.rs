@@ -202,6 +202,15 @@ async fn up_builds_edge_and_audit_as_specified() {
         .as_str()
         .to_string();
     assert_eq!(alg, "AES256");
+    // Versioned (an overwritten or deleted log file is kept), and the logs end
+    // after logs.audit_retention_days, replaced versions 30 days later.
+    let v = s3.get_bucket_versioning().bucket(bucket).send().await.unwrap();
+    assert_eq!(v.status().map(|s| s.as_str()), Some("Enabled"));
+    let life = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await.unwrap();
+    let rule = &life.rules()[0];
+    assert_eq!(rule.status().as_str(), "Enabled");
+    assert_eq!(rule.expiration().and_then(|e| e.days()), Some(365));
+    assert_eq!(rule.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()), Some(30));
     let own = s3.get_bucket_ownership_controls().bucket(bucket).send().await.unwrap();
     assert_eq!(own.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
     let policy: serde_json::Value =

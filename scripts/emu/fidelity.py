@@ -381,8 +381,27 @@ def _patch_rds_automated_snapshots():
     DBInstance.save_automated_backup = save_automated_backup
 
 
+def _patch_s3_xml_roots():
+    """moto 5.2.5 answers GetBucketVersioning with a `<GetBucketVersioningResponse>`
+    root; S3 (and every SDK but boto3, which ignores it) uses
+    `<VersioningConfiguration>`."""
+    from moto.s3.responses import S3Response
+
+    orig = S3Response.get_bucket_versioning
+
+    def get_bucket_versioning(self):
+        status, headers, body = orig(self)
+        if isinstance(body, bytes):
+            body = body.decode()
+        body = body.replace("GetBucketVersioningResponse", "VersioningConfiguration")
+        return status, headers, body
+
+    S3Response.get_bucket_versioning = get_bucket_versioning
+
+
 def install(hide_prefix_lists=False):
     _patch_rds_automated_snapshots()
+    _patch_s3_xml_roots()
     _patch_ec2_tokens()
     _patch_ec2_dependencies()
     _patch_s3_tls()

@@ -111,6 +111,7 @@ mod ops {
     };
     pub use aws_sdk_s3::operation::{
         delete_bucket::DeleteBucketError, get_bucket_encryption::GetBucketEncryptionError,
+        get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationError,
         get_bucket_ownership_controls::GetBucketOwnershipControlsError, get_bucket_policy::GetBucketPolicyError,
         get_bucket_tagging::GetBucketTaggingError, get_public_access_block::GetPublicAccessBlockError,
         head_bucket::HeadBucketError,
@@ -215,6 +216,7 @@ coded_not_found! {
     GetBucketPolicyError => |c| c == "NoSuchBucket" || c == "NoSuchBucketPolicy";
     GetBucketTaggingError => |c| c == "NoSuchBucket" || c == "NoSuchTagSet";
     GetPublicAccessBlockError => |c| c == "NoSuchBucket" || c == "NoSuchPublicAccessBlockConfiguration";
+    GetBucketLifecycleConfigurationError => |c| c == "NoSuchBucket" || c == "NoSuchLifecycleConfiguration";
     // ECS answers an unknown task definition with a ClientException whose
     // message says so; ELB's DeleteTargetGroup models no error at all.
     DeregisterTaskDefinitionError => |c| c == "ClientException";

@@ -336,11 +336,13 @@ impl Default for MoodleCfg {
 #[serde(deny_unknown_fields, default)]
 pub struct LogsCfg {
     pub container_retention_days: i32,
+    /// Days the CloudTrail log files are kept in the audit bucket.
+    pub audit_retention_days: i32,
 }
 
 impl Default for LogsCfg {
     fn default() -> Self {
-        Self { container_retention_days: 30 }
+        Self { container_retention_days: 30, audit_retention_days: 365 }
     }
 }
 

@@ -152,6 +152,12 @@ impl Config {
                 format!("{} is not a CloudWatch Logs retention value", self.logs.container_retention_days),
             );
         }
+        if !(1..=36500).contains(&self.logs.audit_retention_days) {
+            bad(
+                "logs.audit_retention_days",
+                format!("{} must be between 1 and 36500 days", self.logs.audit_retention_days),
+            );
+        }
         if !(5..=1440).contains(&self.alarms.evaluation_minutes) || self.alarms.evaluation_minutes % 5 != 0 {
             bad(
                 "alarms.evaluation_minutes",

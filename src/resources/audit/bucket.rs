@@ -1,5 +1,7 @@
 //! The trail's S3 bucket: public access blocked, SSE-S3, bucket-owner
-//! enforced, a TLS-only policy allowing only this trail's ACL check and writes.
+//! enforced, a TLS-only policy allowing only this trail's ACL check and writes,
+//! versioned (a log file overwritten or deleted is kept) with a lifecycle that
+//! ends the logs after `logs.audit_retention_days`.
 //!
 //! It must exist with its policy before the trail: CloudTrail checks it can
 //! write when the trail is created.
@@ -12,6 +14,33 @@
 use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_s3::types as s3;
+
+/// The audit logs' retention: log files expire after `days`; their older
+/// versions (the bucket is versioned: an overwritten or deleted log file is
+/// kept) 30 days after they were replaced; unfinished uploads after 7 days.
+const NONCURRENT_DAYS: i32 = 30;
+
+fn lifecycle_rule(days: i32) -> s3::LifecycleRule {
+    s3::LifecycleRule::builder()
+        .id("moodlectl-audit-retention")
+        .status(s3::ExpirationStatus::Enabled)
+        .filter(s3::LifecycleRuleFilter::builder().prefix("").build())
+        .expiration(s3::LifecycleExpiration::builder().days(days).build())
+        .noncurrent_version_expiration(
+            s3::NoncurrentVersionExpiration::builder().noncurrent_days(NONCURRENT_DAYS).build(),
+        )
+        .abort_incomplete_multipart_upload(
+            s3::AbortIncompleteMultipartUpload::builder().days_after_initiation(7).build(),
+        )
+        .build()
+        .expect("status")
+}
+
+fn lifecycle_matches(r: &s3::LifecycleRule, days: i32) -> bool {
+    r.status() == &s3::ExpirationStatus::Enabled
+        && r.expiration().and_then(|e| e.days()) == Some(days)
+        && r.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()) == Some(NONCURRENT_DAYS)
+}
 
 /// Delete every object version and delete marker. A key S3 refuses to
 /// delete (`DeleteObjects` answers per key) is an error naming it, not a
@@ -149,6 +178,32 @@ impl Step<StepCx> for BucketStep {
             if !cx.dry_run {
                 let call = s3c.put_bucket_policy().bucket(&bucket).policy(want.to_string());
                 call.send().await.ctx("PutBucketPolicy", &bucket)?;
+            }
+        }
+        let versioned = !fresh && {
+            let r = s3c.get_bucket_versioning().bucket(&bucket).send().await.ctx("GetBucketVersioning", &bucket)?;
+            r.status() == Some(&s3::BucketVersioningStatus::Enabled)
+        };
+        if !versioned {
+            changes.push("versioning".to_string());
+            if !cx.dry_run {
+                let v = s3::VersioningConfiguration::builder().status(s3::BucketVersioningStatus::Enabled).build();
+                let call = s3c.put_bucket_versioning().bucket(&bucket).versioning_configuration(v);
+                call.send().await.ctx("PutBucketVersioning", &bucket)?;
+            }
+        }
+        let days = cx.cfg.logs.audit_retention_days;
+        let life_ok = !fresh && {
+            let r = s3c.get_bucket_lifecycle_configuration().bucket(&bucket).send().await;
+            let rules = r.or_absent("GetBucketLifecycleConfiguration", &bucket)?.map(|o| o.rules().to_vec());
+            rules.unwrap_or_default().iter().any(|r| lifecycle_matches(r, days))
+        };
+        if !life_ok {
+            changes.push(format!("lifecycle: logs kept {days} days"));
+            if !cx.dry_run {
+                let c = s3::BucketLifecycleConfiguration::builder().rules(lifecycle_rule(days)).build().expect("rules");
+                let call = s3c.put_bucket_lifecycle_configuration().bucket(&bucket).lifecycle_configuration(c);
+                call.send().await.ctx("PutBucketLifecycleConfiguration", &bucket)?;
             }
         }
         let tag_ok = !fresh && {
