@@ -106,6 +106,17 @@ async fn up_builds_the_network_as_specified() {
         .find(|g| name(g.tags()) == "moodle-endpoints-sg")
         .unwrap()
         .clone();
+    // The VPC's default security group keeps no rule (nothing of the stack uses it).
+    let default = ec2
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc_id).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .clone();
+    assert!(default.ip_permissions().is_empty() && default.ip_permissions_egress().is_empty(), "{default:?}");
     for svc in ["ecr.api", "ecr.dkr", "secretsmanager", "logs"] {
         let e = eps
             .iter()
@@ -167,7 +178,7 @@ async fn up_builds_the_network_as_specified() {
         assert!(ids.contains(e.vpc_endpoint_id().unwrap()));
     }
     assert!(rows.iter().all(|r| r["state"].as_str().is_some_and(|s| !s.is_empty())));
-    assert_eq!(rows.iter().filter(|r| r["tier"] == "network").count(), 22);
+    assert_eq!(rows.iter().filter(|r| r["tier"] == "network").count(), 23);
 }
 
 #[tokio::test(flavor = "multi_thread")]

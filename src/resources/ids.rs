@@ -7,6 +7,7 @@ use crate::engine::StepId;
 // network
 pub const NETWORK_VPC: StepId = StepId::new("network.vpc");
 pub const NETWORK_VPC_DNS: StepId = StepId::new("network.vpc-dns");
+pub const NETWORK_DEFAULT_SG: StepId = StepId::new("network.default-sg");
 pub const NETWORK_SUBNETS: StepId = StepId::new("network.subnets");
 pub const NETWORK_PUBLIC_SUBNET_IP: StepId = StepId::new("network.public-subnet-ip");
 pub const NETWORK_EIPS: StepId = StepId::new("network.eips");

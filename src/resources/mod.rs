@@ -97,6 +97,7 @@ pub fn steps() -> Vec<Node> {
         // network
         node(NETWORK_VPC, &[], &network::VpcStep),
         node(NETWORK_VPC_DNS, &[NETWORK_VPC], &network::VpcDnsStep),
+        node(NETWORK_DEFAULT_SG, &[NETWORK_VPC], &network::DefaultSgStep),
         node(NETWORK_SUBNETS, &[NETWORK_VPC], &network::SubnetsStep),
         node(NETWORK_PUBLIC_SUBNET_IP, &[NETWORK_SUBNETS], &network::PublicSubnetIpStep),
         node(NETWORK_EIPS, &[], &network::EipsStep),
