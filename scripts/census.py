@@ -28,13 +28,13 @@ except ImportError:  # the system Python, not the project's venv
 FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
-    "log-group": 2, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1,
-    "db-event-subscription": 1, "sns-topic": 1, "secret": 3, "efs": 1,
+    "log-group": 5, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1,
+    "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
-    "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 1,
+    "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 2,
     "ecs-cluster": 1, "ecs-service": 2, "task-definition": 2, "scalable-target": 1,
-    "backup-vault": 1, "cloudwatch-alarm": 20, "dashboard": 1,
+    "backup-vault": 1, "backup-plan": 1, "cloudwatch-alarm": 20, "dashboard": 1,
 }
 
 ap = argparse.ArgumentParser()
@@ -81,8 +81,14 @@ for e in ec2.describe_vpc_endpoints(Filters=f)["VpcEndpoints"]:
 for fl in ec2.describe_flow_logs(Filter=f)["FlowLogs"]:
     rows.append(("flow-log", fl["FlowLogId"], fl["LogGroupName"]))
 logs = boto3.client("logs", **kw)
-for g in logs.describe_log_groups(logGroupNamePrefix=f"/moodlectl/{stack}/")["logGroups"]:
-    rows.append(("log-group", g["logGroupName"], f'{g.get("retentionInDays", "never")} days'))
+# Ours, the database's exported logs (created by us with a retention), and the WAF's (us-east-1).
+for prefix in (f"/moodlectl/{stack}/", f"/aws/rds/instance/{stack}-", f"/aws/rds/cluster/{stack}-"):
+    for g in logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]:
+        rows.append(("log-group", g["logGroupName"], f'{g.get("retentionInDays", "never")} days'))
+waf_logs = boto3.client("logs", **{**kw, "region_name": "us-east-1"})
+for g in waf_logs.describe_log_groups(logGroupNamePrefix=f"aws-waf-logs-{stack}")["logGroups"]:
+    if g["logGroupName"] == f"aws-waf-logs-{stack}":
+        rows.append(("log-group", g["logGroupName"], f'us-east-1 {g.get("retentionInDays", "never")} days'))
 iam = boto3.client("iam", **kw)
 for r in iam.list_roles()["Roles"]:
     if r["RoleName"].startswith(f"{stack}-"):
@@ -97,10 +103,19 @@ for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]:
         rows.append(("db-subnet-group", g["DBSubnetGroupName"], ""))
 for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]:
     rows.append(("db-event-subscription", e["CustSubscriptionId"], ",".join(e.get("SourceIdsList", []))))
-sns = boto3.client("sns", **kw)
-for t in sns.list_topics()["Topics"]:
-    if t["TopicArn"].endswith(f":{stack}-rds-events"):
-        rows.append(("sns-topic", t["TopicArn"], ""))
+for r in (region, "us-east-1"):  # CloudFront's alarm notifies a us-east-1 twin of the alert topic
+    sns = boto3.client("sns", **{**kw, "region_name": r})
+    for t in sns.list_topics()["Topics"]:
+        if t["TopicArn"].endswith((f":{stack}-rds-events", f":{stack}-alerts")):
+            key = sns.get_topic_attributes(TopicArn=t["TopicArn"])["Attributes"].get("KmsMasterKeyId", "unencrypted")
+            rows.append(("sns-topic", t["TopicArn"], key))
+    # The topics' KMS keys (a deleted key waits 7 days, PendingDeletion: not counted).
+    kms = boto3.client("kms", **{**kw, "region_name": r})
+    for a in kms.list_aliases()["Aliases"]:
+        if a["AliasName"] == f"alias/{stack}-alerts" and a.get("TargetKeyId"):
+            k = kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]
+            if k["KeyState"] != "PendingDeletion":
+                rows.append(("kms-key", k["KeyId"], f'{r} {k["KeyState"]}'))
 sm = boto3.client("secretsmanager", **kw)
 for sec in sm.list_secrets()["SecretList"]:
     if sec["Name"].startswith(f"{stack}-"):
@@ -165,6 +180,9 @@ backup = boto3.client("backup", **kw)
 for v in backup.list_backup_vaults()["BackupVaultList"]:
     if v["BackupVaultName"] == f"{stack}-backups":
         rows.append(("backup-vault", v["BackupVaultName"], f'{v.get("NumberOfRecoveryPoints", 0)} recovery point(s)'))
+for plan in backup.list_backup_plans()["BackupPlansList"]:
+    if plan["BackupPlanName"] == f"{stack}-daily":
+        rows.append(("backup-plan", plan["BackupPlanId"], plan["BackupPlanName"]))
 
 for r in (region, "us-east-1"):  # CloudFront's alarm lives in us-east-1
     cw = boto3.client("cloudwatch", **{**kw, "region_name": r})
@@ -174,10 +192,12 @@ for d in boto3.client("cloudwatch", **kw).list_dashboards(DashboardNamePrefix=st
     if d["DashboardName"] == stack:
         rows.append(("dashboard", d["DashboardName"], ""))
 
-# The audit bucket (kept by `down` unless --delete-audit-logs).
+# The log buckets (kept by `down` unless --delete-logs).
 for b in boto3.client("s3", **kw).list_buckets()["Buckets"]:
     if b["Name"].startswith(f"{stack}-cloudtrail-"):
         rows.append(("s3-bucket", b["Name"], "audit logs"))
+    elif b["Name"].startswith(f"{stack}-logs-"):
+        rows.append(("s3-bucket", b["Name"], "access logs"))
 
 counts = {k: 0 for k in FULL}
 for kind, _, _ in rows:

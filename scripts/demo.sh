@@ -26,13 +26,14 @@ echo "== moodlectl up" >&2
 "$bin" --config "$work/moodle.toml" up --yes
 # AWS e-mails the alert address a confirmation link, and `status` reports the
 # subscription pending until it is clicked: here the emulator stands in for the click.
-echo "== confirming the alert e-mail subscription (the link AWS would e-mail)" >&2
+echo "== confirming the alert e-mail subscriptions (the links AWS would e-mail)" >&2
 .venv/bin/python - <<'CONFIRM'
 import boto3
 import os
-sns = boto3.client("sns", region_name=os.environ["AWS_REGION"])
-for t in sns.list_topics()["Topics"]:
-    sns.confirm_subscription(TopicArn=t["TopicArn"], Token="emulator")
+for region in (os.environ["AWS_REGION"], "us-east-1"):  # CloudFront's alarm topic lives in us-east-1
+    sns = boto3.client("sns", region_name=region)
+    for t in sns.list_topics()["Topics"]:
+        sns.confirm_subscription(TopicArn=t["TopicArn"], Token="emulator")
 CONFIRM
 echo "== moodlectl status" >&2
 "$bin" --config "$work/moodle.toml" status

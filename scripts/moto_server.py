@@ -35,12 +35,13 @@ try:
 except ImportError:  # the system Python, not the project's venv
     sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
-from emu import backup, cbor, consistency, faults, fidelity, latency, speed, tasks, validation  # noqa: E402
+from emu import backup, cbor, consistency, faults, fidelity, hardening, latency, speed, tasks, validation  # noqa: E402
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
 tasks.install()
 backup.install()
+hardening.install()
 validation.install()
 speed.trim_overheads()
 if SCALE > 0:

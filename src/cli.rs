@@ -232,15 +232,15 @@ pub enum Command {
     },
     /// Delete the stack (reverse order, resumable).
     #[command(
-        after_help = "On a terminal, `down` lists what it deletes and keeps, and asks for the stack name.\n\nExamples:\n  moodlectl down\n  moodlectl down --yes --skip-final-snapshot --force-delete-secrets --delete-audit-logs"
+        after_help = "On a terminal, `down` lists what it deletes and keeps, and asks for the stack name.\n\nExamples:\n  moodlectl down\n  moodlectl down --yes --skip-final-snapshot --force-delete-secrets --delete-logs"
     )]
     Down {
         /// Do not take a final RDS snapshot.
         #[arg(long)]
         skip_final_snapshot: bool,
-        /// Also delete the CloudTrail bucket and its logs.
-        #[arg(long)]
-        delete_audit_logs: bool,
+        /// Also delete the log buckets (CloudTrail, load balancer and CloudFront access logs) and their logs.
+        #[arg(long, alias = "delete-audit-logs")]
+        delete_logs: bool,
         /// Also delete the file-system recovery points (`backup`, `upgrade`) and their vault.
         #[arg(long)]
         delete_backups: bool,

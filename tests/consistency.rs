@@ -38,7 +38,7 @@ fn ok(o: &std::process::Output, what: &str) {
 }
 
 /// Every step of a run against every refusal: a fresh `up`, a no-op `up`
-/// and `down --delete-audit-logs` on one emulator; runs killed right after
+/// and `down --delete-logs` on one emulator; runs killed right after
 /// AWS created something (before it was recorded) and the `up` that resumes
 /// them on another. The counters of both together must show every kind.
 #[tokio::test(flavor = "multi_thread")]
@@ -52,8 +52,8 @@ async fn up_noop_up_down_and_killed_runs_converge_under_aws_consistency() {
     let changed = mutating(&fresh.stop_recording());
     assert!(changed.is_empty(), "a no-op up changed: {changed:?}");
     assert_eq!(census(&fresh.url).await, full_stack());
-    // --delete-audit-logs: the trail's bucket goes too, late log file and all.
-    ok(&p.run_env(&["down", "--yes", "--delete-audit-logs"], &[SETTLE, POLL]), "down");
+    // --delete-logs: the trail's bucket goes too, late log file and all.
+    ok(&p.run_env(&["down", "--yes", "--delete-logs"], &[SETTLE, POLL]), "down");
     assert_eq!(census(&fresh.url).await, empty_stack(), "nothing left");
 
     // Killed right after a create, before the record: the next run must find

@@ -41,6 +41,14 @@ async fn up_builds_edge_and_audit_as_specified() {
     let attrs = attrs.await.unwrap();
     let drop = attrs.attributes().iter().find(|a| a.key() == Some("routing.http.drop_invalid_header_fields.enabled"));
     assert_eq!(drop.and_then(|a| a.value()), Some("true"));
+    // Access logs to the logs bucket, under alb/; deletion protection as configured (off).
+    let attr = |k: &str| attrs.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value());
+    let logs = "moodle-logs-123456789012-ap-southeast-1";
+    assert_eq!(
+        (attr("access_logs.s3.enabled"), attr("access_logs.s3.bucket"), attr("access_logs.s3.prefix")),
+        (Some("true"), Some(logs), Some("alb"))
+    );
+    assert_eq!(attr("deletion_protection.enabled"), Some("false"));
     let mut lb_subnets: Vec<String> =
         lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
     lb_subnets.sort();
@@ -177,6 +185,10 @@ async fn up_builds_edge_and_audit_as_specified() {
     assert_eq!(dc.web_acl_id(), summary.arn());
     assert_eq!(dc.http_version().map(|h| h.as_str()), Some("http2and3"));
     assert!(dc.enabled());
+    // Standard logs to the logs bucket, under cloudfront/, without cookies (Moodle's session).
+    let lg = dc.logging().unwrap();
+    assert_eq!((lg.enabled(), lg.include_cookies()), (true, false));
+    assert_eq!((lg.bucket(), lg.prefix()), (format!("{logs}.s3.amazonaws.com").as_str(), "cloudfront/"));
 
     // CloudTrail bucket and trail.
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
@@ -223,6 +235,19 @@ async fn up_builds_edge_and_audit_as_specified() {
         .any(|s| s["Action"] == "s3:GetBucketAcl" && s["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn));
     assert!(stmts.iter().any(|s| s["Action"] == "s3:PutObject"
         && s["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"));
+    // The access-logs bucket: the same protections; ACLs on (CloudFront's
+    // standard logs write by ACL grant); the region's ELB account may write under alb/.
+    let own = s3.get_bucket_ownership_controls().bucket(logs).send().await.unwrap();
+    assert_eq!(own.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerPreferred");
+    let pab = s3.get_public_access_block().bucket(logs).send().await.unwrap();
+    assert_eq!(pab.public_access_block_configuration().unwrap().block_public_policy(), Some(true));
+    let life = s3.get_bucket_lifecycle_configuration().bucket(logs).send().await.unwrap();
+    assert_eq!(life.rules()[0].expiration().and_then(|e| e.days()), Some(90));
+    let policy: serde_json::Value =
+        serde_json::from_str(s3.get_bucket_policy().bucket(logs).send().await.unwrap().policy().unwrap()).unwrap();
+    let elb = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "LoadBalancerAccessLogs").unwrap();
+    assert_eq!(elb["Principal"]["AWS"], "arn:aws:iam::114774131450:root");
+    assert_eq!(elb["Resource"], format!("arn:aws:s3:::{logs}/alb/AWSLogs/123456789012/*"));
     let ct = aws_sdk_cloudtrail::Client::new(&conf);
     let t = ct.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
     assert_eq!(t.s3_bucket_name(), Some(bucket));
@@ -339,8 +364,11 @@ async fn down_removes_edge_keeps_audit_bucket_unless_asked_and_survives_kill_mid
     assert_eq!(census(&moto.url).await, empty_stack());
     assert!(s3.head_bucket().bucket(bucket).send().await.is_ok(), "audit bucket kept");
     assert!(out.contains(&format!("kept: CloudTrail bucket `{bucket}`")), "{out}");
+    let logs = "moodle-logs-123456789012-ap-southeast-1";
+    assert!(s3.head_bucket().bucket(logs).send().await.is_ok(), "access-logs bucket kept");
+    assert!(out.contains(&format!("kept: access-logs bucket `{logs}`")), "{out}");
 
-    // A new up adopts the kept bucket; --delete-audit-logs then removes it with its objects.
+    // A new up adopts the kept bucket; --delete-logs then removes it with its objects.
     p.expect(&["up", "--yes"], 0);
     // The bucket policy denies plain HTTP (the emulator enforces it): lift it to seed a log.
     s3.delete_bucket_policy().bucket(bucket).send().await.unwrap();
@@ -351,8 +379,9 @@ async fn down_removes_edge_keeps_audit_bucket_unless_asked_and_survives_kill_mid
         .send()
         .await
         .unwrap();
-    p.expect(&["down", "--yes", "--delete-audit-logs"], 0);
+    p.expect(&["down", "--yes", "--delete-logs"], 0);
     assert!(s3.head_bucket().bucket(bucket).send().await.is_err(), "bucket deleted");
+    assert!(s3.head_bucket().bucket(logs).send().await.is_err(), "access-logs bucket deleted");
     assert_eq!(census(&moto.url).await, empty_stack());
 }
 

@@ -67,7 +67,7 @@ async fn up_then_down_complete_under_20_percent_injected_faults() {
     assert_eq!(run_finished(&o.stdout)["api_calls"]["mutating"], 0);
 
     let o = p.run_bounded(
-        &["down", "--yes", "-o", "json", "--skip-final-snapshot", "--force-delete-secrets", "--delete-audit-logs"],
+        &["down", "--yes", "-o", "json", "--skip-final-snapshot", "--force-delete-secrets", "--delete-logs"],
         &env,
         limit,
     );

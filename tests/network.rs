@@ -109,8 +109,8 @@ async fn up_builds_the_network_as_specified() {
     // The VPC's default security group keeps no rule (nothing of the stack uses it).
     let default = ec2
         .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc_id).build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("default").build())
+        .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
+        .filters(Filter::builder().name("group-name").values("default").build())
         .send()
         .await
         .unwrap()

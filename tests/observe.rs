@@ -63,10 +63,34 @@ async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
     want.push(format!("us-east-1/{PREFIX}cloudfront-5xx"));
     want.sort();
     assert_eq!(names, want.iter().map(String::as_str).collect::<Vec<_>>());
+    // CloudFront's alarm lives in us-east-1, and an alarm may only notify a
+    // topic of its own region: a us-east-1 twin of the alert topic.
+    let global_topic = ids["sns/alerts-us-east-1"].clone();
+    assert!(global_topic.starts_with("arn:aws:sns:us-east-1:"), "{global_topic}");
     for (name, a) in &all {
         // Every alarm tells the alert topic when it fires and when it clears.
-        assert_eq!((a.alarm_actions(), a.ok_actions()), (&[topic.clone()][..], &[topic.clone()][..]), "{name}");
+        let t = if name.starts_with("us-east-1/") { &global_topic } else { &topic };
+        assert_eq!((a.alarm_actions(), a.ok_actions()), (&[t.clone()][..], &[t.clone()][..]), "{name}");
         assert_eq!(a.evaluation_periods(), Some(2), "{name}: 10 minutes of 5-minute periods");
+    }
+    // Both topics are encrypted with a key of ours in their region (the
+    // AWS-managed SNS key would drop alarms and RDS events), rotation on, and
+    // mail the alert address.
+    let global = sdk(&moto.url, "us-east-1").await;
+    for (c, arn) in [(&conf, &topic), (&global, &global_topic)] {
+        let sns = aws_sdk_sns::Client::new(c);
+        let attrs = sns.get_topic_attributes().topic_arn(arn).send().await.unwrap();
+        let key = attrs.attributes().unwrap()["KmsMasterKeyId"].clone();
+        let kms = aws_sdk_kms::Client::new(c);
+        let meta = kms.describe_key().key_id(&key).send().await.unwrap().key_metadata().unwrap().clone();
+        assert_eq!(meta.key_manager().map(|m| m.as_str()), Some("CUSTOMER"), "{arn}");
+        assert!(kms.get_key_rotation_status().key_id(meta.key_id()).send().await.unwrap().key_rotation_enabled());
+        let policy = kms.get_key_policy().key_id(meta.key_id()).policy_name("default").send().await.unwrap();
+        let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+        let services = &policy["Statement"][1]["Principal"]["Service"];
+        assert_eq!(services, &serde_json::json!(["cloudwatch.amazonaws.com", "events.rds.amazonaws.com"]));
+        let subs = sns.list_subscriptions_by_topic().topic_arn(arn).send().await.unwrap();
+        assert_eq!(subs.subscriptions()[0].endpoint(), Some("user@example.com"), "{arn}");
     }
     let a = |s: &str| all[&format!("{REGION}/{PREFIX}{s}")].clone();
     let rate = a("alb-5xx-rate");

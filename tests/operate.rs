@@ -332,7 +332,7 @@ async fn run_starts_a_one_off_task_streams_its_log_and_returns_its_exit_code() {
 
     // The detached task still runs: AWS refuses to delete a cluster with
     // active tasks, so `down` stops it first and leaves nothing.
-    p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets", "--delete-audit-logs"], 0);
+    p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets", "--delete-logs"], 0);
     let t = ecs.describe_tasks().cluster("moodle-cluster").tasks(id.trim()).send().await.unwrap().tasks()[0].clone();
     assert_eq!((t.last_status(), t.stopped_reason()), (Some("STOPPED"), Some("moodlectl down")));
     assert_eq!(census(&moto.url).await, empty_stack());

@@ -17,6 +17,12 @@ recovery points. Here, as on AWS:
   (InvalidRequestException); `DescribeBackupVault` counts them.
 - EFS `PutBackupPolicy` (moto has the read only) turns a file system's
   automatic backups on or off — a restored file system starts with them off.
+- Backup plans: `UpdateBackupPlan` (moto lacks it) replaces the rules and
+  makes a new version; selections (`CreateBackupSelection`,
+  `ListBackupSelections`, `GetBackupSelection`, `DeleteBackupSelection`,
+  all missing in moto) need an existing plan and a role AWS Backup may
+  assume; `DeleteBackupPlan` is refused while the plan has selections
+  (InvalidRequestException), as on AWS.
 """
 import json
 import time
@@ -230,12 +236,80 @@ def put_backup_policy(self):
         "Content-Type": "application/json"}
 
 
+_selections = {}  # (account, region) → {plan id: {selection id: selection dict}}
+
+
+def _plan_id(self):
+    return self.path.split("/plans/", 1)[1].split("/")[0]
+
+
+def _plan(self, plan_id):
+    plan = self.backup_backend.plans.get(plan_id)
+    if plan is None or plan.deletion_date is not None:
+        raise _err("ResourceNotFoundException", f"Failed reading Backup plan with provided version: {plan_id}")
+    return plan
+
+
+def update_backup_plan(self):
+    plan = _plan(self, _plan_id(self))
+    p = json.loads(self.body or "{}")
+    plan.backup_plan = p["BackupPlan"]
+    plan.version_id = str(uuid.uuid4())
+    return json.dumps({"BackupPlanId": plan.backup_plan_id, "BackupPlanArn": plan.backup_plan_arn,
+                       "VersionId": plan.version_id, "CreationDate": _now()})
+
+
+def create_backup_selection(self):
+    plan_id = _plan_id(self)
+    _plan(self, plan_id)
+    p = json.loads(self.body or "{}")
+    sel = p["BackupSelection"]
+    if not _role_ok(self.current_account, sel.get("IamRoleArn", "")):
+        raise _err("InvalidParameterValueException", f"IAM Role {sel.get('IamRoleArn')} cannot be assumed by AWS Backup")
+    sid = str(uuid.uuid4())
+    _selections.setdefault(_key(self), {}).setdefault(plan_id, {})[sid] = {
+        "SelectionId": sid, "BackupPlanId": plan_id, "CreationDate": _now(),
+        "CreatorRequestId": p.get("CreatorRequestId"), "BackupSelection": sel}
+    return json.dumps({"SelectionId": sid, "BackupPlanId": plan_id, "CreationDate": _now()})
+
+
+def _selection_path(self):
+    rest = self.path.split("/selections", 1)[1].strip("/")
+    return _plan_id(self), unquote(rest)
+
+
+def list_backup_selections(self):
+    plan_id = _plan_id(self)
+    _plan(self, plan_id)
+    sels = _selections.get(_key(self), {}).get(plan_id, {}).values()
+    return json.dumps({"BackupSelectionsList": [
+        {"SelectionId": s["SelectionId"], "SelectionName": s["BackupSelection"]["SelectionName"],
+         "BackupPlanId": plan_id, "CreationDate": s["CreationDate"], "IamRoleArn": s["BackupSelection"]["IamRoleArn"]}
+        for s in sels]})
+
+
+def get_backup_selection(self):
+    plan_id, sid = _selection_path(self)
+    s = _selections.get(_key(self), {}).get(plan_id, {}).get(sid)
+    if s is None:
+        raise _err("ResourceNotFoundException", f"Selection {sid} not found")
+    return json.dumps(s)
+
+
+def delete_backup_selection(self):
+    plan_id, sid = _selection_path(self)
+    if _selections.get(_key(self), {}).get(plan_id, {}).pop(sid, None) is None:
+        raise _err("ResourceNotFoundException", f"Selection {sid} not found")
+    return "{}"
+
+
 def install():
     from moto.efs.responses import EFSResponse
     EFSResponse.put_backup_policy = put_backup_policy
     r = backup_responses.BackupResponse
     for f in (start_backup_job, describe_backup_job, list_recovery_points_by_backup_vault, describe_recovery_point,
-              delete_recovery_point, start_restore_job, describe_restore_job):
+              delete_recovery_point, start_restore_job, describe_restore_job, update_backup_plan,
+              create_backup_selection, list_backup_selections, get_backup_selection, delete_backup_selection):
         setattr(r, f.__name__, f)
     d = backup_urls.response.dispatch
     backup_urls.url_paths.update({
@@ -265,5 +339,14 @@ def install():
         vault.num_of_recovery_points = vault.number_of_recovery_points = count(self, backup_vault_name)
         return vault
 
+    delete_plan = backend.delete_backup_plan
+
+    def delete_backup_plan(self, backup_plan_id):
+        if _selections.get((self.account_id, self.region_name), {}).get(backup_plan_id):
+            raise _err("InvalidRequestException",
+                       "Related backup plan selections must be deleted prior to backup plan deletion")
+        return delete_plan(self, backup_plan_id)
+
+    backend.delete_backup_plan = delete_backup_plan
     backend.delete_backup_vault = delete_backup_vault
     backend.describe_backup_vault = describe_backup_vault

@@ -50,6 +50,10 @@ mod ops {
         delete_scaling_policy::DeleteScalingPolicyError, deregister_scalable_target::DeregisterScalableTargetError,
     };
     pub use aws_sdk_backup::operation::{
+        delete_backup_plan::DeleteBackupPlanError, delete_backup_selection::DeleteBackupSelectionError,
+        get_backup_plan::GetBackupPlanError, get_backup_selection::GetBackupSelectionError,
+    };
+    pub use aws_sdk_backup::operation::{
         delete_backup_vault::DeleteBackupVaultError, delete_recovery_point::DeleteRecoveryPointError,
         describe_backup_vault::DescribeBackupVaultError,
     };
@@ -80,6 +84,7 @@ mod ops {
         deregister_task_definition::DeregisterTaskDefinitionError, describe_services::DescribeServicesError,
         describe_task_definition::DescribeTaskDefinitionError,
     };
+    pub use aws_sdk_efs::operation::describe_file_system_policy::DescribeFileSystemPolicyError;
     pub use aws_sdk_efs::operation::{
         delete_access_point::DeleteAccessPointError, delete_file_system::DeleteFileSystemError,
         delete_mount_target::DeleteMountTargetError, describe_access_points::DescribeAccessPointsError,
@@ -101,6 +106,7 @@ mod ops {
         delete_role::DeleteRoleError, delete_role_policy::DeleteRolePolicyError,
         detach_role_policy::DetachRolePolicyError, get_role::GetRoleError, get_role_policy::GetRolePolicyError,
     };
+    pub use aws_sdk_kms::operation::describe_key::DescribeKeyError;
     pub use aws_sdk_rds::operation::{
         delete_db_cluster::DeleteDBClusterError, delete_db_instance::DeleteDBInstanceError,
         delete_db_snapshot::DeleteDBSnapshotError, delete_db_subnet_group::DeleteDBSubnetGroupError,
@@ -122,11 +128,22 @@ mod ops {
     pub use aws_sdk_sns::operation::{
         delete_topic::DeleteTopicError, get_topic_attributes::GetTopicAttributesError, unsubscribe::UnsubscribeError,
     };
-    pub use aws_sdk_wafv2::operation::{delete_web_acl::DeleteWebACLError, get_web_acl::GetWebACLError};
+    pub use aws_sdk_wafv2::operation::{
+        delete_logging_configuration::DeleteLoggingConfigurationError, delete_web_acl::DeleteWebACLError,
+        get_logging_configuration::GetLoggingConfigurationError, get_web_acl::GetWebACLError,
+    };
 }
 use ops::*;
 
 typed_not_found! {
+    DescribeKeyError => NotFoundException;
+    GetLoggingConfigurationError => WafNonexistentItemException;
+    DeleteLoggingConfigurationError => WafNonexistentItemException;
+    DescribeFileSystemPolicyError => PolicyNotFound | FileSystemNotFound;
+    GetBackupPlanError => ResourceNotFoundException;
+    DeleteBackupPlanError => ResourceNotFoundException;
+    GetBackupSelectionError => ResourceNotFoundException;
+    DeleteBackupSelectionError => ResourceNotFoundException;
     DeleteBackupVaultError => ResourceNotFoundException;
     DeleteRecoveryPointError => ResourceNotFoundException;
     DescribeBackupVaultError => ResourceNotFoundException;

@@ -201,6 +201,14 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// us-east-1: CloudFront's metrics and their alarms.
     pub cloudwatch_global: aws_sdk_cloudwatch::Client,
+    /// us-east-1: the topic CloudFront's alarm notifies (an alarm may only
+    /// notify a topic of its own region).
+    pub sns_global: aws_sdk_sns::Client,
+    /// The keys that encrypt the alert topics, one per region.
+    pub kms: aws_sdk_kms::Client,
+    pub kms_global: aws_sdk_kms::Client,
+    /// us-east-1: the WAF's request logs (a CLOUDFRONT-scope web ACL logs to its own region).
+    pub logs_global: aws_sdk_cloudwatchlogs::Client,
     /// us-east-1: WAFv2 with scope CLOUDFRONT.
     pub wafv2_global: aws_sdk_wafv2::Client,
     /// us-east-1: the CloudFront certificate.
@@ -290,6 +298,10 @@ impl Aws {
             backup: client!(aws_sdk_backup, &main, hook),
             cloudwatch: client!(aws_sdk_cloudwatch, &main, hook),
             cloudwatch_global: client!(aws_sdk_cloudwatch, &global, hook),
+            sns_global: client!(aws_sdk_sns, &global, hook),
+            kms: client!(aws_sdk_kms, &main, hook),
+            kms_global: client!(aws_sdk_kms, &global, hook),
+            logs_global: client!(aws_sdk_cloudwatchlogs, &global, hook),
             wafv2_global: client!(aws_sdk_wafv2, &global, hook),
             acm_global: client!(aws_sdk_acm, &global, hook),
             cloudfront: client!(aws_sdk_cloudfront, &global, hook),

@@ -67,7 +67,7 @@ fn preview(state: &crate::state::StateData, opts: &Options) {
         if r.kind.starts_with("moodlectl:") {
             continue;
         }
-        if r.kind == "s3:bucket" && !opts.delete_audit_logs {
+        if (r.kind == "s3:bucket" && !opts.delete_logs) || r.kind == "kms:key" {
             continue; // kept, listed below
         }
         by_kind.entry(r.kind.as_str()).or_default().push(r.id.as_str());
@@ -81,12 +81,13 @@ fn preview(state: &crate::state::StateData, opts: &Options) {
     if !opts.skip_final_snapshot {
         eprintln!("  - a final DB snapshot (`--skip-final-snapshot` for none)");
     }
-    if !opts.delete_audit_logs {
-        eprintln!("  - the CloudTrail bucket and its logs (`--delete-audit-logs` to delete them)");
+    if !opts.delete_logs {
+        eprintln!("  - the log buckets: CloudTrail audit trail, access logs (`--delete-logs` to delete them)");
     }
     if !opts.delete_backups {
         eprintln!("  - the backup vault, if it holds file-system recovery points (`--delete-backups` to delete them)");
     }
+    eprintln!("  - the alert topics' KMS keys for 7 days, scheduled for deletion (AWS's minimum wait; an `up` meanwhile reuses them)");
     if !opts.force_delete_secrets {
         eprintln!("  - the secrets, for a 7-day recovery window (`--force-delete-secrets` for none)");
     }

@@ -65,12 +65,12 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         Command::Up { skip_preflight, .. } => up::run(cli, *skip_preflight).await,
         Command::Check => check::run(cli).await,
         Command::Logs { follow, since } => logs::run(cli, *follow, *since).await,
-        Command::Down { skip_final_snapshot, delete_audit_logs, force_delete_secrets, delete_backups, .. } => {
+        Command::Down { skip_final_snapshot, delete_logs, force_delete_secrets, delete_backups, .. } => {
             down::run(
                 cli,
                 Options {
                     skip_final_snapshot: *skip_final_snapshot,
-                    delete_audit_logs: *delete_audit_logs,
+                    delete_logs: *delete_logs,
                     force_delete_secrets: *force_delete_secrets,
                     delete_backups: *delete_backups,
                 },

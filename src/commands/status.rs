@@ -258,6 +258,6 @@ pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
 /// The tiers, bottom up: the order `status` lists them in.
 const TIERS: &[&str] = &["network", "data", "compute", "edge", "observe", "audit"];
 
-/// Kinds `down` leaves in place by default (see `down --delete-audit-logs`);
+/// Kinds `down` leaves in place by default (see `down --delete-logs`);
 /// secrets stay in their recovery window unless `--force-delete-secrets`.
 const KEPT_BY_DOWN: &[&str] = &["s3:bucket"];

@@ -210,6 +210,8 @@ pub struct CdnCfg {
     pub restrict_alb: bool,
     pub deregistration_delay_seconds: u32,
     pub extra_managed_rule_groups: Vec<ManagedRuleGroup>,
+    /// Refuse to delete the load balancer while true (`down` turns it off first).
+    pub alb_deletion_protection: bool,
 }
 
 impl Default for CdnCfg {
@@ -219,6 +221,7 @@ impl Default for CdnCfg {
             restrict_alb: true,
             deregistration_delay_seconds: 30,
             extra_managed_rule_groups: vec![],
+            alb_deletion_protection: false,
         }
     }
 }
@@ -338,11 +341,26 @@ pub struct LogsCfg {
     pub container_retention_days: i32,
     /// Days the CloudTrail log files are kept in the audit bucket.
     pub audit_retention_days: i32,
+    /// Days the load balancer's and CloudFront's access logs are kept in the logs bucket.
+    pub access_log_retention_days: i32,
+    /// Days the WAF's request logs are kept (a CloudWatch Logs retention value).
+    pub waf_retention_days: i32,
+    /// Days the database's error and slow-query logs are kept in CloudWatch Logs.
+    pub db_retention_days: i32,
+    /// Days AWS Backup's daily recovery points (database and files) are kept.
+    pub backup_plan_retention_days: i32,
 }
 
 impl Default for LogsCfg {
     fn default() -> Self {
-        Self { container_retention_days: 30, audit_retention_days: 365 }
+        Self {
+            container_retention_days: 30,
+            audit_retention_days: 365,
+            access_log_retention_days: 90,
+            waf_retention_days: 30,
+            db_retention_days: 30,
+            backup_plan_retention_days: 35,
+        }
     }
 }
 

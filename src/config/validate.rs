@@ -152,10 +152,28 @@ impl Config {
                 format!("{} is not a CloudWatch Logs retention value", self.logs.container_retention_days),
             );
         }
-        if !(1..=36500).contains(&self.logs.audit_retention_days) {
+        for (key, days) in [
+            ("logs.audit_retention_days", self.logs.audit_retention_days),
+            ("logs.access_log_retention_days", self.logs.access_log_retention_days),
+        ] {
+            if !(1..=36500).contains(&days) {
+                bad(key, format!("{days} must be between 1 and 36500 days"));
+            }
+        }
+        for (key, days) in [
+            ("logs.waf_retention_days", self.logs.waf_retention_days),
+            ("logs.db_retention_days", self.logs.db_retention_days),
+        ] {
+            if !LOG_RETENTION_DAYS.contains(&days) {
+                bad(key, format!("{days} is not a CloudWatch Logs retention value ({LOG_RETENTION_DAYS:?})"));
+            }
+        }
+        // AWS Backup: at least one day; cold storage is not used, so any
+        // number of days up to its 100-year maximum is valid.
+        if !(1..=36500).contains(&self.logs.backup_plan_retention_days) {
             bad(
-                "logs.audit_retention_days",
-                format!("{} must be between 1 and 36500 days", self.logs.audit_retention_days),
+                "logs.backup_plan_retention_days",
+                format!("{} must be between 1 and 36500 days", self.logs.backup_plan_retention_days),
             );
         }
         if !(5..=1440).contains(&self.alarms.evaluation_minutes) || self.alarms.evaluation_minutes % 5 != 0 {

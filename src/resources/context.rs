@@ -24,7 +24,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub skip_final_snapshot: bool,
-    pub delete_audit_logs: bool,
+    pub delete_logs: bool,
     /// `down --delete-backups`: delete the file-system recovery points and their vault.
     pub delete_backups: bool,
     pub force_delete_secrets: bool,

@@ -25,6 +25,7 @@ pub const NETWORK_FLOW_LOG: StepId = StepId::new("network.flow-log");
 
 // data
 pub const DATA_DB_INSTANCE: StepId = StepId::new("data.db-instance");
+pub const DATA_DB_LOG_GROUPS: StepId = StepId::new("data.db-log-groups");
 pub const DATA_DB_SUBNET_GROUP: StepId = StepId::new("data.db-subnet-group");
 pub const DATA_DB_SG: StepId = StepId::new("data.db-sg");
 pub const DATA_DB_SECRET: StepId = StepId::new("data.db-secret");
@@ -38,9 +39,11 @@ pub const DATA_EFS: StepId = StepId::new("data.efs");
 pub const DATA_EFS_SG: StepId = StepId::new("data.efs-sg");
 pub const DATA_EFS_MOUNT_TARGETS: StepId = StepId::new("data.efs-mount-targets");
 pub const DATA_EFS_ACCESS_POINT: StepId = StepId::new("data.efs-access-point");
+pub const DATA_EFS_POLICY: StepId = StepId::new("data.efs-policy");
 pub const DATA_EFS_OLD_ACCESS_POINTS: StepId = StepId::new("data.efs-old-access-points");
 pub const DATA_BACKUP_VAULT: StepId = StepId::new("data.backup-vault");
 pub const DATA_BACKUP_ROLE: StepId = StepId::new("data.backup-role");
+pub const DATA_BACKUP_PLAN: StepId = StepId::new("data.backup-plan");
 
 // edge
 pub const EDGE_ALB_SG: StepId = StepId::new("edge.alb-sg");
@@ -49,6 +52,8 @@ pub const EDGE_TARGET_GROUP: StepId = StepId::new("edge.target-group");
 pub const EDGE_ORIGIN_SECRET: StepId = StepId::new("edge.origin-secret");
 pub const EDGE_LISTENERS: StepId = StepId::new("edge.listeners");
 pub const EDGE_WAF: StepId = StepId::new("edge.waf");
+pub const EDGE_WAF_LOG_GROUP: StepId = StepId::new("edge.waf-log-group");
+pub const EDGE_WAF_LOGGING: StepId = StepId::new("edge.waf-logging");
 pub const EDGE_CLOUDFRONT: StepId = StepId::new("edge.cloudfront");
 
 // compute
@@ -68,10 +73,14 @@ pub const COMPUTE_CRON_SERVICE: StepId = StepId::new("compute.cron-service");
 // audit
 pub const AUDIT_BUCKET: StepId = StepId::new("audit.bucket");
 pub const AUDIT_TRAIL: StepId = StepId::new("audit.trail");
+pub const AUDIT_LOGS_BUCKET: StepId = StepId::new("audit.logs-bucket");
 
 // observe
 pub const OBSERVE_ALARMS: StepId = StepId::new("observe.alarms");
 pub const OBSERVE_DASHBOARD: StepId = StepId::new("observe.dashboard");
+pub const OBSERVE_ALERTS_KEY: StepId = StepId::new("observe.alerts-key");
+pub const OBSERVE_ALERTS_KEY_GLOBAL: StepId = StepId::new("observe.alerts-key-us-east-1");
+pub const OBSERVE_ALERTS_TOPIC_GLOBAL: StepId = StepId::new("observe.alerts-topic-us-east-1");
 
 // day-2 operations: not steps of the graph; their progress is reported
 // under these names (see `ops`).

@@ -19,6 +19,8 @@ pub const DB_SUBNET_GROUP: &str = "rds/subnet-group";
 pub const DB_SECRET: &str = "secret/db";
 pub const DB_INSTANCE: &str = "rds/instance";
 pub const DB_CLUSTER: &str = "rds/cluster";
+pub const DB_ERROR_LOGS: &str = "log-group/db-error";
+pub const DB_SLOW_LOGS: &str = "log-group/db-slowquery";
 pub const TOPIC: &str = "sns/rds-events";
 pub const EVENT_SUB: &str = "rds/event-subscription";
 pub const SG_CACHE: &str = "sg/cache";
@@ -29,6 +31,7 @@ pub const EFS: &str = "efs/file-system";
 pub const ACCESS_POINT: &str = "efs/access-point";
 pub const BACKUP_VAULT: &str = "backup/vault";
 pub const BACKUP_ROLE: &str = "iam-role/backup";
+pub const BACKUP_PLAN: &str = "backup/plan";
 
 // edge
 pub const ALB: &str = "elbv2/alb";
@@ -37,6 +40,7 @@ pub const LISTENER_HTTP: &str = "elbv2/listener-80";
 pub const LISTENER_HTTPS: &str = "elbv2/listener-443";
 pub const ORIGIN_SECRET: &str = "secret/origin-verify";
 pub const WEB_ACL: &str = "wafv2/web-acl";
+pub const WAF_LOG_GROUP: &str = "log-group/waf";
 pub const DISTRIBUTION: &str = "cloudfront/distribution";
 
 // compute
@@ -53,12 +57,18 @@ pub const CRON_SERVICE: &str = "ecs/cron-service";
 
 // audit
 pub const BUCKET: &str = "s3/cloudtrail-bucket";
+pub const LOGS_BUCKET: &str = "s3/logs-bucket";
 pub const TRAIL: &str = "cloudtrail/trail";
 
 // observe
 /// The stack's CloudWatch alarms (a name prefix: there are many).
 pub const ALARMS: &str = "cloudwatch/alarms";
 pub const DASHBOARD: &str = "cloudwatch/dashboard";
+/// The KMS key of the alert topics, and its us-east-1 twin.
+pub const ALERTS_KEY: &str = "kms/alerts";
+pub const ALERTS_KEY_GLOBAL: &str = "kms/alerts-us-east-1";
+/// The us-east-1 topic CloudFront's alarm notifies (when the stack is elsewhere).
+pub const TOPIC_GLOBAL: &str = "sns/alerts-us-east-1";
 
 // day-2 operations (not steps: see `ops`)
 /// The upgrade in progress: its target image and how far it got.

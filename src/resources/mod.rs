@@ -32,12 +32,17 @@ pub fn steps() -> Vec<Node> {
     use ids::*;
     vec![
         // data: the database
-        node(DATA_DB_INSTANCE, &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET], &data::DbInstanceStep),
+        node(
+            DATA_DB_INSTANCE,
+            &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET, DATA_DB_LOG_GROUPS],
+            &data::DbInstanceStep,
+        ),
+        node(DATA_DB_LOG_GROUPS, &[], &data::DbLogGroupsStep),
         node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
         node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),
         node(DATA_DB_SECRET, &[], &data::DB_CREDENTIALS),
         node(DATA_DB_SECRET_ENDPOINT, &[DATA_DB_INSTANCE, DATA_DB_SECRET], &data::DbSecretEndpointStep),
-        node(DATA_EVENTS_TOPIC, &[], &data::TopicStep),
+        node(DATA_EVENTS_TOPIC, &[OBSERVE_ALERTS_KEY], &data::TopicStep { global: false }),
         node(DATA_DB_EVENT_SUBSCRIPTION, &[DATA_EVENTS_TOPIC, DATA_DB_INSTANCE], &data::EventSubscriptionStep),
         // compute
         node(
@@ -52,8 +57,9 @@ pub fn steps() -> Vec<Node> {
                 NETWORK_NAT_ROUTES,
                 NETWORK_INTERFACE_ENDPOINTS,
                 // Tasks mount EFS at start; on `down` the mount targets stay
-                // until the tasks are gone.
+                // until the tasks are gone. Mounting needs the policy's grant.
                 DATA_EFS_MOUNT_TARGETS,
+                DATA_EFS_POLICY,
             ],
             &compute::WEB_SERVICE,
         ),
@@ -68,6 +74,7 @@ pub fn steps() -> Vec<Node> {
                 NETWORK_NAT_ROUTES,
                 NETWORK_INTERFACE_ENDPOINTS,
                 DATA_EFS_MOUNT_TARGETS,
+                DATA_EFS_POLICY,
             ],
             &compute::CRON_SERVICE_STEP,
         ),
@@ -87,13 +94,15 @@ pub fn steps() -> Vec<Node> {
         node(DATA_CACHE_SG, &[NETWORK_VPC], &data::CACHE_SG),
         // edge: load balancer
         node(EDGE_ALB_SG, &[NETWORK_VPC], &edge::ALB_SG),
-        node(EDGE_ALB, &[NETWORK_SUBNETS, NETWORK_IGW, EDGE_ALB_SG], &edge::AlbStep),
+        node(EDGE_ALB, &[NETWORK_SUBNETS, NETWORK_IGW, EDGE_ALB_SG, AUDIT_LOGS_BUCKET], &edge::AlbStep),
         node(EDGE_TARGET_GROUP, &[NETWORK_VPC], &edge::TargetGroupStep),
         node(EDGE_LISTENERS, &[EDGE_ALB, EDGE_TARGET_GROUP, EDGE_ORIGIN_SECRET], &edge::ListenersStep),
         node(EDGE_ORIGIN_SECRET, &[], &edge::ORIGIN_SECRET_VALUE),
         // edge: WAF and CloudFront
         node(EDGE_WAF, &[], &edge::WebAclStep),
-        node(EDGE_CLOUDFRONT, &[EDGE_ALB, EDGE_WAF, EDGE_ORIGIN_SECRET], &edge::DistributionStep),
+        node(EDGE_WAF_LOG_GROUP, &[], &edge::WAF_LOGS),
+        node(EDGE_WAF_LOGGING, &[EDGE_WAF, EDGE_WAF_LOG_GROUP], &edge::WafLoggingStep),
+        node(EDGE_CLOUDFRONT, &[EDGE_ALB, EDGE_WAF, EDGE_ORIGIN_SECRET, AUDIT_LOGS_BUCKET], &edge::DistributionStep),
         // network
         node(NETWORK_VPC, &[], &network::VpcStep),
         node(NETWORK_VPC_DNS, &[NETWORK_VPC], &network::VpcDnsStep),
@@ -121,15 +130,22 @@ pub fn steps() -> Vec<Node> {
         node(DATA_EFS_SG, &[NETWORK_VPC], &data::EFS_SG),
         node(DATA_EFS_MOUNT_TARGETS, &[DATA_EFS, DATA_EFS_SG, NETWORK_SUBNETS], &data::MountTargetsStep),
         node(DATA_EFS_ACCESS_POINT, &[DATA_EFS], &data::AccessPointStep),
+        node(DATA_EFS_POLICY, &[DATA_EFS, DATA_EFS_ACCESS_POINT, COMPUTE_TASK_ROLE], &data::EfsPolicyStep),
         node(DATA_EFS_OLD_ACCESS_POINTS, &[COMPUTE_SERVICE, COMPUTE_CRON_SERVICE], &data::OldAccessPointsStep),
         // data: backups of the file system (AWS Backup; DB snapshots are RDS's own)
         node(DATA_BACKUP_VAULT, &[], &data::BackupVaultStep),
         node(DATA_BACKUP_ROLE, &[], &data::BACKUP_ROLE_DEF),
+        node(
+            DATA_BACKUP_PLAN,
+            &[DATA_BACKUP_VAULT, DATA_BACKUP_ROLE, DATA_DB_INSTANCE, DATA_EFS],
+            &data::BackupPlanStep,
+        ),
         // observe: what to watch once it all exists
         node(
             OBSERVE_ALARMS,
             &[
                 DATA_EVENTS_TOPIC,
+                OBSERVE_ALERTS_TOPIC_GLOBAL,
                 EDGE_ALB,
                 EDGE_TARGET_GROUP,
                 EDGE_CLOUDFRONT,
@@ -142,9 +158,13 @@ pub fn steps() -> Vec<Node> {
             &observe::AlarmsStep,
         ),
         node(OBSERVE_DASHBOARD, &[OBSERVE_ALARMS], &observe::DashboardStep),
+        node(OBSERVE_ALERTS_KEY, &[], &observe::KeyStep { global: false }),
+        node(OBSERVE_ALERTS_KEY_GLOBAL, &[], &observe::KeyStep { global: true }),
+        node(OBSERVE_ALERTS_TOPIC_GLOBAL, &[OBSERVE_ALERTS_KEY_GLOBAL], &data::TopicStep { global: true }),
         // audit
         node(AUDIT_BUCKET, &[], &audit::BucketStep),
         node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),
+        node(AUDIT_LOGS_BUCKET, &[], &audit::LogsBucketStep),
     ]
 }
 

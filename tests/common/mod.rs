@@ -379,15 +379,17 @@ pub async fn census(endpoint: &str) -> BTreeMap<String, usize> {
     m
 }
 
-/// The operator clicks the link AWS mailed: confirm the e-mail subscription
-/// of the stack's RDS-event topic (boto3, independent of moodlectl). Until
-/// then `status` reports it pending and unhealthy, as on AWS.
+/// The operator clicks the links AWS mailed: confirm the e-mail
+/// subscriptions of the stack's alert topics, in its region and us-east-1
+/// (boto3, independent of moodlectl). Until then `status` reports them
+/// pending and unhealthy, as on AWS.
 pub fn confirm_alert_email(endpoint: &str) {
     let code = "import boto3\n\
         import os\n\
-        sns = boto3.client('sns', region_name=os.environ['AWS_REGION'])\n\
-        for t in sns.list_topics()['Topics']:\n    \
-            sns.confirm_subscription(TopicArn=t['TopicArn'], Token='emulator')\n";
+        for r in (os.environ['AWS_REGION'], 'us-east-1'):\n    \
+            sns = boto3.client('sns', region_name=r)\n    \
+            for t in sns.list_topics()['Topics']:\n        \
+                sns.confirm_subscription(TopicArn=t['TopicArn'], Token='emulator')\n";
     let o = Command::new(repo().join(".venv/bin/python"))
         .args(["-c", code])
         .env("AWS_REGION", REGION)

@@ -70,7 +70,7 @@ impl Step<StepCx> for TrailStep {
         let name = trail_name(cx);
         cx.remove(TRAIL, find_trail(cx).await?, |_| async {
             // Stop deliveries first, so the bucket (emptied next, with
-            // --delete-audit-logs) receives as few late files as possible.
+            // --delete-logs) receives as few late files as possible.
             if is_logging(cx).await? {
                 cx.aws.cloudtrail.stop_logging().name(&name).send().await.ctx("StopLogging", &name)?;
             }

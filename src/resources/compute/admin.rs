@@ -11,6 +11,7 @@ pub(crate) const CONTAINER_LOGS: log_group::LogGroupStep = log_group::LogGroupSt
     key: LOG_GROUP,
     name: log_group_name,
     retention_days: |cx| cx.cfg.logs.container_retention_days,
+    global: false,
 };
 
 /// The Moodle admin password (the image sets it at the first install).

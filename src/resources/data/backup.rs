@@ -24,8 +24,10 @@ pub(crate) const BACKUP_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     policy: |cx| backup_permissions(&cx.aws.region),
 };
 
-/// What AWS Backup does with our file system, and nothing else (the managed
-/// AWSBackupServiceRolePolicyForBackup/ForRestores cover every service).
+/// What AWS Backup does with our file system and database, and nothing else
+/// (the managed AWSBackupServiceRolePolicyForBackup/ForRestores cover every
+/// service). The database part serves the daily plan (`BackupPlanStep`):
+/// snapshots taken, tagged, and deleted when their retention ends.
 fn backup_permissions(region: &str) -> serde_json::Value {
     let fs = format!("arn:aws:elasticfilesystem:{region}:*:file-system/*");
     serde_json::json!({
@@ -38,6 +40,12 @@ fn backup_permissions(region: &str) -> serde_json::Value {
                         "elasticfilesystem:DescribeFilesystems", "elasticfilesystem:DeleteFilesystem",
                         "elasticfilesystem:TagResource"],
              "Resource": fs},
+            {"Sid": "BackupDatabase", "Effect": "Allow",
+             "Action": ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:CreateDBSnapshot",
+                        "rds:CreateDBClusterSnapshot", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
+                        "rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "rds:DeleteDBSnapshot",
+                        "rds:DeleteDBClusterSnapshot", "rds:AddTagsToResource", "rds:ListTagsForResource"],
+             "Resource": format!("arn:aws:rds:{region}:*:*")},
             {"Sid": "TagRecoveryPoints", "Effect": "Allow", "Action": ["tag:GetResources", "backup:TagResource"],
              "Resource": "*"},
             {"Sid": "EncryptedFileSystem", "Effect": "Allow",

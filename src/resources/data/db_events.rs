@@ -10,19 +10,67 @@ use crate::resources::prelude::*;
 
 // ---------------------------------------------------------------- alerts
 
-pub(crate) struct TopicStep;
+/// An alert topic: the stack's (RDS events and alarms; `data.events-topic`)
+/// or its us-east-1 twin for CloudFront's alarm (`global`; only when the
+/// stack is elsewhere). Each is encrypted with the KMS key of its region
+/// (`observe::KeyStep`) and has the e-mail subscription.
+pub(crate) struct TopicStep {
+    pub global: bool,
+}
 
-pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError> {
-    if let Some(arn) = cx.state.id(TOPIC) {
-        let live = cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await;
+impl TopicStep {
+    fn sns<'a>(&self, cx: &'a StepCx) -> &'a aws_sdk_sns::Client {
+        if self.global {
+            &cx.aws.sns_global
+        } else {
+            &cx.aws.sns
+        }
+    }
+    fn key(&self) -> &'static str {
+        if self.global {
+            TOPIC_GLOBAL
+        } else {
+            TOPIC
+        }
+    }
+    fn kms_key(&self) -> &'static str {
+        if self.global {
+            ALERTS_KEY_GLOBAL
+        } else {
+            ALERTS_KEY
+        }
+    }
+    fn name(&self, cx: &StepCx) -> String {
+        if self.global {
+            cx.cfg.name("alerts")
+        } else {
+            topic_name(cx)
+        }
+    }
+    fn needed(&self, cx: &StepCx) -> bool {
+        !self.global || cx.aws.region != "us-east-1"
+    }
+    async fn find(&self, cx: &StepCx) -> Result<Option<String>, StepError> {
+        find_topic_in(cx, self.sns(cx), self.key(), &self.name(cx)).await
+    }
+}
+
+async fn find_topic_in(
+    cx: &StepCx,
+    sns: &aws_sdk_sns::Client,
+    key: &str,
+    name: &str,
+) -> Result<Option<String>, StepError> {
+    if let Some(arn) = cx.state.id(key) {
+        let live = sns.get_topic_attributes().topic_arn(&arn).send().await;
         if live.or_absent("GetTopicAttributes", &arn)?.is_some() {
             return Ok(Some(arn));
         }
     }
-    let suffix = format!(":{}", topic_name(cx));
+    let suffix = format!(":{name}");
     let mut token = None;
     loop {
-        let o = cx.aws.sns.list_topics().set_next_token(token).send().await.ctx("ListTopics", "SNS topics")?;
+        let o = sns.list_topics().set_next_token(token).send().await.ctx("ListTopics", "SNS topics")?;
         if let Some(t) = o.topics().iter().filter_map(|t| t.topic_arn()).find(|a| a.ends_with(&suffix)) {
             return Ok(Some(t.to_string()));
         }
@@ -37,8 +85,11 @@ pub(crate) async fn find_topic(cx: &StepCx) -> Result<Option<String>, StepError>
 /// subscription ARN `PendingConfirmation` (SNS API reference,
 /// ListSubscriptionsByTopic): it receives nothing until its owner clicks the
 /// link AWS mailed.
-async fn email_subscriptions(cx: &StepCx, arn: &str) -> Result<Vec<aws_sdk_sns::types::Subscription>, StepError> {
-    let pages = cx.aws.sns.list_subscriptions_by_topic().topic_arn(arn).into_paginator().send();
+async fn email_subscriptions(
+    sns: &aws_sdk_sns::Client,
+    arn: &str,
+) -> Result<Vec<aws_sdk_sns::types::Subscription>, StepError> {
+    let pages = sns.list_subscriptions_by_topic().topic_arn(arn).into_paginator().send();
     let subs: Vec<_> = pages.collect::<Result<Vec<_>, _>>().await.ctx("ListSubscriptionsByTopic", arn)?;
     Ok(subs.iter().flat_map(|o| o.subscriptions()).filter(|s| s.protocol() == Some("email")).cloned().collect())
 }
@@ -47,27 +98,46 @@ fn pending(s: &aws_sdk_sns::types::Subscription) -> bool {
     s.subscription_arn() == Some("PendingConfirmation")
 }
 
+const KMS_ATTR: &str = "KmsMasterKeyId";
+
 #[async_trait]
 impl Step<StepCx> for TopicStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let name = topic_name(cx);
+        if !self.needed(cx) {
+            return Ok(Outcome::Unchanged);
+        }
+        let (sns, name) = (self.sns(cx), self.name(cx));
         let email = &cx.cfg.database.event_email;
-        let (arn, mut out) = match find_topic(cx).await? {
+        let kms = cx.state.get(self.kms_key()).and_then(|r| r.attrs.get("arn").cloned());
+        let (arn, mut out) = match self.find(cx).await? {
             Some(arn) => {
-                cx.record(TOPIC, Resource::new("sns:topic", &arn))?;
-                (arn, Outcome::Unchanged)
+                cx.record(self.key(), Resource::new("sns:topic", &arn))?;
+                let attrs = sns.get_topic_attributes().topic_arn(&arn).send().await.ctx("GetTopicAttributes", &arn)?;
+                let live = attrs.attributes().and_then(|a| a.get(KMS_ATTR)).cloned().unwrap_or_default();
+                match kms.as_ref().filter(|k| **k != live) {
+                    Some(k) => {
+                        if !cx.dry_run {
+                            let call = sns.set_topic_attributes().topic_arn(&arn).attribute_name(KMS_ATTR);
+                            call.attribute_value(k).send().await.ctx("SetTopicAttributes", &arn)?;
+                        }
+                        let shown = if live.is_empty() { "none" } else { live.as_str() };
+                        (arn, Outcome::Updated(vec![change("encryption key", shown, k)]))
+                    }
+                    None => (arn, Outcome::Unchanged),
+                }
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
-                let tags = Tags::new(cx, TOPIC).render();
-                let call = cx.aws.sns.create_topic().name(&name).set_tags(Some(tags));
+                let tags = Tags::new(cx, self.key()).render();
+                let call = sns.create_topic().name(&name).set_tags(Some(tags));
+                let call = call.set_attributes(kms.map(|k| [(KMS_ATTR.to_string(), k)].into()));
                 let o = call.send().await.ctx("CreateTopic", &name)?;
                 let arn = o.topic_arn().unwrap_or_default().to_string();
-                cx.record_new(TOPIC, Resource::new("sns:topic", &arn))?;
+                cx.record_new(self.key(), Resource::new("sns:topic", &arn))?;
                 (arn, Outcome::Created)
             }
         };
-        let emails = email_subscriptions(cx, &arn).await?;
+        let emails = email_subscriptions(sns, &arn).await?;
         if !emails.iter().any(|s| s.endpoint() == Some(email.as_str())) {
             if out == Outcome::Unchanged {
                 out = Outcome::Updated(vec![change(
@@ -77,7 +147,7 @@ impl Step<StepCx> for TopicStep {
                 )]);
             }
             if !cx.dry_run {
-                let call = cx.aws.sns.subscribe().topic_arn(&arn).protocol("email").endpoint(email);
+                let call = sns.subscribe().topic_arn(&arn).protocol("email").endpoint(email);
                 let call = call.return_subscription_arn(true);
                 call.send().await.ctx("Subscribe", &name)?;
             }
@@ -86,25 +156,30 @@ impl Step<StepCx> for TopicStep {
         for s in emails.iter().filter(|s| s.endpoint() != Some(email.as_str())) {
             if let Some(sarn) = s.subscription_arn().filter(|a| a.starts_with("arn:")) {
                 if !cx.dry_run {
-                    deleted("Unsubscribe", sarn, cx.aws.sns.unsubscribe().subscription_arn(sarn).send().await)?;
+                    deleted("Unsubscribe", sarn, sns.unsubscribe().subscription_arn(sarn).send().await)?;
                 }
             }
         }
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        cx.remove(TOPIC, find_topic(cx).await?, |arn| async move {
-            deleted("DeleteTopic", &arn, cx.aws.sns.delete_topic().topic_arn(&arn).send().await)
+        let found = if self.needed(cx) { self.find(cx).await? } else { None };
+        cx.remove(self.key(), found, |arn| async move {
+            deleted("DeleteTopic", &arn, self.sns(cx).delete_topic().topic_arn(&arn).send().await)
         })
         .await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let found = match find_topic(cx).await? {
-            Some(arn) => Some((email_subscriptions(cx, &arn).await?, arn)),
+        if !self.needed(cx) {
+            return Ok(vec![]);
+        }
+        let found = match self.find(cx).await? {
+            Some(arn) => Some((email_subscriptions(self.sns(cx), &arn).await?, arn)),
             None => None,
         };
         let want = &cx.cfg.database.event_email;
-        cx.inspect_one(TOPIC, "sns:topic", &topic_name(cx), found, |i, (subs, arn)| {
+        let name = if self.global { format!("{} (us-east-1)", self.name(cx)) } else { self.name(cx) };
+        cx.inspect_one(self.key(), "sns:topic", &name, found, |i, (subs, arn)| {
             let ours = subs.iter().find(|s| s.endpoint() == Some(want.as_str()));
             let (state, ok) = match ours {
                 Some(s) if pending(s) => (format!("{want}: pending confirmation (the link AWS e-mailed)"), false),

@@ -82,6 +82,31 @@ pub(crate) fn record_instance(cx: &StepCx, i: &aws_sdk_rds::types::DbInstance, n
     }
 }
 
+/// The MySQL/MariaDB logs exported to CloudWatch Logs (by the instance, or
+/// by the Aurora cluster): the error log and the slow-query log. RDS writes
+/// them to `/aws/rds/{instance|cluster}/<id>/<type>` (`DbLogGroupsStep`
+/// creates those first, with their retention: RDS's own never expire).
+pub const LOG_EXPORTS: &[&str] = &["error", "slowquery"];
+
+fn log_exports() -> Vec<String> {
+    LOG_EXPORTS.iter().map(|s| s.to_string()).collect()
+}
+
+/// The export change for a live instance or cluster, if its exports differ.
+fn log_exports_change(live: &[String]) -> Option<(aws_sdk_rds::types::CloudwatchLogsExportConfiguration, String)> {
+    let enable: Vec<String> =
+        LOG_EXPORTS.iter().filter(|t| !live.iter().any(|l| l == *t)).map(|t| t.to_string()).collect();
+    let disable: Vec<String> = live.iter().filter(|l| !LOG_EXPORTS.contains(&l.as_str())).cloned().collect();
+    if enable.is_empty() && disable.is_empty() {
+        return None;
+    }
+    let conf = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
+        .set_enable_log_types(Some(enable))
+        .set_disable_log_types(Some(disable))
+        .build();
+    Some((conf, change("log_exports", live.join(","), LOG_EXPORTS.join(","))))
+}
+
 /// Aurora: the cluster holds storage, credentials and backups; the instance is its writer.
 pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
     let d = &cx.cfg.database;
@@ -103,6 +128,10 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
         if protected != d.deletion_protection {
             changes.push(change("deletion_protection", protected, d.deletion_protection));
             call = call.deletion_protection(d.deletion_protection);
+        }
+        if let Some((conf, shown)) = log_exports_change(c.enabled_cloudwatch_logs_exports()) {
+            changes.push(shown);
+            call = call.cloudwatch_logs_export_configuration(conf);
         }
         if !changes.is_empty() && !cx.dry_run {
             call.send().await.ctx("ModifyDBCluster", &id)?;
@@ -127,6 +156,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
         .backup_retention_period(d.backup_retention_days)
         .copy_tags_to_snapshot(true)
         .deletion_protection(d.deletion_protection)
+        .set_enable_cloudwatch_logs_exports(Some(log_exports()))
         .set_tags(Some(Tags::named(cx, DB_CLUSTER, &id).render()));
     // Aurora versions are spelled `8.0.mysql_aurora.3.x`; otherwise take AWS's default.
     req = req.set_engine_version(d.engine_version().map(str::to_string));
@@ -211,6 +241,10 @@ impl Step<StepCx> for DbInstanceStep {
                         changes.push(change("deletion_protection", protected, d.deletion_protection));
                         req = req.deletion_protection(d.deletion_protection);
                     }
+                    if let Some((conf, shown)) = log_exports_change(i.enabled_cloudwatch_logs_exports()) {
+                        changes.push(shown);
+                        req = req.cloudwatch_logs_export_configuration(conf);
+                    }
                 }
                 if !changes.is_empty() && !cx.dry_run {
                     req.send().await.ctx("ModifyDBInstance", &id)?;
@@ -243,6 +277,7 @@ impl Step<StepCx> for DbInstanceStep {
                         .storage_encrypted(true)
                         .backup_retention_period(d.backup_retention_days)
                         .deletion_protection(d.deletion_protection)
+                        .set_enable_cloudwatch_logs_exports(Some(log_exports()))
                         .db_name(DB_NAME)
                         .master_username(DB_USER)
                         .master_user_password(match password.take() {

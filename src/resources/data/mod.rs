@@ -7,17 +7,20 @@
 
 mod access_point;
 mod backup;
+mod backup_plan;
 mod cache;
 mod db_events;
 mod db_instance;
+mod db_logs;
 mod db_secret;
 mod efs;
+mod efs_policy;
 mod mount_targets;
 mod security_groups;
 mod subnet_groups;
 pub(crate) use self::{
-    access_point::*, backup::*, cache::*, db_events::*, db_instance::*, db_secret::*, efs::*, mount_targets::*,
-    security_groups::*, subnet_groups::*,
+    access_point::*, backup::*, backup_plan::*, cache::*, db_events::*, db_instance::*, db_logs::*, db_secret::*,
+    efs::*, efs_policy::*, mount_targets::*, security_groups::*, subnet_groups::*,
 };
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;

@@ -5,6 +5,14 @@
 //! fields that are not valid HTTP (`routing.http.drop_invalid_header_fields`,
 //! off by default on AWS): a header smuggled past CloudFront never reaches
 //! Apache and Moodle.
+//!
+//! Access logs go to the stack's logs bucket under `alb/`: the bucket and its
+//! policy (the region's ELB log-delivery principal) must exist first — AWS
+//! checks it can write when access logging is turned on and refuses with
+//! `InvalidConfigurationRequest` ("Access Denied for bucket") otherwise.
+//! With `cdn.alb_deletion_protection`, `DeleteLoadBalancer` is refused
+//! (`OperationNotPermitted`) until the attribute is turned off, which
+//! `down` does first.
 
 use super::*;
 use crate::resources::network::public_subnet_ids;
@@ -89,6 +97,9 @@ impl Step<StepCx> for AlbStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         cx.remove(ALB, find_alb(cx).await?, |lb| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default();
+            // Deletion protection refuses the delete: `down` means it.
+            let off = [(PROTECTION.to_string(), "false".to_string())];
+            set_attributes(cx, arn, &alb_name(cx), &off).await?;
             let out = deleted(
                 "DeleteLoadBalancer",
                 arn,
@@ -109,8 +120,30 @@ impl Step<StepCx> for AlbStep {
     }
 }
 
+const PROTECTION: &str = "deletion_protection.enabled";
+
 /// The load balancer attributes the stack sets (key, value).
-pub const ATTRIBUTES: &[(&str, &str)] = &[("routing.http.drop_invalid_header_fields.enabled", "true")];
+pub fn attributes(cx: &StepCx) -> Vec<(String, String)> {
+    let bucket = cx.state.id(LOGS_BUCKET).unwrap_or_default();
+    [
+        ("routing.http.drop_invalid_header_fields.enabled", "true".to_string()),
+        (PROTECTION, cx.cfg.cdn.alb_deletion_protection.to_string()),
+        ("access_logs.s3.enabled", "true".to_string()),
+        ("access_logs.s3.bucket", bucket),
+        ("access_logs.s3.prefix", crate::resources::audit::ALB_LOG_PREFIX.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn set_attributes(cx: &StepCx, arn: &str, name: &str, attrs: &[(String, String)]) -> Result<(), StepError> {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute;
+    let attrs = attrs.iter().map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build()).collect();
+    let call = cx.aws.elbv2.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs));
+    call.send().await.ctx("ModifyLoadBalancerAttributes", name)?;
+    Ok(())
+}
 
 async fn ensure_attributes(cx: &StepCx, arn: &str, name: &str) -> Result<Outcome, StepError> {
     if arn.is_empty() {
@@ -119,16 +152,13 @@ async fn ensure_attributes(cx: &StepCx, arn: &str, name: &str) -> Result<Outcome
     let call = cx.aws.elbv2.describe_load_balancer_attributes().load_balancer_arn(arn);
     let live = call.send().await.ctx("DescribeLoadBalancerAttributes", name)?;
     let value = |k: &str| live.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).unwrap_or("");
-    let wrong: Vec<(&str, &str)> = ATTRIBUTES.iter().copied().filter(|(k, v)| value(k) != *v).collect();
+    let wrong: Vec<(String, String)> = attributes(cx).into_iter().filter(|(k, v)| value(k) != v).collect();
     if wrong.is_empty() {
         return Ok(Outcome::Unchanged);
     }
     let changes = wrong.iter().map(|(k, v)| change(k, value(k), v)).collect();
     if !cx.dry_run {
-        use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute;
-        let attrs = wrong.iter().map(|(k, v)| LoadBalancerAttribute::builder().key(*k).value(*v).build()).collect();
-        let call = cx.aws.elbv2.modify_load_balancer_attributes().load_balancer_arn(arn).set_attributes(Some(attrs));
-        call.send().await.ctx("ModifyLoadBalancerAttributes", name)?;
+        set_attributes(cx, arn, name, &wrong).await?;
     }
     Ok(Outcome::of_changes(changes))
 }

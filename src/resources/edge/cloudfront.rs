@@ -98,10 +98,37 @@ pub(crate) fn desired_config(
                 .build(),
         )
         .web_acl_id(acl_arn)
+        .logging(standard_logs(cx))
         .http_version(cf::HttpVersion::from("http2and3"))
         .is_ipv6_enabled(true)
         .build()
         .expect("distribution fields")
+}
+
+/// CloudFront's standard logs, to the stack's logs bucket under
+/// `cloudfront/` (cookies left out: they carry Moodle's session). CloudFront
+/// grants itself write access by ACL when the setting is applied, which is
+/// why that bucket keeps ACLs enabled. Off where CloudFront does not deliver
+/// to buckets of the region, or before the bucket exists (a plan).
+fn standard_logs(cx: &StepCx) -> cf::LoggingConfig {
+    let bucket =
+        cx.state.id(LOGS_BUCKET).filter(|_| crate::resources::audit::cloudfront_logs_supported(&cx.aws.region));
+    let l = cf::LoggingConfig::builder().include_cookies(false);
+    match bucket {
+        Some(b) => l
+            .enabled(true)
+            .bucket(format!("{b}.s3.amazonaws.com"))
+            .prefix(crate::resources::audit::CLOUDFRONT_LOG_PREFIX),
+        None => l.enabled(false).bucket("").prefix(""),
+    }
+    .build()
+}
+
+fn logs_to(c: &cf::DistributionConfig) -> String {
+    match c.logging() {
+        Some(l) if l.enabled() => format!("s3://{}/{}", l.bucket().trim_end_matches(".s3.amazonaws.com"), l.prefix()),
+        _ => "off".into(),
+    }
 }
 
 /// Differences that matter between the live and the desired config (no secret values).
@@ -146,6 +173,9 @@ pub(crate) fn config_diff(live: &cf::DistributionConfig, want: &cf::Distribution
     }
     if live.web_acl_id() != want.web_acl_id() {
         d.push(change("web_acl", live.web_acl_id().unwrap_or("none"), want.web_acl_id().unwrap_or("none")));
+    }
+    if logs_to(live) != logs_to(want) {
+        d.push(change("standard_logs", logs_to(live), logs_to(want)));
     }
     let alias = |c: &cf::DistributionConfig| c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
     if alias(live) != alias(want) {

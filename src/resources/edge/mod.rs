@@ -12,8 +12,9 @@ mod alb;
 mod cloudfront;
 mod listeners;
 mod target_group;
+mod waf_logging;
 mod web_acl;
-pub(crate) use self::{alb::*, cloudfront::*, listeners::*, target_group::*, web_acl::*};
+pub(crate) use self::{alb::*, cloudfront::*, listeners::*, target_group::*, waf_logging::*, web_acl::*};
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;
 

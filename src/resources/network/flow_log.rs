@@ -43,6 +43,7 @@ pub(crate) const FLOW_LOGS: log_group::LogGroupStep = log_group::LogGroupStep {
     key: FLOW_LOG_GROUP,
     name: flow_log_group_name,
     retention_days: |cx| cx.cfg.network.flow_log_retention_days,
+    global: false,
 };
 
 /// The log group ARN is derivable without a call once the account is known;

@@ -290,7 +290,13 @@ pub(crate) struct AlarmsStep;
 impl Step<StepCx> for AlarmsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let live = live_alarms(cx).await?;
-        let Some(topic) = cx.dependency(TOPIC, ids::DATA_EVENTS_TOPIC)? else { return Ok(Outcome::Created) };
+        let Some(main) = cx.dependency(TOPIC, ids::DATA_EVENTS_TOPIC)? else { return Ok(Outcome::Created) };
+        let global = if cx.aws.region == "us-east-1" {
+            Some(main.clone())
+        } else {
+            cx.dependency(TOPIC_GLOBAL, ids::OBSERVE_ALERTS_TOPIC_GLOBAL)?
+        };
+        let Some(global) = global else { return Ok(Outcome::Created) };
         let Some(specs) = specs(cx) else {
             if cx.dry_run {
                 return Ok(if live.is_empty() {
@@ -306,14 +312,15 @@ impl Step<StepCx> for AlarmsStep {
         };
         let mut changes = vec![];
         for s in &specs {
+            let topic = if s.global { &global } else { &main };
             let found = live.iter().find(|(g, a)| *g == s.global && a.alarm_name() == Some(s.name.as_str()));
             match found {
-                Some((_, a)) if live_sig(a) == s.sig(cx, &topic) => continue,
+                Some((_, a)) if live_sig(a) == s.sig(cx, topic) => continue,
                 Some(_) => changes.push(format!("{}: update", s.name)),
                 None => changes.push(format!("{}: create", s.name)),
             }
             if !cx.dry_run {
-                s.put(cx, &topic).send().await.ctx("PutMetricAlarm", &s.name)?;
+                s.put(cx, topic).send().await.ctx("PutMetricAlarm", &s.name)?;
             }
         }
         let stale: Vec<&(bool, MetricAlarm)> = live
@@ -345,7 +352,9 @@ impl Step<StepCx> for AlarmsStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let live = live_alarms(cx).await?;
-        let topic = cx.state.id(TOPIC).unwrap_or_default();
+        let main = cx.state.id(TOPIC).unwrap_or_default();
+        let global =
+            if cx.aws.region == "us-east-1" { main.clone() } else { cx.state.id(TOPIC_GLOBAL).unwrap_or_default() };
         let Some(specs) = specs(cx) else { return Ok(vec![]) };
         Ok(specs
             .iter()
@@ -366,7 +375,7 @@ impl Step<StepCx> for AlarmsStep {
                         if let Some(r) = a.state_reason().filter(|_| state == "ALARM") {
                             i = i.detail("reason", r);
                         }
-                        if live_sig(a) != s.sig(cx, &topic) {
+                        if live_sig(a) != s.sig(cx, if s.global { &global } else { &main }) {
                             i.drift = Some("differs from config (threshold, metric or actions)".into());
                         }
                         i

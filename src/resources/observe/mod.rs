@@ -16,10 +16,16 @@
 //! - ElastiCache's node metrics are per cache cluster (`<group>-00N`), not
 //!   per replication group: one alarm per node.
 //! - `DeleteAlarms` takes at most 100 names a call.
+//! - An alarm's SNS actions must be topics of the alarm's own region
+//!   (`ValidationError: Invalid region`): CloudFront's us-east-1 alarm
+//!   notifies a us-east-1 twin of the alert topic, with the same e-mail
+//!   subscription, unless the stack is in us-east-1 itself.
+//! - The alert topics are encrypted with a key of ours per region (`key`).
 
 mod alarms;
 mod dashboard;
-pub(crate) use self::{alarms::*, dashboard::*};
+mod key;
+pub(crate) use self::{alarms::*, dashboard::*, key::*};
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;
 

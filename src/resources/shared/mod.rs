@@ -1,7 +1,8 @@
 //! The toolkit the steps share: tags, lookups, waits and retries, and the
 //! resources several tiers create the same way (security groups, IAM roles,
-//! log groups, secrets).
+//! log groups, log buckets, secrets).
 
+pub mod bucket;
 pub mod ec2;
 pub mod iam;
 pub mod log_group;

@@ -35,6 +35,15 @@ pub const TASK_DEFINITION_ROLES: Transient = Transient {
     bound: Duration::from_secs(2 * MIN),
 };
 
+/// `PutFileSystemPolicy` naming the task role created a moment ago: EFS
+/// validates the principals and refuses one IAM does not show it yet.
+pub const EFS_POLICY_PRINCIPAL: Transient = Transient {
+    waiting_for: "the task role to propagate to EFS",
+    codes: &[],
+    messages: &[("InvalidPolicyException", "invalid principal")],
+    bound: Duration::from_secs(2 * MIN),
+};
+
 /// `CreateService`: the cluster just created, the listener that attaches the
 /// target group to the ALB created moments before, the service-linked role.
 pub const ECS_SERVICE_CREATE: Transient = Transient {

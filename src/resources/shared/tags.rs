@@ -104,6 +104,19 @@ sdk_tag!(required optional:
     aws_sdk_cloudtrail::types::Tag
 );
 
+// KMS names its fields TagKey/TagValue.
+impl SdkTag for aws_sdk_kms::types::Tag {
+    fn make(key: &str, value: &str) -> Self {
+        Self::builder().tag_key(key).tag_value(value).build().expect("key and value are set")
+    }
+    fn key_str(&self) -> Option<&str> {
+        Some(self.tag_key())
+    }
+    fn value_str(&self) -> Option<&str> {
+        Some(self.tag_value())
+    }
+}
+
 /// The value of tag `key` in a list of tags.
 pub fn tag_value<'a, T: SdkTag>(tags: &'a [T], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key_str() == Some(key)).and_then(|t| t.value_str())

@@ -1,28 +1,57 @@
-//! The trail's S3 bucket: public access blocked, SSE-S3, bucket-owner
-//! enforced, a TLS-only policy allowing only this trail's ACL check and writes,
-//! versioned (a log file overwritten or deleted is kept) with a lifecycle that
-//! ends the logs after `logs.audit_retention_days`.
+//! S3 buckets that hold logs — CloudTrail's audit trail, the load
+//! balancer's and CloudFront's access logs: public access blocked, SSE-S3
+//! (the only encryption ALB and CloudFront log delivery accept), a TLS-only
+//! policy naming exactly the services that write, versioned (a log file
+//! overwritten or deleted is kept) with a lifecycle that ends the logs after
+//! the configured days. Logs outlive the stack: `down` keeps these buckets
+//! unless asked (`--delete-logs`).
 //!
-//! It must exist with its policy before the trail: CloudTrail checks it can
-//! write when the trail is created.
+//! A bucket must exist with its policy before whatever writes to it:
+//! CloudTrail checks it can write when the trail is created, and the load
+//! balancer when access logging is turned on.
 //!
-//! Eventual consistency: CloudTrail may still deliver a log file after
-//! `StopLogging`/`DeleteTrail`, so `DeleteBucket` can answer
-//! `BucketNotEmpty`; the bucket is emptied again and retried
-//! (`transient::BUCKET_DELETE`).
+//! Eventual consistency: a service may still deliver a log file after it was
+//! told to stop, so `DeleteBucket` can answer `BucketNotEmpty`; the bucket is
+//! emptied again and retried (`transient::BUCKET_DELETE`).
 
-use super::*;
 use crate::resources::prelude::*;
+use crate::resources::shared::iam;
 use aws_sdk_s3::types as s3;
 
-/// The audit logs' retention: log files expire after `days`; their older
+pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
+    let o = cx.aws.sts.get_caller_identity().send().await.ctx("GetCallerIdentity", "credentials")?;
+    Ok(o.account().unwrap_or_default().to_string())
+}
+
+pub(crate) async fn bucket_exists(cx: &StepCx, bucket: &str) -> Result<bool, StepError> {
+    match cx.aws.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().map(|s| s.is_not_found()).unwrap_or(false) => Ok(false),
+        Err(e) if e.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false) => Ok(false),
+        Err(e) => Err(aws_err("HeadBucket", bucket, e)),
+    }
+}
+
+/// The statement every log bucket's policy starts with: plain HTTP denied.
+pub fn deny_insecure_transport(bucket: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+    })
+}
+
+/// A log bucket's retention: log files expire after `days`; their older
 /// versions (the bucket is versioned: an overwritten or deleted log file is
 /// kept) 30 days after they were replaced; unfinished uploads after 7 days.
 const NONCURRENT_DAYS: i32 = 30;
 
 fn lifecycle_rule(days: i32) -> s3::LifecycleRule {
     s3::LifecycleRule::builder()
-        .id("moodlectl-audit-retention")
+        .id("moodlectl-retention")
         .status(s3::ExpirationStatus::Enabled)
         .filter(s3::LifecycleRuleFilter::builder().prefix("").build())
         .expiration(s3::LifecycleExpiration::builder().days(days).build())
@@ -77,47 +106,58 @@ async fn empty_bucket(s3c: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Step
     }
 }
 
-pub(crate) struct BucketStep;
+/// One log bucket of the stack, as its step sees it.
+pub struct LogBucket {
+    /// State key.
+    pub key: &'static str,
+    pub name: String,
+    /// `BucketOwnerEnforced` (ACLs off) unless a writer needs ACLs:
+    /// CloudFront's standard logs grant themselves write by ACL.
+    pub ownership: s3::ObjectOwnership,
+    pub policy: serde_json::Value,
+    /// Days a log file is kept.
+    pub days: i32,
+    /// What `down` says it kept: the bucket's kind, then what it holds.
+    pub what: (&'static str, &'static str),
+}
 
-#[async_trait]
-impl Step<StepCx> for BucketStep {
-    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let account = account_id(cx).await?;
-        let bucket = bucket_name(cx, &account);
-        let exists = bucket_exists(cx, &bucket).await?;
+impl LogBucket {
+    async fn create(&self, cx: &StepCx) -> Result<(), StepError> {
+        let bucket = &self.name;
+        let mut req = cx.aws.s3.create_bucket().bucket(bucket).object_ownership(self.ownership.clone());
+        if cx.aws.region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                s3::CreateBucketConfiguration::builder()
+                    .location_constraint(s3::BucketLocationConstraint::from(cx.aws.region.as_str()))
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().map(|s| s.is_bucket_already_owned_by_you()).unwrap_or(false) => Ok(()),
+            Err(e) => Err(aws_err("CreateBucket", bucket, e)),
+        }
+    }
+
+    pub async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let bucket = &self.name;
+        let exists = bucket_exists(cx, bucket).await?;
         let mut changes = vec![];
         if !exists {
             if cx.dry_run {
                 return Ok(Outcome::Created);
             }
-            let mut req =
-                cx.aws.s3.create_bucket().bucket(&bucket).object_ownership(s3::ObjectOwnership::BucketOwnerEnforced);
-            if cx.aws.region != "us-east-1" {
-                req = req.create_bucket_configuration(
-                    s3::CreateBucketConfiguration::builder()
-                        .location_constraint(s3::BucketLocationConstraint::from(cx.aws.region.as_str()))
-                        .build(),
-                );
-            }
-            match req.send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().map(|s| s.is_bucket_already_owned_by_you()).unwrap_or(false) => {}
-                Err(e) => return Err(aws_err("CreateBucket", &bucket, e)),
-            }
+            self.create(cx).await?;
         }
-        cx.record(BUCKET, Resource::new("s3:bucket", &bucket))?;
+        cx.record(self.key, Resource::new("s3:bucket", bucket))?;
         let fresh = !exists;
 
         // Each setting is read and written only when it differs (a new
         // bucket has none of them: nothing to read).
         let s3c = &cx.aws.s3;
         let pab_ok = !fresh && {
-            let r = s3c
-                .get_public_access_block()
-                .bucket(&bucket)
-                .send()
-                .await
-                .or_absent("GetPublicAccessBlock", &bucket)?;
+            let r =
+                s3c.get_public_access_block().bucket(bucket).send().await.or_absent("GetPublicAccessBlock", bucket)?;
             r.and_then(|o| o.public_access_block_configuration().cloned()).is_some_and(|c| {
                 [c.block_public_acls(), c.ignore_public_acls(), c.block_public_policy(), c.restrict_public_buckets()]
                     .iter()
@@ -129,13 +169,12 @@ impl Step<StepCx> for BucketStep {
             if !cx.dry_run {
                 let c = s3::PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true);
                 let c = c.block_public_policy(true).restrict_public_buckets(true).build();
-                let call = s3c.put_public_access_block().bucket(&bucket).public_access_block_configuration(c);
-                call.send().await.ctx("PutPublicAccessBlock", &bucket)?;
+                let call = s3c.put_public_access_block().bucket(bucket).public_access_block_configuration(c);
+                call.send().await.ctx("PutPublicAccessBlock", bucket)?;
             }
         }
         let enc_ok = !fresh && {
-            let r =
-                s3c.get_bucket_encryption().bucket(&bucket).send().await.or_absent("GetBucketEncryption", &bucket)?;
+            let r = s3c.get_bucket_encryption().bucket(bucket).send().await.or_absent("GetBucketEncryption", bucket)?;
             let rules = r.and_then(|o| o.server_side_encryption_configuration().cloned());
             rules.is_some_and(|c| {
                 let sse = |r: &s3::ServerSideEncryptionRule| r.apply_server_side_encryption_by_default().cloned();
@@ -149,65 +188,64 @@ impl Step<StepCx> for BucketStep {
                 let rule = s3::ServerSideEncryptionRule::builder()
                     .apply_server_side_encryption_by_default(aes.build().expect("algorithm"));
                 let sse = s3::ServerSideEncryptionConfiguration::builder().rules(rule.build()).build().expect("rules");
-                let call = s3c.put_bucket_encryption().bucket(&bucket).server_side_encryption_configuration(sse);
-                call.send().await.ctx("PutBucketEncryption", &bucket)?;
+                let call = s3c.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(sse);
+                call.send().await.ctx("PutBucketEncryption", bucket)?;
             }
         }
-        let enforced = s3::ObjectOwnership::BucketOwnerEnforced;
         let own_ok = !fresh && {
-            let r = s3c.get_bucket_ownership_controls().bucket(&bucket).send().await;
-            let r = r.or_absent("GetBucketOwnershipControls", &bucket)?.and_then(|o| o.ownership_controls().cloned());
-            r.is_some_and(|c| c.rules().iter().any(|r| r.object_ownership() == &enforced))
+            let r = s3c.get_bucket_ownership_controls().bucket(bucket).send().await;
+            let r = r.or_absent("GetBucketOwnershipControls", bucket)?.and_then(|o| o.ownership_controls().cloned());
+            r.is_some_and(|c| c.rules().iter().any(|r| r.object_ownership() == &self.ownership))
         };
         if !own_ok {
-            changes.push("bucket-owner-enforced ownership".to_string());
+            changes.push(format!("object ownership {}", self.ownership.as_str()));
             if !cx.dry_run {
-                let rule = s3::OwnershipControlsRule::builder().object_ownership(enforced).build().expect("ownership");
-                let c = s3::OwnershipControls::builder().rules(rule).build().expect("rules");
-                let call = s3c.put_bucket_ownership_controls().bucket(&bucket).ownership_controls(c);
-                call.send().await.ctx("PutBucketOwnershipControls", &bucket)?;
+                let rule = s3::OwnershipControlsRule::builder().object_ownership(self.ownership.clone());
+                let c = s3::OwnershipControls::builder().rules(rule.build().expect("ownership"));
+                let call =
+                    s3c.put_bucket_ownership_controls().bucket(bucket).ownership_controls(c.build().expect("rules"));
+                call.send().await.ctx("PutBucketOwnershipControls", bucket)?;
             }
         }
-        let want = bucket_policy(&bucket, &account, &trail_arn(cx, &account));
         let pol_ok = !fresh && {
-            let r = s3c.get_bucket_policy().bucket(&bucket).send().await.or_absent("GetBucketPolicy", &bucket)?;
-            r.and_then(|o| o.policy().map(str::to_string)).is_some_and(|p| iam::same_policy(&p, &want))
+            let r = s3c.get_bucket_policy().bucket(bucket).send().await.or_absent("GetBucketPolicy", bucket)?;
+            r.and_then(|o| o.policy().map(str::to_string)).is_some_and(|p| iam::same_policy(&p, &self.policy))
         };
         if !pol_ok {
             changes.push("bucket policy".to_string());
             if !cx.dry_run {
-                let call = s3c.put_bucket_policy().bucket(&bucket).policy(want.to_string());
-                call.send().await.ctx("PutBucketPolicy", &bucket)?;
+                let call = s3c.put_bucket_policy().bucket(bucket).policy(self.policy.to_string());
+                call.send().await.ctx("PutBucketPolicy", bucket)?;
             }
         }
         let versioned = !fresh && {
-            let r = s3c.get_bucket_versioning().bucket(&bucket).send().await.ctx("GetBucketVersioning", &bucket)?;
+            let r = s3c.get_bucket_versioning().bucket(bucket).send().await.ctx("GetBucketVersioning", bucket)?;
             r.status() == Some(&s3::BucketVersioningStatus::Enabled)
         };
         if !versioned {
             changes.push("versioning".to_string());
             if !cx.dry_run {
                 let v = s3::VersioningConfiguration::builder().status(s3::BucketVersioningStatus::Enabled).build();
-                let call = s3c.put_bucket_versioning().bucket(&bucket).versioning_configuration(v);
-                call.send().await.ctx("PutBucketVersioning", &bucket)?;
+                let call = s3c.put_bucket_versioning().bucket(bucket).versioning_configuration(v);
+                call.send().await.ctx("PutBucketVersioning", bucket)?;
             }
         }
-        let days = cx.cfg.logs.audit_retention_days;
+        let days = self.days;
         let life_ok = !fresh && {
-            let r = s3c.get_bucket_lifecycle_configuration().bucket(&bucket).send().await;
-            let rules = r.or_absent("GetBucketLifecycleConfiguration", &bucket)?.map(|o| o.rules().to_vec());
+            let r = s3c.get_bucket_lifecycle_configuration().bucket(bucket).send().await;
+            let rules = r.or_absent("GetBucketLifecycleConfiguration", bucket)?.map(|o| o.rules().to_vec());
             rules.unwrap_or_default().iter().any(|r| lifecycle_matches(r, days))
         };
         if !life_ok {
             changes.push(format!("lifecycle: logs kept {days} days"));
             if !cx.dry_run {
                 let c = s3::BucketLifecycleConfiguration::builder().rules(lifecycle_rule(days)).build().expect("rules");
-                let call = s3c.put_bucket_lifecycle_configuration().bucket(&bucket).lifecycle_configuration(c);
-                call.send().await.ctx("PutBucketLifecycleConfiguration", &bucket)?;
+                let call = s3c.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(c);
+                call.send().await.ctx("PutBucketLifecycleConfiguration", bucket)?;
             }
         }
         let tag_ok = !fresh && {
-            let r = s3c.get_bucket_tagging().bucket(&bucket).send().await.or_absent("GetBucketTagging", &bucket)?;
+            let r = s3c.get_bucket_tagging().bucket(bucket).send().await.or_absent("GetBucketTagging", bucket)?;
             r.is_some_and(|o| tag_value(o.tag_set(), TAG_STACK) == Some(cx.cfg.stack.name.as_str()))
         };
         if !tag_ok {
@@ -215,49 +253,49 @@ impl Step<StepCx> for BucketStep {
                 changes.push("tags".to_string());
             }
             if !cx.dry_run {
-                let tags: Vec<s3::Tag> = Tags::named(cx, BUCKET, &bucket).render();
-                let call = s3c.put_bucket_tagging().bucket(&bucket);
+                let tags: Vec<s3::Tag> = Tags::named(cx, self.key, bucket).render();
+                let call = s3c.put_bucket_tagging().bucket(bucket);
                 let call = call.tagging(s3::Tagging::builder().set_tag_set(Some(tags)).build().expect("tags"));
-                call.send().await.ctx("PutBucketTagging", &bucket)?;
+                call.send().await.ctx("PutBucketTagging", bucket)?;
             }
         }
         Ok(if fresh { Outcome::Created } else { Outcome::of_changes(changes) })
     }
-    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let account = account_id(cx).await?;
-        let bucket = bucket_name(cx, &account);
-        if !bucket_exists(cx, &bucket).await? {
-            cx.forget(BUCKET)?;
+
+    pub async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let bucket = &self.name;
+        if !bucket_exists(cx, bucket).await? {
+            cx.forget(self.key)?;
             return Ok(Outcome::AlreadyAbsent);
         }
-        if !cx.opts.delete_audit_logs {
-            cx.note(format!("kept: CloudTrail bucket `{bucket}` with the audit logs (--delete-audit-logs removes it)"));
-            cx.forget(BUCKET)?;
+        if !cx.opts.delete_logs {
+            let (kind, holds) = self.what;
+            cx.note(format!("kept: {kind} `{bucket}` with {holds} (--delete-logs removes it)"));
+            cx.forget(self.key)?;
             return Ok(Outcome::Unchanged);
         }
-        // Empty it (every version), then delete it. CloudTrail may still
-        // deliver a last file after the trail went (`BucketNotEmpty`): empty
-        // it again and retry, within the rule's bound.
+        // Empty it (every version), then delete it. A last log file may
+        // still arrive after its writer went (`BucketNotEmpty`): empty it
+        // again and retry, within the rule's bound.
         let rule = &transient::BUCKET_DELETE;
-        let out = retry::attempts(cx, "DeleteBucket", &bucket, rule, || async {
-            empty_bucket(&cx.aws.s3, &bucket).await?;
-            rule.judge_delete("DeleteBucket", &bucket, cx.aws.s3.delete_bucket().bucket(&bucket).send().await)
+        let out = retry::attempts(cx, "DeleteBucket", bucket, rule, || async {
+            empty_bucket(&cx.aws.s3, bucket).await?;
+            rule.judge_delete("DeleteBucket", bucket, cx.aws.s3.delete_bucket().bucket(bucket).send().await)
         })
         .await?;
-        cx.forget(BUCKET)?;
+        cx.forget(self.key)?;
         Ok(out)
     }
-    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        let account = account_id(cx).await?;
-        let bucket = bucket_name(cx, &account);
-        Ok(vec![if bucket_exists(cx, &bucket).await? {
-            Inspection::new("s3:bucket", &bucket, Some(bucket.clone()), "exists", true)
+
+    pub async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        let bucket = &self.name;
+        Ok(vec![if bucket_exists(cx, bucket).await? {
+            Inspection::new("s3:bucket", bucket, Some(bucket.clone()), "exists", true)
         } else {
-            Inspection::missing("s3:bucket", &bucket, cx.state.id(BUCKET))
+            Inspection::missing("s3:bucket", bucket, cx.state.id(self.key))
         }])
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

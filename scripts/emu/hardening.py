@@ -1,0 +1,180 @@
+"""Rules AWS enforces on the stack's logging and hardening settings that moto
+accepts without a look (issue 17), each as AWS documents it:
+
+- ELBv2 `ModifyLoadBalancerAttributes` turning `access_logs.s3.enabled` on
+  checks it can write: the bucket must exist and its policy must let the
+  region's ELB log delivery (its account in regions opened before August
+  2022, else `logdelivery.elasticloadbalancing.amazonaws.com`) `s3:PutObject`
+  under `<prefix>/AWSLogs/<account>/`; otherwise InvalidConfigurationRequest
+  ("Access Denied for bucket ...").
+- ELBv2 `DeleteLoadBalancer` of a load balancer with
+  `deletion_protection.enabled=true` is refused (OperationNotPermitted).
+- CloudWatch `PutMetricAlarm`: an SNS action must be a topic of the alarm's
+  own region (ValidationError "Invalid region X specified. Only Y is
+  supported.") — a us-east-1 alarm cannot notify a topic elsewhere.
+- WAFv2 `PutLoggingConfiguration`: a CloudWatch Logs destination's name must
+  start with `aws-waf-logs-` and the log group must exist in the web ACL's
+  region (WAFInvalidParameterException / WAFNonexistentItemException).
+- EFS `PutFileSystemPolicy`: every IAM principal the policy names must exist
+  (InvalidPolicyException, "invalid principal"), as AWS validates it.
+"""
+import json
+import re
+
+from moto.cloudwatch import models as cw_models
+from moto.cloudwatch.exceptions import ValidationError as CwValidation
+from moto.core.exceptions import JsonRESTError
+from moto.elbv2 import models as elbv2_models
+from moto.elbv2.exceptions import ELBClientError
+
+ELB_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+}
+
+
+class _ElbError(ELBClientError):
+    def __init__(self, code, message):
+        super().__init__(code, message)
+
+
+def _elb_principal_ok(principal, region):
+    if not isinstance(principal, dict):
+        return False
+    if region in ELB_ACCOUNTS:
+        want = ELB_ACCOUNTS[region]
+        aws = principal.get("AWS", [])
+        aws = aws if isinstance(aws, list) else [aws]
+        return any(a in (want, f"arn:aws:iam::{want}:root") for a in aws)
+    svc = principal.get("Service", [])
+    svc = svc if isinstance(svc, list) else [svc]
+    return "logdelivery.elasticloadbalancing.amazonaws.com" in svc
+
+
+def _resource_covers(resource, want):
+    resources = resource if isinstance(resource, list) else [resource]
+    for r in resources:
+        pattern = "^" + re.escape(r).replace(r"\*", ".*") + "$"
+        if re.match(pattern, want):
+            return True
+    return False
+
+
+def _bucket_writable_by_elb(account, region, bucket, prefix):
+    from moto.s3.models import s3_backends
+    b = s3_backends[account]["aws"].buckets.get(bucket)
+    if b is None or not b.policy:
+        return False
+    policy = json.loads(b.policy if isinstance(b.policy, str) else b.policy.decode())
+    key = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/x"
+    for s in policy.get("Statement", []):
+        actions = s.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if (s.get("Effect") == "Allow" and _elb_principal_ok(s.get("Principal"), region)
+                and any(a in ("s3:PutObject", "s3:*") for a in actions)
+                and _resource_covers(s.get("Resource", []), key)):
+            return True
+    return False
+
+
+def _patch_elbv2():
+    backend = elbv2_models.ELBv2Backend
+    modify = backend.modify_load_balancer_attributes
+    delete = backend.delete_load_balancer
+
+    def modify_load_balancer_attributes(self, arn, attrs):
+        lb = self.load_balancers.get(arn)
+        merged = dict(lb.attrs if lb else {}, **attrs)
+        if lb is not None and str(merged.get("access_logs.s3.enabled", "false")).lower() == "true":
+            bucket = merged.get("access_logs.s3.bucket", "")
+            prefix = merged.get("access_logs.s3.prefix", "")
+            if not _bucket_writable_by_elb(self.account_id, self.region_name, bucket, prefix):
+                raise _ElbError(
+                    "InvalidConfigurationRequest",
+                    f"Access Denied for bucket: {bucket}. Please check S3bucket permission")
+        return modify(self, arn, attrs)
+
+    def delete_load_balancer(self, arn):
+        lb = self.load_balancers.get(arn)
+        if lb is not None and str(lb.attrs.get("deletion_protection.enabled", "false")).lower() == "true":
+            raise _ElbError(
+                "OperationNotPermitted",
+                f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled")
+        return delete(self, arn)
+
+    backend.modify_load_balancer_attributes = modify_load_balancer_attributes
+    backend.delete_load_balancer = delete_load_balancer
+
+
+def _patch_cloudwatch():
+    backend = cw_models.CloudWatchBackend
+    put = backend.put_metric_alarm
+
+    def put_metric_alarm(self, *args, **kwargs):
+        actions = list(kwargs.get("alarm_actions") or (args[10] if len(args) > 10 else []) or [])
+        actions += list(kwargs.get("ok_actions") or [])
+        actions += list(kwargs.get("insufficient_data_actions") or [])
+        for a in actions:
+            parts = a.split(":")
+            if len(parts) > 3 and parts[2] == "sns" and parts[3] != self.region_name:
+                raise CwValidation(f"Invalid region {parts[3]} specified. Only {self.region_name} is supported.")
+        return put(self, *args, **kwargs)
+
+    backend.put_metric_alarm = put_metric_alarm
+
+
+def _patch_wafv2():
+    from moto.logs.models import logs_backends
+    from moto.wafv2 import models as waf_models
+    backend = waf_models.WAFV2Backend
+    put = backend.put_logging_configuration
+
+    def put_logging_configuration(self, arn, log_destination_configs, *args, **kwargs):
+        for dest in log_destination_configs:
+            if ":logs:" not in dest:
+                continue
+            name = dest.split(":log-group:", 1)[-1].removesuffix(":*")
+            if not name.startswith("aws-waf-logs-"):
+                raise JsonRESTError("WAFInvalidParameterException",
+                                    "The log group name must start with aws-waf-logs-.")
+            region = dest.split(":")[3]
+            if name not in logs_backends[self.account_id][region].groups:
+                raise JsonRESTError("WAFNonexistentItemException",
+                                    "AWS WAF couldn't perform the operation because your resource doesn't exist.")
+        return put(self, arn, log_destination_configs, *args, **kwargs)
+
+    backend.put_logging_configuration = put_logging_configuration
+
+
+def _patch_efs():
+    from moto.efs import models as efs_models
+    from moto.iam.models import iam_backends
+    backend = efs_models.EFSBackend
+    put = backend.put_file_system_policy
+
+    def put_file_system_policy(self, file_system_id, policy, *args, **kwargs):
+        doc = json.loads(policy)
+        roles = iam_backends[self.account_id]["global"].roles.values()
+        arns = {r.arn for r in roles}
+        for s in doc.get("Statement", []):
+            p = s.get("Principal")
+            aws = p.get("AWS", []) if isinstance(p, dict) else []
+            for a in aws if isinstance(aws, list) else [aws]:
+                if ":role/" in a and a not in arns:
+                    raise JsonRESTError("InvalidPolicyException", f"Policy contains invalid principal: {a}")
+        return put(self, file_system_id, policy, *args, **kwargs)
+
+    backend.put_file_system_policy = put_file_system_policy
+
+
+def install():
+    _patch_elbv2()
+    _patch_cloudwatch()
+    _patch_wafv2()
+    _patch_efs()

@@ -1,0 +1,193 @@
+//! The customer-managed KMS keys that encrypt the alert topics, one per
+//! region a topic lives in (KMS keys are regional).
+//!
+//! Why not the AWS-managed `alias/aws/sns` key: its policy cannot be
+//! changed, and it does not let CloudWatch alarms or RDS event notifications
+//! use it — a topic encrypted with it silently drops every alarm and event
+//! (SNS developer guide, "Configure AWS KMS permissions for AWS services").
+//! This key's policy lets `cloudwatch.amazonaws.com` and
+//! `events.rds.amazonaws.com` generate data keys and decrypt, for this
+//! account only; the account itself administers it. Rotation is on.
+//!
+//! AWS rules encoded here:
+//! - A key cannot be deleted at once: `down` schedules its deletion after the
+//!   minimum 7 days and keeps its alias, so an `up` in the meantime finds it
+//!   by alias, cancels the deletion and enables it again (a cancelled key
+//!   comes back `Disabled`).
+//! - The key policy must let the account administer the key, or
+//!   `CreateKey` refuses it (MalformedPolicyDocumentException).
+
+use super::*;
+use crate::resources::prelude::*;
+use crate::resources::shared::iam;
+use aws_sdk_kms::types::{KeyMetadata, KeyState};
+
+/// Days `down` schedules the key's deletion for (KMS's minimum).
+const DELETION_WINDOW_DAYS: i32 = 7;
+
+/// One region's key: the stack's region, or us-east-1 (`global`) for the
+/// topic of CloudFront's alarm — only when the stack is elsewhere.
+pub(crate) struct KeyStep {
+    pub global: bool,
+}
+
+impl KeyStep {
+    fn client<'a>(&self, cx: &'a StepCx) -> &'a aws_sdk_kms::Client {
+        if self.global {
+            &cx.aws.kms_global
+        } else {
+            &cx.aws.kms
+        }
+    }
+    fn key(&self) -> &'static str {
+        if self.global {
+            ALERTS_KEY_GLOBAL
+        } else {
+            ALERTS_KEY
+        }
+    }
+    /// The global key is needed only when the stack is not in us-east-1.
+    fn needed(&self, cx: &StepCx) -> bool {
+        !self.global || cx.aws.region != "us-east-1"
+    }
+    async fn find(&self, cx: &StepCx) -> Result<Option<KeyMetadata>, StepError> {
+        let alias = alerts_key_alias(cx);
+        let o = self.client(cx).describe_key().key_id(&alias).send().await.or_absent("DescribeKey", &alias)?;
+        Ok(o.and_then(|o| o.key_metadata().cloned()))
+    }
+}
+
+/// `alias/<stack>-alerts`: the same name in each region.
+pub fn alerts_key_alias(cx: &StepCx) -> String {
+    format!("alias/{}", cx.cfg.name("alerts"))
+}
+
+fn key_policy(account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": "kms:*",
+                "Resource": "*"
+            },
+            {
+                "Sid": "AlarmsAndRdsEventsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com"]},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+            }
+        ]
+    })
+}
+
+fn recorded(k: &KeyMetadata) -> Resource {
+    Resource::new("kms:key", k.key_id()).with("arn", k.arn().unwrap_or_default())
+}
+
+#[async_trait]
+impl Step<StepCx> for KeyStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        if !self.needed(cx) {
+            return Ok(Outcome::Unchanged);
+        }
+        let kms = self.client(cx);
+        let account = crate::resources::audit::account_id(cx).await?;
+        let want = key_policy(&account);
+        let alias = alerts_key_alias(cx);
+        let mut changes = vec![];
+        let id = match self.find(cx).await? {
+            Some(k) => {
+                let id = k.key_id().to_string();
+                cx.record(self.key(), recorded(&k))?;
+                if k.key_state() == Some(&KeyState::PendingDeletion) {
+                    changes.push("deletion scheduled by `down`: cancelled".to_string());
+                    if !cx.dry_run {
+                        kms.cancel_key_deletion().key_id(&id).send().await.ctx("CancelKeyDeletion", &id)?;
+                        kms.enable_key().key_id(&id).send().await.ctx("EnableKey", &id)?;
+                    }
+                } else if k.key_state() == Some(&KeyState::Disabled) {
+                    changes.push(change("state", "Disabled", "Enabled"));
+                    if !cx.dry_run {
+                        kms.enable_key().key_id(&id).send().await.ctx("EnableKey", &id)?;
+                    }
+                }
+                let live = kms.get_key_policy().key_id(&id).policy_name("default").send().await;
+                let live = live.ctx("GetKeyPolicy", &id)?;
+                if !live.policy().is_some_and(|p| iam::same_policy(p, &want)) {
+                    changes.push("key policy".to_string());
+                    if !cx.dry_run {
+                        let call = kms.put_key_policy().key_id(&id).policy_name("default").policy(want.to_string());
+                        call.send().await.ctx("PutKeyPolicy", &id)?;
+                    }
+                }
+                let rot = kms.get_key_rotation_status().key_id(&id).send().await.ctx("GetKeyRotationStatus", &id)?;
+                if !rot.key_rotation_enabled() {
+                    changes.push(change("rotation", "off", "on"));
+                    if !cx.dry_run {
+                        kms.enable_key_rotation().key_id(&id).send().await.ctx("EnableKeyRotation", &id)?;
+                    }
+                }
+                return Ok(Outcome::of_changes(changes));
+            }
+            None if cx.dry_run => return Ok(Outcome::Created),
+            None => {
+                let tags = Tags::named(cx, self.key(), &alias).render();
+                let call = kms.create_key().description(format!("moodlectl {}: alert topics", cx.cfg.stack.name));
+                let call = call.policy(want.to_string()).set_tags(Some(tags));
+                let o = call.send().await.ctx("CreateKey", &alias)?;
+                let k = o.key_metadata().cloned().unwrap_or_else(|| KeyMetadata::builder().build().expect("id"));
+                cx.record_new(self.key(), recorded(&k))?;
+                k.key_id().to_string()
+            }
+        };
+        // A run killed between CreateKey and CreateAlias leaves a key no
+        // alias finds: its tags name it in the state already (recorded above).
+        kms.create_alias().alias_name(&alias).target_key_id(&id).send().await.ctx("CreateAlias", &alias)?;
+        kms.enable_key_rotation().key_id(&id).send().await.ctx("EnableKeyRotation", &id)?;
+        Ok(Outcome::Created)
+    }
+    async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        let found = if self.needed(cx) { self.find(cx).await? } else { None };
+        let found = found.filter(|k| k.key_state() != Some(&KeyState::PendingDeletion));
+        let key = self.key();
+        cx.remove(key, found, |k| async move {
+            let id = k.key_id();
+            let call = self.client(cx).schedule_key_deletion().key_id(id).pending_window_in_days(DELETION_WINDOW_DAYS);
+            let o = call.send().await.ctx("ScheduleKeyDeletion", id)?;
+            let when = o.deletion_date().map(|d| d.to_string()).unwrap_or_else(|| "in 7 days".into());
+            cx.note(format!(
+                "kept: KMS key `{id}` ({}) until its deletion on {when} (AWS keeps a key at least {DELETION_WINDOW_DAYS} days; an `up` before then reuses it)",
+                alerts_key_alias(cx)
+            ));
+            Ok(Outcome::Deleted)
+        })
+        .await
+    }
+    async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        if !self.needed(cx) {
+            return Ok(vec![]);
+        }
+        let found = self.find(cx).await?.filter(|k| k.key_state() != Some(&KeyState::PendingDeletion));
+        let rotation = match &found {
+            Some(k) => {
+                let o = self.client(cx).get_key_rotation_status().key_id(k.key_id()).send().await;
+                o.ctx("GetKeyRotationStatus", k.key_id())?.key_rotation_enabled()
+            }
+            None => false,
+        };
+        let name = format!("{}{}", alerts_key_alias(cx), if self.global { " (us-east-1)" } else { "" });
+        cx.inspect_one(self.key(), "kms:key", &name, found, |i, k| {
+            let st = k.key_state().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let mut i = i.status(Some(k.key_id()), &st, st == "Enabled").detail("rotation", rotation.to_string());
+            if !rotation {
+                i.drift = Some("key rotation off".into());
+            }
+            i
+        })
+    }
+}

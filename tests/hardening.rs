@@ -1,0 +1,162 @@
+//! Hardening and logs (issue 17) against the emulator, checked with
+//! independent SDK reads: the WAF's request logs (us-east-1, cookies
+//! redacted), the database's exported logs and their log groups, the file
+//! system's policy (TLS, the task role through the access point), the daily
+//! AWS Backup plan of the database and files, the load balancer's deletion
+//! protection (and `down` turning it off), a no-op `up`, and `down` leaving
+//! only what it reports keeping.
+
+mod common;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.edit_config("alb_deletion_protection = false", "alb_deletion_protection = true");
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let global = sdk(&moto.url, "us-east-1").await;
+    let ids = state_ids(&p.state_path());
+    let state = read_state(&p.state_path());
+    let attr = |k: &str, a: &str| state["resources"][k]["attrs"][a].as_str().unwrap().to_string();
+
+    // WAF: request logs to aws-waf-logs-<stack> in us-east-1, cookie and
+    // authorization headers redacted; the group keeps logs.waf_retention_days.
+    let waf = aws_sdk_wafv2::Client::new(&global);
+    let acl = ids["wafv2/web-acl"].clone();
+    let lc = waf.get_logging_configuration().resource_arn(&acl).send().await.unwrap();
+    let lc = lc.logging_configuration().unwrap();
+    assert_eq!(lc.log_destination_configs(), ["arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-moodle"]);
+    let mut redacted: Vec<&str> =
+        lc.redacted_fields().iter().filter_map(|f| f.single_header()).map(|h| h.name()).collect();
+    redacted.sort();
+    assert_eq!(redacted, ["authorization", "cookie"]);
+    let logs_global = aws_sdk_cloudwatchlogs::Client::new(&global);
+    let g = logs_global.describe_log_groups().log_group_name_prefix("aws-waf-logs-moodle").send().await.unwrap();
+    assert_eq!(g.log_groups()[0].retention_in_days(), Some(30));
+
+    // RDS: error and slow-query logs exported, into groups created first with a retention.
+    let rds = aws_sdk_rds::Client::new(&conf);
+    let db = rds.describe_db_instances().db_instance_identifier("moodle-db").send().await.unwrap();
+    let mut exports = db.db_instances()[0].enabled_cloudwatch_logs_exports().to_vec();
+    exports.sort();
+    assert_eq!(exports, ["error", "slowquery"]);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let g = logs.describe_log_groups().log_group_name_prefix("/aws/rds/instance/moodle-db/").send().await.unwrap();
+    let groups: Vec<(&str, Option<i32>)> =
+        g.log_groups().iter().map(|g| (g.log_group_name().unwrap(), g.retention_in_days())).collect();
+    assert_eq!(
+        groups,
+        [("/aws/rds/instance/moodle-db/error", Some(30)), ("/aws/rds/instance/moodle-db/slowquery", Some(30))]
+    );
+
+    // EFS: plain NFS refused, and only the task role, through the access point, mounts and writes.
+    let efs = aws_sdk_efs::Client::new(&conf);
+    let fs = ids["efs/file-system"].clone();
+    let pol = efs.describe_file_system_policy().file_system_id(&fs).send().await.unwrap();
+    let pol: serde_json::Value = serde_json::from_str(pol.policy().unwrap()).unwrap();
+    let st = pol["Statement"].as_array().unwrap();
+    assert!(st.iter().any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+    let allow = st.iter().find(|s| s["Effect"] == "Allow").unwrap();
+    assert_eq!(allow["Principal"]["AWS"], attr("iam-role/task", "arn"));
+    assert_eq!(allow["Action"], serde_json::json!(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]));
+    assert_eq!(allow["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"], attr("efs/access-point", "arn"));
+    // The tasks mount with IAM authorization and TLS, which the policy requires.
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let td = ecs.describe_task_definition().task_definition(&ids["ecs/task-definition"]).send().await.unwrap();
+    let vol = td.task_definition().unwrap().volumes()[0].efs_volume_configuration().unwrap().clone();
+    assert_eq!(vol.transit_encryption().map(|t| t.as_str()), Some("ENABLED"));
+    assert_eq!(vol.authorization_config().unwrap().iam().map(|i| i.as_str()), Some("ENABLED"));
+
+    // AWS Backup: a daily plan into the stack's vault, kept 35 days, covering the database and the files.
+    let backup = aws_sdk_backup::Client::new(&conf);
+    let plan = ids["backup/plan"].clone();
+    let bp = backup.get_backup_plan().backup_plan_id(&plan).send().await.unwrap();
+    let rule = bp.backup_plan().unwrap().rules()[0].clone();
+    assert_eq!(rule.target_backup_vault_name(), "moodle-backups");
+    assert_eq!(rule.schedule_expression(), Some("cron(0 3 * * ? *)"));
+    assert_eq!(rule.lifecycle().and_then(|l| l.delete_after_days()), Some(35));
+    let sels = backup.list_backup_selections().backup_plan_id(&plan).send().await.unwrap();
+    assert_eq!(sels.backup_selections_list().len(), 1);
+    let sid = sels.backup_selections_list()[0].selection_id().unwrap();
+    let sel = backup.get_backup_selection().backup_plan_id(&plan).selection_id(sid).send().await.unwrap();
+    let sel = sel.backup_selection().unwrap();
+    let mut res = sel.resources().to_vec();
+    res.sort();
+    let fs_arn = format!("arn:aws:elasticfilesystem:{REGION}:123456789012:file-system/{fs}");
+    assert_eq!(res, [fs_arn, attr("rds/instance", "arn")]);
+    assert_eq!(sel.iam_role_arn(), attr("iam-role/backup", "arn"));
+
+    // The load balancer refuses deletion while protected (the emulator, as AWS).
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let alb = ids["elbv2/alb"].clone();
+    let e = elb.delete_load_balancer().load_balancer_arn(&alb).send().await.unwrap_err();
+    assert_eq!(aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata::code(&e), Some("OperationNotPermitted"));
+
+    // What the emulator refuses, as AWS: access logs to a bucket whose policy
+    // does not let the region's ELB account write; an alarm notifying a topic
+    // of another region.
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    s3.create_bucket()
+        .bucket("no-policy")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bad = |k: &str, v: &str| {
+        aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder().key(k).value(v).build()
+    };
+    let e = elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&alb)
+        .attributes(bad("access_logs.s3.bucket", "no-policy"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata::code(&e),
+        Some("InvalidConfigurationRequest")
+    );
+    let cw = aws_sdk_cloudwatch::Client::new(&global);
+    let e = cw
+        .put_metric_alarm()
+        .alarm_name("cross-region")
+        .namespace("AWS/CloudFront")
+        .metric_name("5xxErrorRate")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(ids["sns/rds-events"].clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e), Some("ValidationError"));
+    s3.delete_bucket().bucket("no-policy").send().await.unwrap();
+
+    // Converged: a second up changes nothing; status is healthy with every new row.
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty(), "no-op up");
+    confirm_alert_email(&moto.url);
+    let (st, _) = p.expect(&["status", "-o", "json"], 0);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let kinds: Vec<&str> = st["resources"].as_array().unwrap().iter().filter_map(|r| r["kind"].as_str()).collect();
+    for k in ["wafv2:logging", "efs:file-system-policy", "backup:plan", "kms:key"] {
+        assert!(kinds.contains(&k), "status lacks {k}: {kinds:?}");
+    }
+
+    // down turns deletion protection off first and removes everything but what it reports keeping.
+    let (out, err) = p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets"], 0);
+    let err = format!("{out}{err}");
+    assert_eq!(census(&moto.url).await, empty_stack());
+    assert!(err.contains("kept: access-logs bucket"), "{err}");
+    assert!(err.contains("kept: KMS key"), "{err}");
+    assert!(err.contains("pending deletion") || err.contains("until its deletion"), "{err}");
+}
