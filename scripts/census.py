@@ -28,7 +28,7 @@ except ImportError:  # the system Python, not the project's venv
 FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
-    "log-group": 5, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1,
+    "log-group": 5, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
     "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
@@ -101,6 +101,12 @@ for d in rds.describe_db_instances()["DBInstances"]:
 for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]:
     if g["DBSubnetGroupName"].startswith(f"{stack}-"):
         rows.append(("db-subnet-group", g["DBSubnetGroupName"], ""))
+for g in rds.describe_db_parameter_groups()["DBParameterGroups"]:
+    if g["DBParameterGroupName"] == f"{stack}-db-params":
+        rows.append(("db-parameter-group", g["DBParameterGroupName"], g["DBParameterGroupFamily"]))
+for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]:
+    if g["DBClusterParameterGroupName"] == f"{stack}-db-params":
+        rows.append(("db-parameter-group", g["DBClusterParameterGroupName"], g["DBParameterGroupFamily"]))
 for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]:
     rows.append(("db-event-subscription", e["CustSubscriptionId"], ",".join(e.get("SourceIdsList", []))))
 for r in (region, "us-east-1"):  # CloudFront's alarm notifies a us-east-1 twin of the alert topic

@@ -119,6 +119,20 @@ const CASES: &[Case] = &[
         expect: &["`service.memory_mib`", "Fargate"],
     },
     Case {
+        name: "invalid WAF log retention",
+        config: Config::Edit("waf_retention_days = 30", "waf_retention_days = 31"),
+        args: &["plan"],
+        state: None,
+        expect: &["`logs.waf_retention_days`", "31 is not a CloudWatch Logs retention value"],
+    },
+    Case {
+        name: "backup plan retention of zero days",
+        config: Config::Edit("backup_plan_retention_days = 35", "backup_plan_retention_days = 0"),
+        args: &["plan"],
+        state: None,
+        expect: &["`logs.backup_plan_retention_days`"],
+    },
+    Case {
         name: "invalid log retention",
         config: Config::Edit("flow_log_retention_days = 7", "flow_log_retention_days = 8"),
         args: &["plan"],

@@ -266,13 +266,19 @@ async fn instance_class_and_node_type_change_in_place_with_one_modify_each() {
     assert!(line("data.db-instance").contains("backup_retention_days: 7 → 14"), "{plan}");
     assert!(line("data.redis").starts_with('~') && line("data.redis").contains("cache.r6g.xlarge"), "{plan}");
     assert!(line("data.events-topic").starts_with('~'), "{plan}");
+    assert!(line("observe.alerts-topic-us-east-1").starts_with('~'), "{plan}");
     assert!(!plan.lines().any(|l| l.starts_with('+')), "nothing to create: {plan}");
 
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
     let mut muts = mutating(&moto.stop_recording());
     muts.sort();
-    assert_eq!(muts, ["ModifyDBInstance", "ModifyReplicationGroup", "Subscribe", "Unsubscribe"]);
+    // The new address is subscribed to both alert topics (the stack's, and
+    // CloudFront's alarm's in us-east-1), the old one unsubscribed from both.
+    assert_eq!(
+        muts,
+        ["ModifyDBInstance", "ModifyReplicationGroup", "Subscribe", "Subscribe", "Unsubscribe", "Unsubscribe"]
+    );
     assert_eq!(before, state_ids(&p.state_path()), "nothing recreated");
 
     let conf = sdk(&moto.url, REGION).await;
@@ -338,7 +344,7 @@ async fn down_takes_a_final_snapshot_unless_skipped() {
 async fn deletion_protection_is_reported_not_forced() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
-    p.edit_config("deletion_protection = false", "deletion_protection = true");
+    p.edit_config("\ndeletion_protection = false", "\ndeletion_protection = true");
     p.expect(&["up", "--yes"], 0);
     let (_, err) = p.expect(&["down", "--yes"], 1);
     assert!(err.contains("deletion protection") && err.contains("data.db-instance"), "{err}");
@@ -347,7 +353,7 @@ async fn deletion_protection_is_reported_not_forced() {
     assert_eq!(rds.describe_db_instances().send().await.unwrap().db_instances().len(), 1, "instance kept");
     assert_eq!(census(&moto.url).await, full_stack(), "down refused before deleting anything");
     // Turning protection off through the config lets down finish.
-    p.edit_config("deletion_protection = true", "deletion_protection = false");
+    p.edit_config("\ndeletion_protection = true", "\ndeletion_protection = false");
     p.expect(&["up", "--yes"], 0);
     p.expect(&["down", "--yes"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());
@@ -586,7 +592,7 @@ async fn aurora_on_t3_without_performance_insights_and_protection_on_the_cluster
     let p = Project::new(&moto.url);
     p.edit_config("engine = \"mysql\"", "engine = \"aurora-mysql\"");
     p.edit_config("instance_class = \"db.r6g.large\"", "instance_class = \"db.t3.medium\"");
-    p.edit_config("deletion_protection = false", "deletion_protection = true");
+    p.edit_config("\ndeletion_protection = false", "\ndeletion_protection = true");
     p.expect(&["up", "--yes"], 0);
     let conf = sdk(&moto.url, REGION).await;
     let rds = aws_sdk_rds::Client::new(&conf);
@@ -598,7 +604,7 @@ async fn aurora_on_t3_without_performance_insights_and_protection_on_the_cluster
     assert!(err.contains("deletion protection"), "{err}");
     // Off in the config: `up` changes the cluster (one ModifyDBCluster, no
     // ModifyDBInstance), then `down` can finish.
-    p.edit_config("deletion_protection = true", "deletion_protection = false");
+    p.edit_config("\ndeletion_protection = true", "\ndeletion_protection = false");
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
     let changed = mutating(&moto.stop_recording());

@@ -327,3 +327,61 @@ async fn backup_then_restore_into_new_resources_and_delete_the_old_ones() {
 fn validate_schema(name: &str, doc: &Value) {
     validate(&schema(name), doc, name).unwrap_or_else(|e| panic!("{e}\n{doc}"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_of_an_aurora_stack_swaps_the_cluster_and_its_writer() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.edit_config("engine = \"mysql\"", "engine = \"aurora-mysql\"");
+    p.expect(&["up", "--yes"], 0);
+    let (out, _) = p.expect(&["backup", "--name", "term-start", "-o", "json"], 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["snapshot"]["id"], "moodle-term-start");
+
+    let (out, err) = p.expect(&["restore", "--yes", "--snapshot", "moodle-term-start", "-o", "json"], 0);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    validate_schema("restore.schema.json", &doc);
+    let kept = doc["kept_db_instance"].as_str().unwrap().to_string();
+    assert!(kept.starts_with("moodle-aurora-replaced-"), "{kept}");
+    // Independent reads: the restored cluster under the stack's name with a
+    // new writer, the replaced cluster and its renamed writer kept.
+    let conf = sdk(&moto.url, REGION).await;
+    let rds = aws_sdk_rds::Client::new(&conf);
+    let c = rds.describe_db_clusters().db_cluster_identifier("moodle-aurora").send().await.unwrap();
+    let c = c.db_clusters()[0].clone();
+    assert_eq!(c.status(), Some("available"));
+    assert_eq!(c.db_cluster_parameter_group(), Some("moodle-db-params"));
+    let members: Vec<&str> = c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect();
+    assert_eq!(members, ["moodle-db"]);
+    let old = rds.describe_db_clusters().db_cluster_identifier(&kept).send().await.unwrap();
+    assert_eq!(old.db_clusters().len(), 1, "the replaced cluster is kept");
+    let stamp = kept.rsplit("-replaced-").next().unwrap();
+    let old_writer = format!("moodle-db-replaced-{stamp}");
+    assert!(rds.describe_db_instances().db_instance_identifier(&old_writer).send().await.is_ok());
+    // The service's revision names the restored cluster's endpoint.
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
+    let td = ecs.describe_task_definition().task_definition(s.services()[0].task_definition().unwrap()).send();
+    let td = td.await.unwrap().task_definition().unwrap().clone();
+    let host = td.container_definitions()[0]
+        .environment()
+        .iter()
+        .find(|e| e.name() == Some("MOODLE_DATABASE_HOST"))
+        .and_then(|e| e.value())
+        .unwrap()
+        .to_string();
+    assert_eq!(Some(host.as_str()), c.endpoint());
+    // status shows the kept cluster; --delete-old removes it and its writer.
+    confirm_alert_email(&moto.url);
+    let (out, _) = p.expect(&["status", "-o", "json"], 0);
+    let st: Value = serde_json::from_str(&out).unwrap();
+    let rows = st["resources"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["name"] == kept.as_str() && r["kind"] == "rds:db-cluster"), "{st}");
+    p.expect(&["restore", "--yes", "--delete-old"], 0);
+    let gone = rds.describe_db_clusters().db_cluster_identifier(&kept).send().await;
+    assert!(gone.map(|o| o.db_clusters().is_empty()).unwrap_or(true), "old cluster gone");
+    let gone = rds.describe_db_instances().db_instance_identifier(&old_writer).send().await;
+    assert!(gone.map(|o| o.db_instances().is_empty()).unwrap_or(true), "old writer gone");
+    p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets", "--delete-backups"], 0);
+    assert_eq!(census(&moto.url).await, empty_stack());
+}

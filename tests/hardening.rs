@@ -42,6 +42,17 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let mut exports = db.db_instances()[0].enabled_cloudwatch_logs_exports().to_vec();
     exports.sort();
     assert_eq!(exports, ["error", "slowquery"]);
+    // ... and they say something: our parameter group turns the slow-query
+    // log on and writes logs to files (RDS's default writes to a table the export cannot read).
+    let pg = db.db_instances()[0].db_parameter_groups()[0].db_parameter_group_name().unwrap().to_string();
+    assert_eq!(pg, "moodle-db-params");
+    let params = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").send().await.unwrap();
+    let mut set: Vec<(&str, &str)> =
+        params.parameters().iter().map(|p| (p.parameter_name().unwrap(), p.parameter_value().unwrap())).collect();
+    set.sort();
+    assert_eq!(set, [("log_output", "FILE"), ("long_query_time", "2"), ("slow_query_log", "1")]);
+    let fam = rds.describe_db_parameter_groups().db_parameter_group_name(&pg).send().await.unwrap();
+    assert_eq!(fam.db_parameter_groups()[0].db_parameter_group_family(), Some("mysql8.4"));
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let g = logs.describe_log_groups().log_group_name_prefix("/aws/rds/instance/moodle-db/").send().await.unwrap();
     let groups: Vec<(&str, Option<i32>)> =
@@ -148,7 +159,7 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
     let kinds: Vec<&str> = st["resources"].as_array().unwrap().iter().filter_map(|r| r["kind"].as_str()).collect();
-    for k in ["wafv2:logging", "efs:file-system-policy", "backup:plan", "kms:key"] {
+    for k in ["wafv2:logging", "efs:file-system-policy", "backup:plan", "kms:key", "rds:parameter-group"] {
         assert!(kinds.contains(&k), "status lacks {k}: {kinds:?}");
     }
 

@@ -87,11 +87,13 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     assert!(st.contains("kept from an earlier stack: s3:bucket"), "the audit bucket `down` kept: {st}");
     let (plan, err) = p.expect(&["plan", "-o", "json"], 3);
     let plan: Value = serde_json::from_str(&plan).unwrap();
-    // Everything is created but the kept bucket (adopted) and the three
-    // secrets in their recovery window (restored).
-    assert_eq!(plan["summary"], serde_json::json!({"create": 51, "update": 3, "unchanged": 2}), "{plan}");
+    // Everything is created but the kept log buckets (adopted), the three
+    // secrets in their recovery window (restored) and the two KMS keys
+    // pending deletion (their deletion cancelled).
+    assert_eq!(plan["summary"], serde_json::json!({"create": 59, "update": 5, "unchanged": 3}), "{plan}");
     for s in plan["steps"].as_array().unwrap().iter().filter(|s| s["action"] == "update") {
-        assert!(s["changes"][0]["description"].as_str().unwrap().ends_with("restore (was pending deletion)"), "{s}");
+        let d = s["changes"][0]["description"].as_str().unwrap();
+        assert!(d.ends_with("restore (was pending deletion)") || d == "deletion scheduled by `down`: cancelled", "{s}");
     }
     assert!(!err.contains("state saved"), "{err}");
 }

@@ -22,7 +22,8 @@ recovery points. Here, as on AWS:
   `ListBackupSelections`, `GetBackupSelection`, `DeleteBackupSelection`,
   all missing in moto) need an existing plan and a role AWS Backup may
   assume; `DeleteBackupPlan` is refused while the plan has selections
-  (InvalidRequestException), as on AWS.
+  (InvalidRequestException), as on AWS; a deleted plan's name can be used
+  again (moto refuses it forever).
 """
 import json
 import time
@@ -340,6 +341,18 @@ def install():
         return vault
 
     delete_plan = backend.delete_backup_plan
+    create_plan = backend.create_backup_plan
+
+    def create_backup_plan(self, backup_plan, backup_plan_tags, creator_request_id):
+        # A deleted plan's name is free again on AWS; moto keeps deleted plans
+        # (with a deletion date) and refuses their names forever.
+        name = backup_plan["BackupPlanName"]
+        for pid, plan in list(self.plans.items()):
+            if plan.deletion_date is not None and plan.backup_plan["BackupPlanName"] == name:
+                del self.plans[pid]
+        return create_plan(self, backup_plan, backup_plan_tags, creator_request_id)
+
+    backend.create_backup_plan = create_backup_plan
 
     def delete_backup_plan(self, backup_plan_id):
         if _selections.get((self.account_id, self.region_name), {}).get(backup_plan_id):

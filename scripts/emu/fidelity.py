@@ -38,6 +38,8 @@ makes, the AWS behaviour, each patch naming the gap it closes.
   SubscriptionArn in ListSubscriptions*) until `ConfirmSubscription` for its
   topic — the click on the link AWS mails; moto confirms every subscription
   at once. Any token confirms (the emulator mails nothing).
+- RDS: a renamed Aurora cluster keeps its member instances (moto leaves
+  them naming the old identifier).
 - Test switch MOODLECTL_EMU_HIDE_PREFIX_LISTS=1: the AWS-managed prefix lists
   are hidden (a region or partition without CloudFront's), for preflight tests.
 """
@@ -363,22 +365,43 @@ def _patch_sns():
 
 
 def _patch_rds_automated_snapshots():
-    """moto names an instance's automated snapshot `rds:<id>-<minute>` and
-    fails the create (or the restore) of a second instance of that name
-    within the same minute — a restore swapping instances by name does just
+    """moto names an instance's (and a cluster's) automated snapshot
+    `rds:<id>-<minute>` and fails the create (or the restore) of a second one
+    of that name within the same minute — a restore swapping instances by name does just
     that. AWS keeps both; here the later one is skipped."""
-    from moto.rds.exceptions import DBSnapshotAlreadyExistsError
-    from moto.rds.models import DBInstance
+    from moto.rds.exceptions import DBClusterSnapshotAlreadyExistsError, DBSnapshotAlreadyExistsError
+    from moto.rds.models import DBCluster, DBInstance
 
-    orig = DBInstance.save_automated_backup
+    for cls, error in ((DBInstance, DBSnapshotAlreadyExistsError), (DBCluster, DBClusterSnapshotAlreadyExistsError)):
+        orig = cls.save_automated_backup
 
-    def save_automated_backup(self):
-        try:
-            orig(self)
-        except DBSnapshotAlreadyExistsError:
-            pass
+        def save_automated_backup(self, orig=orig, error=error):
+            try:
+                orig(self)
+            except error:
+                pass
 
-    DBInstance.save_automated_backup = save_automated_backup
+        cls.save_automated_backup = save_automated_backup
+
+
+def _patch_rds_cluster_rename():
+    """A renamed Aurora cluster keeps its instances (AWS); moto leaves them
+    naming the old identifier, so a new cluster of that name (a restore
+    swapping clusters by name) counts the old writer as its member."""
+    from moto.rds.models import DBInstanceClustered, RDSBackend
+
+    orig = RDSBackend.modify_db_cluster
+
+    def modify_db_cluster(self, kwargs):
+        old, new = kwargs.get("db_cluster_identifier"), kwargs.get("new_db_cluster_identifier")
+        members = [i for i in self.databases.values()
+                   if isinstance(i, DBInstanceClustered) and i.db_cluster_identifier == old] if new else []
+        result = orig(self, kwargs)
+        for i in members:
+            i.db_cluster_identifier = new
+        return result
+
+    RDSBackend.modify_db_cluster = modify_db_cluster
 
 
 def _patch_s3_xml_roots():
@@ -401,6 +424,7 @@ def _patch_s3_xml_roots():
 
 def install(hide_prefix_lists=False):
     _patch_rds_automated_snapshots()
+    _patch_rds_cluster_rename()
     _patch_s3_xml_roots()
     _patch_ec2_tokens()
     _patch_ec2_dependencies()

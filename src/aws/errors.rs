@@ -115,6 +115,12 @@ mod ops {
         describe_db_subnet_groups::DescribeDBSubnetGroupsError,
         describe_event_subscriptions::DescribeEventSubscriptionsError,
     };
+    pub use aws_sdk_rds::operation::{
+        delete_db_cluster_parameter_group::DeleteDBClusterParameterGroupError,
+        delete_db_parameter_group::DeleteDBParameterGroupError,
+        describe_db_cluster_parameter_groups::DescribeDBClusterParameterGroupsError,
+        describe_db_parameter_groups::DescribeDBParameterGroupsError,
+    };
     pub use aws_sdk_s3::operation::{
         delete_bucket::DeleteBucketError, get_bucket_encryption::GetBucketEncryptionError,
         get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationError,
@@ -137,6 +143,10 @@ use ops::*;
 
 typed_not_found! {
     DescribeKeyError => NotFoundException;
+    DescribeDBParameterGroupsError => DbParameterGroupNotFoundFault;
+    DeleteDBParameterGroupError => DbParameterGroupNotFoundFault;
+    DescribeDBClusterParameterGroupsError => DbParameterGroupNotFoundFault;
+    DeleteDBClusterParameterGroupError => DbParameterGroupNotFoundFault;
     GetLoggingConfigurationError => WafNonexistentItemException;
     DeleteLoggingConfigurationError => WafNonexistentItemException;
     DescribeFileSystemPolicyError => PolicyNotFound | FileSystemNotFound;

@@ -170,11 +170,10 @@ pub async fn restore(
         return Ok(exit::OK);
     }
     let snapshot = snapshot.expect("clap requires --snapshot without --delete-old");
-    if crate::resources::data::is_aurora(&cx) {
-        return Err(CmdError::usage(anyhow::anyhow!(
-            "restore supports RDS instances (mysql, mariadb); this stack runs Aurora\nhint: restore the cluster snapshot in the RDS console, see README \"Restore\""
-        )));
-    }
+    let aurora = crate::resources::data::is_aurora(&cx);
+    // What is swapped: the instance, or (Aurora) the cluster with its writer.
+    let db_name =
+        if aurora { crate::resources::names::cluster_id(&cx) } else { crate::resources::names::instance_id(&cx) };
     match &record {
         Some(r) if r.attrs.contains_key(restore::at::DONE) => {
             let old = r.attrs.get(restore::at::OLD_DB).cloned().unwrap_or_default();
@@ -195,7 +194,7 @@ pub async fn restore(
             if shape.is_none() {
                 return Err(not_deployed(&cx));
             }
-            let found = copies::find_snapshot(&cx, false, snapshot).await.map_err(rt)?;
+            let found = copies::find_snapshot(&cx, aurora, snapshot).await.map_err(rt)?;
             if found.as_ref().map(|s| s.status.as_str()) != Some("available") {
                 return Err(CmdError::usage(anyhow::anyhow!(
                     "snapshot `{snapshot}` is not available ({})\nhint: `moodlectl backups` lists them",
@@ -211,9 +210,10 @@ pub async fn restore(
                 }
             }
             if ask {
-                let name = crate::resources::names::instance_id(&cx);
+                let name = &db_name;
+                let what = if aurora { "cluster (and its writer)" } else { "instance" };
                 eprintln!("will restore into stack `{stack}`:");
-                eprintln!("  1. rename the database instance {name} to {name}-replaced-<UTC> (kept)");
+                eprintln!("  1. rename the database {what} {name} to {name}-replaced-<UTC> (kept)");
                 eprintln!("  2. restore snapshot {snapshot} as {name} (same endpoint)");
                 if let Some(rp) = files {
                     eprintln!("  3. restore {rp} into a new file system (the old one is kept)");
@@ -221,8 +221,11 @@ pub async fn restore(
                 eprintln!("  then roll the services onto them and wait until Moodle answers");
                 confirm(cli, &question, "yes")?;
             }
-            let old = copies::snapshot_name(&crate::resources::names::instance_id(&cx), "replaced");
+            let old = copies::snapshot_name(&db_name, "replaced");
             let mut r = Resource::new("moodlectl:restore", snapshot).with(restore::at::OLD_DB, old);
+            if aurora {
+                r = r.with(restore::at::CLUSTER, "true");
+            }
             if let Some(rp) = files {
                 r = r.with(restore::at::FILES, rp);
             }
@@ -230,6 +233,13 @@ pub async fn restore(
         }
     }
     let old_db = restore::get(&cx, restore::at::OLD_DB).expect("recorded");
+    if restore::get(&cx, restore::at::RESTORED).is_none() && aurora {
+        crate::ops::restore_aurora::rename_current(&cx, &old_db).await.map_err(rt)?;
+        restore::set(&cx, restore::at::RENAMED, "true").map_err(rt)?;
+        crate::ops::restore_aurora::restore(&cx, snapshot).await.map_err(rt)?;
+        restore::set(&cx, restore::at::RESTORED, "true").map_err(rt)?;
+        say(format!("snapshot {snapshot} restored; the replaced cluster is {old_db}"));
+    }
     if restore::get(&cx, restore::at::RESTORED).is_none() {
         restore::rename_current(&cx, &old_db).await.map_err(rt)?;
         restore::set(&cx, restore::at::RENAMED, "true").map_err(rt)?;
@@ -269,12 +279,12 @@ pub async fn restore(
         OutputFormat::Json => println!(
             "{}",
             serde_json::json!({"schema": "moodlectl.restore/v1", "snapshot": snapshot,
-                "db_instance": crate::resources::names::instance_id(&cx), "kept_db_instance": old_db,
+                "db_instance": db_name, "kept_db_instance": old_db,
                 "file_system": restore::get(&cx, restore::at::NEW_FS), "kept_file_system": old_fs})
         ),
         OutputFormat::Text => {
-            println!("restored: snapshot {snapshot} → {}", crate::resources::names::instance_id(&cx));
-            println!("kept: DB instance {old_db}");
+            println!("restored: snapshot {snapshot} → {db_name}");
+            println!("kept: DB {} {old_db}", if aurora { "cluster" } else { "instance" });
             if let Some(fs) = &old_fs {
                 println!("kept: file system {fs}");
             }

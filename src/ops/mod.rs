@@ -11,4 +11,5 @@
 pub mod copies;
 pub mod oneoff;
 pub mod restore;
+pub mod restore_aurora;
 pub mod upgrade;

@@ -11,6 +11,9 @@
 //! `efs/file-system-replaced`, and the stack's state forgets its mount
 //! targets and access point so `up` builds them for the new one.
 //!
+//! Aurora stacks swap the cluster and its writer the same way
+//! (`restore_aurora`).
+//!
 //! AWS rules encoded here:
 //! - A rename (`ModifyDBInstance NewDBInstanceIdentifier`, applied at once)
 //!   takes a while; the new name is only free once the old one is gone from
@@ -41,6 +44,8 @@ pub mod at {
     pub const OLD_FS: &str = "old_fs";
     pub const NEW_FS: &str = "new_fs";
     pub const DONE: &str = "done";
+    /// Set when the restore replaced an Aurora cluster (its writer with it).
+    pub const CLUSTER: &str = "cluster";
 }
 
 pub const REPLACED_FS: &str = "efs/file-system-replaced";
@@ -175,7 +180,12 @@ pub async fn restore_files(cx: &StepCx, recovery_point: &str, token: &str) -> Re
 /// snapshot of the instance when `final_snapshot` names one).
 pub async fn delete_old(cx: &StepCx, final_snapshot: Option<&str>) -> Result<Vec<String>, StepError> {
     let mut gone = vec![];
-    if let Some(db) = get(cx, at::OLD_DB).filter(|_| get(cx, at::RENAMED).is_some()) {
+    let aurora = crate::resources::data::is_aurora(cx);
+    if let Some(db) = get(cx, at::OLD_DB).filter(|_| get(cx, at::RENAMED).is_some() && aurora) {
+        crate::ops::restore_aurora::delete_old(cx, &db).await?;
+        gone.push(format!("DB cluster {db} and its writer {}", crate::ops::restore_aurora::old_writer_name(cx, &db)));
+    }
+    if let Some(db) = get(cx, at::OLD_DB).filter(|_| get(cx, at::RENAMED).is_some() && !aurora) {
         if let Some(i) = describe(cx, &db).await? {
             if i.deletion_protection() == Some(true) {
                 let call = cx.aws.rds.modify_db_instance().db_instance_identifier(&db);
@@ -231,7 +241,9 @@ pub fn kept_rows(cx_state: &crate::state::StateData) -> Vec<Inspection> {
     let mut rows = vec![];
     if let Some(db) = r.attrs.get(at::OLD_DB).filter(|_| r.attrs.contains_key(at::RENAMED)) {
         let state = "replaced by a restore; kept until `moodlectl restore --delete-old`";
-        rows.push(Inspection::new("rds:db-instance", db, Some(db.clone()), state, true));
+        // An Aurora restore replaced a cluster (`<stack>-aurora-replaced-…`).
+        let kind = if r.attrs.contains_key(at::CLUSTER) { "rds:db-cluster" } else { "rds:db-instance" };
+        rows.push(Inspection::new(kind, db, Some(db.clone()), state, true));
     }
     if let Some(fs) = r.attrs.get(at::OLD_FS) {
         let state = "replaced by a restore; kept until `moodlectl restore --delete-old`";

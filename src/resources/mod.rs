@@ -34,9 +34,10 @@ pub fn steps() -> Vec<Node> {
         // data: the database
         node(
             DATA_DB_INSTANCE,
-            &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET, DATA_DB_LOG_GROUPS],
+            &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET, DATA_DB_LOG_GROUPS, DATA_DB_PARAMS],
             &data::DbInstanceStep,
         ),
+        node(DATA_DB_PARAMS, &[], &data::DbParamsStep),
         node(DATA_DB_LOG_GROUPS, &[], &data::DbLogGroupsStep),
         node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
         node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),

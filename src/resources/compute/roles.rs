@@ -37,7 +37,8 @@ pub(crate) fn task_policy() -> serde_json::Value {
 pub(crate) const EXEC_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     key: EXEC_ROLE,
     name: exec_role_name,
-    trust: || iam::trust("ecs-tasks.amazonaws.com"),
+    // The ECS agent assumes it; AWS documents no source-account context for it.
+    trust: |_| iam::trust("ecs-tasks.amazonaws.com"),
     policy_name: "moodle-task-execution",
     policy: exec_policy,
 };
@@ -46,7 +47,7 @@ pub(crate) const EXEC_ROLE_DEF: iam::RoleStep = iam::RoleStep {
 pub(crate) const TASK_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     key: TASK_ROLE,
     name: task_role_name,
-    trust: || iam::trust("ecs-tasks.amazonaws.com"),
+    trust: |account| iam::trust_in_account("ecs-tasks.amazonaws.com", account),
     policy_name: "moodle-ecs-exec",
     policy: |_| task_policy(),
 };

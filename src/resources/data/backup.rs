@@ -19,7 +19,7 @@ use crate::resources::shared::iam;
 pub(crate) const BACKUP_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     key: BACKUP_ROLE,
     name: backup_role_name,
-    trust: || iam::trust("backup.amazonaws.com"),
+    trust: |_| iam::trust("backup.amazonaws.com"),
     policy_name: "efs-backup-restore",
     policy: |cx| backup_permissions(&cx.aws.region),
 };

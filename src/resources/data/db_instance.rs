@@ -69,6 +69,20 @@ pub(crate) async fn master_password(cx: &StepCx) -> Result<String, StepError> {
         .ok_or_else(|| StepError::Refused(format!("secret {} has no `password`", secret_name(cx))))
 }
 
+/// Aurora: Moodle connects to the cluster's writer endpoint, which follows
+/// failovers, not to the writer instance's own.
+async fn record_cluster_endpoint(cx: &StepCx) -> Result<(), StepError> {
+    if !is_aurora(cx) {
+        return Ok(());
+    }
+    if let Some(c) = find_cluster(cx).await? {
+        let r = cx.state.get(DB_INSTANCE).unwrap_or_default();
+        let port = c.port().unwrap_or(3306).to_string();
+        cx.record(DB_INSTANCE, r.with("host", c.endpoint().unwrap_or_default()).with("port", port))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn record_instance(cx: &StepCx, i: &aws_sdk_rds::types::DbInstance, new: bool) -> Result<(), StepError> {
     let mut r = Resource::new("rds:db-instance", i.db_instance_identifier().unwrap_or_default())
         .with("arn", i.db_instance_arn().unwrap_or_default());
@@ -88,7 +102,7 @@ pub(crate) fn record_instance(cx: &StepCx, i: &aws_sdk_rds::types::DbInstance, n
 /// creates those first, with their retention: RDS's own never expire).
 pub const LOG_EXPORTS: &[&str] = &["error", "slowquery"];
 
-fn log_exports() -> Vec<String> {
+pub(crate) fn log_exports() -> Vec<String> {
     LOG_EXPORTS.iter().map(|s| s.to_string()).collect()
 }
 
@@ -133,6 +147,11 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
             changes.push(shown);
             call = call.cloudwatch_logs_export_configuration(conf);
         }
+        let params = parameter_group_name(cx);
+        if c.db_cluster_parameter_group() != Some(params.as_str()) {
+            changes.push(change("parameter_group", c.db_cluster_parameter_group().unwrap_or("default"), &params));
+            call = call.db_cluster_parameter_group_name(&params);
+        }
         if !changes.is_empty() && !cx.dry_run {
             call.send().await.ctx("ModifyDBCluster", &id)?;
         }
@@ -157,6 +176,7 @@ pub(crate) async fn ensure_cluster(cx: &StepCx) -> Result<Outcome, StepError> {
         .copy_tags_to_snapshot(true)
         .deletion_protection(d.deletion_protection)
         .set_enable_cloudwatch_logs_exports(Some(log_exports()))
+        .db_cluster_parameter_group_name(parameter_group_name(cx))
         .set_tags(Some(Tags::named(cx, DB_CLUSTER, &id).render()));
     // Aurora versions are spelled `8.0.mysql_aurora.3.x`; otherwise take AWS's default.
     req = req.set_engine_version(d.engine_version().map(str::to_string));
@@ -196,6 +216,9 @@ impl Step<StepCx> for DbInstanceStep {
         let out = match found {
             Some(i) => {
                 record_instance(cx, &i, false)?;
+                // A plan reads the host too (the secret's endpoint, the task
+                // definitions): the same one `up` records.
+                record_cluster_endpoint(cx).await?;
                 if i.db_instance_status() == Some("deleting") {
                     return Err(StepError::Refused(format!(
                         "DB instance {id} is being deleted; wait for `moodlectl down` to finish, then run `up` again"
@@ -245,6 +268,17 @@ impl Step<StepCx> for DbInstanceStep {
                         changes.push(shown);
                         req = req.cloudwatch_logs_export_configuration(conf);
                     }
+                    // Attached to a running instance, a group applies at its
+                    // next reboot: said, not forced (a reboot is an outage).
+                    let params = parameter_group_name(cx);
+                    let live = i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name());
+                    if live != Some(params.as_str()) {
+                        changes.push(format!(
+                            "{} (applies at the next reboot)",
+                            change("parameter_group", live.unwrap_or("default"), &params)
+                        ));
+                        req = req.db_parameter_group_name(&params);
+                    }
                 }
                 if !changes.is_empty() && !cx.dry_run {
                     req.send().await.ctx("ModifyDBInstance", &id)?;
@@ -278,6 +312,7 @@ impl Step<StepCx> for DbInstanceStep {
                         .backup_retention_period(d.backup_retention_days)
                         .deletion_protection(d.deletion_protection)
                         .set_enable_cloudwatch_logs_exports(Some(log_exports()))
+                        .db_parameter_group_name(parameter_group_name(cx))
                         .db_name(DB_NAME)
                         .master_username(DB_USER)
                         .master_user_password(match password.take() {
@@ -299,16 +334,7 @@ impl Step<StepCx> for DbInstanceStep {
         }
         let i = wait_instance_available(cx).await?;
         record_instance(cx, &i, false)?;
-        if aurora {
-            // Moodle connects to the cluster's writer endpoint, which follows failovers.
-            if let Some(c) = find_cluster(cx).await? {
-                let r = cx.state.get(DB_INSTANCE).unwrap_or_default();
-                cx.record(
-                    DB_INSTANCE,
-                    r.with("host", c.endpoint().unwrap_or_default()).with("port", c.port().unwrap_or(3306).to_string()),
-                )?;
-            }
-        }
+        record_cluster_endpoint(cx).await?;
         Ok(cluster_out.merge(out))
     }
     async fn guard_destroy(&self, cx: &StepCx) -> Result<(), StepError> {

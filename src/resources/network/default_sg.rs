@@ -10,11 +10,15 @@ use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_ec2::types::{Filter, SecurityGroup};
 
+/// The VPC may be milliseconds old: EC2 can answer its ID not found for a
+/// while (`transient::EC2_FRESH_ID`).
 async fn find_default(cx: &StepCx, vpc: &str) -> Result<Option<SecurityGroup>, StepError> {
-    let call = cx.aws.ec2.describe_security_groups();
-    let call = call.filters(Filter::builder().name("vpc-id").values(vpc).build());
-    let call = call.filters(Filter::builder().name("group-name").values("default").build());
-    let o = call.send().await.ctx("DescribeSecurityGroups", vpc)?;
+    let o = retry(cx, "DescribeSecurityGroups", vpc, &transient::EC2_FRESH_ID, || {
+        let call = cx.aws.ec2.describe_security_groups();
+        let call = call.filters(Filter::builder().name("vpc-id").values(vpc).build());
+        call.filters(Filter::builder().name("group-name").values("default").build()).send()
+    })
+    .await?;
     Ok(o.security_groups().first().cloned())
 }
 

@@ -34,7 +34,7 @@ pub(crate) fn flow_permissions(log_group_arn: &str) -> serde_json::Value {
 pub(crate) const FLOW_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     key: FLOW_ROLE,
     name: flow_role_name,
-    trust: || iam::trust("vpc-flow-logs.amazonaws.com"),
+    trust: |account| iam::trust_in_account("vpc-flow-logs.amazonaws.com", account),
     policy_name: "flow-logs-to-cloudwatch",
     policy: |cx| flow_permissions(&log_group_arn(cx)),
 };

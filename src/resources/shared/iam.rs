@@ -99,7 +99,8 @@ pub async fn inspect_role(cx: &StepCx, key: &str, name: &str) -> Result<Inspecti
 pub struct RoleStep {
     pub key: &'static str,
     pub name: fn(&StepCx) -> String,
-    pub trust: fn() -> serde_json::Value,
+    /// The trust policy, given the account ID (for `aws:SourceAccount`).
+    pub trust: fn(&str) -> serde_json::Value,
     pub policy_name: &'static str,
     pub policy: fn(&StepCx) -> serde_json::Value,
 }
@@ -107,7 +108,8 @@ pub struct RoleStep {
 #[async_trait]
 impl Step<StepCx> for RoleStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let (trust, policy) = ((self.trust)(), (self.policy)(cx));
+        let account = crate::resources::shared::bucket::account_id(cx).await?;
+        let (trust, policy) = ((self.trust)(&account), (self.policy)(cx));
         ensure_role(cx, self.key, &(self.name)(cx), &trust, self.policy_name, &policy).await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
@@ -116,6 +118,22 @@ impl Step<StepCx> for RoleStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         Ok(vec![inspect_role(cx, self.key, &(self.name)(cx)).await?])
     }
+}
+
+/// A trust policy letting one AWS service assume the role only on behalf of
+/// this account (`aws:SourceAccount`: the confused-deputy guard AWS documents
+/// for the services that pass it — ECS tasks, VPC flow logs). Not for a
+/// service that does not pass it: the role could never be assumed.
+pub fn trust_in_account(service: &str, account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+        }]
+    })
 }
 
 /// A trust policy letting one AWS service assume the role.
