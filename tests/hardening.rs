@@ -171,3 +171,25 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert!(err.contains("kept: KMS key"), "{err}");
     assert!(err.contains("pending deletion") || err.contains("until its deletion"), "{err}");
 }
+
+// Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
+#[cfg(feature = "test-hooks")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_between_create_key_and_its_alias_makes_no_second_key() {
+    use std::os::unix::process::ExitStatusExt;
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    let o = p.run_env(&["up", "--yes"], &[("MOODLECTL_CRASH_AFTER_OP", "CreateKey")]);
+    assert_eq!(o.status.signal(), Some(9));
+    p.expect(&["up", "--yes"], 0);
+    // Independent reads: one key per region, each behind the alias.
+    for region in [REGION, "us-east-1"] {
+        let kms = aws_sdk_kms::Client::new(&sdk(&moto.url, region).await);
+        let keys = kms.list_keys().send().await.unwrap();
+        assert_eq!(keys.keys().len(), 1, "{region}: {:?}", keys.keys());
+        let by_alias = kms.describe_key().key_id("alias/moodle-alerts").send().await.unwrap();
+        assert_eq!(by_alias.key_metadata().unwrap().key_id(), keys.keys()[0].key_id().unwrap(), "{region}");
+    }
+    p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets"], 0);
+    assert_eq!(census(&moto.url).await, empty_stack());
+}

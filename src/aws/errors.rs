@@ -106,7 +106,7 @@ mod ops {
         delete_role::DeleteRoleError, delete_role_policy::DeleteRolePolicyError,
         detach_role_policy::DetachRolePolicyError, get_role::GetRoleError, get_role_policy::GetRolePolicyError,
     };
-    pub use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+    pub use aws_sdk_kms::operation::{describe_key::DescribeKeyError, list_resource_tags::ListResourceTagsError};
     pub use aws_sdk_rds::operation::{
         delete_db_cluster::DeleteDBClusterError, delete_db_instance::DeleteDBInstanceError,
         delete_db_snapshot::DeleteDBSnapshotError, delete_db_subnet_group::DeleteDBSubnetGroupError,
@@ -143,6 +143,7 @@ use ops::*;
 
 typed_not_found! {
     DescribeKeyError => NotFoundException;
+    ListResourceTagsError => NotFoundException;
     DescribeDBParameterGroupsError => DbParameterGroupNotFoundFault;
     DeleteDBParameterGroupError => DbParameterGroupNotFoundFault;
     DescribeDBClusterParameterGroupsError => DbParameterGroupNotFoundFault;

@@ -22,6 +22,11 @@ use crate::resources::prelude::*;
 use crate::resources::shared::iam;
 use aws_sdk_kms::types::{KeyMetadata, KeyState};
 
+/// What the state holds for a key asked for but not yet answered: `CreateKey`
+/// has no idempotency token, and a run killed before the answer leaves a key
+/// only its tags can find.
+const CREATING: &str = "creating";
+
 /// Days `down` schedules the key's deletion for (KMS's minimum).
 const DELETION_WINDOW_DAYS: i32 = 7;
 
@@ -50,10 +55,43 @@ impl KeyStep {
     fn needed(&self, cx: &StepCx) -> bool {
         !self.global || cx.aws.region != "us-east-1"
     }
-    async fn find(&self, cx: &StepCx) -> Result<Option<KeyMetadata>, StepError> {
-        let alias = alerts_key_alias(cx);
-        let o = self.client(cx).describe_key().key_id(&alias).send().await.or_absent("DescribeKey", &alias)?;
+    async fn describe(&self, cx: &StepCx, id: &str) -> Result<Option<KeyMetadata>, StepError> {
+        let o = self.client(cx).describe_key().key_id(id).send().await.or_absent("DescribeKey", id)?;
         Ok(o.and_then(|o| o.key_metadata().cloned()))
+    }
+    /// The key by its alias.
+    async fn find(&self, cx: &StepCx) -> Result<Option<KeyMetadata>, StepError> {
+        self.describe(cx, &alerts_key_alias(cx)).await
+    }
+    /// The key by alias, else by the ID the state recorded, else — when a run
+    /// was killed after asking for a key (the state says `creating`) — by our
+    /// tags among the account's keys; whether it still needs its alias.
+    async fn find_any(&self, cx: &StepCx) -> Result<Option<(KeyMetadata, bool)>, StepError> {
+        if let Some(k) = self.find(cx).await? {
+            return Ok(Some((k, false)));
+        }
+        match cx.state.id(self.key()) {
+            None => Ok(None),
+            Some(id) if id == CREATING => Ok(self.find_by_tag(cx).await?.map(|k| (k, true))),
+            Some(id) => Ok(self.describe(cx, &id).await?.map(|k| (k, true))),
+        }
+    }
+    /// KMS has no tag filter: every key of the account, read until ours.
+    /// Only after a run was killed mid-create, so the cost is paid once.
+    async fn find_by_tag(&self, cx: &StepCx) -> Result<Option<KeyMetadata>, StepError> {
+        let kms = self.client(cx);
+        let pages = kms.list_keys().into_paginator().send();
+        let pages: Vec<_> = pages.collect::<Result<Vec<_>, _>>().await.ctx("ListKeys", "KMS keys")?;
+        for id in pages.iter().flat_map(|p| p.keys()).filter_map(|k| k.key_id()) {
+            let tags = kms.list_resource_tags().key_id(id).send().await.or_absent("ListResourceTags", id)?;
+            if tags.is_some_and(|t| is_ours(cx, t.tags(), self.key())) {
+                let k = self.describe(cx, id).await?;
+                if k.as_ref().is_some_and(|k| k.key_state() != Some(&KeyState::PendingDeletion)) {
+                    return Ok(k);
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -100,10 +138,17 @@ impl Step<StepCx> for KeyStep {
         let want = key_policy(&account);
         let alias = alerts_key_alias(cx);
         let mut changes = vec![];
-        let id = match self.find(cx).await? {
-            Some(k) => {
+        let id = match self.find_any(cx).await? {
+            Some((k, needs_alias)) => {
                 let id = k.key_id().to_string();
                 cx.record(self.key(), recorded(&k))?;
+                if needs_alias {
+                    changes.push(format!("alias {alias}"));
+                    if !cx.dry_run {
+                        let call = kms.create_alias().alias_name(&alias).target_key_id(&id);
+                        call.send().await.ctx("CreateAlias", &alias)?;
+                    }
+                }
                 if k.key_state() == Some(&KeyState::PendingDeletion) {
                     changes.push("deletion scheduled by `down`: cancelled".to_string());
                     if !cx.dry_run {
@@ -136,6 +181,7 @@ impl Step<StepCx> for KeyStep {
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
+                cx.record(self.key(), Resource::new("kms:key", CREATING))?;
                 let tags = Tags::named(cx, self.key(), &alias).render();
                 let call = kms.create_key().description(format!("moodlectl {}: alert topics", cx.cfg.stack.name));
                 let call = call.policy(want.to_string()).set_tags(Some(tags));
@@ -145,14 +191,14 @@ impl Step<StepCx> for KeyStep {
                 k.key_id().to_string()
             }
         };
-        // A run killed between CreateKey and CreateAlias leaves a key no
-        // alias finds: its tags name it in the state already (recorded above).
+        // A run killed before CreateAlias leaves a key no alias finds: the
+        // state recorded its ID (above), and `find_any` finds it there.
         kms.create_alias().alias_name(&alias).target_key_id(&id).send().await.ctx("CreateAlias", &alias)?;
         kms.enable_key_rotation().key_id(&id).send().await.ctx("EnableKeyRotation", &id)?;
         Ok(Outcome::Created)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let found = if self.needed(cx) { self.find(cx).await? } else { None };
+        let found = if self.needed(cx) { self.find_any(cx).await?.map(|(k, _)| k) } else { None };
         let found = found.filter(|k| k.key_state() != Some(&KeyState::PendingDeletion));
         let key = self.key();
         cx.remove(key, found, |k| async move {
