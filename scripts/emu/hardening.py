@@ -17,6 +17,8 @@ accepts without a look (issue 17), each as AWS documents it:
   region (WAFInvalidParameterException / WAFNonexistentItemException).
 - EFS `PutFileSystemPolicy`: every IAM principal the policy names must exist
   (InvalidPolicyException, "invalid principal"), as AWS validates it.
+- RDS `DescribeDBParameterGroups` naming a group that does not exist answers
+  DBParameterGroupNotFound (moto answers an empty list).
 """
 import json
 import re
@@ -173,7 +175,23 @@ def _patch_efs():
     backend.put_file_system_policy = put_file_system_policy
 
 
+def _patch_rds_parameter_groups():
+    from moto.rds.exceptions import DBParameterGroupNotFoundError
+    from moto.rds.models import RDSBackend
+    describe = RDSBackend.describe_db_parameter_groups
+
+    def describe_db_parameter_groups(self, db_parameter_group_kwargs):
+        found = describe(self, db_parameter_group_kwargs)
+        name = db_parameter_group_kwargs.get("db_parameter_group_name")
+        if name and not found:
+            raise DBParameterGroupNotFoundError(name)
+        return found
+
+    RDSBackend.describe_db_parameter_groups = describe_db_parameter_groups
+
+
 def install():
+    _patch_rds_parameter_groups()
     _patch_elbv2()
     _patch_cloudwatch()
     _patch_wafv2()

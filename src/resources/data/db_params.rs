@@ -55,7 +55,7 @@ async fn live(cx: &StepCx, name: &str) -> Result<Option<(String, Vec<(String, St
     let (family, params) = if is_aurora(cx) {
         let g = rds.describe_db_cluster_parameter_groups().db_cluster_parameter_group_name(name).send().await;
         let g = g.or_absent("DescribeDBClusterParameterGroups", name)?;
-        // moto answers an empty list for an unknown name; AWS, not-found.
+        // AWS answers not-found for an unknown name; an empty list is read the same.
         let Some(g) = g.and_then(|g| g.db_cluster_parameter_groups().first().cloned()) else { return Ok(None) };
         let family = g.db_parameter_group_family();
         let p = rds.describe_db_cluster_parameters().db_cluster_parameter_group_name(name).source("user").send().await;
