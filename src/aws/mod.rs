@@ -215,6 +215,9 @@ pub struct Aws {
     pub acm_global: aws_sdk_acm::Client,
     /// CloudFront is global; its API is served from us-east-1.
     pub cloudfront: aws_sdk_cloudfront::Client,
+    /// The credentials' account, asked of STS once per run: bucket names,
+    /// key and bucket policies, trust policies and ARNs all need it.
+    pub account: tokio::sync::OnceCell<String>,
 }
 
 async fn sdk_config(conn: &Conn, region: &str) -> SdkConfig {
@@ -305,6 +308,7 @@ impl Aws {
             wafv2_global: client!(aws_sdk_wafv2, &global, hook),
             acm_global: client!(aws_sdk_acm, &global, hook),
             cloudfront: client!(aws_sdk_cloudfront, &global, hook),
+            account: tokio::sync::OnceCell::new(),
             stats,
         }
     }

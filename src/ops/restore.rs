@@ -60,7 +60,8 @@ pub fn set(cx: &StepCx, attr: &str, value: &str) -> Result<(), StepError> {
     Ok(cx.state.record(RESTORE, r)?)
 }
 
-async fn describe(cx: &StepCx, id: &str) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
+/// The DB instance named `id`, if any (also the Aurora restore's).
+pub(crate) async fn describe(cx: &StepCx, id: &str) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
     let r = cx.aws.rds.describe_db_instances().db_instance_identifier(id).send().await;
     Ok(r.or_absent("DescribeDBInstances", id)?.and_then(|o| o.db_instances().first().cloned()))
 }

@@ -20,6 +20,7 @@
 //!   deletes the cluster.
 
 use crate::error::StepError;
+use crate::ops::restore::describe as instance;
 use crate::resources::data::{
     log_exports, parameter_group_name, wait_instance_available, DB_CLUSTER, DB_SUBNET_GROUP, SG_DB,
 };
@@ -28,11 +29,6 @@ use crate::resources::prelude::*;
 use crate::resources::shared::wait::{wait_for, wait_gone, Poll};
 use aws_sdk_rds::types::{DbCluster, DbInstance};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
-async fn instance(cx: &StepCx, id: &str) -> Result<Option<DbInstance>, StepError> {
-    let r = cx.aws.rds.describe_db_instances().db_instance_identifier(id).send().await;
-    Ok(r.or_absent("DescribeDBInstances", id)?.and_then(|o| o.db_instances().first().cloned()))
-}
 
 async fn cluster(cx: &StepCx, id: &str) -> Result<Option<DbCluster>, StepError> {
     let r = cx.aws.rds.describe_db_clusters().db_cluster_identifier(id).send().await;

@@ -48,7 +48,7 @@ impl TopicStep {
         }
     }
     fn needed(&self, cx: &StepCx) -> bool {
-        !self.global || cx.aws.region != "us-east-1"
+        !self.global || crate::resources::observe::needs_us_east_1_twin(cx)
     }
     async fn find(&self, cx: &StepCx) -> Result<Option<String>, StepError> {
         find_topic_in(cx, self.sns(cx), self.key(), &self.name(cx)).await

@@ -291,7 +291,7 @@ impl Step<StepCx> for AlarmsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let live = live_alarms(cx).await?;
         let Some(main) = cx.dependency(TOPIC, ids::DATA_EVENTS_TOPIC)? else { return Ok(Outcome::Created) };
-        let global = if cx.aws.region == "us-east-1" {
+        let global = if !needs_us_east_1_twin(cx) {
             Some(main.clone())
         } else {
             cx.dependency(TOPIC_GLOBAL, ids::OBSERVE_ALERTS_TOPIC_GLOBAL)?
@@ -354,7 +354,7 @@ impl Step<StepCx> for AlarmsStep {
         let live = live_alarms(cx).await?;
         let main = cx.state.id(TOPIC).unwrap_or_default();
         let global =
-            if cx.aws.region == "us-east-1" { main.clone() } else { cx.state.id(TOPIC_GLOBAL).unwrap_or_default() };
+            if needs_us_east_1_twin(cx) { cx.state.id(TOPIC_GLOBAL).unwrap_or_default() } else { main.clone() };
         let Some(specs) = specs(cx) else { return Ok(vec![]) };
         Ok(specs
             .iter()

@@ -53,7 +53,7 @@ impl KeyStep {
     }
     /// The global key is needed only when the stack is not in us-east-1.
     fn needed(&self, cx: &StepCx) -> bool {
-        !self.global || cx.aws.region != "us-east-1"
+        !self.global || needs_us_east_1_twin(cx)
     }
     async fn describe(&self, cx: &StepCx, id: &str) -> Result<Option<KeyMetadata>, StepError> {
         let o = self.client(cx).describe_key().key_id(id).send().await.or_absent("DescribeKey", id)?;

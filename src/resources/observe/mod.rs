@@ -29,6 +29,14 @@ pub(crate) use self::{alarms::*, dashboard::*, key::*};
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;
 
+use crate::resources::prelude::*;
+
+/// Does CloudFront's alarm need us-east-1 twins of the alert topic and its
+/// key? Only when the stack lives elsewhere: in us-east-1 the stack's own serve.
+pub fn needs_us_east_1_twin(cx: &StepCx) -> bool {
+    cx.aws.region != "us-east-1"
+}
+
 /// The console URL of the stack's dashboard.
 pub fn dashboard_url(region: &str, name: &str) -> String {
     format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}")

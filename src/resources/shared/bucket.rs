@@ -18,9 +18,13 @@ use crate::resources::prelude::*;
 use crate::resources::shared::iam;
 use aws_sdk_s3::types as s3;
 
+/// The account of the credentials (one `GetCallerIdentity` per run).
 pub async fn account_id(cx: &StepCx) -> Result<String, StepError> {
-    let o = cx.aws.sts.get_caller_identity().send().await.ctx("GetCallerIdentity", "credentials")?;
-    Ok(o.account().unwrap_or_default().to_string())
+    let account = cx.aws.account.get_or_try_init(|| async {
+        let o = cx.aws.sts.get_caller_identity().send().await.ctx("GetCallerIdentity", "credentials")?;
+        Ok::<_, StepError>(o.account().unwrap_or_default().to_string())
+    });
+    Ok(account.await?.clone())
 }
 
 pub(crate) async fn bucket_exists(cx: &StepCx, bucket: &str) -> Result<bool, StepError> {
