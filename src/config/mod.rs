@@ -10,8 +10,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod alarms;
+mod profile;
+mod usage;
 mod validate;
 pub use alarms::AlarmsCfg;
+pub use profile::{Profile, SMALL_DIFFERENCES};
+pub use usage::UsageCfg;
 pub use validate::{parse_acm_arn, LOG_RETENTION_DAYS, REGIONS};
 
 /// One problem found in the config file.
@@ -91,6 +95,8 @@ pub struct Config {
     #[serde(default)]
     pub alarms: AlarmsCfg,
     #[serde(default)]
+    pub usage: UsageCfg,
+    #[serde(default)]
     pub state: StateCfg,
 }
 
@@ -117,6 +123,9 @@ pub struct StackCfg {
     #[serde(default = "d_stack_name")]
     pub name: String,
     pub region: String,
+    /// The shape every unset key defaults to (see [`Profile`]).
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -185,13 +194,28 @@ impl Default for ServiceCfg {
 pub struct NetworkCfg {
     pub vpc_cidr: String,
     pub flow_log_retention_days: i32,
+    /// NAT gateways: 2 (one per AZ) or 1 (in the first AZ, shared by both
+    /// private subnets: cheaper, but an outage of that AZ cuts the other's
+    /// outbound traffic too).
+    pub nat_gateways: u8,
+    /// Interface endpoints by service (`ecr.api`, `ecr.dkr`, `secretsmanager`,
+    /// `logs`); the rest of the traffic to AWS goes through the NAT gateways.
+    pub interface_endpoints: Vec<String>,
 }
 
 impl Default for NetworkCfg {
     fn default() -> Self {
-        Self { vpc_cidr: "10.0.0.0/16".into(), flow_log_retention_days: 7 }
+        Self {
+            vpc_cidr: "10.0.0.0/16".into(),
+            flow_log_retention_days: 7,
+            nat_gateways: 2,
+            interface_endpoints: INTERFACE_ENDPOINT_SERVICES.iter().map(|s| s.to_string()).collect(),
+        }
     }
 }
+
+/// The interface endpoints a stack may have (AWS service suffixes).
+pub const INTERFACE_ENDPOINT_SERVICES: [&str; 4] = ["ecr.api", "ecr.dkr", "secretsmanager", "logs"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -390,14 +414,18 @@ impl Config {
     /// Parse and validate config text; `path` is only used in messages.
     pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
         let err = |issues| ConfigError { file: path.to_path_buf(), issues, source: src.to_string() };
-        let cfg: Config = toml::from_str(src).map_err(|e| {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| {
             let span = e.span();
             let key = span.as_ref().map(|s| key_at(src, s.start)).unwrap_or_default();
             let message = did_you_mean(e.message().trim());
             err(vec![ConfigIssue { line: span.as_ref().map(|s| line_of(src, s.start)), key, message, span }])
         })?;
+        let doc = toml_edit::ImDocument::parse(src.to_string()).ok();
+        // A key the file sets wins over the profile's value for it.
+        let set = |key: &str| doc.as_ref().is_some_and(|d| key_is_set(d.as_table(), key));
+        cfg.stack.profile.apply(&mut cfg, &set);
         let mut issues = cfg.validate();
-        if let Ok(doc) = toml_edit::ImDocument::parse(src.to_string()) {
+        if let Some(doc) = &doc {
             for is in &mut issues {
                 is.span = span_of_key(doc.as_table(), &is.key);
                 is.line = is.span.as_ref().map(|s| line_of(src, s.start));
@@ -408,6 +436,15 @@ impl Config {
         } else {
             Err(err(issues))
         }
+    }
+
+    /// The same file read with another profile (`cost --compare`): every key
+    /// the file sets still wins.
+    pub fn with_profile(path: &Path, src: &str, profile: Profile) -> Result<Config, ConfigError> {
+        Self::parse(path, src)?;
+        let mut doc: toml_edit::DocumentMut = src.parse().expect("parsed above");
+        doc["stack"]["profile"] = toml_edit::value(profile.as_str());
+        Self::parse(path, &doc.to_string())
     }
 
     /// AWS name for a resource of this stack, e.g. `moodle-alb`.
@@ -443,6 +480,22 @@ fn key_at(src: &str, offset: usize) -> String {
     }
 }
 
+/// Does the file set the dotted key `key`?
+fn key_is_set(root: &toml_edit::Table, key: &str) -> bool {
+    let Some((first, rest)) = key.split_once('.') else { return root.contains_key(key) };
+    let mut item = match root.get(first) {
+        Some(i) => i,
+        None => return false,
+    };
+    for part in rest.split('.') {
+        match item.get(part) {
+            Some(i) => item = i,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Where a dotted key's value is (or its nearest present parent table).
 fn span_of_key(root: &toml_edit::Table, key: &str) -> Option<std::ops::Range<usize>> {
     let mut table = root;
@@ -474,7 +527,7 @@ fn did_you_mean(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub const MINIMAL: &str = r#"

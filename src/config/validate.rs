@@ -259,8 +259,30 @@ impl Config {
                 format!("`{}` is not an ElastiCache node type (e.g. cache.r6g.large)", self.cache.node_type),
             );
         }
-        if !(2..=6).contains(&self.cache.num_nodes) {
-            bad("cache.num_nodes", "must be between 2 and 6 (Multi-AZ failover needs a replica)".into());
+        if !(1..=6).contains(&self.cache.num_nodes) {
+            bad(
+                "cache.num_nodes",
+                "must be between 1 and 6 (a primary and up to 5 replicas; failover needs 2 or more)".into(),
+            );
+        }
+        if !(1..=2).contains(&self.network.nat_gateways) {
+            bad("network.nat_gateways", "must be 1 (shared) or 2 (one per AZ)".into());
+        }
+        for (i, e) in self.network.interface_endpoints.iter().enumerate() {
+            if !INTERFACE_ENDPOINT_SERVICES.contains(&e.as_str()) {
+                bad(
+                    "network.interface_endpoints",
+                    format!("`{e}` is not one of {:?}", INTERFACE_ENDPOINT_SERVICES),
+                );
+            } else if self.network.interface_endpoints[..i].contains(e) {
+                bad("network.interface_endpoints", format!("`{e}` is listed twice"));
+            }
+        }
+        for (key, v) in self.usage.entries() {
+            let max = if key == "fargate_spot_discount_percent" { 100.0 } else { 1e12 };
+            if !(0.0..=max).contains(&v) {
+                bad(&format!("usage.{key}"), format!("{v} must be between 0 and {max}"));
+            }
         }
         if self.state.backend == StateBackend::S3
             && (self.state.bucket.as_deref().unwrap_or("").is_empty()

@@ -5,6 +5,14 @@
 //! group and its security group. Teardown deletes the replication group and
 //! waits until it is gone (its nodes hold ENIs in the subnets) before the
 //! subnet group. In-transit encryption is on: the image connects with TLS.
+//!
+//! Nodes: a primary and `cache.num_nodes - 1` replicas. AWS refuses
+//! automatic failover (and Multi-AZ, which needs it) on a group of one node,
+//! so a one-node group has both off. Growing the group is in place:
+//! `IncreaseReplicaCount` first, then failover and Multi-AZ on — the order
+//! terraform-provider-aws uses, since the reverse is refused while the
+//! replica does not exist yet. Shrinking turns failover off first when one
+//! node would be left, then `DecreaseReplicaCount`.
 
 use super::*;
 use crate::config::CacheEngine;
@@ -65,8 +73,10 @@ impl Step<StepCx> for ReplicationGroupStep {
                         let call = cx.aws.elasticache.modify_replication_group().replication_group_id(&id);
                         let call = call.cache_node_type(&c.node_type).apply_immediately(true);
                         call.send().await.ctx("ModifyReplicationGroup", &id)?;
+                        wait_group(cx).await?;
                     }
                 }
+                changes.extend(ensure_nodes(cx, &g).await?);
                 Outcome::of_changes(changes)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
@@ -87,8 +97,8 @@ impl Step<StepCx> for ReplicationGroupStep {
                     .engine(engine)
                     .cache_node_type(&c.node_type)
                     .num_cache_clusters(c.num_nodes)
-                    .multi_az_enabled(true)
-                    .automatic_failover_enabled(true)
+                    .multi_az_enabled(c.num_nodes > 1)
+                    .automatic_failover_enabled(c.num_nodes > 1)
                     .at_rest_encryption_enabled(true)
                     .transit_encryption_enabled(true)
                     .auto_minor_version_upgrade(true)
@@ -108,21 +118,7 @@ impl Step<StepCx> for ReplicationGroupStep {
         if cx.dry_run {
             return Ok(out);
         }
-        let g = wait_for(cx, &format!("replication group {id}"), cx.wait_timeout, || async {
-            let Some(g) = find_group(cx).await? else {
-                return Ok(Poll::Pending("not visible yet".into()));
-            };
-            match g.status().unwrap_or("unknown") {
-                "available" => Ok(Poll::Ready(g)),
-                s @ ("create-failed" | "deleting") => Err(StepError::BadState {
-                    resource: format!("replication group {id}"),
-                    state: s.into(),
-                    wanted: "available".into(),
-                }),
-                s => Ok(Poll::Pending(s.to_string())),
-            }
-        })
-        .await?;
+        let g = wait_group(cx).await?;
         record_group(cx, &g, false)?;
         Ok(out)
     }
@@ -153,6 +149,7 @@ impl Step<StepCx> for ReplicationGroupStep {
                     .status(g.arn(), &st, st == "available")
                     .detail("node_type", g.cache_node_type().unwrap_or_default())
                     .detail("members", g.member_clusters().len().to_string())
+                    .detail("failover", g.automatic_failover().map(|f| f.as_str()).unwrap_or("?"))
                     .detail("tls", g.transit_encryption_enabled().unwrap_or(false).to_string());
                 if let Some((h, p)) = primary_endpoint(&g) {
                     i = i.detail("primary_endpoint", format!("{h}:{p}"));
@@ -161,4 +158,74 @@ impl Step<StepCx> for ReplicationGroupStep {
             },
         )
     }
+}
+
+/// Wait until the group is `available` (after a create or a modification).
+async fn wait_group(cx: &StepCx) -> Result<aws_sdk_elasticache::types::ReplicationGroup, StepError> {
+    let id = group_id(cx);
+    wait_for(cx, &format!("replication group {id}"), cx.wait_timeout, || async {
+        let Some(g) = find_group(cx).await? else {
+            return Ok(Poll::Pending("not visible yet".into()));
+        };
+        match g.status().unwrap_or("unknown") {
+            "available" => Ok(Poll::Ready(g)),
+            s @ ("create-failed" | "deleting") => Err(StepError::BadState {
+                resource: format!("replication group {id}"),
+                state: s.into(),
+                wanted: "available".into(),
+            }),
+            s => Ok(Poll::Pending(s.to_string())),
+        }
+    })
+    .await
+}
+
+/// Bring the node count and failover to the configuration, in the order AWS
+/// accepts (see the module header). Returns the changes (made unless dry run).
+async fn ensure_nodes(
+    cx: &StepCx,
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+) -> Result<Vec<String>, StepError> {
+    use aws_sdk_elasticache::types::AutomaticFailoverStatus as F;
+    let id = group_id(cx);
+    let want = cx.cfg.cache.num_nodes;
+    let have = g.member_clusters().len() as i32;
+    let want_failover = want > 1;
+    let has_failover = matches!(g.automatic_failover(), Some(F::Enabled | F::Enabling));
+    let mut changes = vec![];
+    let rg = id.as_str();
+    let set_failover = |on: bool| async move {
+        let call = cx.aws.elasticache.modify_replication_group().replication_group_id(rg);
+        let call = call.automatic_failover_enabled(on).multi_az_enabled(on).apply_immediately(true);
+        call.send().await.ctx("ModifyReplicationGroup", &group_id(cx))?;
+        wait_group(cx).await.map(|_| ())
+    };
+    if has_failover && !want_failover {
+        changes.push(change("automatic_failover", true, false));
+        if !cx.dry_run {
+            set_failover(false).await?;
+        }
+    }
+    if want != have {
+        changes.push(change("num_nodes", have, want));
+        if !cx.dry_run {
+            if want > have {
+                let call = cx.aws.elasticache.increase_replica_count().replication_group_id(&id);
+                let call = call.new_replica_count(want - 1).apply_immediately(true);
+                call.send().await.ctx("IncreaseReplicaCount", &id)?;
+            } else {
+                let call = cx.aws.elasticache.decrease_replica_count().replication_group_id(&id);
+                let call = call.new_replica_count(want - 1).apply_immediately(true);
+                call.send().await.ctx("DecreaseReplicaCount", &id)?;
+            }
+            wait_group(cx).await?;
+        }
+    }
+    if want_failover && !has_failover {
+        changes.push(change("automatic_failover", false, true));
+        if !cx.dry_run {
+            set_failover(true).await?;
+        }
+    }
+    Ok(changes)
 }

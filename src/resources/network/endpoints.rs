@@ -5,7 +5,10 @@
 //!
 //! Interface endpoints need the VPC's DNS attributes for private DNS; their
 //! network interfaces linger after deletion, which the subnet and
-//! security-group deletes wait out.
+//! security-group deletes wait out. Only those in
+//! `network.interface_endpoints` are kept: one taken off the list is deleted
+//! by `up` (its traffic then goes through the NAT gateways), and `down`
+//! deletes every one the stack has, listed or not.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -96,10 +99,17 @@ pub(crate) fn inspect_endpoint(cx: &StepCx, key: &str, e: Option<VpcEndpoint>) -
 
 pub(crate) struct InterfaceEndpointsStep;
 
+/// The interface endpoints the configuration lists, and the others.
+type Endpoints = Vec<(&'static str, &'static str)>;
+fn interface_endpoints(cx: &StepCx) -> (Endpoints, Endpoints) {
+    INTERFACE_ENDPOINTS.iter().partition(|(_, svc)| cx.cfg.network.interface_endpoints.iter().any(|e| e == svc))
+}
+
 #[async_trait]
 impl Step<StepCx> for InterfaceEndpointsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        let futs = INTERFACE_ENDPOINTS.iter().map(|(suffix, svc)| async move {
+        let (wanted, unwanted) = interface_endpoints(cx);
+        let futs = wanted.into_iter().map(|(suffix, svc)| async move {
             let key = format!("vpce/{suffix}");
             let name = cx.cfg.name(&format!("vpce-{suffix}"));
             let (id, out) = match ec2::find::<VpcEndpoint>(cx, &key, Some(VPC)).await? {
@@ -136,7 +146,19 @@ impl Step<StepCx> for InterfaceEndpointsStep {
         });
         let found = try_join_all(futs).await?;
         let failed = ["failed", "rejected", "deleting", "deleted"];
-        ready_all(cx, "endpoint", found, "available", &failed, |ids| endpoint_states(cx, ids)).await
+        let out = ready_all(cx, "endpoint", found, "available", &failed, |ids| endpoint_states(cx, ids)).await?;
+        let mut dropped = vec![];
+        for (suffix, _) in unwanted {
+            let key = format!("vpce/{suffix}");
+            if cx.state.id(&key).is_none() && ec2::find::<VpcEndpoint>(cx, &key, Some(VPC)).await?.is_none() {
+                continue;
+            }
+            dropped.push(format!("{key}: delete (not in network.interface_endpoints)"));
+            if !cx.dry_run {
+                destroy_endpoint(cx, &key).await?;
+            }
+        }
+        Ok(if dropped.is_empty() { out } else { out.merge(Outcome::Updated(dropped)) })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let keys: Vec<String> = INTERFACE_ENDPOINTS.iter().map(|(suffix, _)| format!("vpce/{suffix}")).collect();
@@ -149,7 +171,7 @@ impl Step<StepCx> for InterfaceEndpointsStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
-        for (suffix, _) in INTERFACE_ENDPOINTS {
+        for (suffix, _) in interface_endpoints(cx).0 {
             let key = format!("vpce/{suffix}");
             rows.push(inspect_endpoint(cx, &key, ec2::find::<VpcEndpoint>(cx, &key, Some(VPC)).await?));
         }

@@ -52,6 +52,21 @@ pub fn private_rtb_key(az: &str) -> String {
 pub const INTERFACE_ENDPOINTS: [(&str, &str); 4] =
     [("ecr-api", "ecr.api"), ("ecr-dkr", "ecr.dkr"), ("secretsmanager", "secretsmanager"), ("logs", "logs")];
 
+/// The AZs that have a NAT gateway: both, or the first alone
+/// (`network.nat_gateways = 1`, the `small` profile).
+pub fn nat_azs(cfg: &crate::config::Config) -> &'static [&'static str] {
+    &AZS[..usize::from(cfg.network.nat_gateways).clamp(1, AZS.len())]
+}
+
+/// The AZ whose NAT gateway the private subnet in `az` leaves through.
+pub fn nat_for(cfg: &crate::config::Config, az: &'static str) -> &'static str {
+    if nat_azs(cfg).contains(&az) {
+        az
+    } else {
+        AZS[0]
+    }
+}
+
 /// Run `f` for both AZs at once and merge their outcomes, starting from
 /// `none` (`Unchanged` for `up`, `AlreadyAbsent` for `down`).
 pub(crate) async fn for_azs<F, Fut>(none: Outcome, f: F) -> Result<Outcome, StepError>
@@ -59,7 +74,16 @@ where
     F: Fn(&'static str) -> Fut,
     Fut: std::future::Future<Output = Result<Outcome, StepError>>,
 {
-    Ok(futures::future::try_join_all(AZS.iter().map(|az| f(az))).await?.into_iter().fold(none, Outcome::merge))
+    for_these_azs(&AZS, none, f).await
+}
+
+/// [`for_azs`] over some of the AZs (those with a NAT gateway, say).
+pub(crate) async fn for_these_azs<F, Fut>(azs: &[&'static str], none: Outcome, f: F) -> Result<Outcome, StepError>
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, StepError>>,
+{
+    Ok(futures::future::try_join_all(azs.iter().map(|az| f(az))).await?.into_iter().fold(none, Outcome::merge))
 }
 
 /// The private subnet IDs (for the data and compute tiers).

@@ -1,5 +1,7 @@
 //! Route tables: the public one (default route to the IGW) and one private
-//! table per AZ (default route to that AZ's NAT gateway).
+//! table per AZ (default route to that AZ's NAT gateway, or to the first
+//! AZ's when the stack has a single one). Moving a route between gateways is
+//! `ReplaceRoute`, in place.
 //!
 //! A table is associated with its subnets when created; teardown
 //! disassociates before deleting, since AWS refuses to delete an associated
@@ -193,7 +195,7 @@ impl Step<StepCx> for PrivateRouteTablesStep {
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let mut rows = vec![];
         for az in AZS {
-            rows.push(inspect_rtb(cx, &private_rtb_key(az), cx.state.id(&nat_key(az))).await?);
+            rows.push(inspect_rtb(cx, &private_rtb_key(az), cx.state.id(&nat_key(nat_for(&cx.cfg, az)))).await?);
         }
         Ok(rows)
     }
@@ -206,13 +208,14 @@ pub(crate) struct NatRoutesStep;
 #[async_trait]
 impl Step<StepCx> for NatRoutesStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        for_azs(Outcome::Unchanged, |az| async move {
+        let routes = for_azs(Outcome::Unchanged, |az| async move {
             let key = private_rtb_key(az);
-            let (Some(rtb), Some(nat)) = (cx.state.id(&key), cx.state.id(&nat_key(az))) else {
+            let nat_az = nat_for(&cx.cfg, az);
+            let (Some(rtb), Some(nat)) = (cx.state.id(&key), cx.state.id(&nat_key(nat_az))) else {
                 if cx.dry_run {
                     return Ok(Outcome::Created);
                 }
-                return Err(StepError::MissingDependency { step: ids::NETWORK_NAT, what: nat_key(az) });
+                return Err(StepError::MissingDependency { step: ids::NETWORK_NAT, what: nat_key(nat_az) });
             };
             let table = ec2::find::<RouteTable>(cx, &key, Some(VPC)).await?;
             let o = ensure_default_route(cx, &key, table.as_ref(), &rtb, &nat).await?;
@@ -222,7 +225,9 @@ impl Step<StepCx> for NatRoutesStep {
                 o => o,
             })
         })
-        .await
+        .await?;
+        // Only now is a gateway the configuration dropped unused.
+        Ok(routes.merge(remove_surplus(cx).await?))
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         for_azs(Outcome::AlreadyAbsent, |az| async move {
