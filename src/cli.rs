@@ -118,6 +118,24 @@ pub enum Command {
         #[command(flatten)]
         parallelism: Parallelism,
     },
+    /// The stack's estimated monthly cost, per resource (needs no stack, no state).
+    #[command(
+        after_help = "Prices from the AWS Price List API (cached for a day), else the embedded table; the output says which.
+Usage assumptions (requests, GB out, GB stored) are [usage] in the config.
+
+Examples:
+  moodlectl cost
+  moodlectl cost --compare small      # this configuration beside the small profile
+  moodlectl cost -o json | jq .estimate.total"
+    )]
+    Cost {
+        /// Show this configuration beside the same file read with another profile.
+        #[arg(long, value_enum, value_name = "PROFILE")]
+        compare: Option<crate::config::Profile>,
+        /// Do not ask the Price List API: use the embedded price table.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Create or update the stack (idempotent, resumable). Runs `check` first.
     #[command(
         after_help = "On a terminal, `up` runs the preflight, shows the plan and asks; answer `yes`.\n\nExamples:\n  moodlectl up\n  moodlectl up --yes         # in CI: no question (required without a terminal)"

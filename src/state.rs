@@ -65,6 +65,10 @@ pub struct StateData {
     /// exists). Entries older than an hour are dropped when the state is saved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub created_at: BTreeMap<String, u64>,
+    /// The cost-relevant shape (`cost::Shape`) the last complete `up` built:
+    /// what `plan` compares the configuration's estimate with. No secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +162,7 @@ fn fresh(stack: &str, region: &str) -> StateData {
         resources: BTreeMap::new(),
         token_epochs: BTreeMap::new(),
         created_at: BTreeMap::new(),
+        applied: None,
     }
 }
 
@@ -413,6 +418,24 @@ impl StateStore {
             self.save_locked(&mut d)?;
         }
         self.flush_remote()
+    }
+
+    /// Note the shape a complete `up` built (see `applied`).
+    pub fn set_applied(&self, shape: serde_json::Value) -> Result<(), StateError> {
+        {
+            let mut d = self.data.lock().unwrap();
+            if d.applied.as_ref() == Some(&shape) {
+                return Ok(());
+            }
+            d.applied = Some(shape);
+            self.save_locked(&mut d)?;
+        }
+        self.flush_remote()
+    }
+
+    /// The shape the last complete `up` built, if any.
+    pub fn applied(&self) -> Option<serde_json::Value> {
+        self.data.lock().unwrap().applied.clone()
     }
 
     /// When a create of `key` was last sent, if it was recent (see `created_at`).

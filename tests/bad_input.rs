@@ -162,7 +162,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "storage autoscaling maximum too close",
-        config: Config::Edit("max_allocated_storage_gb = 300", "max_allocated_storage_gb = 32"),
+        config: Config::Edit("# max_allocated_storage_gb = 300", "max_allocated_storage_gb = 32"),
         args: &["up", "--yes"],
         state: None,
         expect: &["`database.max_allocated_storage_gb`", "at least 10% above", "at least 33"],
@@ -327,7 +327,7 @@ fn bad_inputs_exit_2_naming_the_problem_without_any_request() {
 fn config_errors_name_the_line() {
     let hole = Blackhole::start();
     let p = Project::bare(&hole.url);
-    p.edit_config("max_count = 10", "max_count = 0");
+    p.edit_config("# max_count = 10", "max_count = 0");
     let line = CONFIG.lines().position(|l| l.starts_with("max_count")).unwrap() + 1;
     let (_, err) = p.expect(&["plan"], 2);
     assert!(err.contains(&format!("moodle.toml:{line}: `service.max_count`")), "{err}");

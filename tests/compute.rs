@@ -322,7 +322,7 @@ async fn down_removes_compute_and_nothing_of_the_stack_is_left() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
-    p.edit_config("memory_mib = 4096", "memory_mib = 8192");
+    p.edit_config("# memory_mib = 4096", "memory_mib = 8192");
     p.expect(&["up", "--yes"], 0);
     p.expect(&["down", "--yes"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());

@@ -251,8 +251,8 @@ async fn instance_class_and_node_type_change_in_place_with_one_modify_each() {
     // lets it expire), so the old address is confirmed first.
     confirm_alert_email(&moto.url);
     let before = state_ids(&p.state_path());
-    p.edit_config("instance_class = \"db.r6g.large\"", "instance_class = \"db.r6g.xlarge\"");
-    p.edit_config("node_type = \"cache.r6g.large\"", "node_type = \"cache.r6g.xlarge\"");
+    p.edit_config("# instance_class = \"db.r6g.large\"", "instance_class = \"db.r6g.xlarge\"");
+    p.edit_config("# node_type = \"cache.r6g.large\"", "node_type = \"cache.r6g.xlarge\"");
     p.edit_config("backup_retention_days = 7", "backup_retention_days = 14");
     p.edit_config("event_email = \"user@example.com\"", "event_email = \"ops@example.com\"");
 
@@ -591,7 +591,7 @@ async fn aurora_on_t3_without_performance_insights_and_protection_on_the_cluster
     let moto = Moto::start();
     let p = Project::new(&moto.url);
     p.edit_config("engine = \"mysql\"", "engine = \"aurora-mysql\"");
-    p.edit_config("instance_class = \"db.r6g.large\"", "instance_class = \"db.t3.medium\"");
+    p.edit_config("# instance_class = \"db.r6g.large\"", "instance_class = \"db.t3.medium\"");
     p.edit_config("\ndeletion_protection = false", "\ndeletion_protection = true");
     p.expect(&["up", "--yes"], 0);
     let conf = sdk(&moto.url, REGION).await;

@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod cost;
 pub mod down;
 pub mod exec;
 pub mod logs;
@@ -79,6 +80,7 @@ pub async fn dispatch(cli: &Cli) -> CmdResult {
         }
         Command::Status { wide, .. } => status::run(cli, *wide).await,
         Command::Plan { .. } => plan::run(cli).await,
+        Command::Cost { compare, offline } => cost::run(cli, *compare, *offline).await,
         Command::Outputs => outputs::run(cli).await,
         Command::Run { detach, image, command } => run::run(cli, *detach, image.as_deref(), command).await,
         Command::Upgrade { image, .. } => upgrade::run(cli, image.as_deref()).await,

@@ -1,7 +1,9 @@
 //! `moodlectl plan`: what `up` would change, from read-only calls.
 //!
 //! It runs every step's `ensure` in dry-run mode: the same lookups and
-//! comparisons `up` makes, minus the mutating calls.
+//! comparisons `up` makes, minus the mutating calls. Under the changes it
+//! prints the monthly cost estimate and what the change adds to it
+//! (`commands::cost`).
 
 use super::{context, inputs, print_table, CmdResult};
 use crate::cli::{Cli, OutputFormat};
@@ -14,20 +16,26 @@ use std::sync::Arc;
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
-    let (rows, json, (create, update, same)) = preview(cli, inp, "plan").await?;
+    let applied = super::open_state(&inp, false).await?.applied();
+    let (rows, json, (create, update, same)) = preview(cli, inp.clone(), "plan").await?;
+    // Like Infracost beside `terraform plan`: what the change does to the bill.
+    let cost = super::cost::plan_cost(&inp, applied).await;
     match cli.output {
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "schema": "moodlectl.plan/v1",
                 "steps": json,
-                "summary": {"create": create, "update": update, "unchanged": same}
+                "summary": {"create": create, "update": update, "unchanged": same},
+                "cost": cost.json(),
             }))
             .unwrap()
         ),
         OutputFormat::Text => {
             let mut out = std::io::stdout().lock();
             print_plan(&mut out, &rows, (create, update, same), crate::report::color_stdout());
+            let _ = writeln!(out);
+            cost.print(&mut out);
         }
     }
     Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })

@@ -54,6 +54,11 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     // survives a crash before the first resource is recorded.
     ctx.state.save()?;
     let report = walk(cli, &ctx, Direction::Up, (stack, region)).await?;
+    if report.ok() {
+        // What `plan` compares a changed configuration's cost with.
+        let shape = serde_json::to_value(crate::cost::Shape::of(&ctx.cfg)).expect("a shape serialises");
+        ctx.state.set_applied(shape)?;
+    }
     drop(lock);
     if !report.ok() {
         return Err(failure("up", &report, Some(&ctx.state.path().display().to_string())));

@@ -270,10 +270,7 @@ impl Config {
         }
         for (i, e) in self.network.interface_endpoints.iter().enumerate() {
             if !INTERFACE_ENDPOINT_SERVICES.contains(&e.as_str()) {
-                bad(
-                    "network.interface_endpoints",
-                    format!("`{e}` is not one of {:?}", INTERFACE_ENDPOINT_SERVICES),
-                );
+                bad("network.interface_endpoints", format!("`{e}` is not one of {:?}", INTERFACE_ENDPOINT_SERVICES));
             } else if self.network.interface_endpoints[..i].contains(e) {
                 bad("network.interface_endpoints", format!("`{e}` is listed twice"));
             }

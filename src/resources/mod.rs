@@ -21,6 +21,7 @@ pub mod prelude;
 pub mod shared;
 
 pub use context::{Ctx, Options, StepCx};
+pub use observe::alarm_count;
 
 use crate::engine::Graph;
 use crate::engine::{Step, StepId};

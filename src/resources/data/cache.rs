@@ -182,10 +182,7 @@ async fn wait_group(cx: &StepCx) -> Result<aws_sdk_elasticache::types::Replicati
 
 /// Bring the node count and failover to the configuration, in the order AWS
 /// accepts (see the module header). Returns the changes (made unless dry run).
-async fn ensure_nodes(
-    cx: &StepCx,
-    g: &aws_sdk_elasticache::types::ReplicationGroup,
-) -> Result<Vec<String>, StepError> {
+async fn ensure_nodes(cx: &StepCx, g: &aws_sdk_elasticache::types::ReplicationGroup) -> Result<Vec<String>, StepError> {
     use aws_sdk_elasticache::types::AutomaticFailoverStatus as F;
     let id = group_id(cx);
     let want = cx.cfg.cache.num_nodes;
@@ -197,7 +194,7 @@ async fn ensure_nodes(
     let set_failover = |on: bool| async move {
         let call = cx.aws.elasticache.modify_replication_group().replication_group_id(rg);
         let call = call.automatic_failover_enabled(on).multi_az_enabled(on).apply_immediately(true);
-        call.send().await.ctx("ModifyReplicationGroup", &group_id(cx))?;
+        call.send().await.ctx("ModifyReplicationGroup", rg)?;
         wait_group(cx).await.map(|_| ())
     };
     if has_failover && !want_failover {

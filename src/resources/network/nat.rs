@@ -160,7 +160,8 @@ async fn delete_nats(cx: &StepCx, azs: &[&'static str]) -> Result<Outcome, StepE
         let id = match ec2::find::<NatGateway>(cx, &key, None).await? {
             Some(n) => {
                 let id = n.nat_gateway_id().unwrap_or_default().to_string();
-                out = deleted("DeleteNatGateway", &id, cx.aws.ec2.delete_nat_gateway().nat_gateway_id(&id).send().await)?;
+                out =
+                    deleted("DeleteNatGateway", &id, cx.aws.ec2.delete_nat_gateway().nat_gateway_id(&id).send().await)?;
                 Some(id)
             }
             None => cx.state.id(&key),
@@ -192,7 +193,8 @@ pub(crate) async fn remove_surplus(cx: &StepCx) -> Result<Outcome, StepError> {
     if surplus.is_empty() {
         return Ok(Outcome::Unchanged);
     }
-    let what: Vec<String> = surplus.iter().map(|az| format!("{}: delete (network.nat_gateways = {})", nat_key(az), wanted.len())).collect();
+    let what: Vec<String> =
+        surplus.iter().map(|az| format!("{}: delete (network.nat_gateways = {})", nat_key(az), wanted.len())).collect();
     if cx.dry_run {
         return Ok(Outcome::Updated(what));
     }

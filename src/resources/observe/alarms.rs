@@ -170,6 +170,18 @@ fn elb_dimension(arn: &str, marker: &str) -> String {
     arn.split_once(marker).map(|(_, r)| r.to_string()).unwrap_or_default()
 }
 
+/// How many alarms [`specs`] makes for `cfg` (for the cost estimate, which
+/// has no state to name them): ten for the edge, compute and file tiers,
+/// three for the database (four unless Aurora, whose storage grows by itself)
+/// and three per cache node.
+pub fn alarm_count(cfg: &crate::config::Config) -> usize {
+    if !cfg.alarms.enabled {
+        return 0;
+    }
+    let aurora = matches!(cfg.database.engine, DbEngine::AuroraMysql | DbEngine::AuroraServerless);
+    10 + if aurora { 3 } else { 4 } + 3 * cfg.cache.num_nodes.max(0) as usize
+}
+
 /// Every alarm the config asks for, with the IDs recorded so far; `None`
 /// while a resource an alarm names is not recorded yet (a plan).
 pub fn specs(cx: &StepCx) -> Option<Vec<AlarmSpec>> {

@@ -23,6 +23,7 @@
 //! - The alert topics are encrypted with a key of ours per region (`key`).
 
 mod alarms;
+pub use alarms::alarm_count;
 mod dashboard;
 mod key;
 pub(crate) use self::{alarms::*, dashboard::*, key::*};
