@@ -118,6 +118,12 @@ async fn small_profile_builds_its_shape_and_converges_in_place_to_production() {
     assert!(!ids.contains_key("nat/b") && !ids.contains_key("eip/b"), "{ids:?}");
     // The shape up built is recorded for plan's cost delta.
     assert_eq!(read_state(&p.state_path())["applied"]["nat_gateways"], 1);
+    // `status` judges the small shape by its own rules: healthy, no drift
+    // (private route b to the first AZ's gateway is what it wants).
+    confirm_alert_email(&moto.url);
+    let (out, _) = p.expect(&["status", "-o", "json"], 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["summary"]["drifted"], 0, "{out}");
 
     // A second `up` changes nothing.
     moto.start_recording();
@@ -176,6 +182,7 @@ async fn small_profile_builds_its_shape_and_converges_in_place_to_production() {
     );
     let (out, _) = p.expect(&["plan"], 0);
     assert!(out.contains("No changes") && out.contains("$0.00/month"), "{out}");
+    p.expect(&["status"], 0);
 
     // And back to small: the second NAT gateway goes once no route uses it,
     // the endpoints go, the cache loses its replica (failover off first).

@@ -14,7 +14,7 @@
 use super::pricelist;
 use futures::StreamExt;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const EMBEDDED: &str = include_str!("prices.toml");
 /// Price List answers are reused for a day.
@@ -105,23 +105,28 @@ struct Cache {
     fetched_at: u64,
     date: String,
     values: BTreeMap<String, f64>,
+    /// Keys the Price List has no product for (not asked again within the day).
+    #[serde(default)]
+    absent: Vec<String>,
 }
 
-fn cache_path(region: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("MOODLECTL_CACHE_DIR")
+/// The cache directory (see the module header).
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("MOODLECTL_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("moodlectl")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("moodlectl")))?;
-    Some(base.join(format!("prices-{region}.json")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("moodlectl")))
 }
 
-fn read_cache(region: &str) -> Option<Cache> {
-    let c: Cache = serde_json::from_slice(&std::fs::read(cache_path(region)?).ok()?).ok()?;
+fn read_cache(dir: Option<&Path>, region: &str) -> Option<Cache> {
+    let path = dir?.join(format!("prices-{region}.json"));
+    let c: Cache = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     (crate::state::unix_now().saturating_sub(c.fetched_at) < CACHE_SECONDS).then_some(c)
 }
 
-fn write_cache(region: &str, c: &Cache) {
-    let Some(p) = cache_path(region) else { return };
+fn write_cache(dir: Option<&Path>, region: &str, c: &Cache) {
+    let Some(dir) = dir else { return };
+    let p = dir.join(format!("prices-{region}.json"));
     if let Some(dir) = p.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -132,10 +137,21 @@ fn write_cache(region: &str, c: &Cache) {
 /// The prices of `keys` for `region`: cache, Price List, or embedded table.
 /// `client` is `None` when the Price List is not to be asked (`--offline`).
 pub async fn resolve(client: Option<&aws_sdk_pricing::Client>, region: &str, keys: &[String]) -> Prices {
+    resolve_in(client, region, keys, cache_dir().as_deref()).await
+}
+
+/// [`resolve`] with the cache in `dir` (`None`: no cache).
+pub async fn resolve_in(
+    client: Option<&aws_sdk_pricing::Client>,
+    region: &str,
+    keys: &[String],
+    dir: Option<&Path>,
+) -> Prices {
     let Some(client) = client else { return embedded(region, keys, "--offline") };
-    let cached = read_cache(region);
+    let cached = read_cache(dir, region);
     let mut values = cached.as_ref().map(|c| c.values.clone()).unwrap_or_default();
-    let missing: Vec<&String> = keys.iter().filter(|k| !values.contains_key(*k)).collect();
+    let mut none: Vec<String> = cached.as_ref().map(|c| c.absent.clone()).unwrap_or_default();
+    let missing: Vec<&String> = keys.iter().filter(|k| !values.contains_key(*k) && !none.contains(k)).collect();
     let fetched = !missing.is_empty();
     // A few calls at once: about twenty prices, each one GetProducts.
     // Per key: no query for it (`None`), or the Price List's answer.
@@ -150,7 +166,6 @@ pub async fn resolve(client: Option<&aws_sdk_pricing::Client>, region: &str, key
         .buffer_unordered(6)
         .collect()
         .await;
-    let mut none = vec![];
     for (k, answer) in answers {
         match answer {
             Some(Ok(Some(v))) => {
@@ -163,13 +178,20 @@ pub async fn resolve(client: Option<&aws_sdk_pricing::Client>, region: &str, key
     let date = if fetched {
         let date = crate::state::now_rfc3339()[..10].to_string();
         write_cache(
+            dir,
             region,
-            &Cache { fetched_at: crate::state::unix_now(), date: date.clone(), values: values.clone() },
+            &Cache {
+                fetched_at: crate::state::unix_now(),
+                date: date.clone(),
+                values: values.clone(),
+                absent: none.clone(),
+            },
         );
         date
     } else {
         cached.map(|c| c.date).unwrap_or_default()
     };
+    none.retain(|k| keys.contains(k));
     let table = embedded(region, &none, "");
     let mut unknown = table.unknown.clone();
     unknown.sort();

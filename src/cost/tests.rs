@@ -213,13 +213,12 @@ async fn price_list_answers_are_narrowed_by_usagetype_and_first_tier() {
 #[tokio::test]
 async fn an_unreachable_price_list_falls_back_to_the_embedded_table_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    std::env::set_var("MOODLECTL_CACHE_DIR", dir.path());
     let get = mock!(aws_sdk_pricing::Client::get_products).then_error(|| {
         aws_sdk_pricing::operation::get_products::GetProductsError::unhandled("UnrecognizedClientException")
     });
     let client = mock_client!(aws_sdk_pricing, RuleMode::MatchAny, [&get]);
     let keys = vec!["nat.hour".to_string(), "efs.gb_month".to_string()];
-    let p = prices::resolve(Some(&client), "ap-southeast-1", &keys).await;
+    let p = prices::resolve_in(Some(&client), "ap-southeast-1", &keys, Some(dir.path())).await;
     match &p.source {
         Source::Embedded { region, reason, .. } => {
             assert_eq!(region, "ap-southeast-1");
@@ -229,4 +228,29 @@ async fn an_unreachable_price_list_falls_back_to_the_embedded_table_and_says_so(
     }
     assert_eq!(p.get("nat.hour"), Some(0.059));
     assert!(get.num_calls() <= keys.len(), "no call is retried past its failure");
+}
+
+#[tokio::test]
+async fn price_list_answers_are_cached_for_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = mock!(aws_sdk_pricing::Client::get_products).then_output(|| {
+        GetProductsOutput::builder().price_list(product("APS1-NatGateway-Hours", &[("0", "0.059")])).build()
+    });
+    let client = mock_client!(aws_sdk_pricing, RuleMode::MatchAny, [&get]);
+    let keys = vec!["nat.hour".to_string()];
+    let first = prices::resolve_in(Some(&client), "ap-southeast-1", &keys, Some(dir.path())).await;
+    assert!(matches!(&first.source, Source::PriceList { cached: false, .. }), "{:?}", first.source);
+    assert_eq!((first.get("nat.hour"), get.num_calls()), (Some(0.059), 1));
+    assert!(dir.path().join("prices-ap-southeast-1.json").exists());
+    // Within the day: the cache answers, no call.
+    let second = prices::resolve_in(Some(&client), "ap-southeast-1", &keys, Some(dir.path())).await;
+    assert!(matches!(&second.source, Source::PriceList { cached: true, .. }), "{:?}", second.source);
+    assert_eq!((second.get("nat.hour"), get.num_calls()), (Some(0.059), 1));
+    // A day later it is asked again.
+    let path = dir.path().join("prices-ap-southeast-1.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["fetched_at"] = serde_json::json!(crate::state::unix_now() - 24 * 3600 - 1);
+    std::fs::write(&path, c.to_string()).unwrap();
+    prices::resolve_in(Some(&client), "ap-southeast-1", &keys, Some(dir.path())).await;
+    assert_eq!(get.num_calls(), 2);
 }
