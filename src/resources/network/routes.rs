@@ -213,7 +213,11 @@ impl Step<StepCx> for NatRoutesStep {
             let nat_az = nat_for(&cx.cfg, az);
             let (Some(rtb), Some(nat)) = (cx.state.id(&key), cx.state.id(&nat_key(nat_az))) else {
                 if cx.dry_run {
-                    return Ok(Outcome::Created);
+                    // A table that exists will have its route moved to a gateway yet to be made.
+                    return Ok(match cx.state.id(&key) {
+                        Some(_) => Outcome::Updated(vec![format!("{key} 0.0.0.0/0 → the new {}", nat_key(nat_az))]),
+                        None => Outcome::Created,
+                    });
                 }
                 return Err(StepError::MissingDependency { step: ids::NETWORK_NAT, what: nat_key(nat_az) });
             };
