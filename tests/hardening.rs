@@ -151,6 +151,19 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert_eq!(aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e), Some("ValidationError"));
     s3.delete_bucket().bucket("no-policy").send().await.unwrap();
 
+    // VPC endpoints (the S3 gateway and the four interface endpoints) admit
+    // only this account's principals, not AWS's allow-all default.
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let stack = aws_sdk_ec2::types::Filter::builder().name("tag:moodlectl:stack").values("moodle").build();
+    let eps = ec2.describe_vpc_endpoints().filters(stack).send().await.unwrap();
+    assert_eq!(eps.vpc_endpoints().len(), 5);
+    for e in eps.vpc_endpoints() {
+        let pol: serde_json::Value = serde_json::from_str(e.policy_document().unwrap()).unwrap();
+        let st = &pol["Statement"][0];
+        assert_eq!((st["Effect"].as_str(), st["Principal"].as_str()), (Some("Allow"), Some("*")), "{pol}");
+        assert_eq!(st["Condition"]["StringEquals"]["aws:PrincipalAccount"], "123456789012", "{pol}");
+    }
+
     // Converged: a second up changes nothing; status is healthy with every new row.
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);

@@ -9,6 +9,13 @@
 //! `network.interface_endpoints` are kept: one taken off the list is deleted
 //! by `up` (its traffic then goes through the NAT gateways), and `down`
 //! deletes every one the stack has, listed or not.
+//!
+//! Every endpoint's policy admits only principals of this account
+//! (`aws:PrincipalAccount`), instead of AWS's default that allows any: all
+//! traffic through them is the stack's own roles (the task execution role
+//! pulling images from ECR and their layers from S3, reading the secrets,
+//! writing logs), so a credential of another account cannot use the VPC's
+//! path to AWS, e.g. to copy data out to its own bucket.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -35,6 +42,41 @@ pub(crate) const ENDPOINT_SG: SecurityGroupStep = SecurityGroupStep {
 };
 
 // ---------------------------------------------------------------- VPC endpoints
+
+/// The policy of every endpoint (see the module header).
+pub(crate) async fn endpoint_policy(cx: &StepCx) -> Result<serde_json::Value, StepError> {
+    let account = crate::resources::shared::bucket::account_id(cx).await?;
+    Ok(serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "OnlyThisAccount",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account}}
+        }]
+    }))
+}
+
+/// Put `policy` on endpoint `id` unless it has it; the change, if any.
+async fn ensure_endpoint_policy(
+    cx: &StepCx,
+    key: &str,
+    e: &VpcEndpoint,
+    policy: &serde_json::Value,
+) -> Result<Option<String>, StepError> {
+    let live = e.policy_document().unwrap_or_default();
+    if iam::same_policy(live, policy) {
+        return Ok(None);
+    }
+    let id = e.vpc_endpoint_id().unwrap_or_default();
+    if !cx.dry_run {
+        let call = cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(id).policy_document(policy.to_string());
+        retry::fresh(cx, "ModifyVpcEndpoint", id, || call.clone().send()).await?;
+    }
+    Ok(Some(format!("{key}.policy: only this account's principals")))
+}
 
 /// The states of VPC endpoints `ids`, in one call (`None`: one is unknown).
 pub(crate) async fn endpoint_states(
@@ -109,6 +151,7 @@ fn interface_endpoints(cx: &StepCx) -> (Endpoints, Endpoints) {
 impl Step<StepCx> for InterfaceEndpointsStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let (wanted, unwanted) = interface_endpoints(cx);
+        let policy = &endpoint_policy(cx).await?;
         let futs = wanted.into_iter().map(|(suffix, svc)| async move {
             let key = format!("vpce/{suffix}");
             let name = cx.cfg.name(&format!("vpce-{suffix}"));
@@ -124,6 +167,7 @@ impl Step<StepCx> for InterfaceEndpointsStep {
                             retry::fresh(cx, "ModifyVpcEndpoint", &id, || call.clone().send()).await?;
                         }
                     }
+                    changes.extend(ensure_endpoint_policy(cx, &key, &e, policy).await?);
                     (id, Outcome::of_changes(changes))
                 }
                 None if cx.dry_run => (String::new(), Outcome::Created),
@@ -135,6 +179,7 @@ impl Step<StepCx> for InterfaceEndpointsStep {
                     let call = call.service_name(format!("com.amazonaws.{}.{svc}", cx.aws.region));
                     let call = call.set_subnet_ids(Some(private_subnet_ids(cx)?)).security_group_ids(sg);
                     let call = call.private_dns_enabled(true).client_token(cx.token(&key)?);
+                    let call = call.policy_document(policy.to_string());
                     let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, &key, &name));
                     let o = retry::fresh(cx, "CreateVpcEndpoint", &name, || call.clone().send()).await?;
                     let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
@@ -186,21 +231,24 @@ impl Step<StepCx> for S3EndpointStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = cx.cfg.name("vpce-s3");
         let tables: Vec<String> = AZS.iter().filter_map(|az| cx.state.id(&private_rtb_key(az))).collect();
+        let policy = endpoint_policy(cx).await?;
         match ec2::find::<VpcEndpoint>(cx, VPCE_S3, Some(VPC)).await? {
             Some(e) => {
                 let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
                 cx.record(VPCE_S3, Resource::new("ec2:vpc-endpoint", &id))?;
+                let mut changes: Vec<String> =
+                    ensure_endpoint_policy(cx, VPCE_S3, &e, &policy).await?.into_iter().collect();
                 let missing: Vec<String> =
                     tables.iter().filter(|t| !e.route_table_ids().contains(t)).cloned().collect();
-                if missing.is_empty() {
-                    return Ok(Outcome::Unchanged);
+                if !missing.is_empty() {
+                    if !cx.dry_run {
+                        let call = cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(&id);
+                        let call = call.set_add_route_table_ids(Some(missing.clone()));
+                        retry::fresh(cx, "ModifyVpcEndpoint", &id, || call.clone().send()).await?;
+                    }
+                    changes.push(format!("route tables: add {}", missing.join(",")));
                 }
-                if !cx.dry_run {
-                    let call = cx.aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(&id);
-                    let call = call.set_add_route_table_ids(Some(missing.clone()));
-                    retry::fresh(cx, "ModifyVpcEndpoint", &id, || call.clone().send()).await?;
-                }
-                Ok(Outcome::Updated(vec![format!("route tables: add {}", missing.join(","))]))
+                Ok(Outcome::of_changes(changes))
             }
             None if cx.dry_run => Ok(Outcome::Created),
             None => {
@@ -212,6 +260,7 @@ impl Step<StepCx> for S3EndpointStep {
                 let call = cx.aws.ec2.create_vpc_endpoint().vpc_id(&vpc).vpc_endpoint_type(VpcEndpointType::Gateway);
                 let call = call.service_name(format!("com.amazonaws.{}.s3", cx.aws.region));
                 let call = call.set_route_table_ids(Some(tables)).client_token(cx.token(VPCE_S3)?);
+                let call = call.policy_document(policy.to_string());
                 let call = call.tag_specifications(ec2_tag_spec(cx, ResourceType::VpcEndpoint, VPCE_S3, &name));
                 let o = retry::fresh(cx, "CreateVpcEndpoint", &name, || call.clone().send()).await?;
                 let id = o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
