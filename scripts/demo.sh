@@ -22,6 +22,9 @@ cp moodle.toml "$work/moodle.toml"
 .venv/bin/python scripts/emulator_prereqs.py "$work/moodle.toml" >/dev/null
 echo "== emulator at $AWS_ENDPOINT_URL; working in $work" >&2
 
+echo "== moodlectl cost --compare small (the emulator has no Price List: the embedded table, dated)" >&2
+"$bin" --config "$work/moodle.toml" cost --compare small
+
 echo "== moodlectl up" >&2
 "$bin" --config "$work/moodle.toml" up --yes
 # AWS e-mails the alert address a confirmation link, and `status` reports the
@@ -46,7 +49,8 @@ echo "== what is left, seen by boto3" >&2
 .venv/bin/python scripts/census.py moodle
 cat >&2 <<'NEXT'
 == done. Next, against the emulator (scripts/emulator.sh prints its settings) or your AWS account:
-  moodlectl plan -v                    # every step and what it would change
+  moodlectl plan -v                    # every step and what it would change, and the cost
+  moodlectl cost --compare small       # the monthly estimate beside the small profile
   moodlectl up && moodlectl outputs    # the site URL, the DNS record to create, the admin secret
   moodlectl status -o json             # health and drift for a pipeline (exit 4 = degraded)
 See README.md, "Using it against a real AWS account".
