@@ -23,6 +23,8 @@ pub struct UsageCfg {
     pub alb_lcus: f64,
     /// GB of moodledata on EFS.
     pub efs_storage_gb: f64,
+    /// Share of it in Infrequent Access (files untouched for 30 days move there), percent.
+    pub efs_infrequent_access_percent: f64,
     /// GB of backups kept (AWS Backup recovery points, database snapshots beyond the free allowance).
     pub backup_storage_gb: f64,
     /// GB of logs ingested by CloudWatch Logs per month (container, flow, WAF, database logs).
@@ -39,6 +41,7 @@ impl Default for UsageCfg {
             nat_data_gb: 50.0,
             alb_lcus: 1.0,
             efs_storage_gb: 50.0,
+            efs_infrequent_access_percent: 50.0,
             backup_storage_gb: 100.0,
             logs_ingested_gb: 10.0,
             fargate_spot_discount_percent: 70.0,
@@ -48,13 +51,14 @@ impl Default for UsageCfg {
 
 impl UsageCfg {
     /// (key, value) for validation and for printing the assumptions.
-    pub fn entries(&self) -> [(&'static str, f64); 8] {
+    pub fn entries(&self) -> [(&'static str, f64); 9] {
         [
             ("requests_per_month", self.requests_per_month),
             ("cdn_data_out_gb", self.cdn_data_out_gb),
             ("nat_data_gb", self.nat_data_gb),
             ("alb_lcus", self.alb_lcus),
             ("efs_storage_gb", self.efs_storage_gb),
+            ("efs_infrequent_access_percent", self.efs_infrequent_access_percent),
             ("backup_storage_gb", self.backup_storage_gb),
             ("logs_ingested_gb", self.logs_ingested_gb),
             ("fargate_spot_discount_percent", self.fargate_spot_discount_percent),

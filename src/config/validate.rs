@@ -276,7 +276,7 @@ impl Config {
             }
         }
         for (key, v) in self.usage.entries() {
-            let max = if key == "fargate_spot_discount_percent" { 100.0 } else { 1e12 };
+            let max = if key.ends_with("_percent") { 100.0 } else { 1e12 };
             if !(0.0..=max).contains(&v) {
                 bad(&format!("usage.{key}"), format!("{v} must be between 0 and {max}"));
             }

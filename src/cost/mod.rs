@@ -127,6 +127,7 @@ impl Shape {
             vcpu,
             gb,
             "efs.gb_month",
+            "efs.ia.gb_month",
             "backup.efs.gb_month",
             "cloudfront.gb",
             "cloudfront.https_10k",
@@ -293,6 +294,8 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         &[&storage],
         p(&storage).map(|x| copies * shape.db_storage_gb * x),
     );
+    // Enabled where the class has it, with the 7 days of history AWS keeps free.
+    line("data", "Performance Insights (7 days' history)", "free tier".into(), &[], Some(0.0));
     let ck = shape.cache_key();
     let nodes = f64::from(shape.cache_nodes);
     line(
@@ -302,12 +305,22 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         &[&ck],
         p(&ck).map(|x| nodes * h * x),
     );
+    // The file system moves files untouched for 30 days to Infrequent Access.
+    let ia = usage.efs_storage_gb * usage.efs_infrequent_access_percent / 100.0;
+    let standard = usage.efs_storage_gb - ia;
     line(
         "data",
-        "EFS storage (Standard)",
-        format!("{} GB", usage.efs_storage_gb),
+        "EFS storage, Standard",
+        format!("{standard} GB"),
         &["efs.gb_month"],
-        p("efs.gb_month").map(|x| usage.efs_storage_gb * x),
+        p("efs.gb_month").map(|x| standard * x),
+    );
+    line(
+        "data",
+        "EFS storage, Infrequent Access",
+        format!("{ia} GB"),
+        &["efs.ia.gb_month"],
+        p("efs.ia.gb_month").map(|x| ia * x),
     );
     line(
         "data",

@@ -84,6 +84,7 @@ pub fn query(key: &str, region: &str) -> Option<Query> {
             .region(region)
             .filter("databaseEngine", "Aurora MySQL"),
         "efs.gb_month" => Query::new("AmazonEFS", "Storage", Some("TimedStorage-ByteHrs")).region(region),
+        "efs.ia.gb_month" => Query::new("AmazonEFS", "Storage", Some("IATimedStorage-ByteHrs")).region(region),
         "backup.efs.gb_month" => {
             Query::new("AWSBackup", "AWS Backup Storage", Some("WarmStorage-ByteHrs-EFS")).region(region)
         }

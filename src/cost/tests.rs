@@ -40,6 +40,7 @@ fn fixture() -> Prices {
         ("cache.redis.cache.r6g.large", 0.2),
         ("cache.redis.cache.t4g.small", 0.03),
         ("efs.gb_month", 0.3),
+        ("efs.ia.gb_month", 0.02),
         ("backup.efs.gb_month", 0.05),
         ("cloudfront.gb", 0.1),
         ("cloudfront.https_10k", 0.01),
@@ -89,14 +90,16 @@ fn production_profile_by_hand() {
     assert_eq!(l["Database"], 292.0); // 2 × 730 × 0.2, Multi-AZ
     assert_eq!(l["Database storage"], 6.0); // 2 × 30 GB × 0.1
     assert_eq!(l["Cache nodes"], 292.0); // 2 × 730 × 0.2
-    assert_eq!(l["EFS storage (Standard)"], 15.0);
+    assert_eq!(l["EFS storage, Standard"], 7.5); // 50 % of 50 GB × 0.3
+    assert_eq!(l["EFS storage, Infrequent Access"], 0.5); // 25 GB × 0.02
+    assert_eq!(l["Performance Insights (7 days' history)"], 0.0);
     assert_eq!(l["Backups (AWS Backup, warm)"], 5.0);
     assert_eq!(l["CloudWatch alarms"], 2.0); // 10 + 4 database + 3 × 2 nodes = 20
     assert_eq!(l["CloudWatch dashboard"], 3.0);
     assert_eq!(l["CloudWatch Logs ingestion"], 5.0);
     assert_eq!(l["Secrets Manager secrets"], 1.2);
     assert_eq!(l["KMS keys (alert topics)"], 2.0); // its region's and us-east-1's
-    assert_eq!(e.total, 967.76);
+    assert_eq!(e.total, 960.76);
     assert!(e.unpriced.is_empty());
 }
 
@@ -115,7 +118,7 @@ fn small_profile_by_hand() {
     assert_eq!(l["Database storage"], 3.0);
     assert_eq!(l["Cache nodes"], 21.9); // 1 node
     assert_eq!(l["CloudWatch alarms"], 1.7); // 10 + 4 + 3 × 1 node
-    assert_eq!(e.total, 277.53);
+    assert_eq!(e.total, 270.53);
 }
 
 #[test]
@@ -134,7 +137,7 @@ fn a_missing_price_leaves_its_line_out_of_the_total_and_says_so() {
     let c = cfg("\n[cache]\nnode_type = \"cache.x2gd.large\"\n");
     let e = estimate(&Shape::of(&c), &c.usage, &fixture());
     assert_eq!(e.unpriced, vec!["Cache nodes".to_string()]);
-    assert_eq!(e.total, round2(967.76 - 292.0));
+    assert_eq!(e.total, round2(960.76 - 292.0));
 }
 
 #[test]
