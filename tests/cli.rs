@@ -178,8 +178,13 @@ async fn ctrl_c_says_what_it_stopped_and_up_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // RDS takes 9 s here: 3 s in, it is still being created.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // RDS takes 9 s here: interrupt once its create is recorded (it is then
+    // still being created), however busy the machine is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !std::fs::read_to_string(p.state_path()).unwrap_or_default().contains("\"rds/instance\"") {
+        assert!(std::time::Instant::now() < deadline, "the database create was never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let o = child.wait_with_output().unwrap();
