@@ -26,13 +26,9 @@ fn use_image(p: &Project, from: &str, to: &str) {
 
 /// The image and revision the web service runs (independent read).
 async fn service_image(moto: &Moto) -> (String, String) {
-    let conf = sdk(&moto.url, REGION).await;
-    let ecs = aws_sdk_ecs::Client::new(&conf);
-    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
-    let td_arn = s.services()[0].task_definition().unwrap().to_string();
-    let td = ecs.describe_task_definition().task_definition(&td_arn).send().await.unwrap();
-    let image = td.task_definition().unwrap().container_definitions()[0].image().unwrap().to_string();
-    (image, td_arn.rsplit('/').next().unwrap().to_string())
+    let td = service_task_definition(&sdk(&moto.url, REGION).await).await;
+    let image = td.container_definitions()[0].image().unwrap().to_string();
+    (image, td.task_definition_arn().unwrap().rsplit('/').next().unwrap().to_string())
 }
 
 /// The commands the one-off tasks ran, in order (the emulator writes one
@@ -278,19 +274,10 @@ async fn backup_then_restore_into_new_resources_and_delete_the_old_ones() {
     let db = db.db_instances()[0].clone();
     assert_eq!(db.db_instance_status(), Some("available"));
     assert!(rds.describe_db_instances().db_instance_identifier(&kept_db).send().await.is_ok(), "old one kept");
-    let conf_ecs = aws_sdk_ecs::Client::new(&conf);
-    let s = conf_ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
-    let td = conf_ecs.describe_task_definition().task_definition(s.services()[0].task_definition().unwrap()).send();
-    let td = td.await.unwrap().task_definition().unwrap().clone();
+    let td = service_task_definition(&conf).await;
     let vol = td.volumes()[0].efs_volume_configuration().unwrap();
     assert_eq!(vol.file_system_id(), new_fs);
-    let host = td.container_definitions()[0]
-        .environment()
-        .iter()
-        .find(|e| e.name() == Some("MOODLE_DATABASE_HOST"))
-        .and_then(|e| e.value())
-        .unwrap()
-        .to_string();
+    let host = container_env(&td, "MOODLE_DATABASE_HOST").unwrap();
     assert_eq!(Some(host.as_str()), db.endpoint().and_then(|e| e.address()));
     let mts = efs.describe_mount_targets().file_system_id(&new_fs).send().await.unwrap();
     assert_eq!(mts.mount_targets().len(), 2, "the new file system has its own mount targets");
@@ -359,17 +346,8 @@ async fn restore_of_an_aurora_stack_swaps_the_cluster_and_its_writer() {
     let old_writer = format!("moodle-db-replaced-{stamp}");
     assert!(rds.describe_db_instances().db_instance_identifier(&old_writer).send().await.is_ok());
     // The service's revision names the restored cluster's endpoint.
-    let ecs = aws_sdk_ecs::Client::new(&conf);
-    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
-    let td = ecs.describe_task_definition().task_definition(s.services()[0].task_definition().unwrap()).send();
-    let td = td.await.unwrap().task_definition().unwrap().clone();
-    let host = td.container_definitions()[0]
-        .environment()
-        .iter()
-        .find(|e| e.name() == Some("MOODLE_DATABASE_HOST"))
-        .and_then(|e| e.value())
-        .unwrap()
-        .to_string();
+    let td = service_task_definition(&conf).await;
+    let host = container_env(&td, "MOODLE_DATABASE_HOST").unwrap();
     assert_eq!(Some(host.as_str()), c.endpoint());
     // status shows the kept cluster; --delete-old removes it and its writer.
     confirm_alert_email(&moto.url);

@@ -63,11 +63,7 @@ async fn live_shape(endpoint: &str, ids: &BTreeMap<String, String>) -> Shape {
     let ec = aws_sdk_elasticache::Client::new(&conf);
     let g = ec.describe_replication_groups().replication_group_id("moodle-redis").send().await.unwrap();
     let g = &g.replication_groups()[0];
-    let ecs = aws_sdk_ecs::Client::new(&conf);
-    let svc = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
-    let td_arn = svc.services()[0].task_definition().unwrap().to_string();
-    let td = ecs.describe_task_definition().task_definition(&td_arn).send().await.unwrap();
-    let td = td.task_definition().unwrap();
+    let td = service_task_definition(&conf).await;
     let aas = aws_sdk_applicationautoscaling::Client::new(&conf);
     let targets = aas
         .describe_scalable_targets()

@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 pub async fn run(cli: &Cli) -> CmdResult {
     let inp = inputs(cli)?;
-    let applied = super::open_state(&inp, false).await?.applied();
-    let (rows, json, (create, update, same)) = preview(cli, inp.clone(), "plan").await?;
+    let Preview { rows, json, counts: (create, update, same), applied } = preview(cli, inp.clone(), "plan").await?;
     // Like Infracost beside `terraform plan`: what the change does to the bill.
     let cost = super::cost::plan_cost(&inp, applied).await;
     match cli.output {
@@ -41,14 +40,23 @@ pub async fn run(cli: &Cli) -> CmdResult {
     Ok(if create + update > 0 { exit::CHANGES_PENDING } else { exit::OK })
 }
 
-/// Table rows (changes only unless `-v`), JSON steps, and the counts
-/// (create, update, unchanged).
-pub type Preview = (Vec<Vec<String>>, Vec<serde_json::Value>, (usize, usize, usize));
+/// What a dry run found.
+pub struct Preview {
+    /// Table rows (changes only unless `-v`).
+    pub rows: Vec<Vec<String>>,
+    /// Every step, as JSON.
+    pub json: Vec<serde_json::Value>,
+    /// (create, update, unchanged).
+    pub counts: (usize, usize, usize),
+    /// The shape the last complete `up` built, from the same read of the state.
+    pub applied: Option<serde_json::Value>,
+}
 
 /// What `up` would change, from a dry run on a read-only copy of the state.
 /// `up` shows it before asking; `cmd` names the command in an error.
 pub async fn preview(cli: &Cli, inp: super::Inputs, cmd: &str) -> Result<Preview, super::CmdError> {
     let state = super::open_state(&inp, false).await?;
+    let applied = state.applied();
     let ctx = context(inp, state, Arc::new(Collect::default()), true, Options::default()).await;
     let steps = crate::resources::graph();
     let report = run_graph(&steps, ctx.clone(), Direction::Up, cli.parallelism()).await;
@@ -87,7 +95,7 @@ pub async fn preview(cli: &Cli, inp: super::Inputs, cmd: &str) -> Result<Preview
         let changes: Vec<serde_json::Value> = changes.iter().map(|c| structured(c)).collect();
         json.push(serde_json::json!({"step": r.id, "action": action, "changes": changes}));
     }
-    Ok((rows, json, (create, update, same)))
+    Ok(Preview { rows, json, counts: (create, update, same), applied })
 }
 
 /// The plan as a person reads it (stdout for `plan`, stderr before `up` asks).

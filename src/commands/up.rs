@@ -39,7 +39,7 @@ pub async fn run(cli: &Cli, skip_preflight: bool) -> CmdResult {
     // On a terminal: the preflight passed; show what will change, then ask
     // (with --yes, as in CI, the run's own log says what it changed).
     if let Some(inp) = preview_inputs {
-        let (rows, _, counts) = super::plan::preview(cli, inp, "up").await?;
+        let super::plan::Preview { rows, counts, .. } = super::plan::preview(cli, inp, "up").await?;
         let mut err = std::io::stderr().lock();
         if let Some(said) = &preflight_said {
             let _ = writeln!(err, "{said}");

@@ -173,27 +173,12 @@ pub struct Estimate {
 pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Estimate {
     let h = HOURS_PER_MONTH;
     let p = |k: &str| prices.get(k);
-    let mut lines = vec![];
-    let mut line = |tier, item: &str, quantity: String, keys: &[&str], monthly: Option<f64>| {
-        lines.push(Line {
-            tier,
-            item: item.to_string(),
-            quantity,
-            prices: keys.iter().map(|k| k.to_string()).collect(),
-            monthly,
-        })
-    };
+    let mut b = Lines { lines: vec![], prices };
     let nat = f64::from(shape.nat_gateways);
-    line("network", "NAT gateways", format!("{nat} × {h} h"), &["nat.hour"], p("nat.hour").map(|x| nat * h * x));
-    line(
-        "network",
-        "NAT data processed",
-        format!("{} GB", usage.nat_data_gb),
-        &["nat.gb"],
-        p("nat.gb").map(|x| usage.nat_data_gb * x),
-    );
+    b.line("network", "NAT gateways", format!("{nat} × {h} h"), &["nat.hour"], p("nat.hour").map(|x| nat * h * x));
+    b.per_unit("network", "NAT data processed", usage.nat_data_gb, "GB", "nat.gb");
     let vpce = f64::from(shape.interface_endpoints) * 2.0;
-    line(
+    b.line(
         "network",
         "Interface endpoints",
         format!("{} endpoints × 2 AZ × {h} h", shape.interface_endpoints),
@@ -201,29 +186,23 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         p("vpce.hour").map(|x| vpce * h * x),
     );
     let ips = nat + 2.0;
-    line(
+    b.line(
         "network",
         "Public IPv4 addresses",
         format!("{ips} × {h} h (NAT gateways, load balancer)"),
         &["ipv4.hour"],
         p("ipv4.hour").map(|x| ips * h * x),
     );
-    line("edge", "Load balancer", format!("{h} h"), &["alb.hour"], p("alb.hour").map(|x| h * x));
-    line(
+    b.line("edge", "Load balancer", format!("{h} h"), &["alb.hour"], p("alb.hour").map(|x| h * x));
+    b.line(
         "edge",
         "Load balancer capacity units",
         format!("{} LCU × {h} h", usage.alb_lcus),
         &["alb.lcu_hour"],
         p("alb.lcu_hour").map(|x| usage.alb_lcus * h * x),
     );
-    line(
-        "edge",
-        "CloudFront data out",
-        format!("{} GB", usage.cdn_data_out_gb),
-        &["cloudfront.gb"],
-        p("cloudfront.gb").map(|x| usage.cdn_data_out_gb * x),
-    );
-    line(
+    b.per_unit("edge", "CloudFront data out", usage.cdn_data_out_gb, "GB", "cloudfront.gb");
+    b.line(
         "edge",
         "CloudFront HTTPS requests",
         format!("{} requests", usage.requests_per_month),
@@ -231,14 +210,14 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         p("cloudfront.https_10k").map(|x| usage.requests_per_month / 10_000.0 * x),
     );
     let rules = f64::from(shape.waf_rules);
-    line(
+    b.line(
         "edge",
         "WAF web ACL and rules",
         format!("1 web ACL + {rules} rule(s)"),
         &["waf.acl.month", "waf.rule.month"],
         p("waf.acl.month").zip(p("waf.rule.month")).map(|(a, r)| a + rules * r),
     );
-    line(
+    b.line(
         "edge",
         "WAF requests",
         format!("{} requests", usage.requests_per_month),
@@ -248,7 +227,7 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
     let (vcpu, gb) = shape.fargate_keys();
     let task_hour = p(vcpu).zip(p(gb)).map(|(c, m)| shape.task_vcpu * c + shape.task_gib * m);
     let size = format!("{} vCPU, {} GB", shape.task_vcpu, shape.task_gib);
-    line(
+    b.line(
         "compute",
         "Fargate tasks (on-demand, incl. cron)",
         format!("{} × {h} h × ({size})", shape.tasks_ondemand),
@@ -257,7 +236,7 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
     );
     // Always listed (maybe at 0), so two estimates line up row by row.
     let off = 1.0 - usage.fargate_spot_discount_percent / 100.0;
-    line(
+    b.line(
         "compute",
         "Fargate Spot tasks",
         format!("{} × {h} h × ({size}) at {}% off", shape.tasks_spot, usage.fargate_spot_discount_percent),
@@ -272,14 +251,14 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         1.0
     };
     match shape.db_engine {
-        DbEngine::AuroraServerless => line(
+        DbEngine::AuroraServerless => b.line(
             "data",
             "Database",
             format!("Aurora Serverless v2 at its minimum: {} ACU × {h} h", shape.db_min_acu),
             &[&db],
             p(&db).map(|x| shape.db_min_acu * h * x),
         ),
-        _ => line(
+        _ => b.line(
             "data",
             "Database",
             format!("{}{}: {copies} × {h} h", shape.db_class, if copies > 1.0 { " Multi-AZ" } else { "" }),
@@ -287,7 +266,7 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
             p(&db).map(|x| copies * h * x),
         ),
     }
-    line(
+    b.line(
         "data",
         "Database storage",
         format!("{copies} × {} GB", shape.db_storage_gb),
@@ -295,10 +274,10 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
         p(&storage).map(|x| copies * shape.db_storage_gb * x),
     );
     // Enabled where the class has it, with the 7 days of history AWS keeps free.
-    line("data", "Performance Insights (7 days' history)", "free tier".into(), &[], Some(0.0));
+    b.line("data", "Performance Insights (7 days' history)", "free tier".into(), &[], Some(0.0));
     let ck = shape.cache_key();
     let nodes = f64::from(shape.cache_nodes);
-    line(
+    b.line(
         "data",
         "Cache nodes",
         format!("{}: {nodes} × {h} h", shape.cache_node_type),
@@ -308,72 +287,54 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
     // The file system moves files untouched for 30 days to Infrequent Access.
     let ia = usage.efs_storage_gb * usage.efs_infrequent_access_percent / 100.0;
     let standard = usage.efs_storage_gb - ia;
-    line(
-        "data",
-        "EFS storage, Standard",
-        format!("{standard} GB"),
-        &["efs.gb_month"],
-        p("efs.gb_month").map(|x| standard * x),
-    );
-    line(
-        "data",
-        "EFS storage, Infrequent Access",
-        format!("{ia} GB"),
-        &["efs.ia.gb_month"],
-        p("efs.ia.gb_month").map(|x| ia * x),
-    );
-    line(
-        "data",
-        "Backups (AWS Backup, warm)",
-        format!("{} GB", usage.backup_storage_gb),
-        &["backup.efs.gb_month"],
-        p("backup.efs.gb_month").map(|x| usage.backup_storage_gb * x),
-    );
+    b.per_unit("data", "EFS storage, Standard", standard, "GB", "efs.gb_month");
+    b.per_unit("data", "EFS storage, Infrequent Access", ia, "GB", "efs.ia.gb_month");
+    b.per_unit("data", "Backups (AWS Backup, warm)", usage.backup_storage_gb, "GB", "backup.efs.gb_month");
     let alarms = f64::from(shape.alarms);
-    line(
-        "observe",
-        "CloudWatch alarms",
-        format!("{alarms} alarms"),
-        &["cloudwatch.alarm.month"],
-        p("cloudwatch.alarm.month").map(|x| alarms * x),
-    );
-    line(
+    b.per_unit("observe", "CloudWatch alarms", alarms, "alarms", "cloudwatch.alarm.month");
+    b.line(
         "observe",
         "CloudWatch dashboard",
         "1 dashboard".into(),
         &["cloudwatch.dashboard.month"],
         p("cloudwatch.dashboard.month"),
     );
-    line(
-        "observe",
-        "CloudWatch Logs ingestion",
-        format!("{} GB", usage.logs_ingested_gb),
-        &["logs.ingest.gb"],
-        p("logs.ingest.gb").map(|x| usage.logs_ingested_gb * x),
-    );
-    line("observe", "CloudTrail (management events, first trail)", "1 trail".into(), &[], Some(0.0));
+    b.per_unit("observe", "CloudWatch Logs ingestion", usage.logs_ingested_gb, "GB", "logs.ingest.gb");
+    b.line("observe", "CloudTrail (management events, first trail)", "1 trail".into(), &[], Some(0.0));
     let secrets = f64::from(shape.secrets);
-    line(
-        "security",
-        "Secrets Manager secrets",
-        format!("{secrets} secrets"),
-        &["secrets.secret.month"],
-        p("secrets.secret.month").map(|x| secrets * x),
-    );
+    b.per_unit("security", "Secrets Manager secrets", secrets, "secrets", "secrets.secret.month");
     let keys = f64::from(shape.kms_keys);
-    line(
-        "security",
-        "KMS keys (alert topics)",
-        format!("{keys} keys"),
-        &["kms.key.month"],
-        p("kms.key.month").map(|x| keys * x),
-    );
+    b.per_unit("security", "KMS keys (alert topics)", keys, "keys", "kms.key.month");
+    let mut lines = b.lines;
     let total = round2(lines.iter().filter_map(|l| l.monthly).sum());
     let unpriced = lines.iter().filter(|l| l.monthly.is_none()).map(|l| l.item.clone()).collect();
     for l in &mut lines {
         l.monthly = l.monthly.map(round2);
     }
     Estimate { lines, total, unpriced }
+}
+
+/// The lines of an estimate as they are added.
+struct Lines<'a> {
+    lines: Vec<Line>,
+    prices: &'a prices::Prices,
+}
+
+impl Lines<'_> {
+    fn line(&mut self, tier: &'static str, item: &str, quantity: String, keys: &[&str], monthly: Option<f64>) {
+        self.lines.push(Line {
+            tier,
+            item: item.to_string(),
+            quantity,
+            prices: keys.iter().map(|k| k.to_string()).collect(),
+            monthly,
+        })
+    }
+    /// `qty` `unit`s at the price of `key` each (`50 GB`, `3 secrets`).
+    fn per_unit(&mut self, tier: &'static str, item: &str, qty: f64, unit: &str, key: &str) {
+        let monthly = self.prices.get(key).map(|x| qty * x);
+        self.line(tier, item, format!("{qty} {unit}"), &[key], monthly);
+    }
 }
 
 /// Cents, as a bill shows them.

@@ -9,19 +9,8 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const CONFIG: &str = r#"
-[stack]
-name = "moodle"
-region = "ap-southeast-1"
-
-[domain]
-name = "moodle.example.com"
-alb_certificate_arn = "arn:aws:acm:ap-southeast-1:123456789012:certificate/abcd-1234"
-cloudfront_certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/ef56-7890"
-
-[image]
-uri = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/moodle:5.0"
-"#;
+/// The four required keys, every other one at its (production) default.
+const CONFIG: &str = crate::config::tests::MINIMAL;
 
 /// Round prices, so every line below can be checked by hand.
 fn fixture() -> Prices {

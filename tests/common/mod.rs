@@ -326,6 +326,21 @@ pub async fn sdk(endpoint: &str, region: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The task definition the web service runs now (independent ECS reads).
+pub async fn service_task_definition(conf: &aws_config::SdkConfig) -> aws_sdk_ecs::types::TaskDefinition {
+    let ecs = aws_sdk_ecs::Client::new(conf);
+    let s = ecs.describe_services().cluster("moodle-cluster").services("moodle-service").send().await.unwrap();
+    let arn = s.services()[0].task_definition().unwrap().to_string();
+    let td = ecs.describe_task_definition().task_definition(&arn).send().await.unwrap();
+    td.task_definition().unwrap().clone()
+}
+
+/// A variable of the environment a task definition gives its (first) container.
+pub fn container_env(td: &aws_sdk_ecs::types::TaskDefinition, name: &str) -> Option<String> {
+    let env = td.container_definitions()[0].environment();
+    env.iter().find(|e| e.name() == Some(name)).and_then(|e| e.value()).map(str::to_string)
+}
+
 /// A listener that counts connections and answers nothing: proves that a
 /// command made no AWS request.
 pub struct Blackhole {
