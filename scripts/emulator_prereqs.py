@@ -4,7 +4,8 @@ account before `moodlectl up`:
 - request ACM certificates for the domain (the ALB's in the stack region,
   CloudFront's in us-east-1) and write their ARNs into the config;
 - push the config's image to ECR (an image manifest; the emulator stores no layers)
-  when image.uri is an ECR URI.
+  when image.uri is an ECR URI, into a repository made as scripts/publish-image.sh
+  makes it (scan on push, immutable tags, scripts/ecr-lifecycle-policy.json).
 
 Usage: emulator_prereqs.py CONFIG   (endpoint from AWS_ENDPOINT_URL)
 """
@@ -44,12 +45,15 @@ if m:
     ecr_region, repo, tag = m.groups()
     ecr = boto3.client("ecr", region_name=ecr_region, **kw)
     try:
-        ecr.create_repository(repositoryName=repo)
+        ecr.create_repository(repositoryName=repo, imageTagMutability="IMMUTABLE",
+                              imageScanningConfiguration={"scanOnPush": True})
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
+    lifecycle = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ecr-lifecycle-policy.json")
+    ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=open(lifecycle, encoding="utf-8").read())
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "config": {}, "layers": []}
     try:
         ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest), imageTag=tag)
-    except ecr.exceptions.ImageAlreadyExistsException:
+    except (ecr.exceptions.ImageAlreadyExistsException, ecr.exceptions.ImageTagAlreadyExistsException):
         pass
     print(cfg["image"]["uri"])

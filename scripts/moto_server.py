@@ -8,6 +8,7 @@ and which moto gap it closes:
 - emu.tasks     ECS services run tasks: ENIs, target registrations, ListTasks (always on);
 - emu.backup    AWS Backup jobs, recovery points and restores of EFS (always on);
 - emu.cache     ElastiCache node counts, failover rules, replica count changes (always on);
+- emu.logkeys   log groups encrypted with a KMS key: the key's region and policy (always on);
 - emu.cbor      the SDKs' CBOR protocol (CloudWatch) translated to moto's JSON (always on);
 - emu.latency   AWS's resource timings × MOODLECTL_EMU_SCALE (when > 0);
 - emu.faults    injected throttling/5xx/timeouts, MOODLECTL_EMU_FAULTS;
@@ -36,13 +37,16 @@ try:
 except ImportError:  # the system Python, not the project's venv
     sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
-from emu import backup, cache, cbor, consistency, faults, fidelity, hardening, latency, speed, tasks, validation  # noqa: E402
+from emu import (  # noqa: E402
+    backup, cache, cbor, consistency, faults, fidelity, hardening, latency, logkeys, speed, tasks, validation,
+)
 from emu.clock import SCALE  # noqa: E402
 
 fidelity.install(hide_prefix_lists=os.environ.get("MOODLECTL_EMU_HIDE_PREFIX_LISTS") == "1")
 tasks.install()
 backup.install()
 cache.install()
+logkeys.install()
 hardening.install()
 validation.install()
 speed.trim_overheads()

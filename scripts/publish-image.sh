@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build the Moodle image in image/, push it to an ECR repository
-# <stack>-moodle (created if missing, scan on push), and print the URI to put
-# in moodle.toml as image.uri.
+# <stack>-moodle, and print the URI to put in moodle.toml as image.uri.
+# The repository is created if missing with: scan on push, immutable tags
+# (an image.uri always means the same image; tags default to a timestamp),
+# and the lifecycle policy in scripts/ecr-lifecycle-policy.json (untagged
+# images after 7 days, the 30 most recent kept) — set on an existing one too.
 #
-# Usage: scripts/publish-image.sh [-s STACK] [-r REGION] [-t TAG] [--immutable]
+# Usage: scripts/publish-image.sh [-s STACK] [-r REGION] [-t TAG] [--mutable]
 # Needs: docker (with a running engine) and the AWS CLI v2, with credentials.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,14 +14,14 @@ cd "$(dirname "$0")/.."
 stack="moodle"
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
 tag="$(date -u +%Y%m%d%H%M%S)"
-mutability="MUTABLE"
+mutability="IMMUTABLE"
 while (($#)); do
   case "$1" in
     -s | --stack) stack="$2"; shift 2 ;;
     -r | --region) region="$2"; shift 2 ;;
     -t | --tag) tag="$2"; shift 2 ;;
-    --immutable) mutability="IMMUTABLE"; shift ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    --mutable) mutability="MUTABLE"; shift ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +55,8 @@ if ! aws ecr describe-repositories --region "$region" --repository-names "$repo"
     --image-scanning-configuration scanOnPush=true --image-tag-mutability "$mutability" \
     --tags Key=moodlectl:stack,Value="$stack" >/dev/null
 fi
+aws ecr put-lifecycle-policy --region "$region" --repository-name "$repo" \
+  --lifecycle-policy-text file://scripts/ecr-lifecycle-policy.json >/dev/null
 
 docker build --pull -t "$uri" image/
 aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$registry" >/dev/null

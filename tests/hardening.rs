@@ -3,8 +3,9 @@
 //! redacted), the database's exported logs and their log groups, the file
 //! system's policy (TLS, the task role through the access point), the daily
 //! AWS Backup plan of the database and files, the load balancer's deletion
-//! protection (and `down` turning it off), a no-op `up`, and `down` leaving
-//! only what it reports keeping.
+//! protection (and `down` turning it off), the log groups' encryption with
+//! the stack's KMS keys, a no-op `up`, and `down` leaving only what it
+//! reports keeping.
 
 mod common;
 use common::*;
@@ -163,6 +164,60 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
         assert_eq!((st["Effect"].as_str(), st["Principal"].as_str()), (Some("Allow"), Some("*")), "{pol}");
         assert_eq!(st["Condition"]["StringEquals"]["aws:PrincipalAccount"], "123456789012", "{pol}");
     }
+
+    // Log groups: every one of the stack (4 in its region, the WAF's in
+    // us-east-1) is encrypted with the stack's KMS key of its region, whose
+    // policy admits CloudWatch Logs for this account's log groups only.
+    let key_of = |c: &aws_config::SdkConfig| {
+        let kms = aws_sdk_kms::Client::new(c);
+        async move {
+            let k = kms.describe_key().key_id("alias/moodle-alerts").send().await.unwrap();
+            let arn = k.key_metadata().unwrap().arn().unwrap().to_string();
+            let pol = kms.get_key_policy().key_id(&arn).policy_name("default").send().await.unwrap();
+            (arn, serde_json::from_str::<serde_json::Value>(pol.policy().unwrap()).unwrap())
+        }
+    };
+    let (key, pol) = key_of(&conf).await;
+    let (key_global, pol_global) = key_of(&global).await;
+    assert_ne!(key, key_global);
+    for (pol, region) in [(&pol, REGION), (&pol_global, "us-east-1")] {
+        let st = pol["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "LogGroupsEncrypt").unwrap();
+        assert_eq!(st["Principal"]["Service"], format!("logs.{region}.amazonaws.com"), "{pol}");
+        assert_eq!(
+            st["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
+            format!("arn:aws:logs:{region}:123456789012:log-group:*"),
+            "{pol}"
+        );
+    }
+    let regional = logs.describe_log_groups().send().await.unwrap();
+    let encrypted: Vec<(&str, Option<&str>)> =
+        regional.log_groups().iter().map(|g| (g.log_group_name().unwrap(), g.kms_key_id())).collect();
+    assert_eq!(encrypted.len(), 4, "{encrypted:?}");
+    assert!(encrypted.iter().all(|(_, k)| *k == Some(key.as_str())), "{encrypted:?}");
+    let g = logs_global.describe_log_groups().log_group_name_prefix("aws-waf-logs-moodle").send().await.unwrap();
+    assert_eq!(g.log_groups()[0].kms_key_id(), Some(key_global.as_str()));
+    // The emulator refuses, as AWS, a key whose policy does not admit
+    // CloudWatch Logs, and a key of another region.
+    let other = aws_sdk_kms::Client::new(&conf).create_key().send().await.unwrap();
+    let other = other.key_metadata().unwrap().arn().unwrap().to_string();
+    let code = |e: &aws_sdk_cloudwatchlogs::error::SdkError<_, _>| {
+        aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(e).map(str::to_string)
+    };
+    let e = logs.create_log_group().log_group_name("no-key-policy").kms_key_id(&other).send().await.unwrap_err();
+    assert_eq!(code(&e).as_deref(), Some("AccessDeniedException"));
+    let e = logs.create_log_group().log_group_name("wrong-region").kms_key_id(&key_global).send().await.unwrap_err();
+    assert_eq!(code(&e).as_deref(), Some("InvalidParameterException"));
+    // A group without the key (as stacks built before this change have it):
+    // `status` reports the drift and `up` associates the key.
+    logs.disassociate_kms_key().log_group_name("/moodlectl/moodle/moodle").send().await.unwrap();
+    confirm_alert_email(&moto.url);
+    let (st, _) = p.expect(&["status", "-o", "json"], 4);
+    assert!(st.contains("not encrypted with the stack's KMS key"), "{st}");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(mutating(&moto.stop_recording()), ["AssociateKmsKey"]);
+    let g = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/moodle").send().await.unwrap();
+    assert_eq!(g.log_groups()[0].kms_key_id(), Some(key.as_str()));
 
     // Converged: a second up changes nothing; status is healthy with every new row.
     moto.start_recording();

@@ -34,7 +34,8 @@ async fn up_builds_the_network_as_specified() {
         assert_eq!(v, Some(true), "{attr:?}");
     }
 
-    // Subnets: 2 public (public IP on launch) + 2 private, over 2 AZs.
+    // Subnets: 2 public + 2 private, over 2 AZs; none maps a public IP on
+    // launch (the ALB and the NAT gateways bring their own addresses).
     let subnets = ec2.describe_subnets().filters(f.clone()).send().await.unwrap().subnets().to_vec();
     let name = |tags: &[aws_sdk_ec2::types::Tag]| {
         tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("").to_string()
@@ -42,8 +43,7 @@ async fn up_builds_the_network_as_specified() {
     let public: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("public")).collect();
     let private: Vec<_> = subnets.iter().filter(|s| name(s.tags()).contains("private")).collect();
     assert_eq!((public.len(), private.len()), (2, 2));
-    assert!(public.iter().all(|s| s.map_public_ip_on_launch() == Some(true)));
-    assert!(private.iter().all(|s| s.map_public_ip_on_launch() != Some(true)));
+    assert!(subnets.iter().all(|s| s.map_public_ip_on_launch() == Some(false)), "{subnets:?}");
     let azs: BTreeSet<_> = public.iter().map(|s| s.availability_zone().unwrap()).collect();
     assert_eq!(azs.len(), 2);
     assert!(subnets.iter().all(|s| s.vpc_id() == Some(vpc_id.as_str())));
@@ -268,9 +268,9 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
     // Changed behind moodlectl's back, with an independent client.
     let conf = sdk(&moto.url, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let off = || aws_sdk_ec2::types::AttributeBooleanValue::builder().value(false).build();
-    ec2.modify_vpc_attribute().vpc_id(&vpc).enable_dns_hostnames(off()).send().await.unwrap();
-    ec2.modify_subnet_attribute().subnet_id(&subnet).map_public_ip_on_launch(off()).send().await.unwrap();
+    let flag = |on| aws_sdk_ec2::types::AttributeBooleanValue::builder().value(on).build();
+    ec2.modify_vpc_attribute().vpc_id(&vpc).enable_dns_hostnames(flag(false)).send().await.unwrap();
+    ec2.modify_subnet_attribute().subnet_id(&subnet).map_public_ip_on_launch(flag(true)).send().await.unwrap();
 
     // `status` puts each step's drift on the row of the resource it
     // configures (the VPC; the subnets), not nowhere.
@@ -281,7 +281,7 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
         rows.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["drift"].as_str().map(str::to_string)).collect()
     };
     assert_eq!(drift_of("ec2:vpc"), vec!["enableDnsHostnames: false → true".to_string()]);
-    assert_eq!(drift_of("ec2:subnet"), vec!["subnet/public-b.map_public_ip_on_launch: false → true".to_string()]);
+    assert_eq!(drift_of("ec2:subnet"), vec!["subnet/public-b.map_public_ip_on_launch: true → false".to_string()]);
     assert_eq!(doc["summary"]["drifted"], 2);
 
     moto.start_recording();
@@ -298,7 +298,7 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
         .unwrap();
     assert_eq!(a.enable_dns_hostnames().and_then(|b| b.value()), Some(true));
     let s = ec2.describe_subnets().subnet_ids(&subnet).send().await.unwrap();
-    assert_eq!(s.subnets()[0].map_public_ip_on_launch(), Some(true));
+    assert_eq!(s.subnets()[0].map_public_ip_on_launch(), Some(false));
     confirm_alert_email(&moto.url);
     p.expect(&["status"], 0);
 }

@@ -39,7 +39,7 @@ pub fn steps() -> Vec<Node> {
             &data::DbInstanceStep,
         ),
         node(DATA_DB_PARAMS, &[], &data::DbParamsStep),
-        node(DATA_DB_LOG_GROUPS, &[], &data::DbLogGroupsStep),
+        node(DATA_DB_LOG_GROUPS, &[OBSERVE_ALERTS_KEY], &data::DbLogGroupsStep),
         node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
         node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),
         node(DATA_DB_SECRET, &[], &data::DB_CREDENTIALS),
@@ -82,7 +82,7 @@ pub fn steps() -> Vec<Node> {
         ),
         node(COMPUTE_TASK_DEFINITION, TASK_DEFINITION_DEPS, &compute::WEB_TASK_DEF),
         node(COMPUTE_CRON_TASK_DEFINITION, TASK_DEFINITION_DEPS, &compute::CRON_TASK_DEF_STEP),
-        node(COMPUTE_LOG_GROUP, &[], &compute::CONTAINER_LOGS),
+        node(COMPUTE_LOG_GROUP, &[OBSERVE_ALERTS_KEY], &compute::CONTAINER_LOGS),
         node(COMPUTE_ADMIN_SECRET, &[], &compute::ADMIN_SECRET_VALUE),
         node(COMPUTE_EXECUTION_ROLE, &[DATA_DB_SECRET, COMPUTE_ADMIN_SECRET], &compute::EXEC_ROLE_DEF),
         node(COMPUTE_TASK_ROLE, &[], &compute::TASK_ROLE_DEF),
@@ -102,7 +102,7 @@ pub fn steps() -> Vec<Node> {
         node(EDGE_ORIGIN_SECRET, &[], &edge::ORIGIN_SECRET_VALUE),
         // edge: WAF and CloudFront
         node(EDGE_WAF, &[], &edge::WebAclStep),
-        node(EDGE_WAF_LOG_GROUP, &[], &edge::WAF_LOGS),
+        node(EDGE_WAF_LOG_GROUP, &[OBSERVE_ALERTS_KEY, OBSERVE_ALERTS_KEY_GLOBAL], &edge::WAF_LOGS),
         node(EDGE_WAF_LOGGING, &[EDGE_WAF, EDGE_WAF_LOG_GROUP], &edge::WafLoggingStep),
         node(EDGE_CLOUDFRONT, &[EDGE_ALB, EDGE_WAF, EDGE_ORIGIN_SECRET, AUDIT_LOGS_BUCKET], &edge::DistributionStep),
         // network
@@ -125,7 +125,7 @@ pub fn steps() -> Vec<Node> {
         node(NETWORK_NAT_ROUTES, &[NETWORK_PRIVATE_ROUTE_TABLES, NETWORK_NAT], &network::NatRoutesStep),
         node(NETWORK_S3_ENDPOINT, &[NETWORK_PRIVATE_ROUTE_TABLES], &network::S3EndpointStep),
         node(NETWORK_FLOW_LOG_ROLE, &[], &network::FLOW_ROLE_DEF),
-        node(NETWORK_FLOW_LOG_GROUP, &[], &network::FLOW_LOGS),
+        node(NETWORK_FLOW_LOG_GROUP, &[OBSERVE_ALERTS_KEY], &network::FLOW_LOGS),
         node(NETWORK_FLOW_LOG, &[NETWORK_VPC, NETWORK_FLOW_LOG_ROLE, NETWORK_FLOW_LOG_GROUP], &network::FlowLogStep),
         // data: EFS
         node(DATA_EFS, &[], &data::EfsStep),

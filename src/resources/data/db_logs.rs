@@ -32,14 +32,14 @@ impl Step<StepCx> for DbLogGroupsStep {
         let days = cx.cfg.logs.db_retention_days;
         let mut out = Outcome::Unchanged;
         for (key, name) in groups(cx) {
-            out = out.merge(log_group::ensure(cx, &cx.aws.logs, key, &name, days).await?);
+            out = out.merge(log_group::ensure(cx, false, key, &name, days).await?);
         }
         Ok(out)
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let mut out = Outcome::AlreadyAbsent;
         for (key, name) in groups(cx) {
-            if log_group::destroy(cx, &cx.aws.logs, key, &name).await? == Outcome::Deleted {
+            if log_group::destroy(cx, false, key, &name).await? == Outcome::Deleted {
                 out = Outcome::Deleted;
             }
         }
@@ -49,7 +49,7 @@ impl Step<StepCx> for DbLogGroupsStep {
         let days = cx.cfg.logs.db_retention_days;
         let mut rows = vec![];
         for (key, name) in groups(cx) {
-            rows.push(log_group::inspect(cx, &cx.aws.logs, key, &name, days).await?);
+            rows.push(log_group::inspect(cx, false, key, &name, days).await?);
         }
         Ok(rows)
     }

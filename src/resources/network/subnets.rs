@@ -1,5 +1,5 @@
-//! The four /18 subnets (public and private in two AZs), and public IPs on
-//! launch in the public ones.
+//! The four /18 subnets (public and private in two AZs), none of which maps
+//! a public IP on launch.
 //!
 //! The AZs are the region's first two that offer every service the stack
 //! uses; a subnet is found again by its recorded ID or its tags, never by
@@ -148,10 +148,17 @@ impl Step<StepCx> for SubnetsStep {
     }
 }
 
-/// Public subnets map a public IP on launch (the reference's setting). A step
-/// of its own: nothing in the stack needs it to start (the ALB and the NAT
-/// gateways bring their own addresses), so the private subnets' dependants —
-/// the database first — do not wait for these calls.
+/// No subnet maps a public IP on launch — the public ones included, unlike
+/// the reference deployment. Nothing the stack runs there needs one: the load
+/// balancer and the NAT gateways bring their own addresses (Elastic IPs), so
+/// an automatic public IP could only ever expose something launched there by
+/// hand (prowler's `vpc_subnet_no_public_ip_by_default`).
+///
+/// A subnet this run created already has AWS's default (off), so this step
+/// makes no call for it; it exists to turn the attribute off on stacks built
+/// by earlier versions and to repair it when someone switches it on (drift on
+/// the subnet's `status` row). A step of its own so that the private subnets'
+/// dependants — the database first — do not wait for these reads.
 pub(crate) struct PublicSubnetIpStep;
 
 #[async_trait]
@@ -159,27 +166,21 @@ impl Step<StepCx> for PublicSubnetIpStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         for_azs(Outcome::Unchanged, |az| async move {
             let key = subnet_key(true, az);
-            // A subnet this run created maps no public IP yet (AWS default):
-            // no need to read it first.
-            let (id, outcome) = if cx.created.contains(&key) {
-                (cx.require(&key, ids::NETWORK_SUBNETS)?, Outcome::Created)
-            } else {
-                match ec2::find::<Subnet>(cx, &key, Some(VPC)).await? {
-                    None if cx.dry_run => return Ok(Outcome::Created),
-                    None => return Err(StepError::MissingDependency { step: ids::NETWORK_SUBNETS, what: key }),
-                    Some(s) if s.map_public_ip_on_launch() == Some(true) => return Ok(Outcome::Unchanged),
-                    Some(s) => (
-                        s.subnet_id().unwrap_or_default().to_string(),
-                        Outcome::Updated(vec![change(&format!("{key}.map_public_ip_on_launch"), false, true)]),
-                    ),
-                }
+            if cx.created.contains(&key) {
+                return Ok(Outcome::Unchanged);
+            }
+            let id = match ec2::find::<Subnet>(cx, &key, Some(VPC)).await? {
+                None if cx.dry_run => return Ok(Outcome::Unchanged),
+                None => return Err(StepError::MissingDependency { step: ids::NETWORK_SUBNETS, what: key }),
+                Some(s) if s.map_public_ip_on_launch() != Some(true) => return Ok(Outcome::Unchanged),
+                Some(s) => s.subnet_id().unwrap_or_default().to_string(),
             };
             if !cx.dry_run {
                 let call = cx.aws.ec2.modify_subnet_attribute().subnet_id(&id);
-                let call = call.map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build());
+                let call = call.map_public_ip_on_launch(AttributeBooleanValue::builder().value(false).build());
                 retry::fresh(cx, "ModifySubnetAttribute", &id, || call.clone().send()).await?;
             }
-            Ok(outcome)
+            Ok(Outcome::Updated(vec![change(&format!("{key}.map_public_ip_on_launch"), true, false)]))
         })
         .await
     }

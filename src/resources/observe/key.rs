@@ -1,5 +1,8 @@
-//! The customer-managed KMS keys that encrypt the alert topics, one per
-//! region a topic lives in (KMS keys are regional).
+//! The stack's customer-managed KMS keys, one per region it has resources
+//! in (KMS keys are regional): they encrypt the alert topics and the log
+//! groups (`shared::log_group`). The alias stays `<stack>-alerts`, the name
+//! the first use gave it, so stacks built before the log groups used it find
+//! their key.
 //!
 //! Why not the AWS-managed `alias/aws/sns` key: its policy cannot be
 //! changed, and it does not let CloudWatch alarms or RDS event notifications
@@ -8,6 +11,11 @@
 //! This key's policy lets `cloudwatch.amazonaws.com` and
 //! `events.rds.amazonaws.com` generate data keys and decrypt, for this
 //! account only; the account itself administers it. Rotation is on.
+//!
+//! For the log groups the policy lets `logs.<region>.amazonaws.com` use the
+//! key, only for this account's log groups of that region (the
+//! `kms:EncryptionContext:aws:logs:arn` condition AWS documents): CloudWatch
+//! Logs refuses a key whose policy lacks it (AccessDeniedException).
 //!
 //! AWS rules encoded here:
 //! - A key cannot be deleted at once: `down` schedules its deletion after the
@@ -55,6 +63,13 @@ impl KeyStep {
     fn needed(&self, cx: &StepCx) -> bool {
         !self.global || needs_us_east_1_twin(cx)
     }
+    fn region<'a>(&self, cx: &'a StepCx) -> &'a str {
+        if self.global {
+            "us-east-1"
+        } else {
+            &cx.aws.region
+        }
+    }
     async fn describe(&self, cx: &StepCx, id: &str) -> Result<Option<KeyMetadata>, StepError> {
         let o = self.client(cx).describe_key().key_id(id).send().await.or_absent("DescribeKey", id)?;
         Ok(o.and_then(|o| o.key_metadata().cloned()))
@@ -100,7 +115,37 @@ pub fn alerts_key_alias(cx: &StepCx) -> String {
     format!("alias/{}", cx.cfg.name("alerts"))
 }
 
-fn key_policy(account: &str) -> serde_json::Value {
+/// The state key and step of the stack's key that encrypts resources in the
+/// stack's region, or in us-east-1 (`global`; the same key when the stack is
+/// there).
+fn key_of(cx: &StepCx, global: bool) -> (&'static str, StepId) {
+    if global && needs_us_east_1_twin(cx) {
+        (ALERTS_KEY_GLOBAL, ids::OBSERVE_ALERTS_KEY_GLOBAL)
+    } else {
+        (ALERTS_KEY, ids::OBSERVE_ALERTS_KEY)
+    }
+}
+
+/// The ARN of that key as the state recorded it.
+pub fn recorded_key_arn(cx: &StepCx, global: bool) -> Option<String> {
+    let (key, _) = key_of(cx, global);
+    cx.state.get(key).and_then(|r| r.attrs.get("arn").cloned()).filter(|a| !a.is_empty())
+}
+
+/// The ARN of that key for a step that encrypts with it; `None` only in a
+/// dry run before the key exists.
+pub fn stack_key_arn(cx: &StepCx, global: bool) -> Result<Option<String>, StepError> {
+    match recorded_key_arn(cx, global) {
+        Some(arn) => Ok(Some(arn)),
+        None if cx.dry_run => Ok(None),
+        None => {
+            let (key, step) = key_of(cx, global);
+            Err(StepError::MissingDependency { step, what: format!("{key}.arn") })
+        }
+    }
+}
+
+fn key_policy(account: &str, region: &str) -> serde_json::Value {
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -118,6 +163,14 @@ fn key_policy(account: &str) -> serde_json::Value {
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+            },
+            {
+                "Sid": "LogGroupsEncrypt",
+                "Effect": "Allow",
+                "Principal": {"Service": format!("logs.{region}.amazonaws.com")},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{region}:{account}:log-group:*")}}
             }
         ]
     })
@@ -135,7 +188,7 @@ impl Step<StepCx> for KeyStep {
         }
         let kms = self.client(cx);
         let account = crate::resources::audit::account_id(cx).await?;
-        let want = key_policy(&account);
+        let want = key_policy(&account, self.region(cx));
         let alias = alerts_key_alias(cx);
         let mut changes = vec![];
         let id = match self.find_any(cx).await? {
@@ -183,7 +236,9 @@ impl Step<StepCx> for KeyStep {
             None => {
                 cx.record(self.key(), Resource::new("kms:key", CREATING))?;
                 let tags = Tags::named(cx, self.key(), &alias).render();
-                let call = kms.create_key().description(format!("moodlectl {}: alert topics", cx.cfg.stack.name));
+                let call = kms
+                    .create_key()
+                    .description(format!("moodlectl {}: alert topics and log groups", cx.cfg.stack.name));
                 let call = call.policy(want.to_string()).set_tags(Some(tags));
                 let o = call.send().await.ctx("CreateKey", &alias)?;
                 let k = o.key_metadata().cloned().unwrap_or_else(|| KeyMetadata::builder().build().expect("id"));

@@ -35,6 +35,17 @@ pub const TASK_DEFINITION_ROLES: Transient = Transient {
     bound: Duration::from_secs(2 * MIN),
 };
 
+/// `CreateLogGroup`/`AssociateKmsKey` with the stack's KMS key right after
+/// its key policy was written: CloudWatch Logs answers AccessDeniedException
+/// until KMS shows it the statement for `logs.<region>.amazonaws.com`. A key
+/// policy without it fails the same way, so the bound is short.
+pub const LOGS_KMS_KEY: Transient = Transient {
+    waiting_for: "the KMS key policy to reach CloudWatch Logs",
+    codes: &[],
+    messages: &[("AccessDeniedException", "kms key")],
+    bound: Duration::from_secs(MIN),
+};
+
 /// `PutFileSystemPolicy` naming the task role created a moment ago: EFS
 /// validates the principals and refuses one IAM does not show it yet.
 pub const EFS_POLICY_PRINCIPAL: Transient = Transient {
