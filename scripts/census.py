@@ -28,7 +28,7 @@ except ImportError:  # the system Python, not the project's venv
 FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
-    "log-group": 5, "iam-role": 4, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
+    "log-group": 5, "iam-role": 5, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
     "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,

@@ -4,7 +4,7 @@
 //! system's policy (TLS, the task role through the access point), the daily
 //! AWS Backup plan of the database and files, the load balancer's deletion
 //! protection (and `down` turning it off), the log groups' encryption with
-//! the stack's KMS keys, a no-op `up`, and `down` leaving only what it
+//! the stack's KMS keys, RDS enhanced monitoring and its role, a no-op `up`, and `down` leaving only what it
 //! reports keeping.
 
 mod common;
@@ -150,6 +150,33 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
         .await
         .unwrap_err();
     assert_eq!(aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e), Some("ValidationError"));
+    // The audit bucket's server access logs go to the logs bucket, which
+    // lets S3's log delivery write there for that bucket only; a target
+    // whose policy does not is refused (the emulator, as AWS).
+    let audit = ids["s3/cloudtrail-bucket"].clone();
+    let logs_bucket = ids["s3/logs-bucket"].clone();
+    let lg = s3.get_bucket_logging().bucket(&audit).send().await.unwrap();
+    let lg = lg.logging_enabled().unwrap();
+    assert_eq!((lg.target_bucket(), lg.target_prefix()), (logs_bucket.as_str(), "s3-access/cloudtrail/"));
+    let lp = s3.get_bucket_policy().bucket(&logs_bucket).send().await.unwrap();
+    let lp: serde_json::Value = serde_json::from_str(lp.policy().unwrap()).unwrap();
+    let st =
+        lp["Statement"].as_array().unwrap().iter().find(|s| s["Principal"]["Service"] == "logging.s3.amazonaws.com");
+    let st = st.unwrap_or_else(|| panic!("{lp}"));
+    assert_eq!(st["Resource"], format!("arn:aws:s3:::{logs_bucket}/s3-access/cloudtrail/*"));
+    assert_eq!(st["Condition"]["ArnLike"]["aws:SourceArn"], format!("arn:aws:s3:::{audit}"));
+    assert!(s3.get_bucket_logging().bucket(&logs_bucket).send().await.unwrap().logging_enabled().is_none());
+    let to_no_policy = aws_sdk_s3::types::BucketLoggingStatus::builder()
+        .logging_enabled(
+            aws_sdk_s3::types::LoggingEnabled::builder()
+                .target_bucket("no-policy")
+                .target_prefix("x/")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let e = s3.put_bucket_logging().bucket(&audit).bucket_logging_status(to_no_policy).send().await.unwrap_err();
+    assert_eq!(aws_sdk_s3::error::ProvideErrorMetadata::code(&e), Some("InvalidTargetBucketForLogging"));
     s3.delete_bucket().bucket("no-policy").send().await.unwrap();
 
     // VPC endpoints (the S3 gateway and the four interface endpoints) admit
@@ -219,6 +246,44 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let g = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/moodle").send().await.unwrap();
     assert_eq!(g.log_groups()[0].kms_key_id(), Some(key.as_str()));
 
+    // RDS enhanced monitoring every 60 s, as a role trusting only
+    // monitoring.rds.amazonaws.com for this account.
+    let inst = rds.describe_db_instances().db_instance_identifier("moodle-db").send().await.unwrap();
+    let inst = inst.db_instances()[0].clone();
+    assert_eq!(inst.monitoring_interval(), Some(60));
+    assert_eq!(inst.monitoring_role_arn(), Some(attr("iam-role/rds-monitoring", "arn").as_str()));
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = iam.get_role().role_name("moodle-rds-monitoring").send().await.unwrap();
+    let trust = role.role().unwrap().assume_role_policy_document().unwrap();
+    let trust: serde_json::Value = serde_json::from_str(&percent_decoded(trust)).unwrap();
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "monitoring.rds.amazonaws.com");
+    assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+    // The emulator refuses, as AWS, an interval without a role and a role
+    // RDS may not assume.
+    let modify = || rds.modify_db_instance().db_instance_identifier("moodle-db").apply_immediately(true);
+    let e = rds
+        .create_db_instance()
+        .db_instance_identifier("no-role")
+        .db_instance_class("db.t4g.micro")
+        .engine("mysql")
+        .monitoring_interval(60)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_sdk_rds::error::ProvideErrorMetadata::code(&e), Some("InvalidParameterCombination"));
+    let e =
+        modify().monitoring_interval(30).monitoring_role_arn(attr("iam-role/task", "arn")).send().await.unwrap_err();
+    assert_eq!(aws_sdk_rds::error::ProvideErrorMetadata::code(&e), Some("InvalidParameterValue"));
+    // Turned off in the config: `up` modifies the instance in place.
+    p.edit_config("monitoring_interval_seconds = 60", "monitoring_interval_seconds = 0");
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(plan.contains("monitoring_interval_seconds: 60 → 0"), "{plan}");
+    p.expect(&["up", "--yes"], 0);
+    let inst = rds.describe_db_instances().db_instance_identifier("moodle-db").send().await.unwrap();
+    assert_eq!(inst.db_instances()[0].monitoring_interval(), Some(0));
+    p.edit_config("monitoring_interval_seconds = 0", "monitoring_interval_seconds = 60");
+    p.expect(&["up", "--yes"], 0);
+
     // Converged: a second up changes nothing; status is healthy with every new row.
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);
@@ -260,4 +325,25 @@ async fn a_run_killed_between_create_key_and_its_alias_makes_no_second_key() {
     }
     p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); the emulator may not.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
 }

@@ -8,7 +8,10 @@ are refused; a test's independent checks see the truth.
 For N seconds after the change that causes it:
 - IAM propagation: a role cannot be assumed after CreateRole,
   PutRolePolicy, AttachRolePolicy or UpdateAssumeRolePolicy: CreateFlowLogs
-  naming it answers `InvalidParameter` "Unable to assume given IAM role".
+  naming it answers `InvalidParameter` "Unable to assume given IAM role";
+  RDS CreateDBInstance / ModifyDBInstance naming it as the enhanced
+  monitoring role answer `InvalidParameterValue` "... required permissions
+  for: ENHANCED_MONITORING".
 - Service-linked roles on first use (created by AWS on the first call, and
   usable half the mode's time later): ECS CreateCluster / CreateService
   answer `InvalidParameterException` "Unable to assume the service linked
@@ -102,7 +105,7 @@ NOT_REFUSED_PREFIXES = ("Delete", "Release", "Detach", "Disassociate")
 # The services whose calls this mode watches or refuses.
 WATCHED = {
     "ec2", "ecs", "application-autoscaling", "wafv2", "iam", "elasticloadbalancing", "cloudfront",
-    "elasticfilesystem", "cloudtrail", "s3",
+    "elasticfilesystem", "cloudtrail", "s3", "rds",
 }
 ROLE_CHANGES = {"CreateRole", "PutRolePolicy", "AttachRolePolicy", "UpdateAssumeRolePolicy"}
 
@@ -173,6 +176,12 @@ class Consistency:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
         if svc == "ec2" and action:
             return self.refuse_ec2(action, params)
+        if svc == "rds" and action in ("CreateDBInstance", "ModifyDBInstance"):
+            arn = params.get("MonitoringRoleArn", "")
+            if arn and self.recent(self.roles.get(arn.rsplit("/", 1)[-1])):
+                return ("iam_role", "400 Bad Request", "InvalidParameterValue",
+                        "IAM role ARN value is invalid or does not include the required permissions for: "
+                        "ENHANCED_MONITORING")
         if svc == "ecs" and action:
             self.first_call.setdefault("ecs", now)
             if action in ("CreateCluster", "CreateService") and self.recent(self.first_call["ecs"], 0.5):

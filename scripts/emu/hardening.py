@@ -19,9 +19,22 @@ accepts without a look (issue 17), each as AWS documents it:
   (InvalidPolicyException, "invalid principal"), as AWS validates it.
 - RDS `DescribeDBParameterGroups` naming a group that does not exist answers
   DBParameterGroupNotFound (moto answers an empty list).
+- RDS enhanced monitoring (`CreateDBInstance`/`ModifyDBInstance` with
+  `MonitoringInterval`): the interval is one of 0, 1, 5, 10, 15, 30, 60; a
+  non-zero interval needs a role (InvalidParameterCombination, also on
+  modify, where moto does not check), and the role must exist and trust
+  `monitoring.rds.amazonaws.com` (InvalidParameterValue "IAM role ARN value
+  is invalid or does not include the required permissions for:
+  ENHANCED_MONITORING", the refusal terraform-provider-aws waits out while a
+  new role propagates).
+- S3 `PutBucketLogging` reads the target bucket's policy for a grant to
+  `logging.s3.amazonaws.com` (InvalidTargetBucketForLogging without one, as
+  moto already does); moto crashed (HTTP 500) on a policy with a statement
+  whose principal is the string "*" — every TLS-only policy has one.
 """
 import json
 import re
+from types import SimpleNamespace
 
 from moto.cloudwatch import models as cw_models
 from moto.cloudwatch.exceptions import ValidationError as CwValidation
@@ -190,7 +203,73 @@ def _patch_rds_parameter_groups():
     RDSBackend.describe_db_parameter_groups = describe_db_parameter_groups
 
 
+def _patch_s3_logging():
+    from moto.s3.models import FakeBucket
+    check = FakeBucket._log_permissions_enabled_policy
+
+    def log_permissions(target_bucket, target_prefix):
+        # moto reads `Principal` as a dict: give it only the statements that
+        # are (a "*" principal grants S3's log delivery nothing by itself).
+        policy = target_bucket.policy
+        if not policy:
+            return False
+        doc = json.loads(policy.decode() if isinstance(policy, bytes) else policy)
+        doc["Statement"] = [s for s in doc.get("Statement", []) if isinstance(s.get("Principal"), dict)]
+        view = SimpleNamespace(policy=json.dumps(doc).encode(), partition=target_bucket.partition,
+                               name=target_bucket.name)
+        return check(view, target_prefix)
+
+    FakeBucket._log_permissions_enabled_policy = staticmethod(log_permissions)
+
+
+MONITORING_INTERVALS = {0, 1, 5, 10, 15, 30, 60}
+
+
+def _check_monitoring(account_id, interval, role_arn):
+    from moto.iam.models import iam_backends
+    from moto.rds.exceptions import InvalidParameterCombination, InvalidParameterValue
+    if interval not in MONITORING_INTERVALS:
+        raise InvalidParameterValue(f"Invalid MonitoringInterval {interval}: valid values are 0, 1, 5, 10, 15, 30, 60.")
+    if interval and not role_arn:
+        raise InvalidParameterCombination(
+            "A MonitoringRoleARN value is required if you specify a MonitoringInterval value other than 0.")
+    if not interval:
+        return
+    roles = {r.arn: r for r in iam_backends[account_id]["global"].roles.values()}
+    role = roles.get(role_arn)
+    trust = json.loads(role.assume_role_policy_document) if role else {}
+    services = []
+    for st in trust.get("Statement", []):
+        svc = (st.get("Principal") or {}).get("Service", []) if isinstance(st.get("Principal"), dict) else []
+        services += svc if isinstance(svc, list) else [svc]
+    if "monitoring.rds.amazonaws.com" not in services:
+        raise InvalidParameterValue(
+            "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING")
+
+
+def _patch_rds_monitoring():
+    from moto.rds.models import RDSBackend
+    create, modify = RDSBackend.create_db_instance, RDSBackend.modify_db_instance
+
+    def create_db_instance(self, db_kwargs):
+        _check_monitoring(self.account_id, int(db_kwargs.get("monitoring_interval") or 0),
+                          db_kwargs.get("monitoring_role_arn"))
+        return create(self, db_kwargs)
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        interval = db_kwargs.get("monitoring_interval")
+        interval = int(db.monitoring_interval or 0) if interval is None else int(interval)
+        _check_monitoring(self.account_id, interval, db_kwargs.get("monitoring_role_arn") or db.monitoring_role_arn)
+        return modify(self, db_instance_identifier, db_kwargs)
+
+    RDSBackend.create_db_instance = create_db_instance
+    RDSBackend.modify_db_instance = modify_db_instance
+
+
 def install():
+    _patch_rds_monitoring()
+    _patch_s3_logging()
     _patch_rds_parameter_groups()
     _patch_elbv2()
     _patch_cloudwatch()

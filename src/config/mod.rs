@@ -286,6 +286,8 @@ pub struct DatabaseCfg {
     pub serverless_min_acu: f64,
     pub serverless_max_acu: f64,
     pub deletion_protection: bool,
+    /// RDS enhanced monitoring: seconds between OS metric samples (0 = off).
+    pub monitoring_interval_seconds: i32,
 }
 
 impl DatabaseCfg {
@@ -316,6 +318,7 @@ impl Default for DatabaseCfg {
             serverless_min_acu: 0.5,
             serverless_max_acu: 8.0,
             deletion_protection: false,
+            monitoring_interval_seconds: 60,
         }
     }
 }

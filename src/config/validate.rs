@@ -41,6 +41,9 @@ pub const REGIONS: &[&str] = &[
     "sa-east-1",
 ];
 
+/// RDS enhanced monitoring accepts only these intervals (0 = off).
+const MONITORING_INTERVALS: [i32; 7] = [0, 1, 5, 10, 15, 30, 60];
+
 /// CloudWatch Logs accepts only these retention values.
 pub const LOG_RETENTION_DAYS: &[i32] =
     &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -243,6 +246,15 @@ impl Config {
         }
         if !(1..=35).contains(&d.backup_retention_days) {
             bad("database.backup_retention_days", "must be between 1 and 35".into());
+        }
+        if !MONITORING_INTERVALS.contains(&d.monitoring_interval_seconds) {
+            bad(
+                "database.monitoring_interval_seconds",
+                format!(
+                    "{} is not an RDS monitoring interval ({MONITORING_INTERVALS:?})",
+                    d.monitoring_interval_seconds
+                ),
+            );
         }
         if !is_email(&d.event_email) {
             bad("database.event_email", format!("`{}` is not an e-mail address", d.event_email));

@@ -26,6 +26,7 @@ pub const NETWORK_FLOW_LOG: StepId = StepId::new("network.flow-log");
 // data
 pub const DATA_DB_INSTANCE: StepId = StepId::new("data.db-instance");
 pub const DATA_DB_PARAMS: StepId = StepId::new("data.db-parameter-group");
+pub const DATA_DB_MONITORING_ROLE: StepId = StepId::new("data.db-monitoring-role");
 pub const DATA_DB_LOG_GROUPS: StepId = StepId::new("data.db-log-groups");
 pub const DATA_DB_SUBNET_GROUP: StepId = StepId::new("data.db-subnet-group");
 pub const DATA_DB_SG: StepId = StepId::new("data.db-sg");

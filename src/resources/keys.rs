@@ -20,6 +20,7 @@ pub const DB_SECRET: &str = "secret/db";
 pub const DB_INSTANCE: &str = "rds/instance";
 pub const DB_CLUSTER: &str = "rds/cluster";
 pub const DB_PARAMS: &str = "rds/parameter-group";
+pub const DB_MONITORING_ROLE: &str = "iam-role/rds-monitoring";
 pub const DB_ERROR_LOGS: &str = "log-group/db-error";
 pub const DB_SLOW_LOGS: &str = "log-group/db-slowquery";
 pub const TOPIC: &str = "sns/rds-events";

@@ -35,13 +35,21 @@ pub fn steps() -> Vec<Node> {
         // data: the database
         node(
             DATA_DB_INSTANCE,
-            &[DATA_DB_SUBNET_GROUP, DATA_DB_SG, DATA_DB_SECRET, DATA_DB_LOG_GROUPS, DATA_DB_PARAMS],
+            &[
+                DATA_DB_SUBNET_GROUP,
+                DATA_DB_SG,
+                DATA_DB_SECRET,
+                DATA_DB_LOG_GROUPS,
+                DATA_DB_PARAMS,
+                DATA_DB_MONITORING_ROLE,
+            ],
             &data::DbInstanceStep,
         ),
         node(DATA_DB_PARAMS, &[], &data::DbParamsStep),
         node(DATA_DB_LOG_GROUPS, &[OBSERVE_ALERTS_KEY], &data::DbLogGroupsStep),
         node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
         node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),
+        node(DATA_DB_MONITORING_ROLE, &[], &data::DB_MONITORING_ROLE_DEF),
         node(DATA_DB_SECRET, &[], &data::DB_CREDENTIALS),
         node(DATA_DB_SECRET_ENDPOINT, &[DATA_DB_INSTANCE, DATA_DB_SECRET], &data::DbSecretEndpointStep),
         node(DATA_EVENTS_TOPIC, &[OBSERVE_ALERTS_KEY], &data::TopicStep { global: false }),
@@ -164,7 +172,7 @@ pub fn steps() -> Vec<Node> {
         node(OBSERVE_ALERTS_KEY_GLOBAL, &[], &observe::KeyStep { global: true }),
         node(OBSERVE_ALERTS_TOPIC_GLOBAL, &[OBSERVE_ALERTS_KEY_GLOBAL], &data::TopicStep { global: true }),
         // audit
-        node(AUDIT_BUCKET, &[], &audit::BucketStep),
+        node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET], &audit::BucketStep),
         node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),
         node(AUDIT_LOGS_BUCKET, &[], &audit::LogsBucketStep),
     ]

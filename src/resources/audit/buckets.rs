@@ -3,6 +3,14 @@
 //! access-logs bucket (ACLs enabled, bucket owner preferred: CloudFront's
 //! standard logs are delivered by an ACL grant CloudFront adds itself; the
 //! load balancer writes by policy).
+//!
+//! Who reads or deletes the audit trail is itself logged: the audit bucket's
+//! S3 server access logs go to the access-logs bucket (under
+//! [`S3_ACCESS_LOG_PREFIX`]), whose policy lets S3's log delivery write
+//! there for the audit bucket only — so the logs bucket is ensured first.
+//! The access-logs bucket logs nowhere: logging it into the audit bucket
+//! would make each bucket's log deliveries a log record in the other, an
+//! endless trickle, and into itself is the loop AWS advises against.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -19,6 +27,7 @@ async fn audit_bucket(cx: &StepCx) -> Result<LogBucket, StepError> {
         ownership: ObjectOwnership::BucketOwnerEnforced,
         days: cx.cfg.logs.audit_retention_days,
         what: ("CloudTrail bucket", "the audit logs"),
+        access_logs: Some((logs_bucket_name(cx, &account), S3_ACCESS_LOG_PREFIX.to_string())),
     })
 }
 
@@ -27,11 +36,12 @@ async fn logs_bucket(cx: &StepCx) -> Result<LogBucket, StepError> {
     let name = logs_bucket_name(cx, &account);
     Ok(LogBucket {
         key: LOGS_BUCKET,
-        policy: logs_bucket_policy(&name, &account, &cx.aws.region),
+        policy: logs_bucket_policy(&name, &account, &cx.aws.region, &bucket_name(cx, &account)),
         name,
         ownership: ObjectOwnership::BucketOwnerPreferred,
         days: cx.cfg.logs.access_log_retention_days,
         what: ("access-logs bucket", "the load balancer's and CloudFront's logs"),
+        access_logs: None,
     })
 }
 

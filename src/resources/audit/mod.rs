@@ -60,6 +60,8 @@ pub fn bucket_policy(bucket: &str, account: &str, trail_arn: &str) -> serde_json
 pub const ALB_LOG_PREFIX: &str = "alb";
 /// Where CloudFront writes its standard logs inside the logs bucket.
 pub const CLOUDFRONT_LOG_PREFIX: &str = "cloudfront/";
+/// Where S3 writes the audit bucket's server access logs inside the logs bucket.
+pub const S3_ACCESS_LOG_PREFIX: &str = "s3-access/cloudtrail/";
 
 /// Elastic Load Balancing's log-writing account in the regions that opened
 /// before August 2022 (AWS's "Enable access logs" page). Regions opened
@@ -121,9 +123,12 @@ pub fn cloudfront_logs_supported(region: &str) -> bool {
 }
 
 /// Deny plain HTTP; let the region's load balancer log delivery write under
-/// `alb/AWSLogs/<account>/`. CloudFront writes by the ACL grant it adds to
-/// the bucket itself (standard logs predate bucket policies for it).
-pub fn logs_bucket_policy(bucket: &str, account: &str, region: &str) -> serde_json::Value {
+/// `alb/AWSLogs/<account>/`, and S3's log delivery write the audit bucket's
+/// server access logs under `s3-access/cloudtrail/` (for that bucket of this
+/// account only, the conditions AWS documents). CloudFront writes by the ACL
+/// grant it adds to the bucket itself (standard logs predate bucket policies
+/// for it).
+pub fn logs_bucket_policy(bucket: &str, account: &str, region: &str, audit_bucket: &str) -> serde_json::Value {
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -134,6 +139,17 @@ pub fn logs_bucket_policy(bucket: &str, account: &str, region: &str) -> serde_js
                 "Principal": elb_log_principal(region),
                 "Action": "s3:PutObject",
                 "Resource": format!("arn:aws:s3:::{bucket}/{ALB_LOG_PREFIX}/AWSLogs/{account}/*")
+            },
+            {
+                "Sid": "AuditBucketServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": format!("arn:aws:s3:::{bucket}/{S3_ACCESS_LOG_PREFIX}*"),
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": format!("arn:aws:s3:::{audit_bucket}")},
+                    "StringEquals": {"aws:SourceAccount": account}
+                }
             }
         ]
     })

@@ -230,6 +230,22 @@ impl Step<StepCx> for DbInstanceStep {
                     changes.push(change("instance_class", i.db_instance_class().unwrap_or("?"), &class));
                     req = req.db_instance_class(&class);
                 }
+                let (interval, role) = monitoring(cx)?;
+                let live_interval = i.monitoring_interval().unwrap_or(0);
+                let live_role = i.monitoring_role_arn();
+                let role_moved = interval > 0 && role.is_some() && live_role != role.as_deref();
+                if live_interval != interval || role_moved {
+                    if live_interval != interval {
+                        changes.push(change("monitoring_interval_seconds", live_interval, interval));
+                    } else {
+                        changes.push(change(
+                            "monitoring_role",
+                            live_role.unwrap_or("none"),
+                            role.as_deref().unwrap_or(""),
+                        ));
+                    }
+                    req = req.monitoring_interval(interval).set_monitoring_role_arn(role);
+                }
                 if !aurora {
                     if i.backup_retention_period() != Some(d.backup_retention_days) {
                         changes.push(change(
@@ -281,7 +297,7 @@ impl Step<StepCx> for DbInstanceStep {
                     }
                 }
                 if !changes.is_empty() && !cx.dry_run {
-                    req.send().await.ctx("ModifyDBInstance", &id)?;
+                    retry(cx, "ModifyDBInstance", &id, &transient::RDS_MONITORING_ROLE, || req.clone().send()).await?;
                 }
                 Outcome::of_changes(changes)
             }
@@ -299,6 +315,10 @@ impl Step<StepCx> for DbInstanceStep {
                     .publicly_accessible(false)
                     .copy_tags_to_snapshot(true)
                     .set_tags(Some(Tags::named(cx, DB_INSTANCE, &id).render()));
+                let (interval, role) = monitoring(cx)?;
+                if interval > 0 {
+                    req = req.monitoring_interval(interval).set_monitoring_role_arn(role);
+                }
                 if aurora {
                     req = req.db_cluster_identifier(cluster_id(cx));
                 } else {
@@ -322,7 +342,10 @@ impl Step<StepCx> for DbInstanceStep {
                         .db_subnet_group_name(cx.require(DB_SUBNET_GROUP, ids::DATA_DB_SUBNET_GROUP)?)
                         .vpc_security_group_ids(cx.require(SG_DB, ids::DATA_DB_SG)?);
                 }
-                let o = req.send().await.ctx("CreateDBInstance", &id)?;
+                // Nothing is created while RDS refuses the new monitoring
+                // role, so asking again is safe.
+                let rule = &transient::RDS_MONITORING_ROLE;
+                let o = retry(cx, "CreateDBInstance", &id, rule, || req.clone().send()).await?;
                 if let Some(i) = o.db_instance() {
                     record_instance(cx, i, true)?;
                 }

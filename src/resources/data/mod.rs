@@ -12,6 +12,7 @@ mod cache;
 mod db_events;
 mod db_instance;
 mod db_logs;
+mod db_monitoring;
 mod db_params;
 mod db_secret;
 mod efs;
@@ -20,8 +21,8 @@ mod mount_targets;
 mod security_groups;
 mod subnet_groups;
 pub(crate) use self::{
-    access_point::*, backup::*, backup_plan::*, cache::*, db_events::*, db_instance::*, db_logs::*, db_params::*,
-    db_secret::*, efs::*, efs_policy::*, mount_targets::*, security_groups::*, subnet_groups::*,
+    access_point::*, backup::*, backup_plan::*, cache::*, db_events::*, db_instance::*, db_logs::*, db_monitoring::*,
+    db_params::*, db_secret::*, efs::*, efs_policy::*, mount_targets::*, security_groups::*, subnet_groups::*,
 };
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;

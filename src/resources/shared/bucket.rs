@@ -123,6 +123,11 @@ pub struct LogBucket {
     pub days: i32,
     /// What `down` says it kept: the bucket's kind, then what it holds.
     pub what: (&'static str, &'static str),
+    /// Where S3 server access logs of this bucket go: (target bucket,
+    /// prefix). The target's policy must let `logging.s3.amazonaws.com`
+    /// write under the prefix first, or S3 refuses
+    /// (InvalidTargetBucketForLogging).
+    pub access_logs: Option<(String, String)>,
 }
 
 impl LogBucket {
@@ -220,6 +225,21 @@ impl LogBucket {
             if !cx.dry_run {
                 let call = s3c.put_bucket_policy().bucket(bucket).policy(self.policy.to_string());
                 call.send().await.ctx("PutBucketPolicy", bucket)?;
+            }
+        }
+        if let Some((target, prefix)) = &self.access_logs {
+            let logging_ok = !fresh && {
+                let r = s3c.get_bucket_logging().bucket(bucket).send().await.ctx("GetBucketLogging", bucket)?;
+                r.logging_enabled().is_some_and(|l| l.target_bucket() == target && l.target_prefix() == prefix)
+            };
+            if !logging_ok {
+                changes.push(format!("server access logs to s3://{target}/{prefix}"));
+                if !cx.dry_run {
+                    let on = s3::LoggingEnabled::builder().target_bucket(target).target_prefix(prefix).build();
+                    let status = s3::BucketLoggingStatus::builder().logging_enabled(on.expect("target")).build();
+                    let call = s3c.put_bucket_logging().bucket(bucket).bucket_logging_status(status);
+                    call.send().await.ctx("PutBucketLogging", bucket)?;
+                }
             }
         }
         let versioned = !fresh && {

@@ -11,7 +11,6 @@
 
 use crate::resources::observe::{recorded_key_arn, stack_key_arn};
 use crate::resources::prelude::*;
-use crate::resources::shared::propagation;
 use aws_sdk_cloudwatchlogs::Client;
 
 /// The logs client of the stack's region, or of us-east-1 (`global`).
@@ -48,7 +47,7 @@ pub async fn ensure(cx: &StepCx, global: bool, key: &str, name: &str, retention:
         None => {
             let tags = Tags::new(cx, key).map();
             let call = logs.create_log_group().log_group_name(name).set_tags(Some(tags)).set_kms_key_id(kms.clone());
-            match retry(cx, "CreateLogGroup", name, &propagation::LOGS_KMS_KEY, || call.clone().send()).await {
+            match retry(cx, "CreateLogGroup", name, &transient::LOGS_KMS_KEY, || call.clone().send()).await {
                 Ok(_) => {}
                 // Created by a run killed before it could record it.
                 Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {}
@@ -63,7 +62,7 @@ pub async fn ensure(cx: &StepCx, global: bool, key: &str, name: &str, retention:
         changes.push(change("kms_key_id", live_kms.as_deref().unwrap_or("none (CloudWatch Logs' own key)"), want));
         if !cx.dry_run {
             let call = logs.associate_kms_key().log_group_name(name).kms_key_id(want);
-            retry(cx, "AssociateKmsKey", name, &propagation::LOGS_KMS_KEY, || call.clone().send()).await?;
+            retry(cx, "AssociateKmsKey", name, &transient::LOGS_KMS_KEY, || call.clone().send()).await?;
         }
     }
     if live != Some(retention) {

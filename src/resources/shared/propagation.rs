@@ -46,6 +46,17 @@ pub const LOGS_KMS_KEY: Transient = Transient {
     bound: Duration::from_secs(MIN),
 };
 
+/// `CreateDBInstance`/`ModifyDBInstance` naming the enhanced monitoring role
+/// created a moment ago: RDS answers InvalidParameterValue "... required
+/// permissions for: ENHANCED_MONITORING" until IAM shows it the role
+/// (terraform-provider-aws waits out the same message).
+pub const RDS_MONITORING_ROLE: Transient = Transient {
+    waiting_for: "the enhanced monitoring role to propagate",
+    codes: &[],
+    messages: &[("InvalidParameterValue", "enhanced_monitoring")],
+    bound: Duration::from_secs(2 * MIN),
+};
+
 /// `PutFileSystemPolicy` naming the task role created a moment ago: EFS
 /// validates the principals and refuses one IAM does not show it yet.
 pub const EFS_POLICY_PRINCIPAL: Transient = Transient {
