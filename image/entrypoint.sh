@@ -9,6 +9,7 @@
 # both sides name the same MOODLE_* variables):
 #   MOODLE_DATABASE_TYPE MOODLE_DATABASE_HOST MOODLE_DATABASE_PORT_NUMBER
 #   MOODLE_DATABASE_NAME MOODLE_DATABASE_USER MOODLE_DATABASE_PASSWORD
+#   MOODLE_DATABASE_TLS
 #   MOODLE_USERNAME MOODLE_PASSWORD MOODLE_EMAIL MOODLE_SITE_NAME MOODLE_DNS_NAME
 #   MOODLE_REDIS_HOST MOODLE_REDIS_PORT MOODLE_REDIS_TLS MOODLE_DATA_DIR
 # Tunables (not part of the contract) deliberately have other names.
@@ -63,13 +64,37 @@ php_str() {
   printf "'%s'" "$s"
 }
 
+# Whether Moodle's mysqli driver knows dboptions['ssl'] = 'verify-full'
+# (wherever this release keeps its database drivers).
+db_tls_supported() {
+  local d
+  for d in lib/dml public/lib/dml lib/classes/dml public/lib/classes/dml; do
+    [[ -d "$APP_DIR/$d" ]] || continue
+    if grep -rlsF "'verify-full'" "$APP_DIR/$d" | grep -q mysqli; then
+      return 0
+    fi
+  done
+  return 1
+}
+
 # config.php from the environment. Secrets come from the environment at run
 # time (ECS injects them from Secrets Manager), never from the image.
 write_config() {
   require_env MOODLE_DATABASE_TYPE MOODLE_DATABASE_HOST MOODLE_DATABASE_PORT_NUMBER MOODLE_DATABASE_NAME \
     MOODLE_DATABASE_USER MOODLE_DATABASE_PASSWORD MOODLE_DNS_NAME MOODLE_DATA_DIR MOODLE_REDIS_HOST MOODLE_REDIS_PORT
-  local tls=false session_tls="false" ca
+  local tls=false session_tls="false" ca db_tls=""
   ca="$(php_str "$REDIS_CA_FILE")"
+  if [[ "${MOODLE_DATABASE_TLS:-false}" == "true" ]]; then
+    # The server's certificate is checked against the system bundle, which
+    # the image extends with RDS's CAs (Dockerfile). Moodle's mysqli driver
+    # learnt `dboptions['ssl']` in recent releases; an older one would
+    # silently ignore it and be refused by a server that requires TLS.
+    if ! db_tls_supported; then
+      log "MOODLE_DATABASE_TLS=true, but this Moodle's mysqli driver has no \$CFG->dboptions['ssl'] (verify-full): use a Moodle release that has it, or set database.require_tls = false"
+      exit 64
+    fi
+    db_tls="    'ssl' => 'verify-full',"
+  fi
   if [[ "${MOODLE_REDIS_TLS:-false}" == "true" ]]; then
     tls=true
     # Moodle's session handler takes the bare host (a tls:// prefix breaks
@@ -96,6 +121,7 @@ global \$CFG;
     'dbport' => $((10#$MOODLE_DATABASE_PORT_NUMBER)),
     'dbsocket' => '',
     'dbcollation' => 'utf8mb4_unicode_ci',
+$db_tls
 ];
 
 \$CFG->wwwroot       = $(php_str "https://$MOODLE_DNS_NAME");

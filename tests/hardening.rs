@@ -44,14 +44,18 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     exports.sort();
     assert_eq!(exports, ["error", "slowquery"]);
     // ... and they say something: our parameter group turns the slow-query
-    // log on and writes logs to files (RDS's default writes to a table the export cannot read).
+    // log on and writes logs to files (RDS's default writes to a table the
+    // export cannot read); it also refuses connections without TLS.
     let pg = db.db_instances()[0].db_parameter_groups()[0].db_parameter_group_name().unwrap().to_string();
     assert_eq!(pg, "moodle-db-params");
     let params = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").send().await.unwrap();
     let mut set: Vec<(&str, &str)> =
         params.parameters().iter().map(|p| (p.parameter_name().unwrap(), p.parameter_value().unwrap())).collect();
     set.sort();
-    assert_eq!(set, [("log_output", "FILE"), ("long_query_time", "2"), ("slow_query_log", "1")]);
+    assert_eq!(
+        set,
+        [("log_output", "FILE"), ("long_query_time", "2"), ("require_secure_transport", "1"), ("slow_query_log", "1")]
+    );
     let fam = rds.describe_db_parameter_groups().db_parameter_group_name(&pg).send().await.unwrap();
     assert_eq!(fam.db_parameter_groups()[0].db_parameter_group_family(), Some("mysql8.4"));
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
@@ -283,6 +287,37 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert_eq!(inst.db_instances()[0].monitoring_interval(), Some(0));
     p.edit_config("monitoring_interval_seconds = 0", "monitoring_interval_seconds = 60");
     p.expect(&["up", "--yes"], 0);
+
+    // TLS to the database: the parameter group refuses clear connections and
+    // the tasks are told to connect with TLS. Turning it off and on again on
+    // a running site keeps the order that never cuts off a task: off = the
+    // server first, then the tasks; on = the tasks first, then the server.
+    let secure = || async {
+        let p = rds.describe_db_parameters().db_parameter_group_name("moodle-db-params").source("user").send().await;
+        let p = p.unwrap();
+        let v = p.parameters().iter().find(|p| p.parameter_name() == Some("require_secure_transport"));
+        v.and_then(|p| p.parameter_value()).map(str::to_string)
+    };
+    let tls_env = || async { container_env(&service_task_definition(&conf).await, "MOODLE_DATABASE_TLS") };
+    assert_eq!(secure().await.as_deref(), Some("1"));
+    assert_eq!(tls_env().await.as_deref(), Some("true"));
+    // Every `a` before the first `b`.
+    let order = |ops: &[String], a: &str, b: &str| {
+        let (last_a, first_b) = (ops.iter().rposition(|o| o == a), ops.iter().position(|o| o == b));
+        assert!(last_a.is_some() && first_b.is_some() && last_a < first_b, "{a} before {b}: {ops:?}");
+    };
+    p.edit_config("require_tls = true", "require_tls = false");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let ops = mutating(&moto.stop_recording());
+    order(&ops, "ModifyDBParameterGroup", "UpdateService");
+    assert_eq!((secure().await.as_deref(), tls_env().await.as_deref()), (Some("0"), Some("false")));
+    p.edit_config("require_tls = false", "require_tls = true");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    let ops = mutating(&moto.stop_recording());
+    order(&ops, "UpdateService", "ModifyDBParameterGroup");
+    assert_eq!((secure().await.as_deref(), tls_env().await.as_deref()), (Some("1"), Some("true")));
 
     // Converged: a second up changes nothing; status is healthy with every new row.
     moto.start_recording();

@@ -78,6 +78,63 @@ fn cfg_value(file: &Path, expr: &str) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// `MOODLE_DATABASE_TLS=true` (the default task definition): config.php asks
+/// Moodle for `'ssl' => 'verify-full'` when its mysqli driver knows the
+/// option, and the entrypoint refuses to start, saying why, when it does not
+/// (a server requiring TLS would refuse the driver's clear connection).
+#[test]
+fn database_tls_is_asked_for_only_from_a_driver_that_knows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |app: &Path, tls: &str, file: &Path| {
+        Command::new("bash")
+            .arg(repo().join("image/entrypoint.sh"))
+            .arg("write-config")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .envs(base_env("pw", true, "3306"))
+            .env("MOODLE_DATABASE_TLS", tls)
+            .env("APP_DIR", app)
+            .env("CONFIG_FILE", file)
+            .output()
+            .unwrap()
+    };
+    // A driver with the option (5.1+ layout: public/lib/dml).
+    let new = dir.path().join("new");
+    std::fs::create_dir_all(new.join("public/lib/dml")).unwrap();
+    std::fs::write(
+        new.join("public/lib/dml/mysqli_native_moodle_database.php"),
+        "<?php class x { private static $sslmodes = ['require', 'verify-full']; }",
+    )
+    .unwrap();
+    // pgsql knowing 'verify-full' says nothing about mysqli.
+    let old = dir.path().join("old");
+    std::fs::create_dir_all(old.join("lib/dml")).unwrap();
+    std::fs::write(old.join("lib/dml/mysqli_native_moodle_database.php"), "<?php class x {}").unwrap();
+    std::fs::write(old.join("lib/dml/pgsql_native_moodle_database.php"), "<?php $m = ['verify-full'];").unwrap();
+
+    let file = dir.path().join("tls.php");
+    let o = write(&new, "true", &file);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(php(&["-l", file.to_str().unwrap()]).status.success());
+    assert_eq!(cfg_value(&file, "$CFG->dboptions['ssl']"), "\"verify-full\"");
+    assert_eq!(cfg_value(&file, "$CFG->dboptions['dbport']"), "3306");
+
+    let file = dir.path().join("clear.php");
+    let o = write(&new, "false", &file);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(cfg_value(&file, "isset($CFG->dboptions['ssl'])"), "false");
+
+    let file = dir.path().join("refused.php");
+    let o = write(&old, "true", &file);
+    assert_eq!(o.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("mysqli driver has no $CFG->dboptions['ssl']") && err.contains("require_tls = false"),
+        "{err}"
+    );
+    assert!(!file.exists());
+}
+
 #[test]
 fn generated_config_php_lints_and_carries_the_right_values() {
     let dir = tempfile::tempdir().unwrap();

@@ -475,3 +475,71 @@ async fn down_after_an_up_that_failed_early_finishes() {
     p.expect(&["down", "--yes"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());
 }
+
+/// The VPC's default network ACL (every subnet's) admits from the internet
+/// only HTTPS/HTTP to the load balancer and answers (1024-65535, RDP denied
+/// first), everything from inside the VPC; a rule added behind moodlectl's
+/// back is drift that `up` removes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_network_acl_admits_only_what_the_stack_receives() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let vpc = read_state(&p.state_path())["resources"]["vpc"]["id"].as_str().unwrap().to_string();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&moto.url, REGION).await);
+    let filter = |k: &str, v: &str| Filter::builder().name(k).values(v).build();
+    let read = || async {
+        let o = ec2.describe_network_acls().filters(filter("vpc-id", &vpc)).filters(filter("default", "true"));
+        o.send().await.unwrap().network_acls()[0].clone()
+    };
+    let acl = read().await;
+    let mut inbound: Vec<String> = acl
+        .entries()
+        .iter()
+        .filter(|e| e.egress() == Some(false))
+        .map(|e| {
+            let ports = e.port_range().map(|r| format!(" {}-{}", r.from().unwrap(), r.to().unwrap()));
+            let icmp = e.icmp_type_code().map(|c| format!(" type {} code {}", c.r#type().unwrap(), c.code().unwrap()));
+            let action = e.rule_action().unwrap().as_str();
+            let (n, proto, cidr) = (e.rule_number().unwrap(), e.protocol().unwrap(), e.cidr_block().unwrap());
+            format!("{n} {action} {proto}{} {cidr}{}", ports.unwrap_or_default(), icmp.unwrap_or_default())
+        })
+        .collect();
+    inbound.sort();
+    assert_eq!(
+        inbound,
+        [
+            "100 allow -1 10.0.0.0/16",
+            "110 allow 6 443-443 0.0.0.0/0",
+            "120 allow 6 80-80 0.0.0.0/0",
+            "130 deny 6 3389-3389 0.0.0.0/0",
+            "140 allow 6 1024-65535 0.0.0.0/0",
+            "150 allow 17 1024-65535 0.0.0.0/0",
+            "160 allow 1 0.0.0.0/0 type 3 code 4",
+            "32767 deny -1 0.0.0.0/0",
+        ]
+    );
+    // Every subnet of the stack uses it.
+    let subnets = ec2.describe_subnets().filters(filter("vpc-id", &vpc)).send().await.unwrap();
+    let associated: Vec<&str> = acl.associations().iter().filter_map(|a| a.subnet_id()).collect();
+    assert!(subnets.subnets().iter().all(|s| associated.contains(&s.subnet_id().unwrap())), "{associated:?}");
+
+    // Converged: the next `up` writes nothing.
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty());
+
+    // Someone opens SSH to the world: drift, repaired by `up`.
+    let id = acl.network_acl_id().unwrap();
+    let call = ec2.create_network_acl_entry().network_acl_id(id).rule_number(90).egress(false).protocol("6");
+    let call = call.rule_action(aws_sdk_ec2::types::RuleAction::Allow).cidr_block("0.0.0.0/0");
+    call.port_range(aws_sdk_ec2::types::PortRange::builder().from(22).to(22).build()).send().await.unwrap();
+    confirm_alert_email(&moto.url);
+    let (st, _) = p.expect(&["status", "-o", "json"], 4);
+    assert!(st.contains("inbound rule(s) differ from the stack's"), "{st}");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(mutating(&moto.stop_recording()), ["DeleteNetworkAclEntry"]);
+    assert!(!read().await.entries().iter().any(|e| e.rule_number() == Some(90)));
+    p.expect(&["status"], 0);
+}

@@ -54,9 +54,12 @@ if (@file_put_contents($probe, $token) !== strlen($token) || @file_get_contents(
 
 // The database, directly: Moodle's own connection failure is a full error page.
 mysqli_report(MYSQLI_REPORT_OFF);
+// With TLS as config.php asks for it (Moodle's own flags for 'verify-full').
 $db = mysqli_init();
 $db->options(MYSQLI_OPT_CONNECT_TIMEOUT, 3);
-if (!@$db->real_connect($CFG->dbhost, $CFG->dbuser, $CFG->dbpass, $CFG->dbname, (int) ($CFG->dboptions['dbport'] ?? 3306))) {
+$flags = isset($CFG->dboptions['ssl']) ? MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT : 0;
+$port = (int) ($CFG->dboptions['dbport'] ?? 3306);
+if (!@$db->real_connect($CFG->dbhost, $CFG->dbuser, $CFG->dbpass, $CFG->dbname, $port, null, $flags)) {
     moodlectl_health_fail('database', 'connection failed: ' . mysqli_connect_error());
 }
 $result = @$db->query("SELECT value FROM {$CFG->prefix}config WHERE name = 'version'");

@@ -27,6 +27,9 @@ accepts without a look (issue 17), each as AWS documents it:
   is invalid or does not include the required permissions for:
   ENHANCED_MONITORING", the refusal terraform-provider-aws waits out while a
   new role propagates).
+- EC2 `CreateNetworkAclEntry`/`ReplaceNetworkAclEntry` keep the ICMP type
+  and code (`Icmp.Type`/`Icmp.Code`): moto reads them under a name its own
+  request parser never fills, so an ICMP rule came back without them.
 - S3 `PutBucketLogging` reads the target bucket's policy for a grant to
   `logging.s3.amazonaws.com` (InvalidTargetBucketForLogging without one, as
   moto already does); moto crashed (HTTP 500) on a policy with a statement
@@ -267,7 +270,33 @@ def _patch_rds_monitoring():
     RDSBackend.modify_db_instance = modify_db_instance
 
 
+def _patch_nacl_icmp():
+    from moto.ec2.responses.network_acls import NetworkACLs
+
+    def keep_icmp(handler):
+        def wrapped(self):
+            icmp = self._get_param("IcmpTypeCode") or {}
+            get = self._get_param
+
+            def param(key, *a, **k):
+                if key in ("Icmp.Code", "Icmp.Type"):
+                    return icmp.get(key.split(".")[1])
+                return get(key, *a, **k)
+
+            self._get_param = param  # this request's response object only
+            try:
+                return handler(self)
+            finally:
+                del self._get_param
+
+        return wrapped
+
+    NetworkACLs.create_network_acl_entry = keep_icmp(NetworkACLs.create_network_acl_entry)
+    NetworkACLs.replace_network_acl_entry = keep_icmp(NetworkACLs.replace_network_acl_entry)
+
+
 def install():
+    _patch_nacl_icmp()
     _patch_rds_monitoring()
     _patch_s3_logging()
     _patch_rds_parameter_groups()

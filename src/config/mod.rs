@@ -288,6 +288,10 @@ pub struct DatabaseCfg {
     pub deletion_protection: bool,
     /// RDS enhanced monitoring: seconds between OS metric samples (0 = off).
     pub monitoring_interval_seconds: i32,
+    /// The database refuses unencrypted connections
+    /// (`require_secure_transport`) and Moodle connects with TLS, verifying
+    /// the server's certificate against the RDS CA bundle in the image.
+    pub require_tls: bool,
 }
 
 impl DatabaseCfg {
@@ -319,6 +323,7 @@ impl Default for DatabaseCfg {
             serverless_max_acu: 8.0,
             deletion_protection: false,
             monitoring_interval_seconds: 60,
+            require_tls: true,
         }
     }
 }

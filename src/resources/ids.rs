@@ -8,6 +8,7 @@ use crate::engine::StepId;
 pub const NETWORK_VPC: StepId = StepId::new("network.vpc");
 pub const NETWORK_VPC_DNS: StepId = StepId::new("network.vpc-dns");
 pub const NETWORK_DEFAULT_SG: StepId = StepId::new("network.default-sg");
+pub const NETWORK_DEFAULT_NACL: StepId = StepId::new("network.default-nacl");
 pub const NETWORK_SUBNETS: StepId = StepId::new("network.subnets");
 pub const NETWORK_PUBLIC_SUBNET_IP: StepId = StepId::new("network.public-subnet-ip");
 pub const NETWORK_EIPS: StepId = StepId::new("network.eips");
@@ -26,6 +27,7 @@ pub const NETWORK_FLOW_LOG: StepId = StepId::new("network.flow-log");
 // data
 pub const DATA_DB_INSTANCE: StepId = StepId::new("data.db-instance");
 pub const DATA_DB_PARAMS: StepId = StepId::new("data.db-parameter-group");
+pub const DATA_DB_REQUIRE_TLS: StepId = StepId::new("data.db-require-tls");
 pub const DATA_DB_MONITORING_ROLE: StepId = StepId::new("data.db-monitoring-role");
 pub const DATA_DB_LOG_GROUPS: StepId = StepId::new("data.db-log-groups");
 pub const DATA_DB_SUBNET_GROUP: StepId = StepId::new("data.db-subnet-group");

@@ -50,6 +50,8 @@ pub fn steps() -> Vec<Node> {
         node(DATA_DB_SUBNET_GROUP, &[NETWORK_SUBNETS], &data::DB_SUBNET_GROUP_DEF),
         node(DATA_DB_SG, &[NETWORK_VPC], &data::DB_SG),
         node(DATA_DB_MONITORING_ROLE, &[], &data::DB_MONITORING_ROLE_DEF),
+        // After both services: only then does every task connect with TLS.
+        node(DATA_DB_REQUIRE_TLS, &[DATA_DB_PARAMS, COMPUTE_SERVICE, COMPUTE_CRON_SERVICE], &data::DbRequireTlsStep),
         node(DATA_DB_SECRET, &[], &data::DB_CREDENTIALS),
         node(DATA_DB_SECRET_ENDPOINT, &[DATA_DB_INSTANCE, DATA_DB_SECRET], &data::DbSecretEndpointStep),
         node(DATA_EVENTS_TOPIC, &[OBSERVE_ALERTS_KEY], &data::TopicStep { global: false }),
@@ -117,6 +119,7 @@ pub fn steps() -> Vec<Node> {
         node(NETWORK_VPC, &[], &network::VpcStep),
         node(NETWORK_VPC_DNS, &[NETWORK_VPC], &network::VpcDnsStep),
         node(NETWORK_DEFAULT_SG, &[NETWORK_VPC], &network::DefaultSgStep),
+        node(NETWORK_DEFAULT_NACL, &[NETWORK_VPC], &network::DefaultNaclStep),
         node(NETWORK_SUBNETS, &[NETWORK_VPC], &network::SubnetsStep),
         node(NETWORK_PUBLIC_SUBNET_IP, &[NETWORK_SUBNETS], &network::PublicSubnetIpStep),
         node(NETWORK_EIPS, &[], &network::EipsStep),

@@ -48,6 +48,7 @@ pub fn environment(cx: &StepCx) -> Result<Vec<(String, String)>, StepError> {
         attr(DB_INSTANCE, "port", ids::DATA_DB_INSTANCE)?,
         DB_NAME.to_string(),
         DB_USER.to_string(),
+        c.database.require_tls.to_string(),
         c.moodle.admin_user.clone(),
         c.moodle.admin_email.clone(),
         c.moodle.site_name.clone(),

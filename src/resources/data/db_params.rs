@@ -1,8 +1,22 @@
 //! The database's parameter group: the settings that make the exported logs
-//! say something. RDS's default groups keep the slow-query log off and (for
-//! MySQL) write logs to a table (`log_output=TABLE`), which CloudWatch Logs
-//! export cannot read: an exported `slowquery` log stays empty. Ours turns
-//! the slow-query log on for statements over 2 s and writes logs to files.
+//! say something, and TLS required. RDS's default groups keep the
+//! slow-query log off and (for MySQL) write logs to a table
+//! (`log_output=TABLE`), which CloudWatch Logs export cannot read: an
+//! exported `slowquery` log stays empty. Ours turns the slow-query log on for
+//! statements over 2 s and writes logs to files.
+//!
+//! With `database.require_tls` (the default) the group also gets
+//! `require_secure_transport=1`: the server refuses any connection without
+//! TLS, so a client that forgets it fails loudly instead of sending the
+//! password and every query in clear inside the VPC. The image connects with
+//! TLS when the task's `MOODLE_DATABASE_TLS` says so (checked against real
+//! Moodle by `scripts/real-moodle-check`). Order matters on a running site
+//! (the parameter is dynamic: it applies at once):
+//! - turning it **on** waits until both services run the task definition
+//!   that connects with TLS ([`DbRequireTlsStep`], after the services) —
+//!   set first, it would cut off the tasks still connecting in clear;
+//! - turning it **off** happens here, before the services roll out tasks
+//!   that connect in clear.
 //!
 //! AWS rules encoded here:
 //! - A parameter group belongs to one family — the engine and its major
@@ -17,8 +31,20 @@ use super::*;
 use crate::resources::prelude::*;
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
 
-/// (name, value) of every parameter we set.
+/// (name, value) of the parameters we always set.
 pub const DB_PARAMETERS: &[(&str, &str)] = &[("slow_query_log", "1"), ("long_query_time", "2"), ("log_output", "FILE")];
+
+/// Refuses connections without TLS.
+const SECURE_TRANSPORT: &str = "require_secure_transport";
+
+/// Every (name, value) this step makes the group hold: with TLS not
+/// required, `require_secure_transport=0` too (turned off before the
+/// services start tasks that connect in clear); turning it on is
+/// [`DbRequireTlsStep`]'s.
+fn wanted(cx: &StepCx) -> Vec<(&'static str, &'static str)> {
+    let off = (!cx.cfg.database.require_tls).then_some((SECURE_TRANSPORT, "0"));
+    DB_PARAMETERS.iter().copied().chain(off).collect()
+}
 
 pub fn parameter_group_name(cx: &StepCx) -> String {
     cx.cfg.name("db-params")
@@ -40,13 +66,25 @@ fn family_of(d: &crate::config::DatabaseCfg) -> String {
     }
 }
 
-fn parameters() -> Vec<Parameter> {
-    DB_PARAMETERS
-        .iter()
+fn parameters(want: &[(&str, &str)]) -> Vec<Parameter> {
+    want.iter()
         .map(|(k, v)| {
             Parameter::builder().parameter_name(*k).parameter_value(*v).apply_method(ApplyMethod::Immediate).build()
         })
         .collect()
+}
+
+/// Write `want` into the group (cluster group for Aurora).
+async fn modify(cx: &StepCx, name: &str, want: &[(&str, &str)]) -> Result<(), StepError> {
+    let rds = &cx.aws.rds;
+    if is_aurora(cx) {
+        let call = rds.modify_db_cluster_parameter_group().db_cluster_parameter_group_name(name);
+        call.set_parameters(Some(parameters(want))).send().await.ctx("ModifyDBClusterParameterGroup", name)?;
+    } else {
+        let call = rds.modify_db_parameter_group().db_parameter_group_name(name);
+        call.set_parameters(Some(parameters(want))).send().await.ctx("ModifyDBParameterGroup", name)?;
+    }
+    Ok(())
 }
 
 /// The user-set parameters of the group, or None when it does not exist.
@@ -75,9 +113,8 @@ async fn live(cx: &StepCx, name: &str) -> Result<Option<(String, Vec<(String, St
     Ok(Some((family, set)))
 }
 
-fn missing(set: &[(String, String)]) -> Vec<String> {
-    DB_PARAMETERS
-        .iter()
+fn missing(want: &[(&str, &str)], set: &[(String, String)]) -> Vec<String> {
+    want.iter()
         .filter(|(k, v)| !set.iter().any(|(lk, lv)| lk == k && lv == v))
         .map(|(k, v)| format!("{k}={v}"))
         .collect()
@@ -106,7 +143,7 @@ impl Step<StepCx> for DbParamsStep {
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
                 let tags = Some(Tags::named(cx, key, &name).render());
-                let desc = format!("moodlectl {}: slow-query log, logs to files", cx.cfg.stack.name);
+                let desc = format!("moodlectl {}: slow-query log, logs to files, TLS", cx.cfg.stack.name);
                 if aurora {
                     let call = rds.create_db_cluster_parameter_group().db_cluster_parameter_group_name(&name);
                     let call = call.db_parameter_group_family(&family).description(desc).set_tags(tags);
@@ -120,18 +157,13 @@ impl Step<StepCx> for DbParamsStep {
                 (Outcome::Created, vec![])
             }
         };
-        let todo = missing(&set);
+        let want = wanted(cx);
+        let todo = missing(&want, &set);
         if todo.is_empty() {
             return Ok(out);
         }
         if !cx.dry_run {
-            if aurora {
-                let call = rds.modify_db_cluster_parameter_group().db_cluster_parameter_group_name(&name);
-                call.set_parameters(Some(parameters())).send().await.ctx("ModifyDBClusterParameterGroup", &name)?;
-            } else {
-                let call = rds.modify_db_parameter_group().db_parameter_group_name(&name);
-                call.set_parameters(Some(parameters())).send().await.ctx("ModifyDBParameterGroup", &name)?;
-            }
+            modify(cx, &name, &want).await?;
         }
         Ok(if out == Outcome::Created {
             out
@@ -160,12 +192,48 @@ impl Step<StepCx> for DbParamsStep {
         let found = live(cx, &name).await?;
         cx.inspect_one(DB_PARAMS, "rds:parameter-group", &name, found, |i, (family, set)| {
             let mut i = i.status(Some(&name), family, true);
-            let todo = missing(&set);
+            // Everything the group should hold once `up` is done, TLS included.
+            let mut want = wanted(cx);
+            want.extend(cx.cfg.database.require_tls.then_some((SECURE_TRANSPORT, "1")));
+            let todo = missing(&want, &set);
             if !todo.is_empty() {
                 i.drift = Some(format!("parameters differ: want {}", todo.join(", ")));
             }
             i
         })
+    }
+}
+
+/// `require_secure_transport=1`, once both services run tasks that connect
+/// with TLS (see the module header for why after them).
+pub(crate) struct DbRequireTlsStep;
+
+#[async_trait]
+impl Step<StepCx> for DbRequireTlsStep {
+    async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
+        if !cx.cfg.database.require_tls {
+            return Ok(Outcome::Unchanged); // turned off by the group's own step
+        }
+        let name = parameter_group_name(cx);
+        let want = [(SECURE_TRANSPORT, "1")];
+        let todo = match live(cx, &name).await? {
+            Some((_, set)) => missing(&want, &set),
+            None if cx.dry_run => return Ok(Outcome::Created),
+            None => return Err(StepError::MissingDependency { step: ids::DATA_DB_PARAMS, what: DB_PARAMS.into() }),
+        };
+        if todo.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        if !cx.dry_run {
+            modify(cx, &name, &want).await?;
+        }
+        Ok(Outcome::Updated(vec![format!("parameters: {} (the services connect with TLS)", todo.join(", "))]))
+    }
+    async fn destroy(&self, _cx: &StepCx) -> Result<Outcome, StepError> {
+        Ok(Outcome::AlreadyAbsent) // the setting goes with the group
+    }
+    async fn inspect(&self, _cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
+        Ok(vec![]) // the group's row carries it
     }
 }
 

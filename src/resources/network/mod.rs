@@ -16,6 +16,7 @@
 //! recovered by finding the resource by tag. This file holds what the tier's
 //! resources share: their state keys, the AZ layout, and the step list.
 
+mod default_nacl;
 mod default_sg;
 mod endpoints;
 mod flow_log;
@@ -25,7 +26,9 @@ mod nat;
 mod routes;
 mod subnets;
 mod vpc;
-pub(crate) use self::{default_sg::*, endpoints::*, flow_log::*, igw::*, nat::*, routes::*, subnets::*, vpc::*};
+pub(crate) use self::{
+    default_nacl::*, default_sg::*, endpoints::*, flow_log::*, igw::*, nat::*, routes::*, subnets::*, vpc::*,
+};
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;
 
