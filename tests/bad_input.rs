@@ -126,6 +126,13 @@ const CASES: &[Case] = &[
         expect: &["`logs.waf_retention_days`", "31 is not a CloudWatch Logs retention value"],
     },
     Case {
+        name: "enhanced monitoring every 7 seconds",
+        config: Config::Edit("monitoring_interval_seconds = 60", "monitoring_interval_seconds = 7"),
+        args: &["plan"],
+        state: None,
+        expect: &["`database.monitoring_interval_seconds`", "7 is not an RDS monitoring interval"],
+    },
+    Case {
         name: "backup plan retention of zero days",
         config: Config::Edit("backup_plan_retention_days = 35", "backup_plan_retention_days = 0"),
         args: &["plan"],
