@@ -102,6 +102,25 @@ async fn up_builds_the_service_as_specified() {
     assert_eq!(vol.transit_encryption().map(|t| t.as_str()), Some("ENABLED"));
     assert_eq!(vol.authorization_config().and_then(|a| a.access_point_id()), Some(sid("efs/access-point").as_str()));
     assert_eq!(ctr.mount_points()[0].source_volume(), Some("moodle"));
+    // A read-only root; writable only moodledata and five volumes of task
+    // storage (no host path: Fargate's ephemeral storage).
+    assert_eq!(ctr.readonly_root_filesystem(), Some(true));
+    let scratch: Vec<(&str, &str)> =
+        ctr.mount_points()[1..].iter().map(|m| (m.source_volume().unwrap(), m.container_path().unwrap())).collect();
+    assert_eq!(
+        scratch,
+        [
+            ("config", "/var/www/config"),
+            ("local-cache", "/var/cache/moodle"),
+            ("apache-run", "/var/run/apache2"),
+            ("apache-lock", "/var/lock/apache2"),
+            ("tmp", "/tmp")
+        ]
+    );
+    for (name, _) in &scratch {
+        let v = td.volumes().iter().find(|v| v.name() == Some(name)).unwrap();
+        assert!(v.efs_volume_configuration().is_none() && v.host().and_then(|h| h.source_path()).is_none(), "{v:?}");
+    }
     let lc = ctr.log_configuration().unwrap();
     assert_eq!(lc.log_driver().as_str(), "awslogs");
     let opts = lc.options().unwrap();

@@ -255,6 +255,8 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let inst = rds.describe_db_instances().db_instance_identifier("moodle-db").send().await.unwrap();
     let inst = inst.db_instances()[0].clone();
     assert_eq!(inst.monitoring_interval(), Some(60));
+    let em = inst.enhanced_monitoring_resource_arn().unwrap_or_default();
+    assert!(em.starts_with("arn:aws:logs:ap-southeast-1:123456789012:log-group:RDSOSMetrics:log-stream:"), "{em}");
     assert_eq!(inst.monitoring_role_arn(), Some(attr("iam-role/rds-monitoring", "arn").as_str()));
     let iam = aws_sdk_iam::Client::new(&conf);
     let role = iam.get_role().role_name("moodle-rds-monitoring").send().await.unwrap();

@@ -524,3 +524,20 @@ fn the_env_contract_is_the_same_on_both_sides() {
     }
     assert_eq!(read_by_image, set_by_compute, "image/ and src/resources/compute.rs disagree on the environment");
 }
+
+/// The task's read-only root: the paths the task definition gives volumes
+/// of task storage are exactly the Dockerfile's `VOLUME`s (Fargate fills each
+/// from the image's directory, so one missing there would be root-owned and
+/// unwritable for uid 33; one missing in the task would be read-only).
+#[test]
+fn the_writable_paths_are_the_same_on_both_sides() {
+    use moodlectl::resources::compute::SCRATCH_VOLUMES;
+    let dockerfile = std::fs::read_to_string(repo().join("image/Dockerfile")).unwrap();
+    let line = dockerfile.lines().find(|l| l.starts_with("VOLUME ")).expect("a VOLUME line");
+    let declared: BTreeSet<String> =
+        serde_json::from_str::<Vec<String>>(line.trim_start_matches("VOLUME ")).unwrap().into_iter().collect();
+    let mounted: BTreeSet<String> = SCRATCH_VOLUMES.iter().map(|(_, p)| p.to_string()).collect();
+    assert_eq!(declared, mounted);
+    // The USER comes after: the VOLUMEs' owners were set by layout.sh (as root).
+    assert!(dockerfile.find("VOLUME ").unwrap() > dockerfile.find("layout.sh \\").unwrap());
+}

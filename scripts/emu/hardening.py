@@ -26,7 +26,9 @@ accepts without a look (issue 17), each as AWS documents it:
   `monitoring.rds.amazonaws.com` (InvalidParameterValue "IAM role ARN value
   is invalid or does not include the required permissions for:
   ENHANCED_MONITORING", the refusal terraform-provider-aws waits out while a
-  new role propagates).
+  new role propagates). An instance with monitoring on reports where its
+  metrics go (`EnhancedMonitoringResourceArn`, the `RDSOSMetrics` log
+  stream named after its resource ID), as AWS does; moto reported nothing.
 - EC2 `CreateNetworkAclEntry`/`ReplaceNetworkAclEntry` keep the ICMP type
   and code (`Icmp.Type`/`Icmp.Code`): moto reads them under a name its own
   request parser never fills, so an ICMP rule came back without them.
@@ -268,6 +270,16 @@ def _patch_rds_monitoring():
 
     RDSBackend.create_db_instance = create_db_instance
     RDSBackend.modify_db_instance = modify_db_instance
+
+    from moto.rds.models import DBInstance
+
+    def enhanced_monitoring_resource_arn(self):
+        if not int(self.monitoring_interval or 0):
+            return None
+        return (f"arn:aws:logs:{self.region}:{self.account_id}:log-group:RDSOSMetrics:"
+                f"log-stream:{self.dbi_resource_id}")
+
+    DBInstance.enhanced_monitoring_resource_arn = property(enhanced_monitoring_resource_arn)
 
 
 def _patch_nacl_icmp():

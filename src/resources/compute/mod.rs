@@ -41,6 +41,22 @@ pub const ENV_NAMES: &[&str] = &[
     "MOODLE_REDIS_TLS",
     "MOODLE_DATA_DIR",
 ];
+/// The only paths the container writes outside moodledata, as (volume name,
+/// path): its root filesystem is read-only (`readonlyRootFilesystem`), and
+/// each of these is a volume of the task's ephemeral storage, which Fargate
+/// fills from the image's directory (owner and mode included). The image's
+/// Dockerfile declares the same paths as `VOLUME`s (a test compares them):
+/// config.php and the OPcache blacklist, the local cache, Apache's run and
+/// lock files, PHP's temporary files. A write anywhere else — a compromised
+/// PHP process dropping a file into the code, say — fails.
+pub const SCRATCH_VOLUMES: &[(&str, &str)] = &[
+    ("config", "/var/www/config"),
+    ("local-cache", "/var/cache/moodle"),
+    ("apache-run", "/var/run/apache2"),
+    ("apache-lock", "/var/lock/apache2"),
+    ("tmp", "/tmp"),
+];
+
 /// Injected from Secrets Manager by ECS, never in plain text.
 pub const SECRET_ENV_NAMES: &[&str] = &["MOODLE_DATABASE_PASSWORD", "MOODLE_PASSWORD"];
 

@@ -126,6 +126,7 @@ pub(crate) fn task_spec(
         format!("logs={group}/{}/{LOG_MODE}/{LOG_BUFFER}", role.stream_prefix()),
         format!("healthcheck={health}"),
         format!("command={}", command.join(" ")),
+        format!("readonly_root={}", scratch_sig(SCRATCH_VOLUMES.iter().map(|(_, p)| *p))),
     ];
     sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
     sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
@@ -137,6 +138,7 @@ pub(crate) fn task_spec(
         .essential(true)
         // A cron run (or a web request) gets two minutes to finish on a stop.
         .stop_timeout(120)
+        .readonly_root_filesystem(true)
         .set_command((!command.is_empty()).then_some(command))
         .log_configuration(
             ecs::LogConfiguration::builder()
@@ -169,10 +171,21 @@ pub(crate) fn task_spec(
                     .expect("command set"),
             );
     }
+    let scratch = SCRATCH_VOLUMES.iter().map(|(name, path)| {
+        ecs::MountPoint::builder().source_volume(*name).container_path(*path).read_only(false).build()
+    });
     let container = container
-        .mount_points(
-            ecs::MountPoint::builder().source_volume("moodle").container_path(MOODLEDATA_PATH).read_only(false).build(),
-        )
+        .set_mount_points(Some(
+            std::iter::once(
+                ecs::MountPoint::builder()
+                    .source_volume("moodle")
+                    .container_path(MOODLEDATA_PATH)
+                    .read_only(false)
+                    .build(),
+            )
+            .chain(scratch)
+            .collect(),
+        ))
         .set_environment(Some(env.iter().map(|(k, v)| ecs::KeyValuePair::builder().name(k).value(v).build()).collect()))
         .set_secrets(Some(
             secrets
@@ -215,7 +228,11 @@ pub(crate) fn task_spec(
                 .build(),
         )
         .container_definitions(container)
-        .volumes(volume)
+        .set_volumes(Some(
+            std::iter::once(volume)
+                .chain(SCRATCH_VOLUMES.iter().map(|(n, _)| ecs::Volume::builder().name(*n).build()))
+                .collect(),
+        ))
         .set_tags(Some(Tags::new(cx, role.task_def_key()).render()));
     Ok((TaskSpec { sig }, req))
 }
@@ -248,6 +265,20 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     sig.push(format!("logs={group}/{prefix}/{}/{}", opt("mode"), opt("max-buffer-size")));
     sig.push(format!("healthcheck={}", c.health_check().map(|h| h.command().join(" ")).unwrap_or_default()));
     sig.push(format!("command={}", c.command().join(" ")));
+    // Read-only root, and which task-storage volumes it writes to instead.
+    let scratch: Vec<&str> = c
+        .mount_points()
+        .iter()
+        .filter(|m| {
+            let vol = td.volumes().iter().find(|v| v.name() == m.source_volume());
+            // No EFS and no host path (ECS may answer an empty `host`): task storage.
+            let host_path = |v: &ecs::Volume| v.host().and_then(|h| h.source_path()).is_some();
+            vol.is_some_and(|v| v.efs_volume_configuration().is_none() && !host_path(v))
+        })
+        .filter_map(|m| m.container_path())
+        .collect();
+    let readonly = c.readonly_root_filesystem() == Some(true);
+    sig.push(format!("readonly_root={}", if readonly { scratch_sig(scratch.into_iter()) } else { "off".into() }));
     sig.extend(
         c.environment()
             .iter()
@@ -256,6 +287,13 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     sig.extend(c.secrets().iter().map(|s| format!("secret {}={}", s.name(), s.value_from())));
     sig.sort();
     sig
+}
+
+/// The read-only root's signature: the writable paths, sorted.
+fn scratch_sig<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+    let mut p: Vec<&str> = paths.collect();
+    p.sort();
+    format!("on, writable {}", p.join(" "))
 }
 
 pub(crate) async fn latest_task_def(cx: &StepCx, role: Role) -> Result<Option<ecs::TaskDefinition>, StepError> {
