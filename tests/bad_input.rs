@@ -126,6 +126,16 @@ const CASES: &[Case] = &[
         expect: &["`logs.waf_retention_days`", "31 is not a CloudWatch Logs retention value"],
     },
     Case {
+        name: "a listener TLS policy that is not an ELB policy",
+        config: Config::Edit(
+            "alb_ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09\"",
+            "alb_ssl_policy = \"TLSv1.3\"",
+        ),
+        args: &["plan"],
+        state: None,
+        expect: &["`cdn.alb_ssl_policy`", "not an ELB predefined security policy"],
+    },
+    Case {
         name: "enhanced monitoring every 7 seconds",
         config: Config::Edit("monitoring_interval_seconds = 60", "monitoring_interval_seconds = 7"),
         args: &["plan"],

@@ -236,6 +236,8 @@ pub struct CdnCfg {
     pub extra_managed_rule_groups: Vec<ManagedRuleGroup>,
     /// Refuse to delete the load balancer while true (`down` turns it off first).
     pub alb_deletion_protection: bool,
+    /// The HTTPS listener's security policy (an ELB predefined policy name).
+    pub alb_ssl_policy: String,
 }
 
 impl Default for CdnCfg {
@@ -246,6 +248,7 @@ impl Default for CdnCfg {
             deregistration_delay_seconds: 30,
             extra_managed_rule_groups: vec![],
             alb_deletion_protection: false,
+            alb_ssl_policy: "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09".into(),
         }
     }
 }

@@ -204,6 +204,13 @@ impl Config {
         if self.cdn.deregistration_delay_seconds > 3600 {
             bad("cdn.deregistration_delay_seconds", "must be between 0 and 3600".into());
         }
+        let policy = &self.cdn.alb_ssl_policy;
+        if !policy.starts_with("ELBSecurityPolicy-") || !policy.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bad(
+                "cdn.alb_ssl_policy",
+                format!("`{policy}` is not an ELB predefined security policy (e.g. ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09)"),
+            );
+        }
         let d = &self.database;
         if !is_instance_class(&d.instance_class, "db") {
             bad(

@@ -98,6 +98,13 @@ impl Step<StepCx> for ListenersStep {
         };
         let restrict = cx.cfg.cdn.restrict_alb;
         let cert = cx.cfg.domain.alb_certificate_arn.clone();
+        // `cdn.alb_ssl_policy`: by default TLS 1.3/1.2 with the restricted
+        // (forward-secret AES-GCM) TLS 1.2 ciphers and hybrid post-quantum
+        // key exchange (ML-KEM), the policy AWS recommends since 2025-09. The
+        // only client is CloudFront, which negotiates these; a client without
+        // ML-KEM falls back to classical key exchange. A listener on another
+        // policy is moved with `ModifyListener`.
+        let policy = cx.cfg.cdn.alb_ssl_policy.as_str();
         let live = listeners(cx, &alb).await?;
         let mut out = Outcome::Unchanged;
         let mut created = 0;
@@ -141,13 +148,13 @@ impl Step<StepCx> for ListenersStep {
                 let live_cert = l.certificates().first().and_then(|c| c.certificate_arn()).unwrap_or_default();
                 if action_sig(l.default_actions()) != action_sig(std::slice::from_ref(&default))
                     || live_cert != cert
-                    || l.ssl_policy() != Some(SSL_POLICY)
+                    || l.ssl_policy() != Some(policy)
                 {
                     out = out.merge(Outcome::Updated(vec!["listener 443: certificate/policy/default action".into()]));
                     if !cx.dry_run {
                         let call = cx.aws.elbv2.modify_listener().listener_arn(&arn);
                         let call = call.certificates(Certificate::builder().certificate_arn(&cert).build());
-                        let call = call.ssl_policy(SSL_POLICY).default_actions(default.clone());
+                        let call = call.ssl_policy(policy).default_actions(default.clone());
                         call.send().await.ctx("ModifyListener", "listener 443")?;
                     }
                 }
@@ -160,7 +167,7 @@ impl Step<StepCx> for ListenersStep {
             None => {
                 let call = cx.aws.elbv2.create_listener().load_balancer_arn(&alb).protocol(ProtocolEnum::Https);
                 let call = call.port(443).certificates(Certificate::builder().certificate_arn(&cert).build());
-                let call = call.ssl_policy(SSL_POLICY).default_actions(default.clone());
+                let call = call.ssl_policy(policy).default_actions(default.clone());
                 let call = call.set_tags(Some(Tags::named(cx, LISTENER_HTTPS, "https").render()));
                 let o = call.send().await.ctx("CreateListener", "listener 443")?;
                 let arn = o.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();

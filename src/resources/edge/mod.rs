@@ -22,8 +22,6 @@ use crate::resources::prelude::*;
 
 pub const ORIGIN_HEADER: &str = "X-Origin-Verify";
 pub const CLOUDFRONT_PREFIX_LIST: &str = "com.amazonaws.global.cloudfront.origin-facing";
-/// A modern policy: TLS 1.3 and 1.2 only.
-pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 pub const CONTAINER_PORT: i32 = 8080;
 /// The image's health endpoint (`image/moodlectl/health.php`). Not a Moodle
 /// page: the ALB sends the task's IP as Host, and Moodle answers any foreign
