@@ -178,7 +178,7 @@ async fn up_builds_the_network_as_specified() {
         assert!(ids.contains(e.vpc_endpoint_id().unwrap()));
     }
     assert!(rows.iter().all(|r| r["state"].as_str().is_some_and(|s| !s.is_empty())));
-    assert_eq!(rows.iter().filter(|r| r["tier"] == "network").count(), 23);
+    assert_eq!(rows.iter().filter(|r| r["tier"] == "network").count(), 24);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,7 +34,7 @@ pub async fn find(logs: &Client, name: &str) -> Result<Option<aws_sdk_cloudwatch
 /// associated: it must be a key ARN of the group's region whose policy lets
 /// `logs.<region>.amazonaws.com` use it (AccessDeniedException otherwise). A
 /// key policy just written may not be seen at once, so that refusal is
-/// waited out ([`propagation::LOGS_KMS_KEY`]).
+/// waited out (`transient::LOGS_KMS_KEY`).
 pub async fn ensure(cx: &StepCx, global: bool, key: &str, name: &str, retention: i32) -> Result<Outcome, StepError> {
     let logs = client(cx, global);
     let kms = stack_key_arn(cx, global)?;
