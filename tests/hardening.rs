@@ -321,6 +321,20 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     order(&ops, "UpdateService", "ModifyDBParameterGroup");
     assert_eq!((secure().await.as_deref(), tls_env().await.as_deref()), (Some("1"), Some("true")));
 
+    // The read-only root is a setting (ECS Exec needs it off): turned off, a
+    // new task definition revision with a writable root; back on, read-only.
+    let readonly =
+        || async { service_task_definition(&conf).await.container_definitions()[0].readonly_root_filesystem() };
+    assert_eq!(readonly().await, Some(true));
+    p.edit_config("readonly_root_filesystem = true", "readonly_root_filesystem = false");
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(plan.contains("readonly_root=off"), "{plan}");
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(readonly().await, Some(false));
+    p.edit_config("readonly_root_filesystem = false", "readonly_root_filesystem = true");
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(readonly().await, Some(true));
+
     // Converged: a second up changes nothing; status is healthy with every new row.
     moto.start_recording();
     p.expect(&["up", "--yes"], 0);

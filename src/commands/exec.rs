@@ -12,7 +12,10 @@
 //!
 //! AWS refuses `ExecuteCommand` for a task started before ECS Exec was on,
 //! and while the task's ExecuteCommandAgent is not RUNNING yet (a task a few
-//! seconds old): both are checked first and explained.
+//! seconds old): both are checked first and explained. ECS Exec's agent also
+//! needs a writable root filesystem (AWS's `amazon-ecs-exec-checker` checks
+//! `readonlyRootFilesystem`): with `service.readonly_root_filesystem` on —
+//! the default — the session would open and die, so that is said instead.
 
 use super::{inputs, CmdError, CmdResult};
 use crate::aws::errors::aws_err;
@@ -133,6 +136,20 @@ pub async fn start(
     let described = described.send().await.map_err(|e| CmdError::runtime(aws_err("DescribeTasks", arn, e)))?;
     let t = described.tasks().first().ok_or_else(|| usage(format!("task {} is gone", task_id(arn))))?;
     let id = task_id(arn).to_string();
+    let td = t.task_definition_arn().unwrap_or_default();
+    let def = ecs.describe_task_definition().task_definition(td).send().await;
+    let def = def.map_err(|e| CmdError::runtime(aws_err("DescribeTaskDefinition", td, e)))?;
+    let readonly = def
+        .task_definition()
+        .map(|d| d.container_definitions())
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.name() == Some(container) && c.readonly_root_filesystem() == Some(true));
+    if readonly {
+        return Err(usage(format!(
+            "task {id} runs `{container}` with a read-only root filesystem, and ECS Exec's agent needs to write to it\nhint: set `readonly_root_filesystem = false` under [service] and run `moodlectl up` (a rolling deploy); `moodlectl run` runs admin commands in a one-off task either way"
+        )));
+    }
     if !t.enable_execute_command() {
         return Err(usage(format!(
             "task {id} was started without ECS Exec\nhint: it started before ECS Exec was turned on; `aws ecs update-service --force-new-deployment` replaces it"
@@ -175,9 +192,10 @@ fn usage(msg: String) -> CmdError {
 mod tests {
     use super::*;
     use aws_sdk_ecs::operation::{
-        describe_tasks::DescribeTasksOutput, execute_command::ExecuteCommandOutput, list_tasks::ListTasksOutput,
+        describe_task_definition::DescribeTaskDefinitionOutput, describe_tasks::DescribeTasksOutput,
+        execute_command::ExecuteCommandOutput, list_tasks::ListTasksOutput,
     };
-    use aws_sdk_ecs::types::{Container, ManagedAgent, ManagedAgentName, Task};
+    use aws_sdk_ecs::types::{Container, ContainerDefinition, ManagedAgent, ManagedAgentName, Task, TaskDefinition};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     const ARN: &str = "arn:aws:ecs:ap-southeast-1:123456789012:task/moodle-cluster/0123abcd";
@@ -185,15 +203,29 @@ mod tests {
     fn task(exec: bool, agent: &str) -> Task {
         let agent = ManagedAgent::builder().name(ManagedAgentName::ExecuteCommandAgent).last_status(agent).build();
         let c = Container::builder().name("moodle").runtime_id("0123abcd-111").managed_agents(agent).build();
-        Task::builder().task_arn(ARN).enable_execute_command(exec).containers(c).build()
+        Task::builder().task_arn(ARN).task_definition_arn(TD).enable_execute_command(exec).containers(c).build()
     }
 
+    const TD: &str = "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/moodle-moodle:3";
+
     async fn run(t: Task, task: Option<&str>) -> (Result<Session, CmdError>, usize) {
+        run_with(t, task, false).await
+    }
+
+    async fn run_with(t: Task, task: Option<&str>, readonly: bool) -> (Result<Session, CmdError>, usize) {
         let list = mock!(aws_sdk_ecs::Client::list_tasks)
             .match_requests(|r| r.service_name() == Some("moodle-service") && r.cluster() == Some("moodle-cluster"))
             .then_output(|| ListTasksOutput::builder().task_arns(ARN).build());
         let describe = mock!(aws_sdk_ecs::Client::describe_tasks)
             .then_output(move || DescribeTasksOutput::builder().tasks(t.clone()).build());
+        let definition = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some(TD))
+            .then_output(move || {
+                let c = ContainerDefinition::builder().name("moodle").readonly_root_filesystem(readonly).build();
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(TaskDefinition::builder().container_definitions(c).build())
+                    .build()
+            });
         let exec = mock!(aws_sdk_ecs::Client::execute_command)
             .match_requests(|r| {
                 r.task() == Some(ARN)
@@ -209,7 +241,7 @@ mod tests {
                     .build();
                 ExecuteCommandOutput::builder().session(s).build()
             });
-        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &describe, &exec]);
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &describe, &definition, &exec]);
         let at = Where { cluster: "moodle-cluster", service: "moodle-service", container: "moodle" };
         let r = start(&ecs, &at, task, "php admin/cli/cron.php").await;
         (r, exec.num_calls())
@@ -240,6 +272,11 @@ mod tests {
         }
         let (r, _) = run(task(true, "RUNNING"), Some("ffff")).await;
         assert!(r.unwrap_err().error.to_string().contains("running: 0123abcd"));
+        // A read-only root (the default): said, with the way out, before any session.
+        let (r, execs) = run_with(task(true, "RUNNING"), None, true).await;
+        let e = r.unwrap_err().error.to_string();
+        assert!(e.contains("read-only root filesystem") && e.contains("readonly_root_filesystem = false"), "{e}");
+        assert_eq!(execs, 0, "no ExecuteCommand call");
     }
 
     #[test]

@@ -162,6 +162,10 @@ pub struct ServiceCfg {
     pub ondemand_weight: u32,
     pub ondemand_base: u32,
     pub platform: Platform,
+    /// The container's root filesystem is read-only (it writes only to
+    /// moodledata and its volumes of task storage). ECS Exec needs it
+    /// writable: `moodlectl exec` says so when it is not.
+    pub readonly_root_filesystem: bool,
 }
 
 impl ServiceCfg {
@@ -185,6 +189,7 @@ impl Default for ServiceCfg {
             ondemand_weight: 1,
             ondemand_base: 1,
             platform: Platform::X86,
+            readonly_root_filesystem: true,
         }
     }
 }

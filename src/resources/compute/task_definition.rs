@@ -126,7 +126,14 @@ pub(crate) fn task_spec(
         format!("logs={group}/{}/{LOG_MODE}/{LOG_BUFFER}", role.stream_prefix()),
         format!("healthcheck={health}"),
         format!("command={}", command.join(" ")),
-        format!("readonly_root={}", scratch_sig(SCRATCH_VOLUMES.iter().map(|(_, p)| *p))),
+        format!(
+            "readonly_root={}",
+            if c.service.readonly_root_filesystem {
+                scratch_sig(SCRATCH_VOLUMES.iter().map(|(_, p)| *p))
+            } else {
+                "off".into()
+            }
+        ),
     ];
     sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
     sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
@@ -138,7 +145,7 @@ pub(crate) fn task_spec(
         .essential(true)
         // A cron run (or a web request) gets two minutes to finish on a stop.
         .stop_timeout(120)
-        .readonly_root_filesystem(true)
+        .readonly_root_filesystem(c.service.readonly_root_filesystem)
         .set_command((!command.is_empty()).then_some(command))
         .log_configuration(
             ecs::LogConfiguration::builder()
