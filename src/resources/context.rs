@@ -191,6 +191,22 @@ impl StepCx {
         }
     }
 
+    /// An attribute recorded for `key` (an ARN, say); an empty value counts
+    /// as none.
+    pub fn recorded_attr(&self, key: &str, attr: &str) -> Option<String> {
+        self.state.get(key).and_then(|r| r.attrs.get(attr).cloned()).filter(|v| !v.is_empty())
+    }
+
+    /// An attribute a dependency recorded, as [`Self::dependency`] reads its ID:
+    /// absent in a dry run means the dependency would be created.
+    pub fn dependency_attr(&self, key: &str, attr: &str, step: StepId) -> Result<Option<String>, StepError> {
+        match self.recorded_attr(key, attr) {
+            Some(v) => Ok(Some(v)),
+            None if self.dry_run => Ok(None),
+            None => Err(StepError::MissingDependency { step, what: format!("{key}.{attr}") }),
+        }
+    }
+
     pub fn note(&self, s: String) {
         self.notes.lock().unwrap().push(s);
     }

@@ -126,14 +126,7 @@ pub(crate) fn task_spec(
         format!("logs={group}/{}/{LOG_MODE}/{LOG_BUFFER}", role.stream_prefix()),
         format!("healthcheck={health}"),
         format!("command={}", command.join(" ")),
-        format!(
-            "readonly_root={}",
-            if c.service.readonly_root_filesystem {
-                scratch_sig(SCRATCH_VOLUMES.iter().map(|(_, p)| *p))
-            } else {
-                "off".into()
-            }
-        ),
+        readonly_sig(c.service.readonly_root_filesystem, SCRATCH_VOLUMES.iter().map(|(_, p)| *p)),
     ];
     sig.extend(env.iter().map(|(k, v)| format!("env {k}={v}")));
     sig.extend(secrets.iter().map(|(k, v)| format!("secret {k}={v}")));
@@ -285,7 +278,7 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
         .filter_map(|m| m.container_path())
         .collect();
     let readonly = c.readonly_root_filesystem() == Some(true);
-    sig.push(format!("readonly_root={}", if readonly { scratch_sig(scratch.into_iter()) } else { "off".into() }));
+    sig.push(readonly_sig(readonly, scratch.into_iter()));
     sig.extend(
         c.environment()
             .iter()
@@ -296,11 +289,14 @@ pub(crate) fn live_sig(td: &ecs::TaskDefinition) -> Vec<String> {
     sig
 }
 
-/// The read-only root's signature: the writable paths, sorted.
-fn scratch_sig<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+/// The root filesystem's signature: `off`, or on with the writable paths, sorted.
+fn readonly_sig<'a>(readonly: bool, paths: impl Iterator<Item = &'a str>) -> String {
+    if !readonly {
+        return "readonly_root=off".into();
+    }
     let mut p: Vec<&str> = paths.collect();
     p.sort();
-    format!("on, writable {}", p.join(" "))
+    format!("readonly_root=on, writable {}", p.join(" "))
 }
 
 pub(crate) async fn latest_task_def(cx: &StepCx, role: Role) -> Result<Option<ecs::TaskDefinition>, StepError> {

@@ -49,7 +49,7 @@ fn plan_input(cx: &StepCx) -> PlanInput {
 /// What the plan backs up: the database (instance, or Aurora cluster) and the file system.
 fn resources(cx: &StepCx) -> Option<Vec<String>> {
     let db_key = if is_aurora(cx) { DB_CLUSTER } else { DB_INSTANCE };
-    let db = cx.state.get(db_key).and_then(|r| r.attrs.get("arn").cloned()).filter(|a| !a.is_empty())?;
+    let db = cx.recorded_attr(db_key, "arn")?;
     let fs = cx.state.id(EFS)?;
     let account = db.split(':').nth(4)?.to_string();
     let mut v = vec![db, format!("arn:aws:elasticfilesystem:{}:{account}:file-system/{fs}", cx.aws.region)];

@@ -57,13 +57,5 @@ pub(crate) fn monitoring(cx: &StepCx) -> Result<(i32, Option<String>), StepError
     if interval == 0 {
         return Ok((0, None));
     }
-    let arn = cx.state.get(DB_MONITORING_ROLE).and_then(|r| r.attrs.get("arn").cloned());
-    match arn {
-        Some(a) => Ok((interval, Some(a))),
-        None if cx.dry_run => Ok((interval, None)),
-        None => Err(StepError::MissingDependency {
-            step: ids::DATA_DB_MONITORING_ROLE,
-            what: format!("{DB_MONITORING_ROLE}.arn"),
-        }),
-    }
+    Ok((interval, cx.dependency_attr(DB_MONITORING_ROLE, "arn", ids::DATA_DB_MONITORING_ROLE)?))
 }

@@ -129,20 +129,14 @@ fn key_of(cx: &StepCx, global: bool) -> (&'static str, StepId) {
 /// The ARN of that key as the state recorded it.
 pub fn recorded_key_arn(cx: &StepCx, global: bool) -> Option<String> {
     let (key, _) = key_of(cx, global);
-    cx.state.get(key).and_then(|r| r.attrs.get("arn").cloned()).filter(|a| !a.is_empty())
+    cx.recorded_attr(key, "arn")
 }
 
 /// The ARN of that key for a step that encrypts with it; `None` only in a
 /// dry run before the key exists.
 pub fn stack_key_arn(cx: &StepCx, global: bool) -> Result<Option<String>, StepError> {
-    match recorded_key_arn(cx, global) {
-        Some(arn) => Ok(Some(arn)),
-        None if cx.dry_run => Ok(None),
-        None => {
-            let (key, step) = key_of(cx, global);
-            Err(StepError::MissingDependency { step, what: format!("{key}.arn") })
-        }
-    }
+    let (key, step) = key_of(cx, global);
+    cx.dependency_attr(key, "arn", step)
 }
 
 fn key_policy(account: &str, region: &str) -> serde_json::Value {
