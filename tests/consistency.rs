@@ -37,6 +37,19 @@ fn ok(o: &std::process::Output, what: &str) {
     });
 }
 
+/// An independent client deletes the web service and the ALB's HTTPS
+/// listener (with it, the rule that forwards to the target group).
+async fn delete_https_listener_and_web_service(endpoint: &str) {
+    let conf = sdk(endpoint, REGION).await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    ecs.delete_service().cluster("moodle-cluster").service("moodle-service").force(true).send().await.unwrap();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let lb = elb.describe_load_balancers().names("moodle-alb").send().await.unwrap().load_balancers()[0].clone();
+    let found = elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
+    let https = found.listeners().iter().find(|l| l.port() == Some(443)).expect("the HTTPS listener");
+    elb.delete_listener().listener_arn(https.listener_arn().unwrap()).send().await.unwrap();
+}
+
 /// Every step of a run against every refusal: a fresh `up`, a no-op `up`
 /// and `down --delete-logs` on one emulator; runs killed right after
 /// AWS created something (before it was recorded) and the `up` that resumes
@@ -52,6 +65,15 @@ async fn up_noop_up_down_and_killed_runs_converge_under_aws_consistency() {
     let changed = mutating(&fresh.stop_recording());
     assert!(changed.is_empty(), "a no-op up changed: {changed:?}");
     assert_eq!(census(&fresh.url).await, full_stack());
+    // Someone deleted the HTTPS listener and the web service: `up` creates
+    // both again, the service right after its target group got a listener
+    // again — when ECS does not see that load balancer yet.
+    let before = refusals(&fresh)["target_group_without_lb"].as_u64().unwrap_or(0);
+    delete_https_listener_and_web_service(&fresh.url).await;
+    ok(&p.run_env(&["up", "--yes"], &[SETTLE, POLL]), "up after the listener and service went");
+    assert_eq!(census(&fresh.url).await, full_stack(), "the listener and the service are back, once each");
+    let after = refusals(&fresh)["target_group_without_lb"].as_u64().unwrap_or(0);
+    assert!(after > before, "CreateService was not refused right after the listener came back ({before} → {after})");
     // --delete-logs: the trail's bucket goes too, late log file and all.
     ok(&p.run_env(&["down", "--yes", "--delete-logs"], &[SETTLE, POLL]), "down");
     assert_eq!(census(&fresh.url).await, empty_stack(), "nothing left");

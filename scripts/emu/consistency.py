@@ -121,7 +121,7 @@ class Consistency:
         self.first_call = {}  # "ecs" / "application-autoscaling" → first call
         self.services = {}  # "cluster/service" → when created
         self.targets = {}  # scalable target resource ID → (when registered, refused before)
-        self.tg_listener = {}  # target group ARN → when its first listener was created
+        self.tg_listener = {}  # target group ARN → when it last got a listener after having none
         self.acl_until = {}  # web ACL ID → end of "associated"
         self.fs_until = {}  # file system ID → end of "in use"
         self.late_log = {}  # bucket → end of the window a last log file may land in
@@ -266,6 +266,8 @@ class Consistency:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
         if svc == "cloudtrail":
             return self.trail_bucket(environ)
+        if svc == "elasticloadbalancing":
+            return self.target_groups_in_use(environ)
         if method != "DELETE":
             return None
         try:
@@ -287,6 +289,17 @@ class Consistency:
         except Exception:  # noqa: BLE001 — bookkeeping must never break a request
             return None
         return None
+
+    def target_groups_in_use(self, environ):
+        """The target groups a listener or rule forwards to before this call:
+        one that has none gets its load balancer anew when one is created."""
+        try:
+            from moto.elbv2.models import elbv2_backends
+
+            b = elbv2_backends["123456789012"][wire.region(environ)]
+            return {arn for arn in b.target_groups if b._any_listener_using(arn)}
+        except Exception:  # noqa: BLE001 — bookkeeping must never break a request
+            return None
 
     def trail_bucket(self, environ):
         """The bucket of the trail a DeleteTrail names."""
@@ -316,7 +329,10 @@ class Consistency:
             self.targets[params.get("ResourceId", "")] = (now, False)
         elif svc == "elasticloadbalancing" and action in ("CreateListener", "CreateRule"):
             for k, v in params.items():
-                if k.endswith("TargetGroupArn") and v not in self.tg_listener:
+                # A listener or rule for a target group that had none (its
+                # first, or again after someone deleted them all): ECS does not
+                # see the load balancer for a while.
+                if k.endswith("TargetGroupArn") and before is not None and v not in before:
                     self.tg_listener[v] = now
         elif svc == "cloudfront" and environ.get("REQUEST_METHOD") == "DELETE" and before:
             self.acl_until[before.rsplit("/", 1)[-1]] = now + self.n
