@@ -28,13 +28,13 @@ except ImportError:  # the system Python, not the project's venv
 FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
-    "log-group": 5, "iam-role": 5, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
+    "log-group": 6, "iam-role": 6, "metric-filter": 15, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
     "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
     "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 2,
     "ecs-cluster": 1, "ecs-service": 2, "task-definition": 2, "scalable-target": 1,
-    "backup-vault": 1, "backup-plan": 1, "cloudwatch-alarm": 20, "dashboard": 1,
+    "backup-vault": 1, "backup-plan": 1, "cloudwatch-alarm": 35, "dashboard": 1,
 }
 
 ap = argparse.ArgumentParser()
@@ -89,6 +89,9 @@ waf_logs = boto3.client("logs", **{**kw, "region_name": "us-east-1"})
 for g in waf_logs.describe_log_groups(logGroupNamePrefix=f"aws-waf-logs-{stack}")["logGroups"]:
     if g["logGroupName"] == f"aws-waf-logs-{stack}":
         rows.append(("log-group", g["logGroupName"], f'us-east-1 {g.get("retentionInDays", "never")} days'))
+# The security metric filters on the trail's CloudWatch Logs copy.
+for mf in logs.describe_metric_filters(filterNamePrefix=f"{stack}-security-")["metricFilters"]:
+    rows.append(("metric-filter", mf["filterName"], mf["logGroupName"]))
 iam = boto3.client("iam", **kw)
 for r in iam.list_roles()["Roles"]:
     if r["RoleName"].startswith(f"{stack}-"):

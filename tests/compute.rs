@@ -432,11 +432,6 @@ async fn status_reports_out_of_band_changes_and_up_repairs_them() {
     assert_eq!(census(&moto.url).await, full_stack());
 }
 
-/// IAM returns policy documents URL-encoded.
-fn url_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
 /// An ARM (Graviton) service runs on on-demand Fargate only: Fargate Spot
 /// does not run ARM64 tasks, so a FARGATE_SPOT share would never be placed
 /// (the emulator refuses such a service outright).

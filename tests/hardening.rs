@@ -261,7 +261,7 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let iam = aws_sdk_iam::Client::new(&conf);
     let role = iam.get_role().role_name("moodle-rds-monitoring").send().await.unwrap();
     let trust = role.role().unwrap().assume_role_policy_document().unwrap();
-    let trust: serde_json::Value = serde_json::from_str(&percent_decoded(trust)).unwrap();
+    let trust: serde_json::Value = iam_policy(trust);
     assert_eq!(trust["Statement"][0]["Principal"]["Service"], "monitoring.rds.amazonaws.com");
     assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
     // The emulator refuses, as AWS, an interval without a role and a role
@@ -376,25 +376,4 @@ async fn a_run_killed_between_create_key_and_its_alias_makes_no_second_key() {
     }
     p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());
-}
-
-/// IAM returns policy documents URL-encoded (RFC 3986); the emulator may not.
-fn percent_decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
 }

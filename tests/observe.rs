@@ -10,6 +10,25 @@ use std::collections::BTreeMap;
 
 const PREFIX: &str = "moodle-alarm-";
 
+/// The security event classes (CIS AWS Foundations' monitoring section).
+const SECURITY: [&str; 15] = [
+    "unauthorized-api-calls",
+    "console-sign-in-without-mfa",
+    "root-usage",
+    "iam-policy-changes",
+    "cloudtrail-changes",
+    "console-sign-in-failures",
+    "kms-key-disabled-or-deleted",
+    "s3-bucket-policy-changes",
+    "config-changes",
+    "security-group-changes",
+    "network-acl-changes",
+    "network-gateway-changes",
+    "route-table-changes",
+    "vpc-changes",
+    "organizations-changes",
+];
+
 async fn alarms(conf: &aws_config::SdkConfig) -> BTreeMap<String, aws_sdk_cloudwatch::types::MetricAlarm> {
     let mut out = BTreeMap::new();
     for region in [REGION, "us-east-1"] {
@@ -61,6 +80,7 @@ async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
     .map(|s| format!("{REGION}/{PREFIX}{s}"))
     .collect();
     want.push(format!("us-east-1/{PREFIX}cloudfront-5xx"));
+    want.extend(SECURITY.iter().map(|s| format!("{REGION}/{PREFIX}security-{s}")));
     want.sort();
     assert_eq!(names, want.iter().map(String::as_str).collect::<Vec<_>>());
     // CloudFront's alarm lives in us-east-1, and an alarm may only notify a
@@ -71,7 +91,9 @@ async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
         // Every alarm tells the alert topic when it fires and when it clears.
         let t = if name.starts_with("us-east-1/") { &global_topic } else { &topic };
         assert_eq!((a.alarm_actions(), a.ok_actions()), (&[t.clone()][..], &[t.clone()][..]), "{name}");
-        assert_eq!(a.evaluation_periods(), Some(2), "{name}: 10 minutes of 5-minute periods");
+        // A security event fires on its first 5 minutes; the rest after 10.
+        let periods = if name.contains("-security-") { 1 } else { 2 };
+        assert_eq!(a.evaluation_periods(), Some(periods), "{name}: 5-minute periods");
     }
     // Both topics are encrypted with a key of ours in their region (the
     // AWS-managed SNS key would drop alarms and RDS events), rotation on, and
@@ -125,7 +147,7 @@ async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
     let body: serde_json::Value = serde_json::from_str(d.dashboard_body().unwrap()).unwrap();
     let widgets = body["widgets"].as_array().unwrap();
     let headers: Vec<&str> = widgets.iter().filter_map(|w| w["properties"]["markdown"].as_str()).collect();
-    assert_eq!(headers.len(), 3, "{headers:?}");
+    assert_eq!(headers.len(), 4, "{headers:?}");
     assert_eq!(widgets.iter().filter(|w| w["type"] == "metric").count(), all.len());
     let (out, _) = p.expect(&["outputs"], 0);
     assert!(out.contains("#dashboards/dashboard/moodle"), "{out}");
@@ -179,4 +201,150 @@ fn a_bad_threshold_is_refused_before_any_call() {
     let (_, err) = p.expect(&["plan"], 2);
     assert!(err.contains("alarms.redis_memory_percent") && err.contains("between 0 and 100"), "{err}");
     assert!(err.contains("alarms.evaluation_minutes"), "{err}");
+}
+
+/// The trail's security events: CloudTrail delivers to its CloudWatch Logs
+/// group as a role that trusts it for this account; one metric filter per
+/// event class feeds one alarm; a filter deleted behind moodlectl's back is
+/// drift, put back alone; `security = false` takes them all away and stops
+/// the delivery. Independent SDK reads throughout; the emulator refuses
+/// what CloudTrail and CloudWatch Logs refuse.
+#[tokio::test(flavor = "multi_thread")]
+async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
+    let moto = Moto::start();
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let conf = sdk(&moto.url, REGION).await;
+    let group = "/moodlectl/moodle/cloudtrail";
+    let trail = aws_sdk_cloudtrail::Client::new(&conf);
+    let t = trail.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
+    let group_arn = format!("arn:aws:logs:{REGION}:123456789012:log-group:{group}:*");
+    assert_eq!(t.cloud_watch_logs_log_group_arn(), Some(group_arn.as_str()));
+    let role_arn = t.cloud_watch_logs_role_arn().unwrap().to_string();
+    assert!(role_arn.ends_with(":role/moodle-cloudtrail-logs"), "{role_arn}");
+    let status = trail.get_trail_status().name("moodle-trail").send().await.unwrap();
+    assert!(status.latest_cloud_watch_logs_delivery_time().is_some(), "the trail delivers to CloudWatch Logs");
+    // The role: CloudTrail for this account only, streams of this group only.
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = iam.get_role().role_name("moodle-cloudtrail-logs").send().await.unwrap().role().unwrap().clone();
+    let trust = iam_policy(role.assume_role_policy_document().unwrap());
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "cloudtrail.amazonaws.com");
+    assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+    let policy = iam.get_role_policy().role_name("moodle-cloudtrail-logs").policy_name("cloudtrail-to-cloudwatch-logs");
+    let policy = iam_policy(policy.send().await.unwrap().policy_document());
+    assert_eq!(policy["Statement"][0]["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(policy["Statement"][0]["Resource"], format!("arn:aws:logs:{REGION}:*:log-group:{group}:log-stream:*"));
+    // The group: the stack's key, a year (as the audit bucket).
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let g = logs.describe_log_groups().log_group_name_prefix(group).send().await.unwrap().log_groups()[0].clone();
+    assert_eq!(g.retention_in_days(), Some(365));
+    assert!(g.kms_key_id().is_some_and(|k| k.starts_with(&format!("arn:aws:kms:{REGION}:"))), "{g:?}");
+    // One filter per class, each counting into a metric an alarm watches.
+    let filters = logs.describe_metric_filters().log_group_name(group).send().await.unwrap().metric_filters().to_vec();
+    let mut names: Vec<&str> = filters.iter().filter_map(|f| f.filter_name()).collect();
+    names.sort();
+    let mut want: Vec<String> = SECURITY.iter().map(|s| format!("moodle-security-{s}")).collect();
+    want.sort();
+    assert_eq!(names, want);
+    let cw = alarms(&conf).await;
+    for f in &filters {
+        let suffix = f.filter_name().unwrap().trim_start_matches("moodle-security-");
+        let m = &f.metric_transformations()[0];
+        assert_eq!(
+            (m.metric_namespace(), m.metric_name(), m.metric_value()),
+            ("Moodlectl/Security", format!("moodle-{suffix}").as_str(), "1")
+        );
+        let a = &cw[&format!("{REGION}/{PREFIX}security-{suffix}")];
+        assert_eq!((a.namespace(), a.metric_name()), (Some("Moodlectl/Security"), Some(m.metric_name())), "{suffix}");
+        assert_eq!((a.threshold(), a.evaluation_periods(), a.period()), (Some(1.0), Some(1), Some(300)), "{suffix}");
+        assert_eq!(a.comparison_operator().map(|c| c.as_str()), Some("GreaterThanOrEqualToThreshold"));
+        assert_eq!(a.treat_missing_data(), Some("notBreaching"), "{suffix}: no event, no alarm");
+    }
+    let pattern = |s: &str| {
+        filters
+            .iter()
+            .find(|f| f.filter_name() == Some(&format!("moodle-security-{s}")))
+            .unwrap()
+            .filter_pattern()
+            .unwrap()
+            .to_string()
+    };
+    assert!(pattern("root-usage").contains("$.userIdentity.type = \"Root\""), "{}", pattern("root-usage"));
+    assert!(pattern("security-group-changes").contains("($.eventName = \"AuthorizeSecurityGroupIngress\")"));
+
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert!(mutating(&moto.stop_recording()).is_empty(), "a no-op up");
+
+    // A filter deleted behind moodlectl's back: drift, and only it comes back.
+    confirm_alert_email(&moto.url);
+    p.expect(&["status"], 0);
+    logs.delete_metric_filter().log_group_name(group).filter_name("moodle-security-root-usage").send().await.unwrap();
+    let (out, _) = p.expect(&["status", "-o", "json"], 4);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = doc["resources"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["name"] == "moodle-security-root-usage").unwrap();
+    assert_eq!((row["state"].as_str(), row["healthy"].as_bool()), (Some("missing"), Some(false)), "{row}");
+    assert_eq!(rows.iter().filter(|r| r["healthy"] == false).count(), 1, "only the filter: {out}");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(mutating(&moto.stop_recording()), ["PutMetricFilter"]);
+
+    // What the emulator refuses, as AWS does: the group without the stream
+    // wildcard, a role CloudTrail may not assume, a pattern over 1024.
+    let refused = |e: String, code: &str| assert!(e.contains(code), "{e}");
+    let bare = format!("arn:aws:logs:{REGION}:123456789012:log-group:{group}");
+    let e = trail
+        .update_trail()
+        .name("moodle-trail")
+        .cloud_watch_logs_log_group_arn(&bare)
+        .cloud_watch_logs_role_arn(&role_arn)
+        .send()
+        .await
+        .unwrap_err();
+    refused(format!("{:?}", e.into_service_error()), "InvalidCloudWatchLogsLogGroupArnException");
+    let other =
+        iam.get_role().role_name("moodle-rds-monitoring").send().await.unwrap().role().unwrap().arn().to_string();
+    let e = trail
+        .update_trail()
+        .name("moodle-trail")
+        .cloud_watch_logs_log_group_arn(&group_arn)
+        .cloud_watch_logs_role_arn(&other)
+        .send()
+        .await
+        .unwrap_err();
+    refused(format!("{:?}", e.into_service_error()), "InvalidCloudWatchLogsRoleArnException");
+    let long = format!("{{ $.eventName = \"{}\" }}", "x".repeat(1100));
+    let t = aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+        .metric_namespace("N")
+        .metric_name("M")
+        .metric_value("1")
+        .build()
+        .unwrap();
+    let e = logs
+        .put_metric_filter()
+        .log_group_name(group)
+        .filter_name("too-long")
+        .filter_pattern(long)
+        .metric_transformations(t)
+        .send()
+        .await
+        .unwrap_err();
+    refused(format!("{:?}", e.into_service_error()), "InvalidParameterException");
+
+    // Off: no filter, no security alarm, no delivery.
+    p.edit_config("security = true", "security = false");
+    let (plan, _) = p.expect(&["plan"], 3);
+    assert!(plan.contains("moodle-security-root-usage: delete") && plan.contains("cloudwatch_logs"), "{plan}");
+    p.expect(&["up", "--yes"], 0);
+    assert!(logs.describe_metric_filters().log_group_name(group).send().await.unwrap().metric_filters().is_empty());
+    assert!(!alarms(&conf).await.keys().any(|k| k.contains("-security-")));
+    let t = trail.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
+    assert!(t.cloud_watch_logs_log_group_arn().unwrap_or_default().is_empty(), "{t:?}");
+    // On again, then down: nothing left.
+    p.edit_config("security = false", "security = true");
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(logs.describe_metric_filters().log_group_name(group).send().await.unwrap().metric_filters().len(), 15);
+    p.expect(&["down", "--yes"], 0);
+    assert_eq!(census(&moto.url).await, empty_stack());
 }

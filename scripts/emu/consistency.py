@@ -11,7 +11,9 @@ For N seconds after the change that causes it:
   naming it answers `InvalidParameter` "Unable to assume given IAM role";
   RDS CreateDBInstance / ModifyDBInstance naming it as the enhanced
   monitoring role answer `InvalidParameterValue` "... required permissions
-  for: ENHANCED_MONITORING".
+  for: ENHANCED_MONITORING"; CloudTrail CreateTrail / UpdateTrail naming it
+  as the CloudWatch Logs role answer InvalidCloudWatchLogsRoleArnException
+  "Access denied. ...".
 - Service-linked roles on first use (created by AWS on the first call, and
   usable half the mode's time later): ECS CreateCluster / CreateService
   answer `InvalidParameterException` "Unable to assume the service linked
@@ -182,6 +184,11 @@ class Consistency:
                 return ("iam_role", "400 Bad Request", "InvalidParameterValue",
                         "IAM role ARN value is invalid or does not include the required permissions for: "
                         "ENHANCED_MONITORING")
+        if svc == "cloudtrail" and action in ("CreateTrail", "UpdateTrail"):
+            arn = params.get("CloudWatchLogsRoleArn", "")
+            if arn and self.recent(self.roles.get(arn.rsplit("/", 1)[-1])):
+                return ("iam_role", "400 Bad Request", "InvalidCloudWatchLogsRoleArnException",
+                        "Access denied. Verify in IAM that the role has adequate permissions.")
         if svc == "ecs" and action:
             self.first_call.setdefault("ecs", now)
             if action in ("CreateCluster", "CreateService") and self.recent(self.first_call["ecs"], 0.5):

@@ -65,7 +65,8 @@ mod ops {
         delete_trail::DeleteTrailError, get_trail::GetTrailError, get_trail_status::GetTrailStatusError,
     };
     pub use aws_sdk_cloudwatchlogs::operation::{
-        delete_log_group::DeleteLogGroupError, put_retention_policy::PutRetentionPolicyError,
+        delete_log_group::DeleteLogGroupError, delete_metric_filter::DeleteMetricFilterError,
+        put_retention_policy::PutRetentionPolicyError,
     };
     pub use aws_sdk_ec2::operation::{
         delete_flow_logs::DeleteFlowLogsError, delete_internet_gateway::DeleteInternetGatewayError,
@@ -169,6 +170,7 @@ typed_not_found! {
     GetTrailError => TrailNotFoundException;
     GetTrailStatusError => TrailNotFoundException;
     DeleteLogGroupError => ResourceNotFoundException;
+    DeleteMetricFilterError => ResourceNotFoundException;
     PutRetentionPolicyError => ResourceNotFoundException;
     DeleteClusterError => ClusterNotFoundException;
     DeleteServiceError => ClusterNotFoundException | ServiceNotFoundException;

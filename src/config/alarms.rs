@@ -37,6 +37,9 @@ pub struct AlarmsCfg {
     pub efs_io_limit_percent: f64,
     /// CloudFront 5xx error rate, percent.
     pub cloudfront_5xx_percent: f64,
+    /// The account's security events (CIS AWS Foundations' metric filters on
+    /// the trail's CloudWatch Logs copy): one alarm each, on the first event.
+    pub security: bool,
 }
 
 impl Default for AlarmsCfg {
@@ -59,6 +62,7 @@ impl Default for AlarmsCfg {
             redis_cpu_percent: 80.0,
             efs_io_limit_percent: 90.0,
             cloudfront_5xx_percent: 5.0,
+            security: true,
         }
     }
 }

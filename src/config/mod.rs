@@ -389,6 +389,8 @@ pub struct LogsCfg {
     pub db_retention_days: i32,
     /// Days AWS Backup's daily recovery points (database and files) are kept.
     pub backup_plan_retention_days: i32,
+    /// Days the trail's CloudWatch Logs copy (what the security alarms read) is kept.
+    pub audit_cloudwatch_retention_days: i32,
 }
 
 impl Default for LogsCfg {
@@ -400,6 +402,7 @@ impl Default for LogsCfg {
             waf_retention_days: 30,
             db_retention_days: 30,
             backup_plan_retention_days: 35,
+            audit_cloudwatch_retention_days: 365,
         }
     }
 }

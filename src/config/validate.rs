@@ -166,6 +166,7 @@ impl Config {
         for (key, days) in [
             ("logs.waf_retention_days", self.logs.waf_retention_days),
             ("logs.db_retention_days", self.logs.db_retention_days),
+            ("logs.audit_cloudwatch_retention_days", self.logs.audit_cloudwatch_retention_days),
         ] {
             if !LOG_RETENTION_DAYS.contains(&days) {
                 bad(key, format!("{days} is not a CloudWatch Logs retention value ({LOG_RETENTION_DAYS:?})"));

@@ -78,6 +78,9 @@ pub const COMPUTE_CRON_SERVICE: StepId = StepId::new("compute.cron-service");
 pub const AUDIT_BUCKET: StepId = StepId::new("audit.bucket");
 pub const AUDIT_TRAIL: StepId = StepId::new("audit.trail");
 pub const AUDIT_LOGS_BUCKET: StepId = StepId::new("audit.logs-bucket");
+pub const AUDIT_TRAIL_LOG_GROUP: StepId = StepId::new("audit.trail-log-group");
+pub const AUDIT_TRAIL_LOGS_ROLE: StepId = StepId::new("audit.trail-logs-role");
+pub const AUDIT_SECURITY_FILTERS: StepId = StepId::new("audit.security-filters");
 
 // observe
 pub const OBSERVE_ALARMS: StepId = StepId::new("observe.alarms");

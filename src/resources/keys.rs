@@ -61,6 +61,11 @@ pub const CRON_SERVICE: &str = "ecs/cron-service";
 pub const BUCKET: &str = "s3/cloudtrail-bucket";
 pub const LOGS_BUCKET: &str = "s3/logs-bucket";
 pub const TRAIL: &str = "cloudtrail/trail";
+/// The trail's CloudWatch Logs copy, the role CloudTrail writes it as, and
+/// the security metric filters on it (a name prefix: there are many).
+pub const TRAIL_LOG_GROUP: &str = "logs/cloudtrail";
+pub const TRAIL_LOGS_ROLE: &str = "iam-role/cloudtrail-logs";
+pub const SECURITY_FILTERS: &str = "logs/security-filters";
 
 // observe
 /// The stack's CloudWatch alarms (a name prefix: there are many).

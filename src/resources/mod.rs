@@ -167,6 +167,8 @@ pub fn steps() -> Vec<Node> {
                 DATA_EFS,
                 COMPUTE_SERVICE,
                 COMPUTE_CRON_SERVICE,
+                // The security alarms watch the filters' metrics.
+                AUDIT_SECURITY_FILTERS,
             ],
             &observe::AlarmsStep,
         ),
@@ -176,7 +178,10 @@ pub fn steps() -> Vec<Node> {
         node(OBSERVE_ALERTS_TOPIC_GLOBAL, &[OBSERVE_ALERTS_KEY_GLOBAL], &data::TopicStep { global: true }),
         // audit
         node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET], &audit::BucketStep),
-        node(AUDIT_TRAIL, &[AUDIT_BUCKET], &audit::TrailStep),
+        node(AUDIT_TRAIL, &[AUDIT_BUCKET, AUDIT_TRAIL_LOG_GROUP, AUDIT_TRAIL_LOGS_ROLE], &audit::TrailStep),
+        node(AUDIT_TRAIL_LOG_GROUP, &[OBSERVE_ALERTS_KEY], &audit::TRAIL_LOGS),
+        node(AUDIT_TRAIL_LOGS_ROLE, &[], &audit::TRAIL_LOGS_ROLE_DEF),
+        node(AUDIT_SECURITY_FILTERS, &[AUDIT_TRAIL_LOG_GROUP], &audit::SecurityFiltersStep),
         node(AUDIT_LOGS_BUCKET, &[], &audit::LogsBucketStep),
     ]
 }

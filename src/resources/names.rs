@@ -64,4 +64,6 @@ names! {
     task_role_name => "task",
     // audit
     trail_name => "trail",
+    /// The role CloudTrail writes the trail's CloudWatch Logs copy as.
+    trail_logs_role_name => "cloudtrail-logs",
 }

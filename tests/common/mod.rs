@@ -382,6 +382,16 @@ pub fn state_ids(p: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A policy document as IAM returns it (URL-encoded JSON, RFC 3986), parsed.
+pub fn iam_policy(doc: &str) -> serde_json::Value {
+    serde_json::from_str(&url_decode(doc)).expect("a JSON policy document")
+}
+
+/// IAM returns policy documents URL-encoded; the emulator may not.
+pub fn url_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
 /// Live resources of stack `moodle` by kind, from `scripts/census.py` — the
 /// one census, run with boto3 (an independent client: it shares no code with
 /// moodlectl), the same the soak and the demo use. Deleted/deleting ones do

@@ -1,5 +1,6 @@
 //! Audit tier: what the stack writes down about itself — the CloudTrail
-//! trail and its bucket, and the bucket of the load balancer's and
+//! trail and its bucket, the trail's CloudWatch Logs copy with the security
+//! metric filters on it, and the bucket of the load balancer's and
 //! CloudFront's access logs.
 //!
 //! Both buckets are kept and reported on `down` unless `--delete-logs`: logs
@@ -8,7 +9,9 @@
 
 mod buckets;
 mod trail;
-pub(crate) use self::{buckets::*, trail::*};
+mod trail_logs;
+pub use self::trail_logs::{security_events, security_events_on, SecurityEvent, SECURITY_NAMESPACE};
+pub(crate) use self::{buckets::*, trail::*, trail_logs::*};
 pub use crate::resources::keys::*;
 pub use crate::resources::names::*;
 pub use crate::resources::shared::bucket::account_id;

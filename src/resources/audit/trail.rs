@@ -1,15 +1,37 @@
 //! The multi-region CloudTrail trail, with log file validation and logging
-//! started after the trail exists.
+//! started after the trail exists; with the security alarms on, it also
+//! delivers to its CloudWatch Logs group (`trail_logs`) as the role made for
+//! that, whose propagation is waited out (`propagation::TRAIL_LOGS_ROLE`).
+//! `UpdateTrail` with empty strings stops that delivery.
 
 use super::*;
 use crate::resources::prelude::*;
 
 pub(crate) struct TrailStep;
 
+/// Where the trail should deliver in CloudWatch Logs: (group ARN with the
+/// stream wildcard, role ARN), both empty with the security alarms off. The
+/// role is `None` only in a dry run before it exists.
+async fn cloudwatch_delivery(cx: &StepCx) -> Result<Option<(String, String)>, StepError> {
+    if !security_events_on(cx) {
+        return Ok(Some((String::new(), String::new())));
+    }
+    let Some(role) = cx.dependency_attr(TRAIL_LOGS_ROLE, "arn", ids::AUDIT_TRAIL_LOGS_ROLE)? else { return Ok(None) };
+    let account = account_id(cx).await?;
+    Ok(Some((trail_log_group_arn(cx, &account), role)))
+}
+
 pub(crate) async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail::types::Trail>, StepError> {
     let name = trail_name(cx);
     let o = cx.aws.cloudtrail.describe_trails().trail_name_list(&name).send().await.ctx("DescribeTrails", &name)?;
     Ok(o.trail_list().iter().find(|t| t.name() == Some(name.as_str())).cloned())
+}
+
+/// The trail's CloudWatch Logs delivery as it is: (group ARN, role ARN),
+/// empty when it has none.
+fn live_delivery(t: &aws_sdk_cloudtrail::types::Trail) -> (String, String) {
+    let s = |v: Option<&str>| v.unwrap_or_default().to_string();
+    (s(t.cloud_watch_logs_log_group_arn()), s(t.cloud_watch_logs_role_arn()))
 }
 
 pub(crate) async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
@@ -22,27 +44,39 @@ pub(crate) async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
 impl Step<StepCx> for TrailStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
+        let delivery = cloudwatch_delivery(cx).await?;
         let out = match find_trail(cx).await? {
             Some(t) => {
                 cx.record(TRAIL, Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()))?;
                 let bucket = cx.state.id(BUCKET).unwrap_or_default();
+                let mut changes = vec![];
                 let ok = t.is_multi_region_trail() == Some(true)
                     && t.include_global_service_events() == Some(true)
                     && t.log_file_validation_enabled() == Some(true)
                     && t.s3_bucket_name() == Some(bucket.as_str());
-                if ok {
-                    Outcome::Unchanged
-                } else {
-                    if !cx.dry_run {
-                        let call = cx.aws.cloudtrail.update_trail().name(&name).s3_bucket_name(&bucket);
-                        let call = call.is_multi_region_trail(true).include_global_service_events(true);
-                        let call = call.enable_log_file_validation(true);
-                        call.send().await.ctx("UpdateTrail", &name)?;
-                    }
-                    Outcome::Updated(
-                        vec!["trail settings (multi-region, global events, log validation, bucket)".into()],
-                    )
+                if !ok {
+                    changes.push("trail settings (multi-region, global events, log validation, bucket)".to_string());
                 }
+                let live = live_delivery(&t);
+                match &delivery {
+                    Some(want) if *want != live => changes.push(change(
+                        "cloudwatch_logs",
+                        if live.0.is_empty() { "none" } else { live.0.as_str() },
+                        if want.0.is_empty() { "none" } else { want.0.as_str() },
+                    )),
+                    // A dry run before the role exists: it will be set.
+                    None if live.0.is_empty() => changes.push("cloudwatch_logs: none → the trail's log group".into()),
+                    _ => {}
+                }
+                if !changes.is_empty() && !cx.dry_run {
+                    let (group, role) = delivery.clone().unwrap_or_default();
+                    let call = cx.aws.cloudtrail.update_trail().name(&name).s3_bucket_name(&bucket);
+                    let call = call.is_multi_region_trail(true).include_global_service_events(true);
+                    let call = call.enable_log_file_validation(true);
+                    let call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
+                    retry(cx, "UpdateTrail", &name, &transient::TRAIL_LOGS_ROLE, || call.clone().send()).await?;
+                }
+                Outcome::of_changes(changes)
             }
             None if cx.dry_run => return Ok(Outcome::Created),
             None => {
@@ -50,8 +84,11 @@ impl Step<StepCx> for TrailStep {
                 let call = cx.aws.cloudtrail.create_trail().name(&name);
                 let call = call.s3_bucket_name(cx.require(BUCKET, ids::AUDIT_BUCKET)?).is_multi_region_trail(true);
                 let call = call.include_global_service_events(true).enable_log_file_validation(true);
-                let call = call.set_tags_list(Some(tags));
-                let o = call.send().await.ctx("CreateTrail", &name)?;
+                let mut call = call.set_tags_list(Some(tags));
+                if let Some((group, role)) = delivery.filter(|(g, _)| !g.is_empty()) {
+                    call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
+                }
+                let o = retry(cx, "CreateTrail", &name, &transient::TRAIL_LOGS_ROLE, || call.clone().send()).await?;
                 cx.record_new(TRAIL, Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()))?;
                 Outcome::Created
             }
@@ -87,8 +124,17 @@ impl Step<StepCx> for TrailStep {
             let mut i = i
                 .status(t.trail_arn(), if logging { "logging" } else { "not logging" }, logging)
                 .detail("multi_region", t.is_multi_region_trail().unwrap_or(false).to_string());
+            let group = live_delivery(&t).0;
+            i = i.detail("cloudwatch_logs", if group.is_empty() { "none" } else { group.as_str() });
+            let mut drift = vec![];
             if !logging {
-                i.drift = Some("logging stopped".into());
+                drift.push("logging stopped".to_string());
+            }
+            if security_events_on(cx) == group.is_empty() {
+                drift.push(format!("CloudWatch Logs delivery {}", if group.is_empty() { "off" } else { "on" }));
+            }
+            if !drift.is_empty() {
+                i.drift = Some(drift.join("; "));
             }
             i
         })

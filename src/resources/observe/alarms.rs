@@ -13,7 +13,7 @@ use aws_sdk_cloudwatch::types::{
 #[derive(Debug, Clone)]
 pub enum Source {
     /// One metric and statistic (`p95`: an extended statistic).
-    Metric { namespace: &'static str, metric: &'static str, stat: &'static str, dims: Vec<(&'static str, String)> },
+    Metric { namespace: &'static str, metric: String, stat: &'static str, dims: Vec<(&'static str, String)> },
     /// 100 × num / den, both summed (a rate in percent, by metric math).
     Rate { namespace: &'static str, num: &'static str, den: &'static str, dims: Vec<(&'static str, String)> },
 }
@@ -30,6 +30,9 @@ pub struct AlarmSpec {
     pub missing_breaches: bool,
     /// In us-east-1 (CloudFront).
     pub global: bool,
+    /// Fires on one breaching period rather than `[alarms] evaluation_minutes`
+    /// (a security event: one is enough).
+    pub single_period: bool,
 }
 
 /// Alarm names: `<stack>-alarm-<what>`; the prefix is how `up` and `down`
@@ -47,8 +50,12 @@ fn dims_sig(dims: &[(&str, String)]) -> String {
 }
 
 impl AlarmSpec {
-    fn evaluation_periods(cx: &StepCx) -> i32 {
-        (cx.cfg.alarms.evaluation_minutes / 5).max(1)
+    fn evaluation_periods(&self, cx: &StepCx) -> i32 {
+        if self.single_period {
+            1
+        } else {
+            (cx.cfg.alarms.evaluation_minutes / 5).max(1)
+        }
     }
     /// What must match for the live alarm to need no update.
     pub fn sig(&self, cx: &StepCx, topic: &str) -> String {
@@ -61,7 +68,7 @@ impl AlarmSpec {
         let missing = if self.missing_breaches { "breaching" } else { "notBreaching" };
         format!(
             "{src}|{PERIOD}|{}|{}|{}|{missing}|{topic}|{topic}",
-            Self::evaluation_periods(cx),
+            self.evaluation_periods(cx),
             self.threshold,
             self.cmp.as_str()
         )
@@ -82,7 +89,7 @@ impl AlarmSpec {
             .alarm_description(&self.description)
             .threshold(self.threshold)
             .comparison_operator(self.cmp.clone())
-            .evaluation_periods(Self::evaluation_periods(cx))
+            .evaluation_periods(self.evaluation_periods(cx))
             .treat_missing_data(missing)
             .alarm_actions(topic)
             .ok_actions(topic)
@@ -91,7 +98,7 @@ impl AlarmSpec {
             Source::Metric { namespace, metric, stat, dims } => {
                 call = call
                     .namespace(*namespace)
-                    .metric_name(*metric)
+                    .metric_name(metric)
                     .period(PERIOD)
                     .set_dimensions(Some(Self::dimensions(dims)));
                 call = if stat.starts_with('p') {
@@ -172,14 +179,15 @@ fn elb_dimension(arn: &str, marker: &str) -> String {
 
 /// How many alarms [`specs`] makes for `cfg` (for the cost estimate, which
 /// has no state to name them): ten for the edge, compute and file tiers,
-/// three for the database (four unless Aurora, whose storage grows by itself)
-/// and three per cache node.
+/// three for the database (four unless Aurora, whose storage grows by itself),
+/// three per cache node and fifteen security events.
 pub fn alarm_count(cfg: &crate::config::Config) -> usize {
     if !cfg.alarms.enabled {
         return 0;
     }
     let aurora = matches!(cfg.database.engine, DbEngine::AuroraMysql | DbEngine::AuroraServerless);
-    10 + if aurora { 3 } else { 4 } + 3 * cfg.cache.num_nodes.max(0) as usize
+    let security = if cfg.alarms.security { crate::resources::audit::security_events().len() } else { 0 };
+    10 + if aurora { 3 } else { 4 } + 3 * cfg.cache.num_nodes.max(0) as usize + security
 }
 
 /// Every alarm the config asks for, with the IDs recorded so far; `None`
@@ -198,8 +206,12 @@ pub fn specs(cx: &StepCx) -> Option<Vec<AlarmSpec>> {
     let dist = cx.state.id(DISTRIBUTION)?;
     let (cluster, web, cron) = (cluster_name(cx), service_name(cx), cron_name(cx));
     let name = |s: &str| format!("{}{s}", alarm_prefix(cx));
-    let metric =
-        |namespace, metric, stat, dims: Vec<(&'static str, String)>| Source::Metric { namespace, metric, stat, dims };
+    let metric = |namespace, metric: &str, stat, dims: Vec<(&'static str, String)>| Source::Metric {
+        namespace,
+        metric: metric.to_string(),
+        stat,
+        dims,
+    };
     // One row per alarm: tier, name, source, threshold, comparison, and the
     // description (`{t}`: the threshold).
     let spec = |tier, suffix: &str, source, threshold: f64, cmp, text: &str| AlarmSpec {
@@ -211,6 +223,7 @@ pub fn specs(cx: &StepCx) -> Option<Vec<AlarmSpec>> {
         cmp,
         missing_breaches: suffix.ends_with("-running"),
         global: suffix.starts_with("cloudfront"),
+        single_period: false,
     };
     let lb = || vec![("LoadBalancer", lb_dim.clone())];
     let lb_tg = || vec![("LoadBalancer", lb_dim.clone()), ("TargetGroup", tg_dim.clone())];
@@ -281,7 +294,37 @@ pub fn specs(cx: &StepCx) -> Option<Vec<AlarmSpec>> {
                 &format!("Redis node {node}: engine CPU above {{t}}%")),
         ]);
     }
+    v.extend(security_specs(cx));
     Some(v)
+}
+
+/// One alarm per security event class (`audit::security_events`): its
+/// filter's metric summed over 5 minutes, on the first event; no data (no
+/// event) is fine.
+fn security_specs(cx: &StepCx) -> Vec<AlarmSpec> {
+    if !crate::resources::audit::security_events_on(cx) {
+        return vec![];
+    }
+    let events = crate::resources::audit::security_events();
+    events
+        .into_iter()
+        .map(|e| AlarmSpec {
+            name: format!("{}security-{}", alarm_prefix(cx), e.suffix),
+            tier: "audit",
+            description: format!("security: {}", e.description),
+            source: Source::Metric {
+                namespace: crate::resources::audit::SECURITY_NAMESPACE,
+                metric: e.metric_name(cx),
+                stat: "Sum",
+                dims: vec![],
+            },
+            threshold: 1.0,
+            cmp: Cmp::GreaterThanOrEqualToThreshold,
+            missing_breaches: false,
+            global: false,
+            single_period: true,
+        })
+        .collect()
 }
 
 /// The stack's alarms as they are, in both regions.

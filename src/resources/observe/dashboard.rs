@@ -1,5 +1,5 @@
 //! The CloudWatch dashboard `<stack>`: the alarms' metrics, grouped by tier
-//! (edge, compute, data), each graph with its alarm's threshold drawn in.
+//! (edge, compute, data, audit), each graph with its alarm's threshold drawn in.
 //! `PutDashboard` replaces the whole body: it is sent when the body differs.
 
 use super::*;
@@ -13,6 +13,7 @@ fn body(cx: &StepCx, specs: &[AlarmSpec]) -> serde_json::Value {
         ("edge", "Edge: CloudFront and the load balancer"),
         ("compute", "Compute: the ECS services"),
         ("data", "Data: database, Redis, file system"),
+        ("audit", "Audit: the account's security events (CloudTrail)"),
     ] {
         widgets.push(serde_json::json!({"type": "text", "x": 0, "y": y, "width": 24, "height": 1,
             "properties": {"markdown": format!("## {title}")}}));

@@ -89,6 +89,21 @@ pub const FLOW_LOG_ROLE: Transient = Transient {
     bound: Duration::from_secs(2 * MIN),
 };
 
+/// `CreateTrail`/`UpdateTrail` naming the CloudWatch Logs role created a
+/// moment ago: CloudTrail answers InvalidCloudWatchLogsRoleArnException (or,
+/// for the group, InvalidCloudWatchLogsLogGroupArnException) "Access
+/// denied. Verify in IAM that the role has adequate permissions." until IAM
+/// shows it the role (terraform-provider-aws waits out the same message).
+pub const TRAIL_LOGS_ROLE: Transient = Transient {
+    waiting_for: "the trail's CloudWatch Logs role to propagate",
+    codes: &[],
+    messages: &[
+        ("InvalidCloudWatchLogsRoleArnException", "access denied"),
+        ("InvalidCloudWatchLogsLogGroupArnException", "access denied"),
+    ],
+    bound: Duration::from_secs(2 * MIN),
+};
+
 /// Application Auto Scaling's `RegisterScalableTarget`: it creates its
 /// service-linked role on first use, and sees a new ECS service late.
 pub const SCALABLE_TARGET: Transient = Transient {

@@ -1,0 +1,142 @@
+"""CloudTrail's delivery to CloudWatch Logs and the metric filters on it, as
+AWS checks them (issue 17: the security alarms); moto stores whatever it is
+given and never reports a delivery:
+
+- `CreateTrail`/`UpdateTrail` with `CloudWatchLogsLogGroupArn`: the ARN is a
+  log group of the trail's region and account with the log-stream wildcard
+  (`arn:aws:logs:<region>:<account>:log-group:<name>:*`, the form the
+  CloudTrail API reference and terraform-provider-aws name) and the group
+  exists (InvalidCloudWatchLogsLogGroupArnException otherwise); a group
+  needs a role and a role a group (InvalidParameterCombinationException);
+  the role exists and trusts `cloudtrail.amazonaws.com`
+  (InvalidCloudWatchLogsRoleArnException "Access denied. Verify in IAM that
+  the role has adequate permissions.", the refusal terraform-provider-aws
+  waits out while a new role propagates). Empty strings stop the delivery.
+- `GetTrailStatus` of a logging trail that delivers to CloudWatch Logs
+  reports `LatestCloudWatchLogsDeliveryTime`, as AWS does once it has
+  delivered (minutes after logging starts); moto never did.
+- `PutMetricFilter`: the log group must exist (ResourceNotFoundException)
+  and the pattern is at most 1024 characters (InvalidParameterException),
+  per the CloudWatch Logs API reference; a filter of the same name in the
+  group is replaced (moto appended a second one).
+- `DeleteLogGroup` deletes the group's metric filters with it (moto kept
+  them, orphaned).
+"""
+import json
+import re
+import time
+
+GROUP_ARN = re.compile(r"^arn:aws:logs:([a-z0-9-]+):(\d{12}):log-group:([^:]+):\*$")
+DENIED = "Access denied. Verify in IAM that the role has adequate permissions."
+
+
+def _error(name, msg):
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError(name, msg)
+
+
+def _trusts_cloudtrail(account_id, role_arn):
+    from moto.iam.models import iam_backends
+
+    role = next((r for r in iam_backends[account_id]["global"].roles.values() if r.arn == role_arn), None)
+    if role is None:
+        return False
+    for st in json.loads(role.assume_role_policy_document or "{}").get("Statement", []):
+        p = st.get("Principal")
+        svc = p.get("Service", []) if isinstance(p, dict) else []
+        if "cloudtrail.amazonaws.com" in (svc if isinstance(svc, list) else [svc]):
+            return True
+    return False
+
+
+def _check_delivery(backend, group_arn, role_arn):
+    from moto.logs.models import logs_backends
+
+    if not group_arn and not role_arn:
+        return
+    if bool(group_arn) != bool(role_arn):
+        raise _error("InvalidParameterCombinationException",
+                     "You must specify both a CloudWatch Logs log group ARN and a role ARN, or neither.")
+    m = GROUP_ARN.match(group_arn)
+    if (not m or m.group(1) != backend.region_name or m.group(2) != backend.account_id
+            or m.group(3) not in logs_backends[backend.account_id][backend.region_name].groups):
+        raise _error("InvalidCloudWatchLogsLogGroupArnException",
+                     f"CloudWatch Logs log group ARN {group_arn} is invalid or the log group does not exist.")
+    if not _trusts_cloudtrail(backend.account_id, role_arn):
+        raise _error("InvalidCloudWatchLogsRoleArnException", DENIED)
+
+
+def _patch_cloudtrail():
+    from moto.cloudtrail.models import CloudTrailBackend, TrailStatus
+
+    create, update, status = (CloudTrailBackend.create_trail, CloudTrailBackend.update_trail,
+                              CloudTrailBackend.get_trail_status)
+
+    def create_trail(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
+                     log_validation, is_org_trail, cw_log_group_arn, cw_role_arn, kms_key_id, tags_list):
+        _check_delivery(self, cw_log_group_arn or "", cw_role_arn or "")
+        return create(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
+                      log_validation, is_org_trail, cw_log_group_arn, cw_role_arn, kms_key_id, tags_list)
+
+    def update_trail(self, name, s3_bucket_name, s3_key_prefix, sns_topic_name, include_global_service_events,
+                     is_multi_region_trail, enable_log_file_validation, is_organization_trail, cw_log_group_arn,
+                     cw_role_arn, kms_key_id):
+        if cw_log_group_arn is not None or cw_role_arn is not None:
+            trail = self.get_trail(name)
+            group = trail.cw_log_group_arn if cw_log_group_arn is None else cw_log_group_arn
+            role = trail.cw_role_arn if cw_role_arn is None else cw_role_arn
+            _check_delivery(self, group or "", role or "")
+        return update(self, name, s3_bucket_name, s3_key_prefix, sns_topic_name, include_global_service_events,
+                      is_multi_region_trail, enable_log_file_validation, is_organization_trail, cw_log_group_arn,
+                      cw_role_arn, kms_key_id)
+
+    def get_trail_status(self, name):
+        st = status(self, name)
+        trail = next((t for t in self.describe_trails(include_shadow_trails=True) if t.status is st), None)
+        st.delivers_to_cloudwatch = bool(trail and trail.cw_log_group_arn)
+        return st
+
+    describe = TrailStatus.description
+
+    def description(self):
+        desc = describe(self)
+        if self.is_logging and getattr(self, "delivers_to_cloudwatch", False):
+            desc["LatestCloudWatchLogsDeliveryTime"] = int(time.time())
+        return desc
+
+    CloudTrailBackend.create_trail = create_trail
+    CloudTrailBackend.update_trail = update_trail
+    CloudTrailBackend.get_trail_status = get_trail_status
+    TrailStatus.description = description
+
+
+def _patch_metric_filters():
+    from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+    from moto.logs.models import LogsBackend
+
+    put = LogsBackend.put_metric_filter
+
+    def put_metric_filter(self, filter_name, filter_pattern, log_group_name, metric_transformations):
+        if log_group_name not in self.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        if len(filter_pattern or "") > 1024:
+            raise InvalidParameterException(
+                msg=f"1 validation error detected: Value at 'filterPattern' failed to satisfy constraint: "
+                    f"Member must have length less than or equal to 1024 (was {len(filter_pattern)})")
+        self.filters.delete_filter(filter_name, log_group_name)
+        return put(self, filter_name, filter_pattern, log_group_name, metric_transformations)
+
+    delete_group = LogsBackend.delete_log_group
+
+    def delete_log_group(self, log_group_name):
+        delete_group(self, log_group_name)
+        self.filters.metric_filters = [f for f in self.filters.metric_filters if f["logGroupName"] != log_group_name]
+
+    LogsBackend.put_metric_filter = put_metric_filter
+    LogsBackend.delete_log_group = delete_log_group
+
+
+def install():
+    _patch_cloudtrail()
+    _patch_metric_filters()
