@@ -290,6 +290,23 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
     p.expect(&["up", "--yes"], 0);
     assert_eq!(mutating(&moto.stop_recording()), ["PutMetricFilter"]);
 
+    // The trail made to skip management events behind moodlectl's back:
+    // drift, and only its event selectors are put back.
+    let selectors = trail.get_event_selectors().trail_name("moodle-trail").send().await.unwrap();
+    let s0 = &selectors.event_selectors()[0];
+    assert_eq!((s0.include_management_events(), s0.read_write_type().map(|r| r.as_str())), (Some(true), Some("All")));
+    let writes = aws_sdk_cloudtrail::types::EventSelector::builder()
+        .include_management_events(true)
+        .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly);
+    trail.put_event_selectors().trail_name("moodle-trail").event_selectors(writes.build()).send().await.unwrap();
+    let (out, _) = p.expect(&["status", "-o", "json"], 4);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = doc["resources"].as_array().unwrap().iter().find(|r| r["name"] == "moodle-trail").unwrap().clone();
+    assert!(row["drift"].as_str().unwrap_or_default().contains("management event"), "{row}");
+    moto.start_recording();
+    p.expect(&["up", "--yes"], 0);
+    assert_eq!(mutating(&moto.stop_recording()), ["PutEventSelectors"]);
+
     // What the emulator refuses, as AWS does: the group without the stream
     // wildcard, a role CloudTrail may not assume, a pattern over 1024.
     let refused = |e: String, code: &str| assert!(e.contains(code), "{e}");

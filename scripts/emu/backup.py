@@ -15,6 +15,8 @@ recovery points. Here, as on AWS:
   CreatedResourceArn once COMPLETED;
 - `DeleteBackupVault` of a vault with recovery points is refused
   (InvalidRequestException); `DescribeBackupVault` counts them.
+- A vault created without a key reports the account's AWS-managed
+  `aws/backup` key as its `EncryptionKeyArn`, as AWS does (moto: none).
 - EFS `PutBackupPolicy` (moto has the read only) turns a file system's
   automatic backups on or off — a restored file system starts with them off.
 - Backup plans: `UpdateBackupPlan` (moto lacks it) replaces the rules and
@@ -339,6 +341,19 @@ def install():
         vault = describe(self, backup_vault_name)
         vault.num_of_recovery_points = vault.number_of_recovery_points = count(self, backup_vault_name)
         return vault
+
+    create_vault = backend.create_backup_vault
+
+    def create_backup_vault(self, backup_vault_name, backup_vault_tags, encryption_key_arn, creator_request_id):
+        # A vault is always encrypted: without a key of the caller's, AWS
+        # Backup uses the account's AWS-managed `aws/backup` key, and
+        # ListBackupVaults/DescribeBackupVault report its ARN (moto: none).
+        if not encryption_key_arn:
+            key = uuid.uuid5(uuid.NAMESPACE_URL, f"aws/backup/{self.account_id}/{self.region_name}")
+            encryption_key_arn = f"arn:aws:kms:{self.region_name}:{self.account_id}:key/{key}"
+        return create_vault(self, backup_vault_name, backup_vault_tags, encryption_key_arn, creator_request_id)
+
+    backend.create_backup_vault = create_backup_vault
 
     delete_plan = backend.delete_backup_plan
     create_plan = backend.create_backup_plan

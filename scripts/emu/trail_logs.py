@@ -15,6 +15,9 @@ given and never reports a delivery:
 - `GetTrailStatus` of a logging trail that delivers to CloudWatch Logs
   reports `LatestCloudWatchLogsDeliveryTime`, as AWS does once it has
   delivered (minutes after logging starts); moto never did.
+- A trail created without event selectors logs every read and write
+  management event and no data event, and `GetEventSelectors` says so (the
+  CloudTrail user guide's default; moto answered no selector at all).
 - `PutMetricFilter`: the log group must exist (ResourceNotFoundException)
   and the pattern is at most 1024 characters (InvalidParameterException),
   per the CloudWatch Logs API reference; a filter of the same name in the
@@ -105,6 +108,17 @@ def _patch_cloudtrail():
             desc["LatestCloudWatchLogsDeliveryTime"] = int(time.time())
         return desc
 
+    from moto.cloudtrail.models import Trail
+
+    init = Trail.__init__
+
+    def trail_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.event_selectors = [
+            {"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+             "ExcludeManagementEventSources": []}]
+
+    Trail.__init__ = trail_init
     CloudTrailBackend.create_trail = create_trail
     CloudTrailBackend.update_trail = update_trail
     CloudTrailBackend.get_trail_status = get_trail_status

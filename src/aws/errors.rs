@@ -62,7 +62,8 @@ mod ops {
         get_distribution_config::GetDistributionConfigError,
     };
     pub use aws_sdk_cloudtrail::operation::{
-        delete_trail::DeleteTrailError, get_trail::GetTrailError, get_trail_status::GetTrailStatusError,
+        delete_trail::DeleteTrailError, get_event_selectors::GetEventSelectorsError, get_trail::GetTrailError,
+        get_trail_status::GetTrailStatusError,
     };
     pub use aws_sdk_cloudwatchlogs::operation::{
         delete_log_group::DeleteLogGroupError, delete_metric_filter::DeleteMetricFilterError,
@@ -169,6 +170,7 @@ typed_not_found! {
     DeleteTrailError => TrailNotFoundException;
     GetTrailError => TrailNotFoundException;
     GetTrailStatusError => TrailNotFoundException;
+    GetEventSelectorsError => TrailNotFoundException;
     DeleteLogGroupError => ResourceNotFoundException;
     DeleteMetricFilterError => ResourceNotFoundException;
     PutRetentionPolicyError => ResourceNotFoundException;

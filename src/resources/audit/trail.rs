@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::resources::prelude::*;
+use aws_sdk_cloudtrail::types::{EventSelector, ReadWriteType};
 
 pub(crate) struct TrailStep;
 
@@ -32,6 +33,26 @@ pub(crate) async fn find_trail(cx: &StepCx) -> Result<Option<aws_sdk_cloudtrail:
 fn live_delivery(t: &aws_sdk_cloudtrail::types::Trail) -> (String, String) {
     let s = |v: Option<&str>| v.unwrap_or_default().to_string();
     (s(t.cloud_watch_logs_log_group_arn()), s(t.cloud_watch_logs_role_arn()))
+}
+
+/// Whether the trail records every read and write management event: a
+/// basic selector that includes them for `All`, or an advanced selector of
+/// the Management category with no `readOnly` field.
+async fn logs_all_management_events(cx: &StepCx) -> Result<bool, StepError> {
+    let name = trail_name(cx);
+    let o = cx.aws.cloudtrail.get_event_selectors().trail_name(&name).send().await;
+    let Some(o) = o.or_absent("GetEventSelectors", &name)? else { return Ok(false) };
+    let basic = o
+        .event_selectors()
+        .iter()
+        .any(|s| s.include_management_events() == Some(true) && s.read_write_type() == Some(&ReadWriteType::All));
+    let advanced = o.advanced_event_selectors().iter().any(|s| {
+        let fields = s.field_selectors();
+        let management =
+            fields.iter().any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
+        management && !fields.iter().any(|f| f.field() == "readOnly")
+    });
+    Ok(basic || advanced)
 }
 
 pub(crate) async fn is_logging(cx: &StepCx) -> Result<bool, StepError> {
@@ -93,15 +114,32 @@ impl Step<StepCx> for TrailStep {
                 Outcome::Created
             }
         };
+        let mut changes = vec![];
+        // A new trail logs every management event; one changed since (an
+        // event selector that leaves them out, or only reads or writes)
+        // would blind the audit record and the security alarms.
+        if out != Outcome::Created && !logs_all_management_events(cx).await? {
+            changes.push("event selectors: every read and write management event".to_string());
+            if !cx.dry_run {
+                let all = EventSelector::builder().read_write_type(ReadWriteType::All).include_management_events(true);
+                let call = cx.aws.cloudtrail.put_event_selectors().trail_name(&name).event_selectors(all.build());
+                call.send().await.ctx("PutEventSelectors", &name)?;
+            }
+        }
         if !is_logging(cx).await? {
             if !cx.dry_run {
                 cx.aws.cloudtrail.start_logging().name(&name).send().await.ctx("StartLogging", &name)?;
             }
-            if out == Outcome::Unchanged {
-                return Ok(Outcome::Updated(vec!["logging: off → on".into()]));
-            }
+            changes.push("logging: off → on".into());
         }
-        Ok(out)
+        Ok(match out {
+            Outcome::Unchanged => Outcome::of_changes(changes),
+            Outcome::Updated(mut c) => {
+                c.extend(changes);
+                Outcome::Updated(c)
+            }
+            other => other,
+        })
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
@@ -117,10 +155,10 @@ impl Step<StepCx> for TrailStep {
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
         let found = match find_trail(cx).await? {
-            Some(t) => Some((t, is_logging(cx).await?)),
+            Some(t) => Some((t, is_logging(cx).await?, logs_all_management_events(cx).await?)),
             None => None,
         };
-        cx.inspect_one(TRAIL, "cloudtrail:trail", &trail_name(cx), found, |i, (t, logging)| {
+        cx.inspect_one(TRAIL, "cloudtrail:trail", &trail_name(cx), found, |i, (t, logging, management)| {
             let mut i = i
                 .status(t.trail_arn(), if logging { "logging" } else { "not logging" }, logging)
                 .detail("multi_region", t.is_multi_region_trail().unwrap_or(false).to_string());
@@ -129,6 +167,9 @@ impl Step<StepCx> for TrailStep {
             let mut drift = vec![];
             if !logging {
                 drift.push("logging stopped".to_string());
+            }
+            if !management {
+                drift.push("not every management event recorded (event selectors)".to_string());
             }
             if security_events_on(cx) == group.is_empty() {
                 drift.push(format!("CloudWatch Logs delivery {}", if group.is_empty() { "off" } else { "on" }));
