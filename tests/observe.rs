@@ -224,16 +224,20 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
     assert!(role_arn.ends_with(":role/moodle-cloudtrail-logs"), "{role_arn}");
     let status = trail.get_trail_status().name("moodle-trail").send().await.unwrap();
     assert!(status.latest_cloud_watch_logs_delivery_time().is_some(), "the trail delivers to CloudWatch Logs");
-    // The role: CloudTrail for this account only, streams of this group only.
+    // The role: CloudTrail (no source condition: CloudTrail passes none for
+    // this role), the trail's streams of this group only.
     let iam = aws_sdk_iam::Client::new(&conf);
     let role = iam.get_role().role_name("moodle-cloudtrail-logs").send().await.unwrap().role().unwrap().clone();
     let trust = iam_policy(role.assume_role_policy_document().unwrap());
     assert_eq!(trust["Statement"][0]["Principal"]["Service"], "cloudtrail.amazonaws.com");
-    assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+    assert!(trust["Statement"][0].get("Condition").is_none(), "{trust}");
     let policy = iam.get_role_policy().role_name("moodle-cloudtrail-logs").policy_name("cloudtrail-to-cloudwatch-logs");
     let policy = iam_policy(policy.send().await.unwrap().policy_document());
     assert_eq!(policy["Statement"][0]["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
-    assert_eq!(policy["Statement"][0]["Resource"], format!("arn:aws:logs:{REGION}:*:log-group:{group}:log-stream:*"));
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        format!("arn:aws:logs:{REGION}:*:log-group:{group}:log-stream:*_CloudTrail_*")
+    );
     // The group: the stack's key, a year (as the audit bucket).
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let g = logs.describe_log_groups().log_group_name_prefix(group).send().await.unwrap().log_groups()[0].clone();
@@ -331,6 +335,17 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
         .await
         .unwrap_err();
     refused(format!("{:?}", e.into_service_error()), "InvalidCloudWatchLogsRoleArnException");
+    // A role trusting CloudTrail only for this account: CloudTrail passes no
+    // source account when it assumes this role, so AWS cannot use it.
+    let conditioned = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]});
+    let call = iam.create_role().role_name("conditioned").assume_role_policy_document(conditioned.to_string());
+    let conditioned = call.send().await.unwrap().role().unwrap().arn().to_string();
+    let call = trail.update_trail().name("moodle-trail").cloud_watch_logs_log_group_arn(&group_arn);
+    let e = call.cloud_watch_logs_role_arn(&conditioned).send().await.unwrap_err();
+    refused(format!("{:?}", e.into_service_error()), "InvalidCloudWatchLogsRoleArnException");
+    iam.delete_role().role_name("conditioned").send().await.unwrap();
     let long = format!("{{ $.eventName = \"{}\" }}", "x".repeat(1100));
     let t = aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
         .metric_namespace("N")

@@ -8,7 +8,10 @@ given and never reports a delivery:
   CloudTrail API reference and terraform-provider-aws name) and the group
   exists (InvalidCloudWatchLogsLogGroupArnException otherwise); a group
   needs a role and a role a group (InvalidParameterCombinationException);
-  the role exists and trusts `cloudtrail.amazonaws.com`
+  the role exists and trusts `cloudtrail.amazonaws.com` with no
+  `aws:SourceAccount`/`aws:SourceArn` condition — CloudTrail passes neither
+  when it assumes this role (its user guide: confused-deputy keys are "not
+  applicable" here), so such a role cannot be assumed
   (InvalidCloudWatchLogsRoleArnException "Access denied. Verify in IAM that
   the role has adequate permissions.", the refusal terraform-provider-aws
   waits out while a new role propagates). Empty strings stop the delivery.
@@ -48,7 +51,9 @@ def _trusts_cloudtrail(account_id, role_arn):
     for st in json.loads(role.assume_role_policy_document or "{}").get("Statement", []):
         p = st.get("Principal")
         svc = p.get("Service", []) if isinstance(p, dict) else []
-        if "cloudtrail.amazonaws.com" in (svc if isinstance(svc, list) else [svc]):
+        conditions = json.dumps(st.get("Condition") or {})
+        if ("cloudtrail.amazonaws.com" in (svc if isinstance(svc, list) else [svc])
+                and "aws:SourceAccount" not in conditions and "aws:SourceArn" not in conditions):
             return True
     return False
 

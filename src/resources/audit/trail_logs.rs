@@ -22,8 +22,12 @@
 //!   step (`propagation::TRAIL_LOGS_ROLE`), which runs after this one.
 //! - A multi-region trail delivers every region's events to this one group,
 //!   in streams `<account>_CloudTrail_<region>`: the role may create and
-//!   write streams of this group only, and trusts `cloudtrail.amazonaws.com`
-//!   only for this account's trails.
+//!   write those streams of this group only.
+//! - The role trusts `cloudtrail.amazonaws.com` without an
+//!   `aws:SourceAccount`/`aws:SourceArn` condition: CloudTrail's guide says
+//!   confused-deputy keys are not supported for this role ("Role policy
+//!   document for CloudTrail to use CloudWatch Logs"), so a condition would
+//!   leave the role unassumable and every `UpdateTrail` refused.
 //! - `PutMetricFilter` creates or replaces a filter by name; a pattern is at
 //!   most 1024 characters. Filters go with their log group.
 
@@ -49,7 +53,8 @@ pub(crate) const TRAIL_LOGS: log_group::LogGroupStep = log_group::LogGroupStep {
 };
 
 fn trail_logs_permissions(cx: &StepCx) -> serde_json::Value {
-    let streams = format!("arn:aws:logs:{}:*:log-group:{}:log-stream:*", cx.aws.region, trail_log_group_name(cx));
+    let streams =
+        format!("arn:aws:logs:{}:*:log-group:{}:log-stream:*_CloudTrail_*", cx.aws.region, trail_log_group_name(cx));
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -64,7 +69,7 @@ fn trail_logs_permissions(cx: &StepCx) -> serde_json::Value {
 pub(crate) const TRAIL_LOGS_ROLE_DEF: iam::RoleStep = iam::RoleStep {
     key: TRAIL_LOGS_ROLE,
     name: trail_logs_role_name,
-    trust: |account| iam::trust_in_account("cloudtrail.amazonaws.com", account),
+    trust: |_| iam::trust("cloudtrail.amazonaws.com"),
     policy_name: "cloudtrail-to-cloudwatch-logs",
     policy: trail_logs_permissions,
 };
