@@ -128,7 +128,7 @@ const CASES: &[Case] = &[
     Case {
         name: "a listener TLS policy that is not an ELB policy",
         config: Config::Edit(
-            "alb_ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09\"",
+            "alb_ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09\"",
             "alb_ssl_policy = \"TLSv1.3\"",
         ),
         args: &["plan"],

@@ -48,7 +48,7 @@ async fn up_builds_edge_and_audit_as_specified() {
         (attr("access_logs.s3.enabled"), attr("access_logs.s3.bucket"), attr("access_logs.s3.prefix")),
         (Some("true"), Some(logs), Some("alb"))
     );
-    assert_eq!(attr("deletion_protection.enabled"), Some("false"));
+    assert_eq!(attr("deletion_protection.enabled"), Some("true"));
     let mut lb_subnets: Vec<String> =
         lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
     lb_subnets.sort();
@@ -115,7 +115,7 @@ async fn up_builds_edge_and_audit_as_specified() {
     );
     let l443 = ls.iter().find(|l| l.port() == Some(443)).unwrap();
     assert_eq!(l443.certificates()[0].certificate_arn(), Some(cfg_value(&p, "alb_certificate_arn").as_str()));
-    assert_eq!(l443.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"));
+    assert_eq!(l443.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09"));
     assert_eq!(l443.default_actions()[0].fixed_response_config().and_then(|f| f.status_code()), Some("403"));
     let rules = elb.describe_rules().listener_arn(l443.listener_arn().unwrap()).send().await.unwrap().rules().to_vec();
     let rule = rules.iter().find(|r| r.is_default() != Some(true)).expect("header rule");

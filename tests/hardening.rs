@@ -14,7 +14,6 @@ use common::*;
 async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
-    p.edit_config("alb_deletion_protection = false", "alb_deletion_protection = true");
     p.expect(&["up", "--yes"], 0);
     let conf = sdk(&moto.url, REGION).await;
     let global = sdk(&moto.url, "us-east-1").await;
@@ -104,7 +103,8 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert_eq!(res, [fs_arn, attr("rds/instance", "arn")]);
     assert_eq!(sel.iam_role_arn(), attr("iam-role/backup", "arn"));
 
-    // The load balancer refuses deletion while protected (the emulator, as AWS).
+    // The load balancer is protected by default and refuses deletion (the
+    // emulator, as AWS); `down` turns the protection off first.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
     let alb = ids["elbv2/alb"].clone();
     let e = elb.delete_load_balancer().load_balancer_arn(&alb).send().await.unwrap_err();
@@ -223,7 +223,8 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let regional = logs.describe_log_groups().send().await.unwrap();
     let encrypted: Vec<(&str, Option<&str>)> =
         regional.log_groups().iter().map(|g| (g.log_group_name().unwrap(), g.kms_key_id())).collect();
-    assert_eq!(encrypted.len(), 4, "{encrypted:?}");
+    // Container, flow-log, the database's two and the trail's copy.
+    assert_eq!(encrypted.len(), 5, "{encrypted:?}");
     assert!(encrypted.iter().all(|(_, k)| *k == Some(key.as_str())), "{encrypted:?}");
     let g = logs_global.describe_log_groups().log_group_name_prefix("aws-waf-logs-moodle").send().await.unwrap();
     assert_eq!(g.log_groups()[0].kms_key_id(), Some(key_global.as_str()));

@@ -7,6 +7,10 @@ accepts without a look (issue 17), each as AWS documents it:
   2022, else `logdelivery.elasticloadbalancing.amazonaws.com`) `s3:PutObject`
   under `<prefix>/AWSLogs/<account>/`; otherwise InvalidConfigurationRequest
   ("Access Denied for bucket ...").
+- ELBv2 knows AWS's restricted FIPS post-quantum listener policy
+  (`ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09`), which moto's policy
+  table lacks (it refused it with SSLPolicyNotFound); `CreateListener`
+  refuses an unknown policy as `ModifyListener` does (moto: modify only).
 - ELBv2 `DeleteLoadBalancer` of a load balancer with
   `deletion_protection.enabled=true` is refused (OperationNotPermitted).
 - CloudWatch `PutMetricAlarm`: an SNS action must be a topic of the alarm's
@@ -103,8 +107,38 @@ def _bucket_writable_by_elb(account, region, bucket, prefix):
     return False
 
 
+# The restricted FIPS post-quantum policy AWS recommends beside
+# `…-Res-PQ-2025-09` ("Security policies for your Application Load Balancer"):
+# the same protocols and GCM ciphers less ChaCha20, which FIPS 140-3 does not
+# approve. moto's table stops at the non-FIPS PQ policies.
+FIPS_PQ = "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09"
+
+
+def _add_fips_pq_policy():
+    from moto.elbv2.ssl_policies import SSL_POLICIES
+
+    base = SSL_POLICIES["ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"]
+    SSL_POLICIES.setdefault(FIPS_PQ, {
+        "name": FIPS_PQ,
+        "ciphers": [c for c in base["ciphers"] if "CHACHA20" not in c],
+        "ssl_protocols": list(base["ssl_protocols"]),
+    })
+
+
 def _patch_elbv2():
+    _add_fips_pq_policy()
     backend = elbv2_models.ELBv2Backend
+    create_listener = backend.create_listener
+
+    def create_listener_known_policy(self, load_balancer_arn, protocol, port, ssl_policy, *args, **kwargs):
+        from moto.elbv2.ssl_policies import SSL_POLICIES
+
+        # AWS refuses an unknown policy on create as on modify (moto: modify only).
+        if ssl_policy and ssl_policy not in SSL_POLICIES:
+            raise _ElbError("SSLPolicyNotFound", f"Policy {ssl_policy} not found")
+        return create_listener(self, load_balancer_arn, protocol, port, ssl_policy, *args, **kwargs)
+
+    backend.create_listener = create_listener_known_policy
     modify = backend.modify_load_balancer_attributes
     delete = backend.delete_load_balancer
 

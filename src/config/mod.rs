@@ -252,8 +252,8 @@ impl Default for CdnCfg {
             restrict_alb: true,
             deregistration_delay_seconds: 30,
             extra_managed_rule_groups: vec![],
-            alb_deletion_protection: false,
-            alb_ssl_policy: "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09".into(),
+            alb_deletion_protection: true,
+            alb_ssl_policy: "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09".into(),
         }
     }
 }

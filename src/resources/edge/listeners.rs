@@ -99,11 +99,12 @@ impl Step<StepCx> for ListenersStep {
         let restrict = cx.cfg.cdn.restrict_alb;
         let cert = cx.cfg.domain.alb_certificate_arn.clone();
         // `cdn.alb_ssl_policy`: by default TLS 1.3/1.2 with the restricted
-        // (forward-secret AES-GCM) TLS 1.2 ciphers and hybrid post-quantum
-        // key exchange (ML-KEM), the policy AWS recommends since 2025-09. The
-        // only client is CloudFront, which negotiates these; a client without
-        // ML-KEM falls back to classical key exchange. A listener on another
-        // policy is moved with `ModifyListener`.
+        // (forward-secret AES-GCM) TLS 1.2 ciphers, FIPS 140-3 validated
+        // cryptography and hybrid post-quantum key exchange (ML-KEM): one of
+        // the two policies AWS recommends since 2025-09. The only client is
+        // CloudFront, which negotiates these; a client without ML-KEM falls
+        // back to classical key exchange. A listener on another policy is
+        // moved with `ModifyListener`.
         let policy = cx.cfg.cdn.alb_ssl_policy.as_str();
         let live = listeners(cx, &alb).await?;
         let mut out = Outcome::Unchanged;
