@@ -91,7 +91,7 @@ async fn json_output_of_up_down_and_status_matches_the_schemas() {
     // secrets in their recovery window (restored), the two KMS keys pending
     // deletion (their deletion cancelled), and the two steps with nothing to
     // do on new resources (old access points; public IPs, off by default).
-    assert_eq!(plan["summary"], serde_json::json!({"create": 61, "update": 5, "unchanged": 4}), "{plan}");
+    assert_eq!(plan["summary"], serde_json::json!({"create": 64, "update": 5, "unchanged": 4}), "{plan}");
     for s in plan["steps"].as_array().unwrap().iter().filter(|s| s["action"] == "update") {
         let d = s["changes"][0]["description"].as_str().unwrap();
         assert!(d.ends_with("restore (was pending deletion)") || d == "deletion scheduled by `down`: cancelled", "{s}");
