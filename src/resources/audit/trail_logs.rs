@@ -387,8 +387,18 @@ impl Step<StepCx> for SecurityFiltersStep {
         let group = trail_log_group_name(cx);
         let want = wanted(cx);
         let Some(live) = live_filters(cx).await? else {
-            // Only in a dry run: the group's step runs first.
-            return Ok(if want.is_empty() { Outcome::Unchanged } else { Outcome::Created });
+            if want.is_empty() {
+                return Ok(Outcome::Unchanged);
+            }
+            // The group's step runs first: its absence is a plan's, or an
+            // error to say, never filters silently left out.
+            if cx.dry_run {
+                return Ok(Outcome::Created);
+            }
+            return Err(StepError::MissingDependency {
+                step: ids::AUDIT_TRAIL_LOG_GROUP,
+                what: format!("the log group {group}"),
+            });
         };
         let mut changes = vec![];
         for e in &want {
