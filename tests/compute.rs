@@ -270,9 +270,7 @@ async fn revisions_only_on_change_and_one_update_each() {
     };
     assert_eq!(revisions().await, 1);
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty());
+    assert!(p.up_mutating(&moto).is_empty());
     assert_eq!(revisions().await, 1, "no new revision for an unchanged config");
 
     // Push the new tag first, as a user would (preflight checks it exists).
@@ -290,9 +288,7 @@ async fn revisions_only_on_change_and_one_update_each() {
         plan.lines().any(|l| l.starts_with('~') && l.contains("compute.task-definition") && l.contains("5.0.2-1")),
         "{plan}"
     );
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut m = mutating(&moto.stop_recording());
+    let mut m = p.up_mutating(&moto);
     m.sort();
     // The pending-upgrade check (a one-off revision of the new image and its
     // task), then one new revision per service and one update each.
@@ -320,9 +316,7 @@ async fn revisions_only_on_change_and_one_update_each() {
         plan.lines().any(|l| l.starts_with('~') && l.contains("compute.service") && l.contains("desired_count: 1 → 2")),
         "{plan}"
     );
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut m = mutating(&moto.stop_recording());
+    let mut m = p.up_mutating(&moto);
     m.sort();
     // Autoscaling's minimum follows desired_count (stack.md), hence the second
     // call; the running-tasks alarm's threshold is the desired count, hence

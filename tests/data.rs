@@ -269,9 +269,7 @@ async fn instance_class_and_node_type_change_in_place_with_one_modify_each() {
     assert!(line("observe.alerts-topic-us-east-1").starts_with('~'), "{plan}");
     assert!(!plan.lines().any(|l| l.starts_with('+')), "nothing to create: {plan}");
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut muts = mutating(&moto.stop_recording());
+    let mut muts = p.up_mutating(&moto);
     muts.sort();
     // The new address is subscribed to both alert topics (the stack's, and
     // CloudFront's alarm's in us-east-1), the old one unsubscribed from both.
@@ -304,9 +302,7 @@ async fn instance_class_and_node_type_change_in_place_with_one_modify_each() {
     assert_eq!(emails, ["ops@example.com"]);
     assert_eq!(census(&moto.url).await, full_stack());
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
+    assert!(p.up_mutating(&moto).is_empty(), "converged");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -408,9 +404,7 @@ async fn aurora_serverless_v2_cluster_and_writer() {
     assert_eq!(i.db_cluster_identifier(), Some("moodle-aurora"));
     // Moodle gets the cluster (writer) endpoint.
     assert_eq!(db_secret(&moto.url).await["host"], c.endpoint().unwrap());
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty());
+    assert!(p.up_mutating(&moto).is_empty());
     let (out, _) = p.expect(&["down", "--yes"], 0);
     assert!(out.contains("kept: final DB cluster snapshot"), "{out}");
     assert!(rds.describe_db_clusters().send().await.unwrap().db_clusters().is_empty());
@@ -541,9 +535,7 @@ async fn an_access_point_rooted_at_slash_is_replaced_on_an_existing_stack() {
         "{plan}"
     );
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let muts = mutating(&moto.stop_recording());
+    let muts = p.up_mutating(&moto);
     // EFS is a REST API: the recorder names its calls by method and path.
     let pos = |what: &dyn Fn(&str) -> bool, name: &str| {
         muts.iter().position(|m| what(m)).unwrap_or_else(|| panic!("{name} in {muts:?}"))
@@ -578,9 +570,7 @@ async fn an_access_point_rooted_at_slash_is_replaced_on_an_existing_stack() {
     expected.insert("task-definition".into(), 5);
     assert_eq!(census(&moto.url).await, expected);
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
+    assert!(p.up_mutating(&moto).is_empty(), "converged");
 }
 
 /// Aurora MySQL on a db.t3 class: Performance Insights is not offered there
@@ -605,9 +595,7 @@ async fn aurora_on_t3_without_performance_insights_and_protection_on_the_cluster
     // Off in the config: `up` changes the cluster (one ModifyDBCluster, no
     // ModifyDBInstance), then `down` can finish.
     p.edit_config("\ndeletion_protection = true", "\ndeletion_protection = false");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let changed = mutating(&moto.stop_recording());
+    let changed = p.up_mutating(&moto);
     assert_eq!(changed, vec!["ModifyDBCluster".to_string()], "{changed:?}");
     assert_eq!(cluster(rds.clone()).await.deletion_protection(), Some(false));
     p.expect(&["down", "--yes", "--skip-final-snapshot"], 0);

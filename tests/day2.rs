@@ -75,9 +75,7 @@ async fn up_with_a_new_image_asks_moodle_whether_an_upgrade_is_pending() {
 
     // Same Moodle, a rebuild: nothing pending, a plain rolling deploy.
     use_image(&p, "5.0.2", "5.0.2-2");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut m = mutating(&moto.stop_recording());
+    let mut m = p.up_mutating(&moto);
     m.sort();
     assert_eq!(
         m,
@@ -176,9 +174,7 @@ async fn upgrade_snapshots_backs_up_upgrades_once_then_rolls_out() {
     let (_, err) = p.expect(&["upgrade", "--yes"], 2);
     assert!(err.contains("older than the database"), "{err}");
     use_image(&p, "5.0.2", "5.1.0");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "a no-op up after the upgrade");
+    assert!(p.up_mutating(&moto).is_empty(), "a no-op up after the upgrade");
 }
 
 #[tokio::test(flavor = "multi_thread")]

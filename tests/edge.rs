@@ -280,9 +280,7 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
     let moto = Moto::start();
     let p = Project::new(&moto.url);
     p.expect(&["up", "--yes"], 0);
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty());
+    assert!(p.up_mutating(&moto).is_empty());
 
     p.edit_config("origin_timeout_seconds = 60", "origin_timeout_seconds = 45");
     let (plan, _) = p.expect(&["plan"], 3);
@@ -292,14 +290,10 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
             && l.contains("origin_timeout_seconds: 60 → 45")),
         "{plan}"
     );
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["UpdateDistribution"]);
+    assert_eq!(p.up_mutating(&moto), ["UpdateDistribution"]);
 
     p.edit_config("extra_managed_rule_groups = []", "extra_managed_rule_groups = [{ name = \"AWSManagedRulesCommonRuleSet\", count_rules = [\"SizeRestrictions_BODY\"] }]");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["UpdateWebACL"]);
+    assert_eq!(p.up_mutating(&moto), ["UpdateWebACL"]);
 
     let global = sdk(&moto.url, "us-east-1").await;
     let cf = aws_sdk_cloudfront::Client::new(&global);
@@ -336,9 +330,7 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
         acl.rules()[1].statement().unwrap().managed_rule_group_statement().unwrap().rule_action_overrides().to_vec();
     assert_eq!(over.len(), 1);
     assert_eq!(over[0].name(), "SizeRestrictions_BODY");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "converged");
+    assert!(p.up_mutating(&moto).is_empty(), "converged");
 }
 
 // Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).

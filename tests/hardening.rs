@@ -245,9 +245,7 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 4);
     assert!(st.contains("not encrypted with the stack's KMS key"), "{st}");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["AssociateKmsKey"]);
+    assert_eq!(p.up_mutating(&moto), ["AssociateKmsKey"]);
     let g = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/moodle").send().await.unwrap();
     assert_eq!(g.log_groups()[0].kms_key_id(), Some(key.as_str()));
 
@@ -310,15 +308,11 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
         assert!(last_a.is_some() && first_b.is_some() && last_a < first_b, "{a} before {b}: {ops:?}");
     };
     p.edit_config("require_tls = true", "require_tls = false");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let ops = mutating(&moto.stop_recording());
+    let ops = p.up_mutating(&moto);
     order(&ops, "ModifyDBParameterGroup", "UpdateService");
     assert_eq!((secure().await.as_deref(), tls_env().await.as_deref()), (Some("0"), Some("false")));
     p.edit_config("require_tls = false", "require_tls = true");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let ops = mutating(&moto.stop_recording());
+    let ops = p.up_mutating(&moto);
     order(&ops, "UpdateService", "ModifyDBParameterGroup");
     assert_eq!((secure().await.as_deref(), tls_env().await.as_deref()), (Some("1"), Some("true")));
 
@@ -337,9 +331,7 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert_eq!(readonly().await, Some(true));
 
     // Converged: a second up changes nothing; status is healthy with every new row.
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "no-op up");
+    assert!(p.up_mutating(&moto).is_empty(), "no-op up");
     confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 0);
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();

@@ -219,9 +219,7 @@ async fn in_place_update_shows_in_plan_and_updates_without_recreating() {
     assert!(line.starts_with('~') && line.contains("retention_in_days: 7 → 14"), "{plan}");
     assert_eq!(plan.lines().filter(|l| l.starts_with('+') || l.starts_with('~')).count(), 1);
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), vec!["PutRetentionPolicy".to_string()]);
+    assert_eq!(p.up_mutating(&moto), vec!["PutRetentionPolicy".to_string()]);
     let conf = sdk(&moto.url, REGION).await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     let lg = logs.describe_log_groups().log_group_name_prefix("/moodlectl/moodle/vpc-flow-logs").send().await.unwrap();
@@ -284,9 +282,7 @@ async fn attribute_drift_is_reported_on_its_resource_and_repaired() {
     assert_eq!(drift_of("ec2:subnet"), vec!["subnet/public-b.map_public_ip_on_launch: true → false".to_string()]);
     assert_eq!(doc["summary"]["drifted"], 2);
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut ops = mutating(&moto.stop_recording());
+    let mut ops = p.up_mutating(&moto);
     ops.sort();
     assert_eq!(ops, vec!["ModifySubnetAttribute", "ModifyVpcAttribute"]);
     let a = ec2
@@ -525,9 +521,7 @@ async fn the_default_network_acl_admits_only_what_the_stack_receives() {
     assert!(subnets.subnets().iter().all(|s| associated.contains(&s.subnet_id().unwrap())), "{associated:?}");
 
     // Converged: the next `up` writes nothing.
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty());
+    assert!(p.up_mutating(&moto).is_empty());
 
     // Someone opens SSH to the world: drift, repaired by `up`.
     let id = acl.network_acl_id().unwrap();
@@ -537,9 +531,7 @@ async fn the_default_network_acl_admits_only_what_the_stack_receives() {
     confirm_alert_email(&moto.url);
     let (st, _) = p.expect(&["status", "-o", "json"], 4);
     assert!(st.contains("inbound rule(s) differ from the stack's"), "{st}");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["DeleteNetworkAclEntry"]);
+    assert_eq!(p.up_mutating(&moto), ["DeleteNetworkAclEntry"]);
     assert!(!read().await.entries().iter().any(|e| e.rule_number() == Some(90)));
     p.expect(&["status"], 0);
 }

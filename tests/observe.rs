@@ -152,17 +152,13 @@ async fn alarms_and_dashboard_watch_every_tier_and_status_reports_an_alarm() {
     let (out, _) = p.expect(&["outputs"], 0);
     assert!(out.contains("#dashboards/dashboard/moodle"), "{out}");
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "a no-op up");
+    assert!(p.up_mutating(&moto).is_empty(), "a no-op up");
 
     // A threshold from the config: one alarm and the dashboard's line change.
     p.edit_config("rds_cpu_percent = 85", "rds_cpu_percent = 70");
     let (plan, _) = p.expect(&["plan"], 3);
     assert!(plan.contains("observe.alarms") && plan.contains("moodle-alarm-rds-cpu: update"), "{plan}");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    let mut m = mutating(&moto.stop_recording());
+    let mut m = p.up_mutating(&moto);
     m.sort();
     assert_eq!(m, ["PutDashboard", "PutMetricAlarm"]);
     assert_eq!(alarms(&conf).await[&format!("{REGION}/{PREFIX}rds-cpu")].threshold(), Some(70.0));
@@ -276,9 +272,7 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
     assert!(pattern("root-usage").contains("$.userIdentity.type = \"Root\""), "{}", pattern("root-usage"));
     assert!(pattern("security-group-changes").contains("($.eventName = \"AuthorizeSecurityGroupIngress\")"));
 
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert!(mutating(&moto.stop_recording()).is_empty(), "a no-op up");
+    assert!(p.up_mutating(&moto).is_empty(), "a no-op up");
 
     // A filter deleted behind moodlectl's back: drift, and only it comes back.
     confirm_alert_email(&moto.url);
@@ -290,9 +284,7 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
     let row = rows.iter().find(|r| r["name"] == "moodle-security-root-usage").unwrap();
     assert_eq!((row["state"].as_str(), row["healthy"].as_bool()), (Some("missing"), Some(false)), "{row}");
     assert_eq!(rows.iter().filter(|r| r["healthy"] == false).count(), 1, "only the filter: {out}");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["PutMetricFilter"]);
+    assert_eq!(p.up_mutating(&moto), ["PutMetricFilter"]);
 
     // The trail made to skip management events behind moodlectl's back:
     // drift, and only its event selectors are put back.
@@ -307,9 +299,7 @@ async fn security_events_reach_an_alarm_through_the_trails_cloudwatch_logs() {
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     let row = doc["resources"].as_array().unwrap().iter().find(|r| r["name"] == "moodle-trail").unwrap().clone();
     assert!(row["drift"].as_str().unwrap_or_default().contains("management event"), "{row}");
-    moto.start_recording();
-    p.expect(&["up", "--yes"], 0);
-    assert_eq!(mutating(&moto.stop_recording()), ["PutEventSelectors"]);
+    assert_eq!(p.up_mutating(&moto), ["PutEventSelectors"]);
 
     // What the emulator refuses, as AWS does: the group without the stream
     // wildcard, a role CloudTrail may not assume, a pattern over 1024.

@@ -311,6 +311,14 @@ impl Project {
         assert_eq!(o.status.code(), Some(code), "moodlectl {args:?}\nstdout:\n{out}\nstderr:\n{err}");
         (out, err)
     }
+
+    /// `up --yes` (exit 0) while `moto` records: the calls that changed
+    /// something, in order (`[]` for a no-op run).
+    pub fn up_mutating(&self, moto: &Moto) -> Vec<String> {
+        moto.start_recording();
+        self.expect(&["up", "--yes"], 0);
+        mutating(&moto.stop_recording())
+    }
 }
 
 pub fn creds() -> aws_credential_types::Credentials {
