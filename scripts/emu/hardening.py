@@ -51,6 +51,8 @@ from moto.core.exceptions import JsonRESTError
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.exceptions import ELBClientError
 
+from emu import policy
+
 ELB_ACCOUNTS = {
     "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
     "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
@@ -265,7 +267,6 @@ MONITORING_INTERVALS = {0, 1, 5, 10, 15, 30, 60}
 
 
 def _check_monitoring(account_id, interval, role_arn):
-    from moto.iam.models import iam_backends
     from moto.rds.exceptions import InvalidParameterCombination, InvalidParameterValue
     if interval not in MONITORING_INTERVALS:
         raise InvalidParameterValue(f"Invalid MonitoringInterval {interval}: valid values are 0, 1, 5, 10, 15, 30, 60.")
@@ -274,13 +275,7 @@ def _check_monitoring(account_id, interval, role_arn):
             "A MonitoringRoleARN value is required if you specify a MonitoringInterval value other than 0.")
     if not interval:
         return
-    roles = {r.arn: r for r in iam_backends[account_id]["global"].roles.values()}
-    role = roles.get(role_arn)
-    trust = json.loads(role.assume_role_policy_document) if role else {}
-    services = []
-    for st in trust.get("Statement", []):
-        svc = (st.get("Principal") or {}).get("Service", []) if isinstance(st.get("Principal"), dict) else []
-        services += svc if isinstance(svc, list) else [svc]
+    services = [svc for st in policy.role_trust(account_id, role_arn) or [] for svc in policy.service_principals(st)]
     if "monitoring.rds.amazonaws.com" not in services:
         raise InvalidParameterValue(
             "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING")

@@ -14,12 +14,12 @@ stores any `kmsKeyId` without a look and lacks `AssociateKmsKey`:
 - `AssociateKmsKey` (added) applies the same rules to an existing group;
   `DisassociateKmsKey` (added) removes the key.
 """
-import json
-
 from moto.kms.models import kms_backends
 from moto.logs import models as logs_models
 from moto.logs import responses as logs_responses
 from moto.logs.exceptions import InvalidParameterException, LogsClientError, ResourceNotFoundException
+
+from emu.policy import service_principals, statements
 
 
 class _AccessDenied(LogsClientError):
@@ -29,14 +29,7 @@ class _AccessDenied(LogsClientError):
 
 def _allows_logs(policy, region):
     want = f"logs.{region}.amazonaws.com"
-    for s in json.loads(policy or "{}").get("Statement", []):
-        if s.get("Effect") != "Allow":
-            continue
-        p = s.get("Principal")
-        services = p.get("Service", []) if isinstance(p, dict) else []
-        if want in (services if isinstance(services, list) else [services]):
-            return True
-    return False
+    return any(s.get("Effect") == "Allow" and want in service_principals(s) for s in statements(policy))
 
 
 def _check_key(account, region, group_arn, key_arn):

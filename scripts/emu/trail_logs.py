@@ -32,6 +32,8 @@ import json
 import re
 import time
 
+from emu.policy import role_trust, service_principals
+
 GROUP_ARN = re.compile(r"^arn:aws:logs:([a-z0-9-]+):(\d{12}):log-group:([^:]+):\*$")
 DENIED = "Access denied. Verify in IAM that the role has adequate permissions."
 
@@ -43,16 +45,9 @@ def _error(name, msg):
 
 
 def _trusts_cloudtrail(account_id, role_arn):
-    from moto.iam.models import iam_backends
-
-    role = next((r for r in iam_backends[account_id]["global"].roles.values() if r.arn == role_arn), None)
-    if role is None:
-        return False
-    for st in json.loads(role.assume_role_policy_document or "{}").get("Statement", []):
-        p = st.get("Principal")
-        svc = p.get("Service", []) if isinstance(p, dict) else []
+    for st in role_trust(account_id, role_arn) or []:
         conditions = json.dumps(st.get("Condition") or {})
-        if ("cloudtrail.amazonaws.com" in (svc if isinstance(svc, list) else [svc])
+        if ("cloudtrail.amazonaws.com" in service_principals(st)
                 and "aws:SourceAccount" not in conditions and "aws:SourceArn" not in conditions):
             return True
     return False

@@ -91,7 +91,14 @@ pub struct SecurityEvent {
 /// The metrics' namespace; the metric names carry the stack's name.
 pub const SECURITY_NAMESPACE: &str = "Moodlectl/Security";
 
+/// What each matching event adds to its metric.
+const METRIC_VALUE: &str = "1";
+
 impl SecurityEvent {
+    /// What must match for the live filter to need no update.
+    fn sig(&self, cx: &StepCx) -> String {
+        filter_sig(&self.pattern, SECURITY_NAMESPACE, &self.metric_name(cx), METRIC_VALUE)
+    }
     pub fn filter_name(&self, cx: &StepCx) -> String {
         format!("{}{}", filter_prefix(cx), self.suffix)
     }
@@ -403,9 +410,8 @@ impl Step<StepCx> for SecurityFiltersStep {
         let mut changes = vec![];
         for e in &want {
             let name = e.filter_name(cx);
-            let sig = filter_sig(&e.pattern, SECURITY_NAMESPACE, &e.metric_name(cx), "1");
             match live.iter().find(|f| f.filter_name() == Some(name.as_str())) {
-                Some(f) if live_filter_sig(f) == sig => continue,
+                Some(f) if live_filter_sig(f) == e.sig(cx) => continue,
                 Some(_) => changes.push(format!("{name}: update")),
                 None => changes.push(format!("{name}: create")),
             }
@@ -413,7 +419,7 @@ impl Step<StepCx> for SecurityFiltersStep {
                 let t = MetricTransformation::builder()
                     .metric_namespace(SECURITY_NAMESPACE)
                     .metric_name(e.metric_name(cx))
-                    .metric_value("1")
+                    .metric_value(METRIC_VALUE)
                     .build()
                     .expect("namespace, name and value are set");
                 let call = cx.aws.logs.put_metric_filter().log_group_name(&group).filter_name(&name);
@@ -457,7 +463,7 @@ impl Step<StepCx> for SecurityFiltersStep {
                     Some(f) => {
                         let mut i = Inspection::new("logs:metric-filter", &name, Some(name.clone()), "exists", true)
                             .detail("metric", format!("{SECURITY_NAMESPACE}/{}", e.metric_name(cx)));
-                        if live_filter_sig(f) != filter_sig(&e.pattern, SECURITY_NAMESPACE, &e.metric_name(cx), "1") {
+                        if live_filter_sig(f) != e.sig(cx) {
                             i.drift = Some("pattern or metric differs from moodlectl's".into());
                         }
                         i

@@ -1,0 +1,25 @@
+"""Reading IAM policy documents the way AWS's services check them before
+they act: which services a statement admits, and the trust statements of a
+role (the emulator's refusals of a role or key a service could not use).
+"""
+import json
+
+
+def statements(document):
+    """The statements of a policy document (JSON text; empty for none)."""
+    return json.loads(document or "{}").get("Statement", [])
+
+
+def service_principals(statement):
+    """The service principals a statement names (`Principal.Service`, one or many)."""
+    p = statement.get("Principal")
+    svc = p.get("Service", []) if isinstance(p, dict) else []
+    return svc if isinstance(svc, list) else [svc]
+
+
+def role_trust(account_id, role_arn):
+    """The trust statements of the role `role_arn`, or None without such a role."""
+    from moto.iam.models import iam_backends
+
+    role = next((r for r in iam_backends[account_id]["global"].roles.values() if r.arn == role_arn), None)
+    return None if role is None else statements(role.assume_role_policy_document)
