@@ -110,6 +110,28 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     let e = elb.delete_load_balancer().load_balancer_arn(&alb).send().await.unwrap_err();
     assert_eq!(aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata::code(&e), Some("OperationNotPermitted"));
 
+    // Each tier's group is worn by the network interfaces its service placed
+    // in the VPC (requester-managed, as on AWS), and EC2 refuses to delete a
+    // group in use — which `down` below has to wait out in the right order.
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    for (key, owner) in [
+        ("sg/db", "RDSNetworkInterface"),
+        ("sg/cache", "ElastiCache "),
+        ("sg/endpoints", "VPC Endpoint Interface "),
+        ("sg/alb", "ELB app/moodle-alb/"),
+    ] {
+        let worn = aws_sdk_ec2::types::Filter::builder().name("group-id").values(&ids[key]).build();
+        let enis = ec2.describe_network_interfaces().filters(worn).send().await.unwrap();
+        let enis = enis.network_interfaces();
+        assert!(!enis.is_empty(), "no network interface wears {key}");
+        for n in enis {
+            assert!(n.description().unwrap_or_default().starts_with(owner), "{key}: {:?}", n.description());
+            assert_eq!(n.requester_managed(), Some(true), "{key}");
+        }
+        let e = ec2.delete_security_group().group_id(&ids[key]).send().await.unwrap_err();
+        assert_eq!(aws_sdk_ec2::error::ProvideErrorMetadata::code(&e), Some("DependencyViolation"), "{key}");
+    }
+
     // What the emulator refuses, as AWS: access logs to a bucket whose policy
     // does not let the region's ELB account write; an alarm notifying a topic
     // of another region.
