@@ -237,6 +237,12 @@ async fn up_builds_the_service_as_specified() {
 
     // The admin password is in Secrets Manager only; outputs say how to read it.
     let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    // The tasks' two secrets were read when they launched (by the ECS agent:
+    // the emulator records LastAccessedDate as AWS does), before anyone else.
+    for id in ["moodle-db-credentials", "moodle-moodle-admin"] {
+        let d = sm.describe_secret().secret_id(id).send().await.unwrap();
+        assert!(d.last_accessed_date().is_some(), "{id} never read");
+    }
     let pw = sm
         .get_secret_value()
         .secret_id("moodle-moodle-admin")

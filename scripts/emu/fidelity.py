@@ -17,6 +17,8 @@ makes, the AWS behaviour, each patch naming the gap it closes.
   DeleteDistribution answers DistributionNotDisabled (HTTP 409) unless the
   distribution is disabled and Deployed, as AWS does (moto accepts any update
   as already deployed and deletes an enabled distribution).
+- Secrets Manager: `LastAccessedDate` is the day of the last GetSecretValue
+  (the ECS agent's at a task launch included); moto answers null.
 - ACM: certificates are ISSUED at once (moto waits 60 s; the emulator's
   certificates are requested by scripts/emulator_prereqs.py).
 - EC2: `CreateNatGateway` and `CreateVpcEndpoint` are idempotent on their
@@ -43,6 +45,7 @@ makes, the AWS behaviour, each patch naming the gap it closes.
 - Test switch MOODLECTL_EMU_HIDE_PREFIX_LISTS=1: the AWS-managed prefix lists
   are hidden (a region or partition without CloudFront's), for preflight tests.
 """
+import datetime
 import json
 import time
 
@@ -422,7 +425,47 @@ def _patch_s3_xml_roots():
     S3Response.get_bucket_versioning = get_bucket_versioning
 
 
+def _patch_secrets_last_accessed():
+    """Secrets Manager records the day a secret was last read (GetSecretValue,
+    also the ECS agent's at each task launch: `read_by_task`) and reports it
+    as `LastAccessedDate` in DescribeSecret and ListSecrets; moto always
+    answers null."""
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    orig_get, orig_dict = SecretsManagerBackend.get_secret_value, FakeSecret.to_dict
+
+    def get_secret_value(self, secret_id, version_id, version_stage):
+        out = orig_get(self, secret_id, version_id, version_stage)
+        day = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.secrets[secret_id].last_accessed = int(day.timestamp())
+        return out
+
+    def to_dict(self):
+        d = orig_dict(self)
+        d["LastAccessedDate"] = getattr(self, "last_accessed", None)
+        return d
+
+    SecretsManagerBackend.get_secret_value = get_secret_value
+    FakeSecret.to_dict = to_dict
+
+
+def read_by_task(account, region, container_definitions):
+    """The ECS agent reads a task's Secrets Manager secrets when it launches."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[account][region]
+    for c in container_definitions:
+        for s in c.get("secrets") or []:
+            arn = ":".join(str(s.get("valueFrom", "")).split(":")[:7])
+            if arn.startswith("arn:aws:secretsmanager:"):
+                try:
+                    backend.get_secret_value(arn, None, None)
+                except Exception:  # deleted meanwhile: the launch would fail on AWS, not here
+                    pass
+
+
 def install(hide_prefix_lists=False):
+    _patch_secrets_last_accessed()
     _patch_rds_automated_snapshots()
     _patch_rds_cluster_rename()
     _patch_s3_xml_roots()

@@ -45,6 +45,7 @@ import os
 import shlex
 import time
 
+from emu import fidelity
 from emu.clock import SCALE
 from moto.ec2.models import ec2_backends
 from moto.logs.models import logs_backends
@@ -122,6 +123,7 @@ def _start(backend, svc, index):
         networking_configuration={"awsvpcConfiguration": net} if net else None,
         capacity_provider_name=_provider(svc, index),
     )
+    fidelity.read_by_task(backend.account_id, svc.region_name, td.container_definitions)
     task._transitions = RUNNING
     task.health_status = "HEALTHY"
     task.connectivity = "CONNECTED"
@@ -328,6 +330,7 @@ def install():
         for o in (overrides or {}).get("containerOverrides", []):
             command = o.get("command") or command
         for t in tasks:
+            fidelity.read_by_task(self.account_id, t.region_name, td.container_definitions)
             t._transitions = RUNNING
             t.started_at = datetime.datetime.now(datetime.timezone.utc)
             image = container.get("image") or ""
