@@ -38,8 +38,8 @@ except ImportError:  # the system Python, not the project's venv
     sys.exit("moto is missing: run scripts/setup-emulator.sh once, then .venv/bin/python scripts/moto_server.py …")
 
 from emu import (  # noqa: E402
-    backup, cache, cbor, consistency, enis, faults, fidelity, hardening, latency, logkeys, speed, tasks,
-    trail_logs, validation,
+    backup, cache, cbor, consistency, enis, faults, fidelity, hardening, latency, logkeys, rds_catalog, speed,
+    tasks, trail_logs, validation,
 )
 from emu.clock import SCALE  # noqa: E402
 
@@ -52,6 +52,7 @@ hardening.install()
 trail_logs.install()
 validation.install()
 enis.install()
+rds_catalog.install()
 speed.trim_overheads()
 if SCALE > 0:
     latency.install()

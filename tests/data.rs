@@ -31,7 +31,7 @@ async fn up_builds_the_data_tier_as_specified_and_keeps_the_password_secret() {
     let i =
         rds.describe_db_instances().db_instance_identifier("moodle-db").send().await.unwrap().db_instances()[0].clone();
     assert_eq!(i.engine(), Some("mysql"));
-    assert_eq!(i.engine_version(), Some("8.4"));
+    assert!(i.engine_version().unwrap().starts_with("8.4."), "{:?}", i.engine_version());
     assert_eq!(i.db_instance_class(), Some("db.r6g.large"));
     assert_eq!(i.allocated_storage(), Some(30));
     assert_eq!(i.max_allocated_storage(), Some(300));
@@ -612,5 +612,6 @@ async fn the_engine_version_default_follows_the_engine() {
     p.expect(&["up", "--yes"], 0);
     let conf = sdk(&moto.url, REGION).await;
     let i = aws_sdk_rds::Client::new(&conf).describe_db_instances().send().await.unwrap().db_instances()[0].clone();
-    assert_eq!((i.engine(), i.engine_version()), (Some("mariadb"), Some("11.4")));
+    assert_eq!(i.engine(), Some("mariadb"));
+    assert!(i.engine_version().unwrap().starts_with("11.4."), "{:?}", i.engine_version());
 }
