@@ -29,7 +29,7 @@ FULL = {
     "vpc": 1, "subnet": 4, "internet-gateway": 1, "elastic-ip": 2, "nat-gateway": 2,
     "route-table": 3, "security-group": 6, "vpc-endpoint": 5, "flow-log": 1,
     "log-group": 6, "iam-role": 6, "metric-filter": 15, "db-instance": 1, "db-subnet-group": 1, "db-parameter-group": 1,
-    "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "secret": 3, "efs": 1,
+    "db-event-subscription": 1, "sns-topic": 2, "kms-key": 2, "audit-kms-key": 1, "secret": 3, "efs": 1,
     "efs-mount-target": 2, "efs-access-point": 1, "replication-group": 1,
     "cache-subnet-group": 1, "load-balancer": 1, "listener": 2, "target-group": 1,
     "waf-web-acl": 1, "cloudfront": 1, "cloudtrail": 1, "s3-bucket": 2,
@@ -125,6 +125,11 @@ for r in (region, "us-east-1"):  # CloudFront's alarm notifies a us-east-1 twin 
             k = kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]
             if k["KeyState"] != "PendingDeletion":
                 rows.append(("kms-key", k["KeyId"], f'{r} {k["KeyState"]}'))
+        # The trail's key, kept by `down` with the audit bucket unless --delete-logs.
+        if r == region and a["AliasName"] == f"alias/{stack}-audit" and a.get("TargetKeyId"):
+            k = kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]
+            if k["KeyState"] != "PendingDeletion":
+                rows.append(("audit-kms-key", k["KeyId"], k["KeyState"]))
 sm = boto3.client("secretsmanager", **kw)
 for sec in sm.list_secrets()["SecretList"]:
     if sec["Name"].startswith(f"{stack}-"):

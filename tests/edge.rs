@@ -213,7 +213,8 @@ async fn up_builds_edge_and_audit_as_specified() {
         .sse_algorithm()
         .as_str()
         .to_string();
-    assert_eq!(alg, "AES256");
+    // SSE-KMS with the audit key (tests/hardening.rs reads which key).
+    assert_eq!(alg, "aws:kms");
     // Versioned (an overwritten or deleted log file is kept), and the logs end
     // after logs.audit_retention_days, replaced versions 30 days later.
     let v = s3.get_bucket_versioning().bucket(bucket).send().await.unwrap();

@@ -181,6 +181,36 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     // whose policy does not is refused (the emulator, as AWS).
     let audit = ids["s3/cloudtrail-bucket"].clone();
     let logs_bucket = ids["s3/logs-bucket"].clone();
+
+    // The trail's log files and its bucket are encrypted with the audit key,
+    // whose policy lets CloudTrail generate data keys only as this trail; a
+    // key whose policy does not admit CloudTrail is refused (the emulator, as
+    // AWS: InsufficientEncryptionPolicyException).
+    let kms = aws_sdk_kms::Client::new(&conf);
+    let key = kms.describe_key().key_id("alias/moodle-audit").send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let ct = aws_sdk_cloudtrail::Client::new(&conf);
+    let trail = ct.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
+    assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()));
+    let kp = kms.get_key_policy().key_id(&key_arn).policy_name("default").send().await.unwrap();
+    let kp: serde_json::Value = serde_json::from_str(kp.policy().unwrap()).unwrap();
+    let enc = kp["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "CloudTrailEncryptsLogs").unwrap();
+    assert_eq!(enc["Principal"]["Service"], "cloudtrail.amazonaws.com");
+    assert_eq!(enc["Action"], "kms:GenerateDataKey*");
+    assert_eq!(enc["Condition"]["StringEquals"]["aws:SourceArn"], trail.trail_arn().unwrap());
+    let sse = s3.get_bucket_encryption().bucket(&audit).send().await.unwrap();
+    let rule = sse.server_side_encryption_configuration().unwrap().rules()[0].clone();
+    let by_default = rule.apply_server_side_encryption_by_default().unwrap();
+    assert_eq!(by_default.sse_algorithm(), &aws_sdk_s3::types::ServerSideEncryption::AwsKms);
+    assert_eq!(by_default.kms_master_key_id(), Some(key_arn.as_str()));
+    assert_eq!(rule.bucket_key_enabled(), Some(true));
+    let other = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_string();
+    let e = ct.update_trail().name("moodle-trail").kms_key_id(&other).send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_cloudtrail::error::ProvideErrorMetadata::code(&e),
+        Some("InsufficientEncryptionPolicyException")
+    );
+    kms.schedule_key_deletion().key_id(&other).pending_window_in_days(7).send().await.unwrap();
     let lg = s3.get_bucket_logging().bucket(&audit).send().await.unwrap();
     let lg = lg.logging_enabled().unwrap();
     assert_eq!((lg.target_bucket(), lg.target_prefix()), (logs_bucket.as_str(), "s3-access/cloudtrail/"));
@@ -369,6 +399,15 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert!(err.contains("kept: access-logs bucket"), "{err}");
     assert!(err.contains("kept: KMS key"), "{err}");
     assert!(err.contains("pending deletion") || err.contains("until its deletion"), "{err}");
+    // The audit key stays with the logs it encrypts, enabled, and says so;
+    // `--delete-logs` schedules its deletion with the buckets.
+    assert!(err.contains("that encrypts the kept audit logs"), "{err}");
+    let state = |k: &aws_sdk_kms::operation::describe_key::DescribeKeyOutput| {
+        k.key_metadata().unwrap().key_state().unwrap().as_str().to_string()
+    };
+    assert_eq!(state(&kms.describe_key().key_id(&key_arn).send().await.unwrap()), "Enabled");
+    p.expect(&["down", "--yes", "--delete-logs"], 0);
+    assert_eq!(state(&kms.describe_key().key_id(&key_arn).send().await.unwrap()), "PendingDeletion");
 }
 
 // Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
@@ -381,13 +420,22 @@ async fn a_run_killed_between_create_key_and_its_alias_makes_no_second_key() {
     let o = p.run_env(&["up", "--yes"], &[("MOODLECTL_CRASH_AFTER_OP", "CreateKey")]);
     assert_eq!(o.status.signal(), Some(9));
     p.expect(&["up", "--yes"], 0);
-    // Independent reads: one key per region, each behind the alias.
-    for region in [REGION, "us-east-1"] {
+    // Independent reads: one key per alias (the alert key in each region, the
+    // audit key in the stack's), each behind its alias, none without.
+    for (region, aliases) in
+        [(REGION, &["alias/moodle-alerts", "alias/moodle-audit"][..]), ("us-east-1", &["alias/moodle-alerts"])]
+    {
         let kms = aws_sdk_kms::Client::new(&sdk(&moto.url, region).await);
         let keys = kms.list_keys().send().await.unwrap();
-        assert_eq!(keys.keys().len(), 1, "{region}: {:?}", keys.keys());
-        let by_alias = kms.describe_key().key_id("alias/moodle-alerts").send().await.unwrap();
-        assert_eq!(by_alias.key_metadata().unwrap().key_id(), keys.keys()[0].key_id().unwrap(), "{region}");
+        let mut ids: Vec<&str> = keys.keys().iter().filter_map(|k| k.key_id()).collect();
+        ids.sort();
+        let mut behind = vec![];
+        for a in aliases {
+            let by_alias = kms.describe_key().key_id(*a).send().await.unwrap();
+            behind.push(by_alias.key_metadata().unwrap().key_id().to_string());
+        }
+        behind.sort();
+        assert_eq!(ids, behind, "{region}");
     }
     p.expect(&["down", "--yes", "--skip-final-snapshot", "--force-delete-secrets"], 0);
     assert_eq!(census(&moto.url).await, empty_stack());

@@ -17,6 +17,8 @@ makes, the AWS behaviour, each patch naming the gap it closes.
   DeleteDistribution answers DistributionNotDisabled (HTTP 409) unless the
   distribution is disabled and Deployed, as AWS does (moto accepts any update
   as already deployed and deletes an enabled distribution).
+- KMS: `ScheduleKeyDeletion`/`CancelKeyDeletion` take a key ARN as well as
+  an ID (moto: HTTP 500 on an ARN).
 - Secrets Manager: `LastAccessedDate` is the day of the last GetSecretValue
   (the ECS agent's at a task launch included); moto answers null.
 - ACM: certificates are ISSUED at once (moto waits 60 s; the emulator's
@@ -464,7 +466,22 @@ def read_by_task(account, region, container_definitions):
                     pass
 
 
+def _patch_kms_key_arns():
+    """`ScheduleKeyDeletion` and `CancelKeyDeletion` take a key's ID or ARN
+    (KMS API reference); moto looked the ARN up as an ID (HTTP 500)."""
+    from moto.kms.models import KmsBackend
+
+    for name in ("schedule_key_deletion", "cancel_key_deletion"):
+        orig = getattr(KmsBackend, name)
+
+        def by_id(self, key_id, *args, _orig=orig):
+            return _orig(self, self.get_key_id(key_id), *args)
+
+        setattr(KmsBackend, name, by_id)
+
+
 def install(hide_prefix_lists=False):
+    _patch_kms_key_arns()
     _patch_secrets_last_accessed()
     _patch_rds_automated_snapshots()
     _patch_rds_cluster_rename()

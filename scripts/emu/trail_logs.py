@@ -15,6 +15,12 @@ given and never reports a delivery:
   (InvalidCloudWatchLogsRoleArnException "Access denied. Verify in IAM that
   the role has adequate permissions.", the refusal terraform-provider-aws
   waits out while a new role propagates). Empty strings stop the delivery.
+- `CreateTrail`/`UpdateTrail` with `KmsKeyId`: the key (ID, ARN or alias)
+  exists in the trail's region (KmsKeyNotFoundException), is enabled
+  (KmsException), and its policy lets `cloudtrail.amazonaws.com`
+  `kms:GenerateDataKey*` (InsufficientEncryptionPolicyException) — the
+  CloudTrail API reference's refusals; the trail then reports the key's ARN
+  whatever form it was given in. An empty string removes the encryption.
 - `GetTrailStatus` of a logging trail that delivers to CloudWatch Logs
   reports `LatestCloudWatchLogsDeliveryTime`, as AWS does once it has
   delivered (minutes after logging starts); moto never did.
@@ -32,7 +38,7 @@ import json
 import re
 import time
 
-from emu.policy import role_trust, service_principals
+from emu.policy import role_trust, service_principals, statements
 
 GROUP_ARN = re.compile(r"^arn:aws:logs:([a-z0-9-]+):(\d{12}):log-group:([^:]+):\*$")
 DENIED = "Access denied. Verify in IAM that the role has adequate permissions."
@@ -70,6 +76,35 @@ def _check_delivery(backend, group_arn, role_arn):
         raise _error("InvalidCloudWatchLogsRoleArnException", DENIED)
 
 
+def _admits_cloudtrail(policy):
+    for st in statements(policy):
+        actions = st.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if (st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in service_principals(st)
+                and any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey", "kms:*") for a in actions)):
+            return True
+    return False
+
+
+def _check_key(backend, kms_key_id):
+    """The key's ARN, once CloudTrail could use it; None to leave as given."""
+    from moto.kms.models import kms_backends
+
+    if not kms_key_id:
+        return None
+    kms = kms_backends[backend.account_id][backend.region_name]
+    try:
+        key = kms.describe_key(kms_key_id)
+    except Exception:
+        raise _error("KmsKeyNotFoundException", f"KMS key {kms_key_id} not found in {backend.region_name}.")
+    if key.key_state != "Enabled":
+        raise _error("KmsException", f"KMS key {key.arn} is {key.key_state}.")
+    if not _admits_cloudtrail(key.policy):
+        raise _error("InsufficientEncryptionPolicyException",
+                     f"Insufficient permissions to access S3 bucket or KMS key {key.arn}.")
+    return key.arn
+
+
 def _patch_cloudtrail():
     from moto.cloudtrail.models import CloudTrailBackend, TrailStatus
 
@@ -79,6 +114,7 @@ def _patch_cloudtrail():
     def create_trail(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
                      log_validation, is_org_trail, cw_log_group_arn, cw_role_arn, kms_key_id, tags_list):
         _check_delivery(self, cw_log_group_arn or "", cw_role_arn or "")
+        kms_key_id = _check_key(self, kms_key_id) or kms_key_id
         return create(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
                       log_validation, is_org_trail, cw_log_group_arn, cw_role_arn, kms_key_id, tags_list)
 
@@ -90,6 +126,7 @@ def _patch_cloudtrail():
             group = trail.cw_log_group_arn if cw_log_group_arn is None else cw_log_group_arn
             role = trail.cw_role_arn if cw_role_arn is None else cw_role_arn
             _check_delivery(self, group or "", role or "")
+        kms_key_id = _check_key(self, kms_key_id) or kms_key_id
         return update(self, name, s3_bucket_name, s3_key_prefix, sns_topic_name, include_global_service_events,
                       is_multi_region_trail, enable_log_file_validation, is_organization_trail, cw_log_group_arn,
                       cw_role_arn, kms_key_id)

@@ -82,12 +82,17 @@ fn preview(state: &crate::state::StateData, opts: &Options) {
         eprintln!("  - a final DB snapshot (`--skip-final-snapshot` for none)");
     }
     if !opts.delete_logs {
-        eprintln!("  - the log buckets: CloudTrail audit trail, access logs (`--delete-logs` to delete them)");
+        eprintln!(
+            "  - the log buckets: CloudTrail audit trail, access logs, and the audit trail's KMS key (`--delete-logs` to delete them)"
+        );
     }
     if !opts.delete_backups {
         eprintln!("  - the backup vault, if it holds file-system recovery points (`--delete-backups` to delete them)");
     }
     eprintln!("  - the alert topics' KMS keys for 7 days, scheduled for deletion (AWS's minimum wait; an `up` meanwhile reuses them)");
+    if opts.delete_logs {
+        eprintln!("  - the audit trail's KMS key for 7 days, scheduled for deletion likewise");
+    }
     if !opts.force_delete_secrets {
         eprintln!("  - the secrets, for a 7-day recovery window (`--force-delete-secrets` for none)");
     }

@@ -169,9 +169,15 @@ pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
     // What a restore replaced and keeps until `restore --delete-old`.
     rows.extend(crate::ops::restore::kept_rows(&ctx.state.snapshot()));
     // Nothing recorded and nothing found but what `down` keeps on purpose
-    // (the audit bucket; secrets in their recovery window): the stack is not
-    // deployed, which is not a fault. Only the kept things are listed.
-    let kept = |r: &Inspection| KEPT_BY_DOWN.contains(&r.kind.as_str()) || r.state == "pending deletion";
+    // (the log buckets and the audit key that encrypts them; secrets in their
+    // recovery window): the stack is not deployed, which is not a fault. Only
+    // the kept things are listed.
+    let audit_key = crate::resources::observe::audit_key_alias_of(&ctx.cfg);
+    let kept = |r: &Inspection| {
+        KEPT_BY_DOWN.contains(&r.kind.as_str())
+            || r.state == "pending deletion"
+            || (r.kind == "kms:key" && r.name == audit_key)
+    };
     let deployed = recorded || rows.iter().any(|r| r.exists() && !kept(r)) || !errors.is_empty();
     if !deployed {
         rows.retain(|r| r.exists());

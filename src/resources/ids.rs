@@ -81,6 +81,7 @@ pub const AUDIT_LOGS_BUCKET: StepId = StepId::new("audit.logs-bucket");
 pub const AUDIT_TRAIL_LOG_GROUP: StepId = StepId::new("audit.trail-log-group");
 pub const AUDIT_TRAIL_LOGS_ROLE: StepId = StepId::new("audit.trail-logs-role");
 pub const AUDIT_SECURITY_FILTERS: StepId = StepId::new("audit.security-filters");
+pub const AUDIT_KEY: StepId = StepId::new("audit.key");
 
 // observe
 pub const OBSERVE_ALARMS: StepId = StepId::new("observe.alarms");

@@ -66,6 +66,8 @@ pub const TRAIL: &str = "cloudtrail/trail";
 pub const TRAIL_LOG_GROUP: &str = "logs/cloudtrail";
 pub const TRAIL_LOGS_ROLE: &str = "iam-role/cloudtrail-logs";
 pub const SECURITY_FILTERS: &str = "logs/security-filters";
+/// The KMS key of the trail's log files and the audit bucket.
+pub const AUDIT_KEY: &str = "kms/audit";
 
 // observe
 /// The stack's CloudWatch alarms (a name prefix: there are many).

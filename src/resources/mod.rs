@@ -31,6 +31,7 @@ use prelude::Node;
 /// chains first (the database, then the service, the cache, the edge).
 pub fn steps() -> Vec<Node> {
     use ids::*;
+    use observe::KeyPurpose;
     vec![
         // data: the database
         node(
@@ -173,12 +174,13 @@ pub fn steps() -> Vec<Node> {
             &observe::AlarmsStep,
         ),
         node(OBSERVE_DASHBOARD, &[OBSERVE_ALARMS], &observe::DashboardStep),
-        node(OBSERVE_ALERTS_KEY, &[], &observe::KeyStep { global: false }),
-        node(OBSERVE_ALERTS_KEY_GLOBAL, &[], &observe::KeyStep { global: true }),
+        node(OBSERVE_ALERTS_KEY, &[], &observe::KeyStep { purpose: KeyPurpose::Alerts { global: false } }),
+        node(OBSERVE_ALERTS_KEY_GLOBAL, &[], &observe::KeyStep { purpose: KeyPurpose::Alerts { global: true } }),
         node(OBSERVE_ALERTS_TOPIC_GLOBAL, &[OBSERVE_ALERTS_KEY_GLOBAL], &data::TopicStep { global: true }),
         // audit
-        node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET], &audit::BucketStep),
-        node(AUDIT_TRAIL, &[AUDIT_BUCKET, AUDIT_TRAIL_LOG_GROUP, AUDIT_TRAIL_LOGS_ROLE], &audit::TrailStep),
+        node(AUDIT_KEY, &[], &observe::KeyStep { purpose: KeyPurpose::Audit }),
+        node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET, AUDIT_KEY], &audit::BucketStep),
+        node(AUDIT_TRAIL, &[AUDIT_BUCKET, AUDIT_KEY, AUDIT_TRAIL_LOG_GROUP, AUDIT_TRAIL_LOGS_ROLE], &audit::TrailStep),
         node(AUDIT_TRAIL_LOG_GROUP, &[OBSERVE_ALERTS_KEY], &audit::TRAIL_LOGS),
         node(AUDIT_TRAIL_LOGS_ROLE, &[], &audit::TRAIL_LOGS_ROLE_DEF),
         node(AUDIT_SECURITY_FILTERS, &[AUDIT_TRAIL_LOG_GROUP], &audit::SecurityFiltersStep),

@@ -404,11 +404,12 @@ pub fn url_decode(s: &str) -> String {
 /// one census, run with boto3 (an independent client: it shares no code with
 /// moodlectl), the same the soak and the demo use. Deleted/deleting ones do
 /// not count; secrets pending deletion count as deleted (AWS semantics).
-/// The audit bucket, which `down` keeps by design, is left to the tests
-/// about it.
+/// The log buckets and the audit key, which `down` keeps by design, are left
+/// to the tests about them.
 pub async fn census(endpoint: &str) -> BTreeMap<String, usize> {
     let mut m = run_census(&["--json", "moodle"], Some(endpoint));
     m.remove("s3-bucket");
+    m.remove("audit-kms-key");
     m
 }
 
@@ -438,6 +439,7 @@ pub fn confirm_alert_email(endpoint: &str) {
 pub fn full_stack() -> BTreeMap<String, usize> {
     let mut m = run_census(&["--expected", "full"], None);
     m.remove("s3-bucket");
+    m.remove("audit-kms-key");
     m
 }
 

@@ -2,7 +2,10 @@
 //! started after the trail exists; with the security alarms on, it also
 //! delivers to its CloudWatch Logs group (`trail_logs`) as the role made for
 //! that, whose propagation is waited out (`propagation::TRAIL_LOGS_ROLE`).
-//! `UpdateTrail` with empty strings stops that delivery.
+//! `UpdateTrail` with empty strings stops that delivery. The log files are
+//! encrypted with the audit key (`observe::KeyPurpose::Audit`), whose policy
+//! must admit CloudTrail before `CreateTrail`/`UpdateTrail` name it
+//! (InsufficientEncryptionPolicyException otherwise): the key step runs first.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -66,6 +69,7 @@ impl Step<StepCx> for TrailStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         let name = trail_name(cx);
         let delivery = cloudwatch_delivery(cx).await?;
+        let key = crate::resources::observe::audit_key_arn(cx)?;
         let out = match find_trail(cx).await? {
             Some(t) => {
                 cx.record(TRAIL, Resource::new("cloudtrail:trail", t.trail_arn().unwrap_or_default()))?;
@@ -77,6 +81,9 @@ impl Step<StepCx> for TrailStep {
                     && t.s3_bucket_name() == Some(bucket.as_str());
                 if !ok {
                     changes.push("trail settings (multi-region, global events, log validation, bucket)".to_string());
+                }
+                if key.is_none() || t.kms_key_id() != key.as_deref() {
+                    changes.push(change("log file encryption", t.kms_key_id().unwrap_or("SSE-S3"), "the audit key"));
                 }
                 let live = live_delivery(&t);
                 match &delivery {
@@ -93,7 +100,7 @@ impl Step<StepCx> for TrailStep {
                     let (group, role) = delivery.clone().unwrap_or_default();
                     let call = cx.aws.cloudtrail.update_trail().name(&name).s3_bucket_name(&bucket);
                     let call = call.is_multi_region_trail(true).include_global_service_events(true);
-                    let call = call.enable_log_file_validation(true);
+                    let call = call.enable_log_file_validation(true).set_kms_key_id(key.clone());
                     let call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
                     retry(cx, "UpdateTrail", &name, &transient::TRAIL_LOGS_ROLE, || call.clone().send()).await?;
                 }
@@ -105,7 +112,7 @@ impl Step<StepCx> for TrailStep {
                 let call = cx.aws.cloudtrail.create_trail().name(&name);
                 let call = call.s3_bucket_name(cx.require(BUCKET, ids::AUDIT_BUCKET)?).is_multi_region_trail(true);
                 let call = call.include_global_service_events(true).enable_log_file_validation(true);
-                let mut call = call.set_tags_list(Some(tags));
+                let mut call = call.set_kms_key_id(key).set_tags_list(Some(tags));
                 if let Some((group, role)) = delivery.filter(|(g, _)| !g.is_empty()) {
                     call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
                 }
@@ -170,6 +177,9 @@ impl Step<StepCx> for TrailStep {
             }
             if !management {
                 drift.push("not every management event recorded (event selectors)".to_string());
+            }
+            if t.kms_key_id().is_none() || t.kms_key_id() != cx.recorded_attr(AUDIT_KEY, "arn").as_deref() {
+                drift.push("log files not encrypted with the audit key".to_string());
             }
             if security_events_on(cx) == group.is_empty() {
                 drift.push(format!("CloudWatch Logs delivery {}", if group.is_empty() { "off" } else { "on" }));

@@ -17,6 +17,18 @@
 //! `kms:EncryptionContext:aws:logs:arn` condition AWS documents): CloudWatch
 //! Logs refuses a key whose policy lacks it (AccessDeniedException).
 //!
+//! The audit key (`alias/<stack>-audit`) encrypts the CloudTrail trail's log
+//! files and is its bucket's default encryption (CIS AWS Foundations: trail
+//! logs encrypted with a customer-managed key — reading them then takes
+//! `kms:Decrypt` on it as well as the bucket). Its policy lets CloudTrail
+//! generate data keys only for this account's trails and only as this
+//! stack's trail (`aws:SourceArn`), as CloudTrail's guide ("Configure AWS
+//! KMS key policies for CloudTrail") documents; CloudTrail refuses a key
+//! whose policy lacks it (InsufficientEncryptionPolicyException). It lives
+//! as long as the logs it encrypts: `down` keeps it with the audit bucket,
+//! and schedules its deletion only with `--delete-logs` — a key deleted
+//! under kept logs would leave them unreadable for good.
+//!
 //! AWS rules encoded here:
 //! - A key cannot be deleted at once: `down` schedules its deletion after the
 //!   minimum 7 days and keeps its alias, so an `up` in the meantime finds it
@@ -38,36 +50,66 @@ const CREATING: &str = "creating";
 /// Days `down` schedules the key's deletion for (KMS's minimum).
 const DELETION_WINDOW_DAYS: i32 = 7;
 
-/// One region's key: the stack's region, or us-east-1 (`global`) for the
-/// topic of CloudFront's alarm — only when the stack is elsewhere.
+/// What a key of the stack encrypts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyPurpose {
+    /// The alert topics and log groups of the stack's region, or of
+    /// us-east-1 (`global`: the topic of CloudFront's alarm) — only when the
+    /// stack is elsewhere.
+    Alerts { global: bool },
+    /// The CloudTrail trail's log files and the audit bucket.
+    Audit,
+}
+
 pub(crate) struct KeyStep {
-    pub global: bool,
+    pub purpose: KeyPurpose,
 }
 
 impl KeyStep {
+    fn global(&self) -> bool {
+        self.purpose == KeyPurpose::Alerts { global: true }
+    }
     fn client<'a>(&self, cx: &'a StepCx) -> &'a aws_sdk_kms::Client {
-        if self.global {
+        if self.global() {
             &cx.aws.kms_global
         } else {
             &cx.aws.kms
         }
     }
     fn key(&self) -> &'static str {
-        if self.global {
-            ALERTS_KEY_GLOBAL
-        } else {
-            ALERTS_KEY
+        match self.purpose {
+            KeyPurpose::Alerts { global: true } => ALERTS_KEY_GLOBAL,
+            KeyPurpose::Alerts { global: false } => ALERTS_KEY,
+            KeyPurpose::Audit => AUDIT_KEY,
         }
     }
     /// The global key is needed only when the stack is not in us-east-1.
     fn needed(&self, cx: &StepCx) -> bool {
-        !self.global || needs_us_east_1_twin(cx)
+        !self.global() || needs_us_east_1_twin(cx)
     }
     fn region<'a>(&self, cx: &'a StepCx) -> &'a str {
-        if self.global {
+        if self.global() {
             "us-east-1"
         } else {
             &cx.aws.region
+        }
+    }
+    fn alias(&self, cx: &StepCx) -> String {
+        match self.purpose {
+            KeyPurpose::Audit => audit_key_alias(cx),
+            KeyPurpose::Alerts { .. } => alerts_key_alias(cx),
+        }
+    }
+    fn description(&self, cx: &StepCx) -> String {
+        match self.purpose {
+            KeyPurpose::Audit => format!("moodlectl {}: CloudTrail log files and their bucket", cx.cfg.stack.name),
+            KeyPurpose::Alerts { .. } => format!("moodlectl {}: alert topics and log groups", cx.cfg.stack.name),
+        }
+    }
+    fn policy(&self, cx: &StepCx, account: &str) -> serde_json::Value {
+        match self.purpose {
+            KeyPurpose::Audit => audit_key_policy(account, &crate::resources::audit::trail_arn(cx, account)),
+            KeyPurpose::Alerts { .. } => key_policy(account, self.region(cx)),
         }
     }
     async fn describe(&self, cx: &StepCx, id: &str) -> Result<Option<KeyMetadata>, StepError> {
@@ -76,7 +118,7 @@ impl KeyStep {
     }
     /// The key by its alias.
     async fn find(&self, cx: &StepCx) -> Result<Option<KeyMetadata>, StepError> {
-        self.describe(cx, &alerts_key_alias(cx)).await
+        self.describe(cx, &self.alias(cx)).await
     }
     /// The key by alias, else by the ID the state recorded, else — when a run
     /// was killed after asking for a key (the state says `creating`) — by our
@@ -115,6 +157,22 @@ pub fn alerts_key_alias(cx: &StepCx) -> String {
     format!("alias/{}", cx.cfg.name("alerts"))
 }
 
+/// `alias/<stack>-audit`: the trail's key.
+pub fn audit_key_alias(cx: &StepCx) -> String {
+    audit_key_alias_of(&cx.cfg)
+}
+
+/// The same, from the config alone (`status` reports the key `down` kept).
+pub fn audit_key_alias_of(cfg: &crate::config::Config) -> String {
+    format!("alias/{}", cfg.name("audit"))
+}
+
+/// The ARN of the audit key for a step that encrypts with it; `None` only
+/// in a dry run before the key exists.
+pub fn audit_key_arn(cx: &StepCx) -> Result<Option<String>, StepError> {
+    cx.dependency_attr(AUDIT_KEY, "arn", ids::AUDIT_KEY)
+}
+
 /// The state key and step of the stack's key that encrypts resources in the
 /// stack's region, or in us-east-1 (`global`; the same key when the stack is
 /// there).
@@ -139,17 +197,25 @@ pub fn stack_key_arn(cx: &StepCx, global: bool) -> Result<Option<String>, StepEr
     cx.dependency_attr(key, "arn", step)
 }
 
+/// A key policy: the account administers the key (KMS refuses a policy
+/// that would lock it out), then what the services may do.
+fn administered(account: &str, services: serde_json::Value) -> serde_json::Value {
+    let admin = serde_json::json!({
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*",
+        "Resource": "*"
+    });
+    let mut statements = vec![admin];
+    statements.extend(services.as_array().cloned().unwrap_or_default());
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
 fn key_policy(account: &str, region: &str) -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-                "Action": "kms:*",
-                "Resource": "*"
-            },
+    administered(
+        account,
+        serde_json::json!([
             {
                 "Sid": "AlarmsAndRdsEventsPublish",
                 "Effect": "Allow",
@@ -166,8 +232,40 @@ fn key_policy(account: &str, region: &str) -> serde_json::Value {
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{region}:{account}:log-group:*")}}
             }
-        ]
-    })
+        ]),
+    )
+}
+
+/// The account administers the key; CloudTrail may generate data keys for
+/// this account's trails, as this stack's trail, and describe the key
+/// (CloudTrail user guide, "Configure AWS KMS key policies for CloudTrail").
+/// Reading the logs is left to IAM: a principal of the account needs
+/// `kms:Decrypt` on this key in its own policy.
+fn audit_key_policy(account: &str, trail_arn: &str) -> serde_json::Value {
+    administered(
+        account,
+        serde_json::json!([
+            {
+                "Sid": "CloudTrailEncryptsLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": format!("arn:aws:cloudtrail:*:{account}:trail/*")}
+                }
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}}
+            }
+        ]),
+    )
 }
 
 fn recorded(k: &KeyMetadata) -> Resource {
@@ -182,8 +280,8 @@ impl Step<StepCx> for KeyStep {
         }
         let kms = self.client(cx);
         let account = crate::resources::audit::account_id(cx).await?;
-        let want = key_policy(&account, self.region(cx));
-        let alias = alerts_key_alias(cx);
+        let want = self.policy(cx, &account);
+        let alias = self.alias(cx);
         let mut changes = vec![];
         let id = match self.find_any(cx).await? {
             Some((k, needs_alias)) => {
@@ -230,9 +328,7 @@ impl Step<StepCx> for KeyStep {
             None => {
                 cx.record(self.key(), Resource::new("kms:key", CREATING))?;
                 let tags = Tags::named(cx, self.key(), &alias).render();
-                let call = kms
-                    .create_key()
-                    .description(format!("moodlectl {}: alert topics and log groups", cx.cfg.stack.name));
+                let call = kms.create_key().description(self.description(cx));
                 let call = call.policy(want.to_string()).set_tags(Some(tags));
                 let o = call.send().await.ctx("CreateKey", &alias)?;
                 let k = o.key_metadata().cloned().unwrap_or_else(|| KeyMetadata::builder().build().expect("id"));
@@ -250,6 +346,15 @@ impl Step<StepCx> for KeyStep {
         let found = if self.needed(cx) { self.find_any(cx).await?.map(|(k, _)| k) } else { None };
         let found = found.filter(|k| k.key_state() != Some(&KeyState::PendingDeletion));
         let key = self.key();
+        if let (KeyPurpose::Audit, false, Some(k)) = (self.purpose, cx.opts.delete_logs, &found) {
+            cx.note(format!(
+                "kept: KMS key `{}` ({}) that encrypts the kept audit logs (--delete-logs schedules its deletion)",
+                k.key_id(),
+                self.alias(cx)
+            ));
+            cx.forget(key)?;
+            return Ok(Outcome::Unchanged);
+        }
         cx.remove(key, found, |k| async move {
             let id = k.key_id();
             let call = self.client(cx).schedule_key_deletion().key_id(id).pending_window_in_days(DELETION_WINDOW_DAYS);
@@ -257,7 +362,7 @@ impl Step<StepCx> for KeyStep {
             let when = o.deletion_date().map(|d| d.to_string()).unwrap_or_else(|| "in 7 days".into());
             cx.note(format!(
                 "kept: KMS key `{id}` ({}) until its deletion on {when} (AWS keeps a key at least {DELETION_WINDOW_DAYS} days; an `up` before then reuses it)",
-                alerts_key_alias(cx)
+                self.alias(cx)
             ));
             Ok(Outcome::Deleted)
         })
@@ -275,7 +380,7 @@ impl Step<StepCx> for KeyStep {
             }
             None => false,
         };
-        let name = format!("{}{}", alerts_key_alias(cx), if self.global { " (us-east-1)" } else { "" });
+        let name = format!("{}{}", self.alias(cx), if self.global() { " (us-east-1)" } else { "" });
         cx.inspect_one(self.key(), "kms:key", &name, found, |i, k| {
             let st = k.key_state().map(|s| s.as_str().to_string()).unwrap_or_default();
             let mut i = i.status(Some(k.key_id()), &st, st == "Enabled").detail("rotation", rotation.to_string());
