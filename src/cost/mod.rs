@@ -78,7 +78,8 @@ impl Shape {
             tasks_spot: spot,
             waf_rules: 1 + cfg.cdn.extra_managed_rule_groups.len() as u32,
             alarms: crate::resources::alarm_count(cfg) as u32,
-            kms_keys: if cfg.stack.region == "us-east-1" { 1 } else { 2 },
+            // The alert key of each region with alert topics, and the audit key.
+            kms_keys: if cfg.stack.region == "us-east-1" { 2 } else { 3 },
             secrets: 3,
         }
     }
@@ -304,7 +305,7 @@ pub fn estimate(shape: &Shape, usage: &UsageCfg, prices: &prices::Prices) -> Est
     let secrets = f64::from(shape.secrets);
     b.per_unit("security", "Secrets Manager secrets", secrets, "secrets", "secrets.secret.month");
     let keys = f64::from(shape.kms_keys);
-    b.per_unit("security", "KMS keys (alert topics)", keys, "keys", "kms.key.month");
+    b.per_unit("security", "KMS keys (alert topics, audit trail)", keys, "keys", "kms.key.month");
     let mut lines = b.lines;
     let total = round2(lines.iter().filter_map(|l| l.monthly).sum());
     let unpriced = lines.iter().filter(|l| l.monthly.is_none()).map(|l| l.item.clone()).collect();

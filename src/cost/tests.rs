@@ -87,8 +87,8 @@ fn production_profile_by_hand() {
     assert_eq!(l["CloudWatch dashboard"], 3.0);
     assert_eq!(l["CloudWatch Logs ingestion"], 5.0);
     assert_eq!(l["Secrets Manager secrets"], 1.2);
-    assert_eq!(l["KMS keys (alert topics)"], 2.0); // its region's and us-east-1's
-    assert_eq!(e.total, 962.26);
+    assert_eq!(l["KMS keys (alert topics, audit trail)"], 3.0); // its region's and us-east-1's alert keys, the audit key
+    assert_eq!(e.total, 963.26);
     assert!(e.unpriced.is_empty());
 }
 
@@ -107,7 +107,7 @@ fn small_profile_by_hand() {
     assert_eq!(l["Database storage"], 3.0);
     assert_eq!(l["Cache nodes"], 21.9); // 1 node
     assert_eq!(l["CloudWatch alarms"], 3.2); // 10 + 4 + 3 × 1 node + 15 security
-    assert_eq!(e.total, 272.03);
+    assert_eq!(e.total, 273.03);
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn a_missing_price_leaves_its_line_out_of_the_total_and_says_so() {
     let c = cfg("\n[cache]\nnode_type = \"cache.x2gd.large\"\n");
     let e = estimate(&Shape::of(&c), &c.usage, &fixture());
     assert_eq!(e.unpriced, vec!["Cache nodes".to_string()]);
-    assert_eq!(e.total, round2(962.26 - 292.0));
+    assert_eq!(e.total, round2(963.26 - 292.0));
 }
 
 #[test]
