@@ -213,8 +213,7 @@ async fn up_builds_edge_and_audit_as_specified() {
         .sse_algorithm()
         .as_str()
         .to_string();
-    // SSE-KMS with the audit key (tests/hardening.rs reads which key).
-    assert_eq!(alg, "aws:kms");
+    assert_eq!(alg, "AES256");
     // Versioned (an overwritten or deleted log file is kept), and the logs end
     // after logs.audit_retention_days, replaced versions 30 days later.
     let v = s3.get_bucket_versioning().bucket(bucket).send().await.unwrap();

@@ -179,7 +179,7 @@ pub fn steps() -> Vec<Node> {
         node(OBSERVE_ALERTS_TOPIC_GLOBAL, &[OBSERVE_ALERTS_KEY_GLOBAL], &data::TopicStep { global: true }),
         // audit
         node(AUDIT_KEY, &[], &observe::KeyStep { purpose: KeyPurpose::Audit }),
-        node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET, AUDIT_KEY], &audit::BucketStep),
+        node(AUDIT_BUCKET, &[AUDIT_LOGS_BUCKET], &audit::BucketStep),
         node(AUDIT_TRAIL, &[AUDIT_BUCKET, AUDIT_KEY, AUDIT_TRAIL_LOG_GROUP, AUDIT_TRAIL_LOGS_ROLE], &audit::TrailStep),
         node(AUDIT_TRAIL_LOG_GROUP, &[OBSERVE_ALERTS_KEY], &audit::TRAIL_LOGS),
         node(AUDIT_TRAIL_LOGS_ROLE, &[], &audit::TRAIL_LOGS_ROLE_DEF),

@@ -4,9 +4,14 @@
 //! standard logs are delivered by an ACL grant CloudFront adds itself; the
 //! load balancer writes by policy).
 //!
-//! The audit bucket's default encryption is SSE-KMS with the audit key (the
-//! trail encrypts its log files with it too); the access-logs bucket stays
-//! SSE-S3, the only encryption ALB and CloudFront log delivery accept.
+//! Both buckets' default encryption is SSE-S3: the only one ALB and
+//! CloudFront log delivery accept, and for the audit bucket only a fallback —
+//! CloudTrail encrypts each log and digest file itself, with the audit key
+//! (`trail`). A default of SSE-KMS with that key would refuse any write that
+//! relies on the default: the key admits CloudTrail only under its own
+//! encryption context, and with an S3 Bucket Key the context becomes the
+//! bucket's (CloudTrail user guide, "Configure AWS KMS key policies for
+//! CloudTrail").
 //!
 //! Who reads or deletes the audit trail is itself logged: the audit bucket's
 //! S3 server access logs go to the access-logs bucket (under
@@ -18,17 +23,10 @@
 
 use super::*;
 use crate::resources::prelude::*;
-use crate::resources::shared::bucket::{LogBucket, Sse};
+use crate::resources::shared::bucket::LogBucket;
 use aws_sdk_s3::types::ObjectOwnership;
 
-/// The audit bucket. Only `ensure` needs its key (a dependency: it fails
-/// without one); `destroy` and `inspect` must work when the key is gone from
-/// the state — a `down` killed after the key step forgot the kept key.
-async fn audit_bucket(cx: &StepCx, ensuring: bool) -> Result<LogBucket, StepError> {
-    let key = match ensuring {
-        true => crate::resources::observe::audit_key_arn(cx)?,
-        false => cx.recorded_attr(AUDIT_KEY, "arn"),
-    };
+async fn audit_bucket(cx: &StepCx) -> Result<LogBucket, StepError> {
     let account = account_id(cx).await?;
     let name = bucket_name(cx, &account);
     Ok(LogBucket {
@@ -39,7 +37,6 @@ async fn audit_bucket(cx: &StepCx, ensuring: bool) -> Result<LogBucket, StepErro
         days: cx.cfg.logs.audit_retention_days,
         what: ("CloudTrail bucket", "the audit logs"),
         access_logs: Some((logs_bucket_name(cx, &account), S3_ACCESS_LOG_PREFIX.to_string())),
-        encryption: Sse::Kms(key),
     })
 }
 
@@ -54,7 +51,6 @@ async fn logs_bucket(cx: &StepCx) -> Result<LogBucket, StepError> {
         days: cx.cfg.logs.access_log_retention_days,
         what: ("access-logs bucket", "the load balancer's and CloudFront's logs"),
         access_logs: None,
-        encryption: Sse::S3,
     })
 }
 
@@ -63,13 +59,13 @@ pub(crate) struct BucketStep;
 #[async_trait]
 impl Step<StepCx> for BucketStep {
     async fn ensure(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        audit_bucket(cx, true).await?.ensure(cx).await
+        audit_bucket(cx).await?.ensure(cx).await
     }
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
-        audit_bucket(cx, false).await?.destroy(cx).await
+        audit_bucket(cx).await?.destroy(cx).await
     }
     async fn inspect(&self, cx: &StepCx) -> Result<Vec<Inspection>, StepError> {
-        audit_bucket(cx, false).await?.inspect(cx).await
+        audit_bucket(cx).await?.inspect(cx).await
     }
 }
 

@@ -18,9 +18,9 @@
 //! Logs refuses a key whose policy lacks it (AccessDeniedException).
 //!
 //! The audit key (`alias/<stack>-audit`) encrypts the CloudTrail trail's log
-//! files and is its bucket's default encryption (CIS AWS Foundations: trail
-//! logs encrypted with a customer-managed key — reading them then takes
-//! `kms:Decrypt` on it as well as the bucket). Its policy lets CloudTrail
+//! and digest files (CIS AWS Foundations: trail logs encrypted with a
+//! customer-managed key — reading them then takes `kms:Decrypt` on it as
+//! well as access to the bucket). Its policy lets CloudTrail
 //! generate data keys only for this account's trails and only as this
 //! stack's trail (`aws:SourceArn`), as CloudTrail's guide ("Configure AWS
 //! KMS key policies for CloudTrail") documents; CloudTrail refuses a key
@@ -57,7 +57,7 @@ pub(crate) enum KeyPurpose {
     /// us-east-1 (`global`: the topic of CloudFront's alarm) — only when the
     /// stack is elsewhere.
     Alerts { global: bool },
-    /// The CloudTrail trail's log files and the audit bucket.
+    /// The CloudTrail trail's log and digest files.
     Audit,
 }
 
@@ -102,7 +102,7 @@ impl KeyStep {
     }
     fn description(&self, cx: &StepCx) -> String {
         match self.purpose {
-            KeyPurpose::Audit => format!("moodlectl {}: CloudTrail log files and their bucket", cx.cfg.stack.name),
+            KeyPurpose::Audit => format!("moodlectl {}: CloudTrail log files", cx.cfg.stack.name),
             KeyPurpose::Alerts { .. } => format!("moodlectl {}: alert topics and log groups", cx.cfg.stack.name),
         }
     }

@@ -111,47 +111,6 @@ async fn empty_bucket(s3c: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Step
 }
 
 /// One log bucket of the stack, as its step sees it.
-/// A log bucket's default encryption.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sse {
-    /// SSE-S3: the only one ALB and CloudFront log delivery accept.
-    S3,
-    /// SSE-KMS with this key (ARN) and an S3 Bucket Key (one KMS call per
-    /// bucket and time window, not per object); `None` only in a dry run
-    /// before the key exists.
-    Kms(Option<String>),
-}
-
-impl Sse {
-    fn matches(&self, d: &s3::ServerSideEncryptionByDefault) -> bool {
-        match self {
-            Sse::S3 => d.sse_algorithm() == &s3::ServerSideEncryption::Aes256,
-            Sse::Kms(key) => {
-                d.sse_algorithm() == &s3::ServerSideEncryption::AwsKms
-                    && key.is_some()
-                    && d.kms_master_key_id() == key.as_deref()
-            }
-        }
-    }
-    fn describe(&self) -> &'static str {
-        match self {
-            Sse::S3 => "SSE-S3 encryption",
-            Sse::Kms(_) => "SSE-KMS encryption with the audit key",
-        }
-    }
-    fn rule(&self) -> s3::ServerSideEncryptionRule {
-        let by_default = match self {
-            Sse::S3 => s3::ServerSideEncryptionByDefault::builder().sse_algorithm(s3::ServerSideEncryption::Aes256),
-            Sse::Kms(key) => s3::ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(s3::ServerSideEncryption::AwsKms)
-                .set_kms_master_key_id(key.clone()),
-        };
-        let rule = s3::ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(by_default.build().expect("algorithm"));
-        rule.set_bucket_key_enabled(matches!(self, Sse::Kms(_)).then_some(true)).build()
-    }
-}
-
 pub struct LogBucket {
     /// State key.
     pub key: &'static str,
@@ -169,7 +128,6 @@ pub struct LogBucket {
     /// write under the prefix first, or S3 refuses
     /// (InvalidTargetBucketForLogging).
     pub access_logs: Option<(String, String)>,
-    pub encryption: Sse,
 }
 
 impl LogBucket {
@@ -229,14 +187,16 @@ impl LogBucket {
             let rules = r.and_then(|o| o.server_side_encryption_configuration().cloned());
             rules.is_some_and(|c| {
                 let sse = |r: &s3::ServerSideEncryptionRule| r.apply_server_side_encryption_by_default().cloned();
-                c.rules().iter().filter_map(sse).any(|d| self.encryption.matches(&d))
+                c.rules().iter().filter_map(sse).any(|d| d.sse_algorithm() == &s3::ServerSideEncryption::Aes256)
             })
         };
         if !enc_ok {
-            changes.push(self.encryption.describe().to_string());
+            changes.push("SSE-S3 encryption".to_string());
             if !cx.dry_run {
-                let rule = self.encryption.rule();
-                let sse = s3::ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("rules");
+                let aes = s3::ServerSideEncryptionByDefault::builder().sse_algorithm(s3::ServerSideEncryption::Aes256);
+                let rule = s3::ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(aes.build().expect("algorithm"));
+                let sse = s3::ServerSideEncryptionConfiguration::builder().rules(rule.build()).build().expect("rules");
                 let call = s3c.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(sse);
                 call.send().await.ctx("PutBucketEncryption", bucket)?;
             }
