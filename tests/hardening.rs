@@ -211,6 +211,14 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
         Some("InsufficientEncryptionPolicyException")
     );
     kms.schedule_key_deletion().key_id(&other).pending_window_in_days(7).send().await.unwrap();
+    // Out of band the trail loses its key (an empty KmsKeyId): `status` names
+    // the drift, and `up` puts the key back with one UpdateTrail.
+    ct.update_trail().name("moodle-trail").kms_key_id("").send().await.unwrap();
+    let (out, _) = p.expect(&["status", "-o", "json"], 4);
+    assert!(out.contains("log files not encrypted with the audit key"), "{out}");
+    assert_eq!(p.up_mutating(&moto), vec!["UpdateTrail".to_string()]);
+    let trail = ct.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
+    assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()));
     let lg = s3.get_bucket_logging().bucket(&audit).send().await.unwrap();
     let lg = lg.logging_enabled().unwrap();
     assert_eq!((lg.target_bucket(), lg.target_prefix()), (logs_bucket.as_str(), "s3-access/cloudtrail/"));
