@@ -25,11 +25,14 @@ group or subnet from being deleted while a resource still sat in it.
 - EC2 `DeleteSecurityGroup` answers DependencyViolation ("resource sg-… has a
   dependent object") while a network interface carries the group or another
   group's rule refers to it, and `DeleteSubnet` while any network interface
-  is in the subnet — moto deletes both regardless.
+  is in the subnet (a NAT gateway's until it is deleted) or an interface
+  endpoint is still being deleted there — moto drops an endpoint's
+  interfaces at once, AWS holds the subnet until the endpoint is gone.
+  moto deletes both regardless.
 
-The interfaces are derived from the services' state whenever EC2 is asked
-about interfaces, groups or subnets, so every create/modify/delete path of
-every service is covered without wrapping each one.
+The interfaces are derived from the services' state whenever EC2 lists
+interfaces or deletes a group or subnet, so every create/modify/delete path
+of every service is covered without wrapping each one.
 """
 import threading
 import time
@@ -154,15 +157,10 @@ def install():
     describe = NetworkInterfaceBackend.get_all_network_interfaces
     delete_group = SecurityGroupBackend.delete_security_group
     delete_subnet = SubnetBackend.delete_subnet
-    describe_groups = SecurityGroupBackend.describe_security_groups
 
     def get_all_network_interfaces(self, *args, **kwargs):
         _sync(self)
         return describe(self, *args, **kwargs)
-
-    def describe_security_groups(self, *args, **kwargs):
-        _sync(self)
-        return describe_groups(self, *args, **kwargs)
 
     def delete_security_group(self, name=None, group_id=None):
         _sync(self)
@@ -174,11 +172,12 @@ def install():
 
     def delete_subnet_(self, subnet_id):
         _sync(self)
-        if any(getattr(e.subnet, "id", None) == subnet_id for e in list(self.enis.values())):
+        in_subnet = any(getattr(e.subnet, "id", None) == subnet_id for e in list(self.enis.values()))
+        leaving = any(ep.state != "deleted" and subnet_id in (ep.subnet_ids or []) for ep in self.vpc_end_points.values())
+        if in_subnet or leaving:
             raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
         return delete_subnet(self, subnet_id)
 
     NetworkInterfaceBackend.get_all_network_interfaces = get_all_network_interfaces
-    SecurityGroupBackend.describe_security_groups = describe_security_groups
     SecurityGroupBackend.delete_security_group = delete_security_group
     SubnetBackend.delete_subnet = delete_subnet_

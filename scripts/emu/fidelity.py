@@ -26,10 +26,9 @@ makes, the AWS behaviour, each patch naming the gap it closes.
 - EC2: `CreateNatGateway` and `CreateVpcEndpoint` are idempotent on their
   ClientToken: a token used before returns the resource it created, even
   once deleted, as AWS does (moto creates a new one each time).
-- EC2: `DeleteSubnet` answers DependencyViolation while a VPC endpoint or
-  NAT gateway (not deleted) still has its network interface there, and
-  `DeleteVpc` while a security group other than the default is left in it,
-  as AWS does (moto deletes both regardless).
+- EC2: `DeleteVpc` answers DependencyViolation while a security group other
+  than the default is left in it, as AWS does (moto deletes it regardless;
+  `DeleteSubnet`'s dependencies are `enis`'s).
 - S3: bucket policies are evaluated with `aws:SecureTransport` true, and the
   `Bool` condition operator is evaluated (moto ignores operators it lacks,
   which makes every conditional Deny apply). AWS's endpoints are HTTPS; the
@@ -261,18 +260,9 @@ def _patch_ec2_tokens():
 
 def _patch_ec2_dependencies():
     from moto.ec2.exceptions import DependencyViolationError
-    from moto.ec2.models.subnets import SubnetBackend
     from moto.ec2.models.vpcs import VPCBackend
 
-    orig_subnet = SubnetBackend.delete_subnet
     orig_vpc = VPCBackend.delete_vpc
-
-    def delete_subnet(self, subnet_id):
-        users = [e.id for e in self.vpc_end_points.values() if e.state != "deleted" and subnet_id in (e.subnet_ids or [])]
-        users += [n.id for n in self.nat_gateways.values() if n.state not in ("deleted", "deleting") and n.subnet_id == subnet_id]
-        if users:
-            raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
-        return orig_subnet(self, subnet_id)
 
     def delete_vpc(self, vpc_id):
         left = [g for g in self.groups.get(vpc_id, {}).values() if g.name != "default"]
@@ -280,7 +270,6 @@ def _patch_ec2_dependencies():
             raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
         return orig_vpc(self, vpc_id)
 
-    SubnetBackend.delete_subnet = delete_subnet
     VPCBackend.delete_vpc = delete_vpc
 
 

@@ -172,7 +172,7 @@ pub async fn run(cli: &Cli, wide: bool) -> CmdResult {
     // (the log buckets and the audit key that encrypts them; secrets in their
     // recovery window): the stack is not deployed, which is not a fault. Only
     // the kept things are listed.
-    let audit_key = crate::resources::observe::audit_key_alias_of(&ctx.cfg);
+    let audit_key = crate::resources::observe::audit_key_alias(&ctx.cfg);
     let kept = |r: &Inspection| {
         KEPT_BY_DOWN.contains(&r.kind.as_str())
             || r.state == "pending deletion"

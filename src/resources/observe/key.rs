@@ -96,7 +96,7 @@ impl KeyStep {
     }
     fn alias(&self, cx: &StepCx) -> String {
         match self.purpose {
-            KeyPurpose::Audit => audit_key_alias(cx),
+            KeyPurpose::Audit => audit_key_alias(&cx.cfg),
             KeyPurpose::Alerts { .. } => alerts_key_alias(cx),
         }
     }
@@ -157,13 +157,9 @@ pub fn alerts_key_alias(cx: &StepCx) -> String {
     format!("alias/{}", cx.cfg.name("alerts"))
 }
 
-/// `alias/<stack>-audit`: the trail's key.
-pub fn audit_key_alias(cx: &StepCx) -> String {
-    audit_key_alias_of(&cx.cfg)
-}
-
-/// The same, from the config alone (`status` reports the key `down` kept).
-pub fn audit_key_alias_of(cfg: &crate::config::Config) -> String {
+/// `alias/<stack>-audit`: the trail's key (from the config alone: `status`
+/// reports the key `down` kept).
+pub fn audit_key_alias(cfg: &crate::config::Config) -> String {
     format!("alias/{}", cfg.name("audit"))
 }
 
