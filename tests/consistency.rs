@@ -1,5 +1,6 @@
 //! The stack under AWS's eventual consistency (the emulator's consistency
 //! mode, `scripts/emu/consistency.py`): IAM roles that cannot be assumed yet,
+//! KMS keys that CloudTrail and CloudWatch Logs do not see yet,
 //! service-linked roles created on first use, EC2 IDs not found right after
 //! their create, filter-only `Describe*` calls that leave out what was just
 //! created, a target group without its load balancer for a while, a web ACL
@@ -50,6 +51,22 @@ async fn delete_https_listener_and_web_service(endpoint: &str) {
     elb.delete_listener().listener_arn(https.listener_arn().unwrap()).send().await.unwrap();
 }
 
+/// An independent client takes the audit key off the trail, then rewrites
+/// the key's policy without its CloudTrail statement. Returns the key's ARN.
+async fn strip_audit_key_of_cloudtrail(endpoint: &str) -> String {
+    let conf = sdk(endpoint, REGION).await;
+    let kms = aws_sdk_kms::Client::new(&conf);
+    let key = kms.describe_key().key_id("alias/moodle-audit").send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let ct = aws_sdk_cloudtrail::Client::new(&conf);
+    ct.update_trail().name("moodle-trail").kms_key_id("").send().await.unwrap();
+    let policy = kms.get_key_policy().key_id(&arn).policy_name("default").send().await.unwrap();
+    let mut policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    policy["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != "CloudTrailEncryptsLogs");
+    kms.put_key_policy().key_id(&arn).policy_name("default").policy(policy.to_string()).send().await.unwrap();
+    arn
+}
+
 /// Every step of a run against every refusal: a fresh `up`, a no-op `up`
 /// and `down --delete-logs` on one emulator; runs killed right after
 /// AWS created something (before it was recorded) and the `up` that resumes
@@ -74,6 +91,19 @@ async fn up_noop_up_down_and_killed_runs_converge_under_aws_consistency() {
     assert_eq!(census(&fresh.url).await, full_stack(), "the listener and the service are back, once each");
     let after = refusals(&fresh)["target_group_without_lb"].as_u64().unwrap_or(0);
     assert!(after > before, "CreateService was not refused right after the listener came back ({before} → {after})");
+    // Out of band the trail loses its key and the audit key loses its
+    // CloudTrail statement: `up` puts the policy back, and the UpdateTrail
+    // right after it meets a KMS that has not propagated the policy yet
+    // (InsufficientEncryptionPolicyException), which it waits out.
+    let before = refusals(&fresh)["kms_key"].as_u64().unwrap_or(0);
+    let key_arn = strip_audit_key_of_cloudtrail(&fresh.url).await;
+    ok(&p.run_env(&["up", "--yes"], &[SETTLE, POLL]), "up after the audit key lost its CloudTrail statement");
+    let after = refusals(&fresh)["kms_key"].as_u64().unwrap_or(0);
+    assert!(after > before, "UpdateTrail was not refused right after the key policy changed ({before} → {after})");
+    let conf = sdk(&fresh.url, REGION).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&conf);
+    let trail = ct.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
+    assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()), "the trail has its key back");
     // --delete-logs: the trail's bucket goes too, late log file and all.
     ok(&p.run_env(&["down", "--yes", "--delete-logs"], &[SETTLE, POLL]), "down");
     assert_eq!(census(&fresh.url).await, empty_stack(), "nothing left");
@@ -96,9 +126,9 @@ async fn up_noop_up_down_and_killed_runs_converge_under_aws_consistency() {
 
     let (a, b) = (refusals(&fresh), refusals(&killed));
     // Every kind the emulator knows (scripts/emu/consistency.py KINDS) must
-    // have been hit; twelve kinds, so a renamed or dropped one is noticed.
+    // have been hit; thirteen kinds, so a renamed or dropped one is noticed.
     let kinds = a.as_object().expect("counts by kind");
-    assert_eq!(kinds.len(), 12, "{a}");
+    assert_eq!(kinds.len(), 13, "{a}");
     for kind in kinds.keys().map(String::as_str) {
         let n = a[kind].as_u64().unwrap_or(0) + b[kind].as_u64().unwrap_or(0);
         assert!(n > 0, "the mode never refused `{kind}`: {a} / {b}");

@@ -14,6 +14,18 @@ For N seconds after the change that causes it:
   for: ENHANCED_MONITORING"; CloudTrail CreateTrail / UpdateTrail naming it
   as the CloudWatch Logs role answer InvalidCloudWatchLogsRoleArnException
   "Access denied. ...".
+- KMS propagation (the KMS developer guide's "eventual consistency": a
+  change usually reaches the rest of AWS within seconds, sometimes minutes;
+  a key used right after CreateKey "may" answer not found): for N s after
+  CreateKey, CloudTrail CreateTrail / UpdateTrail naming the key answer
+  `KmsKeyNotFoundException`, and after PutKeyPolicy
+  `InsufficientEncryptionPolicyException`; CloudWatch Logs CreateLogGroup /
+  AssociateKmsKey naming it answer `AccessDeniedException` "The specified
+  KMS key does not exist or is not allowed to be used with Arn ..." — these
+  with probability 1/2, as fresh EC2 IDs: the stack's log groups name a key
+  made in the same second as the roles of the steps after them, and a
+  refusal every time would hold every role user back until its role's
+  refusal was over too.
 - Service-linked roles on first use (created by AWS on the first call, and
   usable half the mode's time later): ECS CreateCluster / CreateService
   answer `InvalidParameterException` "Unable to assume the service linked
@@ -43,6 +55,7 @@ For N seconds after the change that causes it:
 Draws come from random.Random(MOODLECTL_EMU_SEED, default 1). Every refusal
 is counted: `GET /moodlectl-emu/consistency` returns the counts per kind.
 """
+import json
 import os
 import random
 import re
@@ -54,6 +67,7 @@ from emu import wire
 
 KINDS = (
     "iam_role",
+    "kms_key",
     "ecs_service_linked_role",
     "autoscaling_service_linked_role",
     "autoscaling_service_missing",
@@ -107,7 +121,7 @@ NOT_REFUSED_PREFIXES = ("Delete", "Release", "Detach", "Disassociate")
 # The services whose calls this mode watches or refuses.
 WATCHED = {
     "ec2", "ecs", "application-autoscaling", "wafv2", "iam", "elasticloadbalancing", "cloudfront",
-    "elasticfilesystem", "cloudtrail", "s3", "rds",
+    "elasticfilesystem", "cloudtrail", "s3", "rds", "kms", "logs",
 }
 ROLE_CHANGES = {"CreateRole", "PutRolePolicy", "AttachRolePolicy", "UpdateAssumeRolePolicy"}
 
@@ -119,6 +133,7 @@ class Consistency:
         self.lock = threading.Lock()
         self.counts = {k: 0 for k in KINDS}
         self.roles = {}  # role name → when it last changed
+        self.keys = {}  # KMS key ID → (when it was created or re-policied, which)
         self.fresh = {}  # EC2 ID → when it was created
         self.first_call = {}  # "ecs" / "application-autoscaling" → first call
         self.services = {}  # "cluster/service" → when created
@@ -189,6 +204,10 @@ class Consistency:
             if arn and self.recent(self.roles.get(arn.rsplit("/", 1)[-1])):
                 return ("iam_role", "400 Bad Request", "InvalidCloudWatchLogsRoleArnException",
                         "Access denied. Verify in IAM that the role has adequate permissions.")
+        if svc in ("cloudtrail", "logs") and action:
+            refusal = self.refuse_fresh_key(environ, svc, action, params)
+            if refusal:
+                return refusal
         if svc == "ecs" and action:
             self.first_call.setdefault("ecs", now)
             if action in ("CreateCluster", "CreateService") and self.recent(self.first_call["ecs"], 0.5):
@@ -234,6 +253,31 @@ class Consistency:
             m = re.match(r"^/2015-02-01/file-systems/([^/]+)$", path)
             if m and now < self.fs_until.get(m.group(1), 0):
                 return ("efs_in_use", "409 Conflict", "FileSystemInUse", f"File system '{m.group(1)}' has mount targets")
+        return None
+
+    def fresh_key(self, key_id):
+        """(key ID, "CreateKey" or "PutKeyPolicy") when `key_id` (an ID or a
+        key ARN) names a key changed in the last N s."""
+        kid = (key_id or "").rsplit("key/", 1)[-1]
+        when, cause = self.keys.get(kid, (None, None))
+        return (kid, cause) if self.recent(when) else None
+
+    def refuse_fresh_key(self, environ, svc, action, params):
+        # Checked before the trail's role: a trail that needs both waits out
+        # the key first, then the role.
+        if svc == "cloudtrail" and action in ("CreateTrail", "UpdateTrail"):
+            fresh = self.fresh_key(params.get("KmsKeyId"))
+            if fresh and fresh[1] == "CreateKey":
+                return ("kms_key", "400 Bad Request", "KmsKeyNotFoundException",
+                        f"KMS key {params['KmsKeyId']} not found in {wire.region(environ)}.")
+            if fresh:
+                return ("kms_key", "400 Bad Request", "InsufficientEncryptionPolicyException",
+                        f"Insufficient permissions to access S3 bucket or KMS key {params['KmsKeyId']}.")
+        if svc == "logs" and action in ("CreateLogGroup", "AssociateKmsKey") and self.fresh_key(params.get("kmsKeyId")) \
+                and self.coin():
+            group = f"arn:aws:logs:{wire.region(environ)}:123456789012:log-group:{params.get('logGroupName', '')}"
+            return ("kms_key", "400 Bad Request", "AccessDeniedException",
+                    f"The specified KMS key does not exist or is not allowed to be used with Arn '{group}'")
         return None
 
     def deliver_late_log(self, environ, bucket):
@@ -311,8 +355,6 @@ class Consistency:
     def trail_bucket(self, environ):
         """The bucket of the trail a DeleteTrail names."""
         try:
-            import json
-
             from moto.cloudtrail.models import cloudtrail_backends
 
             name = json.loads(wire.read_body(environ) or b"{}").get("Name", "")
@@ -325,6 +367,13 @@ class Consistency:
         now = time.monotonic()
         if svc == "iam" and action in ROLE_CHANGES and params.get("RoleName"):
             self.roles[params["RoleName"]] = now
+        elif svc == "kms" and action == "CreateKey":
+            try:
+                self.keys[json.loads(out)["KeyMetadata"]["KeyId"]] = (now, action)
+            except (ValueError, KeyError):
+                pass
+        elif svc == "kms" and action == "PutKeyPolicy" and params.get("KeyId"):
+            self.keys[params["KeyId"].rsplit("key/", 1)[-1]] = (now, action)
         elif svc == "ec2" and action in EC2_CREATES:
             for new in re.findall(rf"<{EC2_CREATES[action]}>([^<]+)<".encode(), out)[:1]:
                 self.fresh[new.decode()] = now

@@ -1,11 +1,14 @@
 //! The multi-region CloudTrail trail, with log file validation and logging
 //! started after the trail exists; with the security alarms on, it also
 //! delivers to its CloudWatch Logs group (`trail_logs`) as the role made for
-//! that, whose propagation is waited out (`propagation::TRAIL_LOGS_ROLE`).
+//! that, whose propagation is waited out (`propagation::TRAIL_DESTINATIONS`).
 //! `UpdateTrail` with empty strings stops that delivery. The log files are
 //! encrypted with the audit key (`observe::KeyPurpose::Audit`), whose policy
 //! must admit CloudTrail before `CreateTrail`/`UpdateTrail` name it
 //! (InsufficientEncryptionPolicyException otherwise): the key step runs first.
+//! KMS is eventually consistent, so a key created or re-policied a moment
+//! ago may still be refused (not found, or not admitting CloudTrail): the
+//! same bounded wait covers it.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -102,7 +105,7 @@ impl Step<StepCx> for TrailStep {
                     let call = call.is_multi_region_trail(true).include_global_service_events(true);
                     let call = call.enable_log_file_validation(true).set_kms_key_id(key.clone());
                     let call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
-                    retry(cx, "UpdateTrail", &name, &transient::TRAIL_LOGS_ROLE, || call.clone().send()).await?;
+                    retry(cx, "UpdateTrail", &name, &transient::TRAIL_DESTINATIONS, || call.clone().send()).await?;
                 }
                 Outcome::of_changes(changes)
             }
@@ -116,7 +119,7 @@ impl Step<StepCx> for TrailStep {
                 if let Some((group, role)) = delivery.filter(|(g, _)| !g.is_empty()) {
                     call = call.cloud_watch_logs_log_group_arn(group).cloud_watch_logs_role_arn(role);
                 }
-                let o = retry(cx, "CreateTrail", &name, &transient::TRAIL_LOGS_ROLE, || call.clone().send()).await?;
+                let o = retry(cx, "CreateTrail", &name, &transient::TRAIL_DESTINATIONS, || call.clone().send()).await?;
                 cx.record_new(TRAIL, Resource::new("cloudtrail:trail", o.trail_arn().unwrap_or_default()))?;
                 Outcome::Created
             }

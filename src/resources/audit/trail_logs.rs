@@ -19,7 +19,7 @@
 //! - CloudTrail takes the group as its ARN with the log-stream wildcard
 //!   (`…:log-group:<name>:*`) and a role it can assume; a role IAM does not
 //!   show it yet is refused with "Access denied" — waited out by the trail
-//!   step (`propagation::TRAIL_LOGS_ROLE`), which runs after this one.
+//!   step (`propagation::TRAIL_DESTINATIONS`), which runs after this one.
 //! - A multi-region trail delivers every region's events to this one group,
 //!   in streams `<account>_CloudTrail_<region>`: the role may create and
 //!   write those streams of this group only.

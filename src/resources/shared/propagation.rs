@@ -89,14 +89,23 @@ pub const FLOW_LOG_ROLE: Transient = Transient {
     bound: Duration::from_secs(2 * MIN),
 };
 
-/// `CreateTrail`/`UpdateTrail` naming the CloudWatch Logs role created a
-/// moment ago: CloudTrail answers InvalidCloudWatchLogsRoleArnException (or,
-/// for the group, InvalidCloudWatchLogsLogGroupArnException) "Access
-/// denied. Verify in IAM that the role has adequate permissions." until IAM
-/// shows it the role (terraform-provider-aws waits out the same message).
-pub const TRAIL_LOGS_ROLE: Transient = Transient {
-    waiting_for: "the trail's CloudWatch Logs role to propagate",
-    codes: &[],
+/// `CreateTrail`/`UpdateTrail` naming what was made for the trail a moment
+/// ago. The CloudWatch Logs role: CloudTrail answers
+/// InvalidCloudWatchLogsRoleArnException (or, for the group,
+/// InvalidCloudWatchLogsLogGroupArnException) "Access denied. Verify in IAM
+/// that the role has adequate permissions." until IAM shows it the role
+/// (terraform-provider-aws waits out the same message). The audit key: the
+/// KMS API is eventually consistent ("KMS eventual consistency" in the KMS
+/// developer guide: a change usually propagates within seconds, sometimes
+/// minutes, and a key used right after `CreateKey` may answer not found), so
+/// a key created or re-policied a moment ago may be refused as missing
+/// (KmsKeyNotFoundException) or as not admitting CloudTrail
+/// (InsufficientEncryptionPolicyException). The key step runs first and
+/// checks both the key and its policy, so within the bound these are
+/// propagation, not a wrong key.
+pub const TRAIL_DESTINATIONS: Transient = Transient {
+    waiting_for: "the trail's CloudWatch Logs role and audit key to propagate",
+    codes: &["KmsKeyNotFoundException", "InsufficientEncryptionPolicyException"],
     messages: &[
         ("InvalidCloudWatchLogsRoleArnException", "access denied"),
         ("InvalidCloudWatchLogsLogGroupArnException", "access denied"),
@@ -195,6 +204,14 @@ mod tests {
         assert!(WEB_ACL_DELETE.matches("WAFAssociatedItemException", ""));
         assert!(FILE_SYSTEM_DELETE.matches("FileSystemInUse", ""));
         assert!(BUCKET_DELETE.matches("BucketNotEmpty", ""));
+        assert!(TRAIL_DESTINATIONS.matches("KmsKeyNotFoundException", "KMS key arn:aws:kms:x not found"));
+        assert!(TRAIL_DESTINATIONS.matches("InsufficientEncryptionPolicyException", ""));
+        assert!(TRAIL_DESTINATIONS.matches(
+            "InvalidCloudWatchLogsRoleArnException",
+            "Access denied. Verify in IAM that the role has adequate permissions."
+        ));
+        assert!(!TRAIL_DESTINATIONS.matches("InvalidCloudWatchLogsRoleArnException", "Role must trust CloudTrail"));
+        assert!(!TRAIL_DESTINATIONS.matches("KmsException", "KMS key is Disabled."));
         assert!(!BUCKET_DELETE.matches("AccessDenied", ""));
     }
 }
