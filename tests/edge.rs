@@ -239,6 +239,29 @@ async fn up_builds_edge_and_audit_as_specified() {
     // standard logs write by ACL grant); the region's ELB account may write under alb/.
     let own = s3.get_bucket_ownership_controls().bucket(logs).send().await.unwrap();
     assert_eq!(own.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerPreferred");
+    // CloudFront refuses standard logs to a bucket with ACLs off (every new
+    // bucket's default) or to no bucket at all (the emulator, as AWS).
+    let here = aws_sdk_s3::types::BucketLocationConstraint::from(REGION);
+    let located = aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(here).build();
+    s3.create_bucket().bucket("acls-off").create_bucket_configuration(located).send().await.unwrap();
+    let id = sid("cloudfront/distribution");
+    let etag = cf.get_distribution_config().id(&id).send().await.unwrap().e_tag().unwrap().to_string();
+    for (bucket, why) in [("acls-off", "doesn't enable ACL access"), ("no-such-bucket", "does not exist")] {
+        let mut elsewhere = dc.clone();
+        let to = aws_sdk_cloudfront::types::LoggingConfig::builder()
+            .enabled(true)
+            .include_cookies(false)
+            .bucket(format!("{bucket}.s3.amazonaws.com"))
+            .prefix("cloudfront/")
+            .build();
+        elsewhere.logging = Some(to);
+        let call = cf.update_distribution().id(&id).if_match(&etag).distribution_config(elsewhere);
+        let e = call.send().await.unwrap_err();
+        let meta = aws_sdk_cloudfront::error::ProvideErrorMetadata::meta(&e);
+        assert_eq!(meta.code(), Some("InvalidArgument"), "{bucket}: {meta:?}");
+        assert!(meta.message().unwrap_or_default().contains(why), "{bucket}: {meta:?}");
+    }
+    s3.delete_bucket().bucket("acls-off").send().await.unwrap();
     let pab = s3.get_public_access_block().bucket(logs).send().await.unwrap();
     assert_eq!(pab.public_access_block_configuration().unwrap().block_public_policy(), Some(true));
     let life = s3.get_bucket_lifecycle_configuration().bucket(logs).send().await.unwrap();

@@ -219,6 +219,29 @@ async fn logs_and_hardening_settings_are_in_place_and_down_cleans_up() {
     assert_eq!(p.up_mutating(&moto), vec!["UpdateTrail".to_string()]);
     let trail = ct.describe_trails().trail_name_list("moodle-trail").send().await.unwrap().trail_list()[0].clone();
     assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()));
+    // CloudTrail accepts the bucket only while its policy lets this trail
+    // check the ACL and write under AWSLogs/<account>/ (the emulator, as
+    // AWS: InsufficientS3BucketPolicyException): not for another trail's
+    // ARN, not without the write statement. `up` puts the policy back.
+    let bp = s3.get_bucket_policy().bucket(&audit).send().await.unwrap();
+    let bp: serde_json::Value = serde_json::from_str(bp.policy().unwrap()).unwrap();
+    let insufficient = |doc: serde_json::Value| {
+        let (s3, ct, audit) = (s3.clone(), ct.clone(), audit.clone());
+        async move {
+            s3.put_bucket_policy().bucket(&audit).policy(doc.to_string()).send().await.unwrap();
+            let e = ct.update_trail().name("moodle-trail").s3_bucket_name(&audit).send().await.unwrap_err();
+            aws_sdk_cloudtrail::error::ProvideErrorMetadata::code(&e).map(str::to_string)
+        }
+    };
+    let other_trail = bp.to_string().replace("trail/moodle-trail", "trail/other-trail");
+    let refused = Some("InsufficientS3BucketPolicyException".to_string());
+    assert_eq!(insufficient(serde_json::from_str(&other_trail).unwrap()).await, refused);
+    let mut no_write = bp.clone();
+    no_write["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != "CloudTrailWrite");
+    assert_eq!(insufficient(no_write).await, refused);
+    let restored = p.up_mutating(&moto);
+    assert!(restored.len() == 1 && restored[0].ends_with(&format!("/{audit}/?policy")), "{restored:?}");
+    ct.update_trail().name("moodle-trail").s3_bucket_name(&audit).send().await.unwrap();
     let lg = s3.get_bucket_logging().bucket(&audit).send().await.unwrap();
     let lg = lg.logging_enabled().unwrap();
     assert_eq!((lg.target_bucket(), lg.target_prefix()), (logs_bucket.as_str(), "s3-access/cloudtrail/"));

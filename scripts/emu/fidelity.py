@@ -17,6 +17,12 @@ makes, the AWS behaviour, each patch naming the gap it closes.
   DeleteDistribution answers DistributionNotDisabled (HTTP 409) unless the
   distribution is disabled and Deployed, as AWS does (moto accepts any update
   as already deployed and deletes an enabled distribution).
+- CloudFront: a distribution whose standard logging names a bucket that
+  does not exist or has ACLs disabled (S3 Object Ownership
+  `BucketOwnerEnforced`, the default of every bucket created since April
+  2023) is refused with InvalidArgument, as AWS does — CloudFront delivers
+  standard logs through an ACL grant (its developer guide: "Your bucket must
+  have access control list (ACL) enabled"); moto accepts any bucket name.
 - KMS: `ScheduleKeyDeletion`/`CancelKeyDeletion` take a key ARN as well as
   an ID (moto: HTTP 500 on an ARN).
 - Secrets Manager: `LastAccessedDate` is the day of the last GetSecretValue
@@ -192,11 +198,36 @@ def _patch_cloudfront():
                 "The distribution you are trying to delete has not been disabled.",
             )
 
+    class LogBucketRefused(cf_exceptions.CloudFrontException):
+        def __init__(self, why, bucket):
+            super().__init__("InvalidArgument", f"The S3 bucket that you specified for CloudFront logs {why}: {bucket}")
+
+    def check_log_bucket(account_id, dist_config):
+        logging = (dist_config or {}).get("Logging") or {}
+        if str(logging.get("Enabled", "")).lower() != "true" or not logging.get("Bucket"):
+            return
+        from moto.s3.models import s3_backends
+
+        domain = logging["Bucket"]
+        bucket = s3_backends[account_id]["aws"].buckets.get(domain.split(".s3.", 1)[0])
+        if bucket is None:
+            raise LogBucketRefused("does not exist", domain)
+        # No ownership controls on a bucket reads as AWS's default since
+        # April 2023: BucketOwnerEnforced.
+        if (bucket.ownership_rule or "BucketOwnerEnforced") == "BucketOwnerEnforced":
+            raise LogBucketRefused("doesn't enable ACL access", domain)
+
     backend = cf.CloudFrontBackend
+    orig_create = backend.create_distribution_with_tags
     orig_update = backend.update_distribution
     orig_delete = backend.delete_distribution
 
+    def create_distribution_with_tags(self, distribution_config, tags):
+        check_log_bucket(self.account_id, distribution_config)
+        return orig_create(self, distribution_config, tags)
+
     def update_distribution(self, dist_config, _id, if_match):
+        check_log_bucket(self.account_id, dist_config)
         dist, location, etag = orig_update(self, dist_config, _id, if_match)
         # A new config is deployed again from the start: InProgress, then
         # Deployed after the transition's time (or its one describe call on
@@ -212,6 +243,7 @@ def _patch_cloudfront():
             raise DistributionNotDisabled()
         return orig_delete(self, distribution_id, if_match)
 
+    backend.create_distribution_with_tags = create_distribution_with_tags
     backend.update_distribution = update_distribution
     backend.delete_distribution = delete_distribution
 

@@ -83,28 +83,14 @@ def _elb_principal_ok(principal, region):
     return "logdelivery.elasticloadbalancing.amazonaws.com" in svc
 
 
-def _resource_covers(resource, want):
-    resources = resource if isinstance(resource, list) else [resource]
-    for r in resources:
-        pattern = "^" + re.escape(r).replace(r"\*", ".*") + "$"
-        if re.match(pattern, want):
-            return True
-    return False
-
-
 def _bucket_writable_by_elb(account, region, bucket, prefix):
-    from moto.s3.models import s3_backends
-    b = s3_backends[account]["aws"].buckets.get(bucket)
-    if b is None or not b.policy:
-        return False
-    policy = json.loads(b.policy if isinstance(b.policy, str) else b.policy.decode())
     key = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/x"
-    for s in policy.get("Statement", []):
+    for s in policy.bucket_statements(account, bucket) or []:
         actions = s.get("Action", [])
         actions = actions if isinstance(actions, list) else [actions]
         if (s.get("Effect") == "Allow" and _elb_principal_ok(s.get("Principal"), region)
                 and any(a in ("s3:PutObject", "s3:*") for a in actions)
-                and _resource_covers(s.get("Resource", []), key)):
+                and policy.resource_covers(s.get("Resource", []), key)):
             return True
     return False
 

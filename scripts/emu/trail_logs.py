@@ -21,6 +21,15 @@ given and never reports a delivery:
   `kms:GenerateDataKey*` (InsufficientEncryptionPolicyException) — the
   CloudTrail API reference's refusals; the trail then reports the key's ARN
   whatever form it was given in. An empty string removes the encryption.
+- `CreateTrail`/`UpdateTrail` naming a bucket: its policy lets
+  `cloudtrail.amazonaws.com` `s3:GetBucketAcl` on the bucket and
+  `s3:PutObject` on `<bucket>/[<prefix>/]AWSLogs/<account>/*`, under
+  conditions CloudTrail meets — `aws:SourceArn` this trail's ARN (its home
+  region's, for a multi-region trail), `aws:SourceAccount` this account,
+  `s3:x-amz-acl` `bucket-owner-full-control` (InsufficientS3BucketPolicyException
+  "Incorrect S3 bucket policy is detected for bucket: …" otherwise, the
+  refusal CloudTrail's user guide describes; moto checked only that the
+  bucket exists).
 - `GetTrailStatus` of a logging trail that delivers to CloudWatch Logs
   reports `LatestCloudWatchLogsDeliveryTime`, as AWS does once it has
   delivered (minutes after logging starts); moto never did.
@@ -38,7 +47,7 @@ import json
 import re
 import time
 
-from emu.policy import role_trust, service_principals, statements
+from emu.policy import bucket_statements, resource_covers, role_trust, service_principals, statements
 
 GROUP_ARN = re.compile(r"^arn:aws:logs:([a-z0-9-]+):(\d{12}):log-group:([^:]+):\*$")
 DENIED = "Access denied. Verify in IAM that the role has adequate permissions."
@@ -76,12 +85,57 @@ def _check_delivery(backend, group_arn, role_arn):
         raise _error("InvalidCloudWatchLogsRoleArnException", DENIED)
 
 
+def _cloudtrail_meets(condition, trail_arn, account):
+    """Whether CloudTrail's delivery meets a statement's `Condition`: it
+    sends the trail's ARN, the account, the bucket-owner ACL and TLS, and
+    nothing else a condition could ask for."""
+    sent = {"aws:sourcearn": trail_arn, "aws:sourceaccount": account,
+            "s3:x-amz-acl": "bucket-owner-full-control", "aws:securetransport": "true"}
+    for op, pairs in (condition or {}).items():
+        for key, want in pairs.items():
+            want = [str(w).lower() if op == "Bool" else str(w) for w in (want if isinstance(want, list) else [want])]
+            have = sent.get(key.lower())
+            if have is None:
+                return False
+            if op in ("StringEquals", "ArnEquals", "Bool"):
+                ok = have in want
+            elif op in ("StringLike", "ArnLike"):
+                ok = any(resource_covers(w, have) for w in want)
+            else:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def _check_bucket(backend, bucket, prefix, trail_name):
+    """CloudTrail's look at the bucket policy before it accepts a bucket (a
+    missing bucket is left to moto's S3BucketDoesNotExistException)."""
+    sts = bucket_statements(backend.account_id, bucket)
+    if sts is None:
+        return
+    account = backend.account_id
+    trail_arn = f"arn:aws:cloudtrail:{backend.region_name}:{account}:trail/{trail_name}"
+    wants = [("s3:GetBucketAcl", f"arn:aws:s3:::{bucket}"),
+             ("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/CloudTrail/x")]
+    for action, resource in wants:
+        if not any(st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in service_principals(st)
+                   and any(a in (action, "s3:*") for a in _actions(st))
+                   and resource_covers(st.get("Resource", []), resource)
+                   and _cloudtrail_meets(st.get("Condition"), trail_arn, account) for st in sts):
+            raise _error("InsufficientS3BucketPolicyException",
+                         f"Incorrect S3 bucket policy is detected for bucket: {bucket}")
+
+
+def _actions(st):
+    actions = st.get("Action", [])
+    return actions if isinstance(actions, list) else [actions]
+
+
 def _admits_cloudtrail(policy):
     for st in statements(policy):
-        actions = st.get("Action", [])
-        actions = actions if isinstance(actions, list) else [actions]
         if (st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in service_principals(st)
-                and any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey", "kms:*") for a in actions)):
+                and any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey", "kms:*") for a in _actions(st))):
             return True
     return False
 
@@ -113,6 +167,7 @@ def _patch_cloudtrail():
 
     def create_trail(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
                      log_validation, is_org_trail, cw_log_group_arn, cw_role_arn, kms_key_id, tags_list):
+        _check_bucket(self, bucket_name, s3_key_prefix, name)
         _check_delivery(self, cw_log_group_arn or "", cw_role_arn or "")
         kms_key_id = _check_key(self, kms_key_id) or kms_key_id
         return create(self, name, bucket_name, s3_key_prefix, sns_topic_name, is_global, is_multi_region,
@@ -121,6 +176,10 @@ def _patch_cloudtrail():
     def update_trail(self, name, s3_bucket_name, s3_key_prefix, sns_topic_name, include_global_service_events,
                      is_multi_region_trail, enable_log_file_validation, is_organization_trail, cw_log_group_arn,
                      cw_role_arn, kms_key_id):
+        if s3_bucket_name:
+            trail = self.get_trail(name)
+            prefix = trail.s3_key_prefix if s3_key_prefix is None else s3_key_prefix
+            _check_bucket(self, s3_bucket_name, prefix, trail.trail_name)
         if cw_log_group_arn is not None or cw_role_arn is not None:
             trail = self.get_trail(name)
             group = trail.cw_log_group_arn if cw_log_group_arn is None else cw_log_group_arn
