@@ -358,6 +358,33 @@ async fn origin_timeout_and_waf_rule_groups_update_in_place() {
 
 // Needs the crash hook: built with `--features test-hooks` (scripts/test.sh).
 #[cfg(feature = "test-hooks")]
+/// Someone deleted the access-logs bucket by hand: CloudFront refuses any
+/// update of a distribution that still logs to it — the disable included
+/// (the emulator, as AWS) — so `down` disables it without standard logs.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_disables_a_distribution_whose_logs_bucket_was_deleted() {
+    let moto = Moto::start();
+    let conf = sdk(&moto.url, REGION).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let p = Project::new(&moto.url);
+    p.expect(&["up", "--yes"], 0);
+    let logs = "moodle-logs-123456789012-ap-southeast-1";
+    let versions = s3.list_object_versions().bucket(logs).send().await.unwrap();
+    for v in versions.versions() {
+        let call =
+            s3.delete_object().bucket(logs).key(v.key().unwrap()).set_version_id(v.version_id().map(str::to_string));
+        call.send().await.unwrap();
+    }
+    s3.delete_bucket().bucket(logs).send().await.unwrap();
+    let (out, err) = p.expect(&["down", "--yes"], 0);
+    assert!(err.contains("its logs bucket is gone; disabling without standard logs"), "{err}");
+    assert_eq!(census(&moto.url).await, empty_stack(), "{out}");
+    let global = sdk(&moto.url, "us-east-1").await;
+    let cf = aws_sdk_cloudfront::Client::new(&global);
+    let list = cf.list_distributions().send().await.unwrap();
+    assert!(list.distribution_list().map(|l| l.items().is_empty()).unwrap_or(true), "the distribution is gone");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn down_removes_edge_keeps_audit_bucket_unless_asked_and_survives_kill_mid_disable() {
     let moto = Moto::start();

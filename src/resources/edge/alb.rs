@@ -97,8 +97,12 @@ impl Step<StepCx> for AlbStep {
     async fn destroy(&self, cx: &StepCx) -> Result<Outcome, StepError> {
         cx.remove(ALB, find_alb(cx).await?, |lb| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default();
-            // Deletion protection refuses the delete: `down` means it.
-            let off = [(PROTECTION.to_string(), "false".to_string())];
+            // Deletion protection refuses the delete: `down` means it. Access
+            // logs go off in the same call: ELB checks the logs bucket on a
+            // change of attributes while logging is on, and refuses ("Access
+            // Denied for bucket") if someone deleted that bucket by hand. The
+            // delete follows at once, so at most its last seconds go unlogged.
+            let off = [(PROTECTION, "false"), ("access_logs.s3.enabled", "false")].map(|(k, v)| (k.into(), v.into()));
             set_attributes(cx, arn, &alb_name(cx), &off).await?;
             let out = deleted(
                 "DeleteLoadBalancer",

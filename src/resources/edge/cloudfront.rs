@@ -4,6 +4,9 @@
 //! secret. Teardown: a distribution can only be deleted once it is disabled
 //! *and* Deployed, with the ETag of its latest config; each of disable → wait
 //! → delete is resumable because every step re-reads the live state first.
+//! CloudFront checks the standard-logs bucket on every update, the disable
+//! included: when that bucket was deleted by hand, the disable goes without
+//! standard logs rather than fail.
 
 use super::*;
 use crate::resources::prelude::*;
@@ -122,6 +125,18 @@ fn standard_logs(cx: &StepCx) -> cf::LoggingConfig {
         None => l.enabled(false).bucket("").prefix(""),
     }
     .build()
+}
+
+/// CloudFront's refusal of a standard-logs bucket that is missing or has
+/// ACLs off (InvalidArgument "The S3 bucket that you specified for
+/// CloudFront logs …").
+fn logs_bucket_refused<E, R>(e: &aws_sdk_cloudfront::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudfront::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let (code, message) = crate::aws::errors::error_code_message(e);
+    code == "InvalidArgument" && message.contains("for CloudFront logs")
 }
 
 fn logs_to(c: &cf::DistributionConfig) -> String {
@@ -351,8 +366,23 @@ impl Step<StepCx> for DistributionStep {
                 cx.progress(format!("disabling CloudFront {id}"));
                 let mut disabled = live.clone();
                 disabled.enabled = false;
-                let call = cx.aws.cloudfront.update_distribution().id(id).if_match(etag).distribution_config(disabled);
-                call.send().await.ctx("UpdateDistribution", id)?;
+                let call = cx.aws.cloudfront.update_distribution().id(id).if_match(&etag);
+                match call.distribution_config(disabled.clone()).send().await {
+                    // CloudFront checks the standard-logs bucket on every
+                    // update: one deleted by hand (or with its ACLs turned
+                    // off) makes even the disable fail. A distribution on
+                    // its way out needs no logs: disable it without them.
+                    Err(e) if logs_bucket_refused(&e) => {
+                        cx.progress(format!("{id}: its logs bucket is gone; disabling without standard logs"));
+                        disabled.logging =
+                            Some(cf::LoggingConfig::builder().enabled(false).bucket("").prefix("").build());
+                        let call = cx.aws.cloudfront.update_distribution().id(id).if_match(etag);
+                        call.distribution_config(disabled).send().await.ctx("UpdateDistribution", id)?;
+                    }
+                    r => {
+                        r.ctx("UpdateDistribution", id)?;
+                    }
+                }
             }
             // Disabled but still InProgress (perhaps from a killed run): wait.
             wait_deployed(cx, id).await?;
