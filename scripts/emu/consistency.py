@@ -258,7 +258,7 @@ class Consistency:
     def fresh_key(self, key_id):
         """(key ID, "CreateKey" or "PutKeyPolicy") when `key_id` (an ID or a
         key ARN) names a key changed in the last N s."""
-        kid = (key_id or "").rsplit("key/", 1)[-1]
+        kid = _key_id(key_id)
         when, cause = self.keys.get(kid, (None, None))
         return (kid, cause) if self.recent(when) else None
 
@@ -373,7 +373,7 @@ class Consistency:
             except (ValueError, KeyError):
                 pass
         elif svc == "kms" and action == "PutKeyPolicy" and params.get("KeyId"):
-            self.keys[params["KeyId"].rsplit("key/", 1)[-1]] = (now, action)
+            self.keys[_key_id(params["KeyId"])] = (now, action)
         elif svc == "ec2" and action in EC2_CREATES:
             for new in re.findall(rf"<{EC2_CREATES[action]}>([^<]+)<".encode(), out)[:1]:
                 self.fresh[new.decode()] = now
@@ -421,6 +421,11 @@ class Consistency:
         if ns:
             ET.register_namespace("", ns[1:-1])
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _key_id(key_id):
+    """A KMS key's ID from its ID or ARN."""
+    return (key_id or "").rsplit("key/", 1)[-1]
 
 
 def install():

@@ -42,7 +42,6 @@ accepts without a look (issue 17), each as AWS documents it:
   whose principal is the string "*" — every TLS-only policy has one.
 """
 import json
-import re
 from types import SimpleNamespace
 
 from moto.cloudwatch import models as cw_models
@@ -86,10 +85,8 @@ def _elb_principal_ok(principal, region):
 def _bucket_writable_by_elb(account, region, bucket, prefix):
     key = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/x"
     for s in policy.bucket_statements(account, bucket) or []:
-        actions = s.get("Action", [])
-        actions = actions if isinstance(actions, list) else [actions]
         if (s.get("Effect") == "Allow" and _elb_principal_ok(s.get("Principal"), region)
-                and any(a in ("s3:PutObject", "s3:*") for a in actions)
+                and any(a in ("s3:PutObject", "s3:*") for a in policy.actions(s))
                 and policy.resource_covers(s.get("Resource", []), key)):
             return True
     return False

@@ -18,6 +18,12 @@ def service_principals(statement):
     return svc if isinstance(svc, list) else [svc]
 
 
+def actions(statement):
+    """The actions a statement names (`Action`, one or many)."""
+    a = statement.get("Action", [])
+    return a if isinstance(a, list) else [a]
+
+
 def role_trust(account_id, role_arn):
     """The trust statements of the role `role_arn`, or None without such a role."""
     from moto.iam.models import iam_backends

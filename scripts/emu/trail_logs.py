@@ -47,7 +47,7 @@ import json
 import re
 import time
 
-from emu.policy import bucket_statements, resource_covers, role_trust, service_principals, statements
+from emu.policy import actions, bucket_statements, resource_covers, role_trust, service_principals, statements
 
 GROUP_ARN = re.compile(r"^arn:aws:logs:([a-z0-9-]+):(\d{12}):log-group:([^:]+):\*$")
 DENIED = "Access denied. Verify in IAM that the role has adequate permissions."
@@ -120,22 +120,17 @@ def _check_bucket(backend, bucket, prefix, trail_name):
              ("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/CloudTrail/x")]
     for action, resource in wants:
         if not any(st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in service_principals(st)
-                   and any(a in (action, "s3:*") for a in _actions(st))
+                   and any(a in (action, "s3:*") for a in actions(st))
                    and resource_covers(st.get("Resource", []), resource)
                    and _cloudtrail_meets(st.get("Condition"), trail_arn, account) for st in sts):
             raise _error("InsufficientS3BucketPolicyException",
                          f"Incorrect S3 bucket policy is detected for bucket: {bucket}")
 
 
-def _actions(st):
-    actions = st.get("Action", [])
-    return actions if isinstance(actions, list) else [actions]
-
-
 def _admits_cloudtrail(policy):
     for st in statements(policy):
         if (st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in service_principals(st)
-                and any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey", "kms:*") for a in _actions(st))):
+                and any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey", "kms:*") for a in actions(st))):
             return True
     return False
 
@@ -176,12 +171,11 @@ def _patch_cloudtrail():
     def update_trail(self, name, s3_bucket_name, s3_key_prefix, sns_topic_name, include_global_service_events,
                      is_multi_region_trail, enable_log_file_validation, is_organization_trail, cw_log_group_arn,
                      cw_role_arn, kms_key_id):
+        trail = self.get_trail(name)
         if s3_bucket_name:
-            trail = self.get_trail(name)
             prefix = trail.s3_key_prefix if s3_key_prefix is None else s3_key_prefix
             _check_bucket(self, s3_bucket_name, prefix, trail.trail_name)
         if cw_log_group_arn is not None or cw_role_arn is not None:
-            trail = self.get_trail(name)
             group = trail.cw_log_group_arn if cw_log_group_arn is None else cw_log_group_arn
             role = trail.cw_role_arn if cw_role_arn is None else cw_role_arn
             _check_delivery(self, group or "", role or "")

@@ -66,7 +66,7 @@ pub const TRAIL: &str = "cloudtrail/trail";
 pub const TRAIL_LOG_GROUP: &str = "logs/cloudtrail";
 pub const TRAIL_LOGS_ROLE: &str = "iam-role/cloudtrail-logs";
 pub const SECURITY_FILTERS: &str = "logs/security-filters";
-/// The KMS key of the trail's log files and the audit bucket.
+/// The KMS key of the trail's log and digest files (the audit key).
 pub const AUDIT_KEY: &str = "kms/audit";
 
 // observe
